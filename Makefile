@@ -1,0 +1,44 @@
+# invariant — every task a newcomer needs. Only python3 (3.11+) and make are required.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: run test lint typecheck imports pytest bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
+## make run: the main job (the seed's bank scenarios on SQLite; no server needed)
+run: $(STAMP)
+	$(BIN)/python -m examples.bank
+
+## make test: everything — lint, types, import boundaries, tests
+test: lint typecheck imports pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+## make bench: benchmarks against raw drivers and eventsourcing (writes benchmarks/results/latest.json)
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

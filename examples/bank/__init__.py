@@ -1,0 +1,1 @@
+"""The seed's bank account (examples 61-64), built on invariant."""

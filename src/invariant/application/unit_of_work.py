@@ -1,0 +1,211 @@
+"""One command, one transaction: events, snapshots and outbox rows are committed together."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from invariant.application.repository import (
+    A,
+    AggregateCache,
+    Loaded,
+    Repository,
+    SnapshotPolicy,
+)
+from invariant.domain.aggregate import AggregateRoot
+from invariant.domain.errors import (
+    AggregateNotFoundError,
+    ConcurrencyError,
+    ConfigurationError,
+    InvariantError,
+)
+from invariant.store.event_store import EventStore
+from invariant.store.records import (
+    AppendRequest,
+    Commit,
+    CommitResult,
+    OutboxMessage,
+    SnapshotRecord,
+    StreamState,
+)
+
+T = TypeVar("T")
+
+
+class Aggregates:
+    """The aggregate types an application stores, each with its repository settings."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        snapshots: Mapping[type[AggregateRoot[Any]], int] | None = None,
+        *,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.cache = AggregateCache(cache_size)
+        self._snapshots = {cls: SnapshotPolicy(every) for cls, every in (snapshots or {}).items()}
+        self._repos: dict[type[AggregateRoot[Any]], Repository[Any]] = {}
+
+    def repository(self, aggregate_type: type[A]) -> Repository[A]:
+        repo = self._repos.get(aggregate_type)
+        if repo is None:
+            repo = Repository(
+                self.store, aggregate_type, snapshots=self._snapshots.get(aggregate_type),
+                cache=self.cache if self.cache.size else None,
+            )
+            self._repos[aggregate_type] = repo
+        return repo
+
+    def unit_of_work(self, metadata: Mapping[str, Any] | None = None) -> UnitOfWork:
+        return UnitOfWork(self, metadata=metadata)
+
+    async def run(
+        self,
+        command: Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        retries: int = 0,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Outcome[T]:
+        """Run ``command`` in a fresh unit of work and commit it.
+
+        On a :class:`ConcurrencyError` the command is re-run from a fresh load, at most
+        ``retries`` more times, with a short jittered pause between attempts.
+        """
+        if retries < 0:
+            raise ConfigurationError("retries must be >= 0")
+        attempt = 0
+        while True:
+            uow = self.unit_of_work(metadata)
+            try:
+                value = await command(uow)
+                result = await uow.commit()
+                return Outcome(value, result, attempt)
+            except ConcurrencyError:
+                if attempt >= retries:
+                    raise
+                attempt += 1
+                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    """What a command returned, and what its commit wrote (for read-your-writes)."""
+
+    value: T
+    result: CommitResult
+    retries: int
+
+    @property
+    def position(self) -> int:
+        return self.result.position
+
+
+@dataclass(slots=True)
+class _Tracked:
+    aggregate: AggregateRoot[Any]
+    repository: Repository[Any]
+    snapshot_version: int
+    new: bool
+
+
+class UnitOfWork:
+    """Tracks the aggregates a command touches and commits all their changes at once.
+
+    Nothing is written until :meth:`commit`; leaving an ``async with`` block without
+    committing discards the changes.
+    """
+
+    def __init__(self, aggregates: Aggregates, *, metadata: Mapping[str, Any] | None = None
+                 ) -> None:
+        self._aggregates = aggregates
+        self._store = aggregates.store
+        self.metadata: dict[str, Any] = dict(metadata) if metadata else {}
+        self._tracked: dict[str, _Tracked] = {}
+        self._messages: list[OutboxMessage] = []
+        self._committed = False
+
+    async def get(self, aggregate_type: type[A], aggregate_id: Any) -> A:
+        """Load (once per unit of work) and track an aggregate; raises if it does not exist."""
+        found = await self.find(aggregate_type, aggregate_id)
+        if found is None:
+            raise AggregateNotFoundError(aggregate_type.__name__, str(aggregate_id))
+        return found
+
+    async def find(self, aggregate_type: type[A], aggregate_id: Any) -> A | None:
+        repo = self._aggregates.repository(aggregate_type)
+        stream = repo.stream_id(aggregate_id)
+        tracked = self._tracked.get(stream)
+        if tracked is not None:
+            return tracked.aggregate  # type: ignore[return-value]
+        loaded = await repo.load_tracked(aggregate_id)
+        if loaded is None:
+            return None
+        self._tracked[stream] = _Tracked(loaded.aggregate, repo, loaded.snapshot_version, False)
+        return loaded.aggregate
+
+    def add(self, aggregate: AggregateRoot[Any]) -> None:
+        """Track a new aggregate; committing fails if its stream already exists."""
+        repo = self._aggregates.repository(type(aggregate))
+        stream = aggregate.stream_id()
+        if stream in self._tracked and self._tracked[stream].aggregate is not aggregate:
+            raise ConfigurationError(f"another instance of {stream} is already tracked")
+        self._tracked[stream] = _Tracked(aggregate, repo, 0, aggregate.persisted_version == 0)
+
+    def emit(self, message: OutboxMessage) -> None:
+        """Put a message (e.g. an integration event) in the outbox with this commit."""
+        self._messages.append(message)
+
+    async def commit(self) -> CommitResult:
+        if self._committed:
+            raise InvariantError("this unit of work was committed already; start a new one")
+        appends: list[AppendRequest] = []
+        snapshots: list[SnapshotRecord] = []
+        changed: list[_Tracked] = []
+        for stream, t in self._tracked.items():
+            pending = t.aggregate.pending_events
+            if not pending:
+                continue
+            expected = StreamState.NO_STREAM if t.new else t.aggregate.persisted_version
+            appends.append(
+                AppendRequest(stream, expected, self._store.new_events(pending, self.metadata))
+            )
+            snap = t.repository.snapshot_for(t.aggregate, t.snapshot_version)
+            if snap is not None:
+                snapshots.append(snap)
+                t.snapshot_version = snap.version
+            changed.append(t)
+        if not appends and not self._messages:
+            self._committed = True
+            return CommitResult(())
+        result = await self._store.storage.commit(
+            Commit(appends=appends, snapshots=snapshots, messages=tuple(self._messages))
+        )
+        self._committed = True
+        for t in changed:
+            t.aggregate.mark_saved()
+            t.new = False
+            cache = t.repository.cache
+            if cache is not None:
+                cache.put(t.aggregate.stream_id(), Loaded(t.aggregate, t.snapshot_version))
+        return result
+
+    @property
+    def tracked(self) -> Iterable[AggregateRoot[Any]]:
+        return [t.aggregate for t in self._tracked.values()]
+
+    async def __aenter__(self) -> UnitOfWork:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._tracked.clear()
+        self._messages.clear()

@@ -1,0 +1,49 @@
+"""The pure domain kit: no I/O, standard library only."""
+
+from invariant.domain.aggregate import AggregateRoot, stream_id_for
+from invariant.domain.entity import Entity
+from invariant.domain.errors import (
+    AggregateNotFoundError,
+    ConcurrencyError,
+    ConfigurationError,
+    ConflictError,
+    CurrencyMismatchError,
+    DomainError,
+    DuplicateEventError,
+    FieldError,
+    InvariantError,
+    NegativeAmountError,
+    NotFoundError,
+    SerializationError,
+    StoreError,
+    ValidationError,
+)
+from invariant.domain.events import DomainEvent
+from invariant.domain.identity import Identity
+from invariant.domain.money import Currency, Money
+from invariant.domain.values import ValueObject
+
+__all__ = [
+    "AggregateNotFoundError",
+    "AggregateRoot",
+    "ConcurrencyError",
+    "ConfigurationError",
+    "ConflictError",
+    "Currency",
+    "CurrencyMismatchError",
+    "DomainError",
+    "DomainEvent",
+    "DuplicateEventError",
+    "Entity",
+    "FieldError",
+    "Identity",
+    "InvariantError",
+    "Money",
+    "NegativeAmountError",
+    "NotFoundError",
+    "SerializationError",
+    "StoreError",
+    "ValidationError",
+    "ValueObject",
+    "stream_id_for",
+]

@@ -1,0 +1,139 @@
+"""The one exception tree of invariant.
+
+Everything invariant raises on purpose derives from :class:`InvariantError`::
+
+    InvariantError
+    ├── DomainError                 a business rule refused the operation
+    │   ├── ValidationError         a value is malformed (carries field errors)
+    │   │   └── NegativeAmountError
+    │   └── CurrencyMismatchError
+    ├── NotFoundError               the thing asked for does not exist
+    │   └── AggregateNotFoundError
+    ├── ConflictError               the operation raced another one or repeats one
+    │   ├── ConcurrencyError        expected version did not match (retry the command)
+    │   └── DuplicateEventError     an event id is already stored
+    ├── ConfigurationError          the program is wired wrongly (fix the code or settings)
+    ├── SerializationError          data could not be encoded or decoded
+    └── StoreError                  the storage failed (see the chained driver error)
+
+The whole tree lives here, in the standard-library-only domain package, so that domain code
+can raise and catch any of it; :mod:`invariant.errors` re-exports it for application code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class InvariantError(Exception):
+    """Base of every error invariant raises on purpose."""
+
+
+class DomainError(InvariantError):
+    """A business rule refused the operation; the message says which rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field: where, what, and a stable machine-readable code."""
+
+    field: str
+    message: str
+    code: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message, "code": self.code}
+
+
+class ValidationError(DomainError):
+    """A value is malformed. ``errors`` lists every problem found, not only the first."""
+
+    def __init__(self, errors: list[FieldError] | FieldError, *, subject: str = "value") -> None:
+        self.errors: tuple[FieldError, ...] = (
+            (errors,) if isinstance(errors, FieldError) else tuple(errors)
+        )
+        self.subject = subject
+        details = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+        super().__init__(f"invalid {subject}: {details}")
+
+    def to_json(self) -> dict[str, object]:
+        """``{"subject": ..., "errors": [{"field", "message", "code"}, ...]}``."""
+        return {"subject": self.subject, "errors": [e.to_json() for e in self.errors]}
+
+    @classmethod
+    def single(
+        cls, field: str, message: str, code: str, *, subject: str = "value"
+    ) -> ValidationError:
+        return cls([FieldError(field, message, code)], subject=subject)
+
+
+class NegativeAmountError(ValidationError):
+    """A money amount was negative where the domain forbids it."""
+
+
+class CurrencyMismatchError(DomainError):
+    """Two amounts in different currencies were combined."""
+
+    def __init__(self, left: str, right: str) -> None:
+        self.left = left
+        self.right = right
+        super().__init__(
+            f"cannot combine {left} with {right}: convert one amount first"
+        )
+
+
+class NotFoundError(InvariantError):
+    """The requested thing does not exist."""
+
+
+class ConflictError(InvariantError):
+    """The operation conflicts with another one; it may succeed when retried or is a repeat."""
+
+
+class ConcurrencyError(ConflictError):
+    """A stream (or stored aggregate) was changed by someone else since it was read.
+
+    Reload and retry the command; :class:`~invariant.application.UnitOfWork` runners can do
+    that for you with ``retries=``.
+    """
+
+    def __init__(self, stream_id: str, expected: object, actual: int) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"concurrency conflict on stream {stream_id!r}: expected version {expected}, "
+            f"actual version {actual}; reload the aggregate and retry the command"
+        )
+
+
+class DuplicateEventError(ConflictError):
+    """An appended event id is already stored; nothing of that append was written."""
+
+    def __init__(self, event_ids: list[str]) -> None:
+        self.event_ids = event_ids
+        super().__init__(
+            f"event id(s) already stored: {', '.join(event_ids)}; every event needs a new id "
+            "(nothing of this append was written)"
+        )
+
+
+class AggregateNotFoundError(NotFoundError):
+    """No stream exists for the aggregate id asked for."""
+
+    def __init__(self, aggregate_type: str, aggregate_id: str) -> None:
+        self.aggregate_type = aggregate_type
+        self.aggregate_id = aggregate_id
+        super().__init__(f"{aggregate_type} {aggregate_id!r} does not exist")
+
+
+class ConfigurationError(InvariantError):
+    """The program is wired wrongly; the message says what to register or set."""
+
+
+class SerializationError(InvariantError):
+    """Data could not be encoded to, or decoded from, its stored form."""
+
+
+class StoreError(InvariantError):
+    """The storage failed; the driver's error is chained as ``__cause__``."""

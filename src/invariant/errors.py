@@ -1,0 +1,35 @@
+"""invariant's exception tree (see :mod:`invariant.domain.errors` for the documented tree)."""
+
+from invariant.domain.errors import (
+    AggregateNotFoundError,
+    ConcurrencyError,
+    ConfigurationError,
+    ConflictError,
+    CurrencyMismatchError,
+    DomainError,
+    DuplicateEventError,
+    FieldError,
+    InvariantError,
+    NegativeAmountError,
+    NotFoundError,
+    SerializationError,
+    StoreError,
+    ValidationError,
+)
+
+__all__ = [
+    "AggregateNotFoundError",
+    "ConcurrencyError",
+    "ConfigurationError",
+    "ConflictError",
+    "CurrencyMismatchError",
+    "DomainError",
+    "DuplicateEventError",
+    "FieldError",
+    "InvariantError",
+    "NegativeAmountError",
+    "NotFoundError",
+    "SerializationError",
+    "StoreError",
+    "ValidationError",
+]

@@ -1,0 +1,155 @@
+"""The typed event store: domain events in, envelopes out, upcasting on every read path."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from invariant.domain.events import DomainEvent
+from invariant.store.port import EventStorage
+from invariant.store.records import (
+    AppendRequest,
+    Commit,
+    CommitResult,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+)
+from invariant.store.registry import EventRegistry
+from invariant.store.upcasting import Upcasters
+
+
+@dataclass(frozen=True, slots=True)
+class EventEnvelope:
+    """A domain event with everything the store knows about it."""
+
+    event: DomainEvent
+    event_id: UUID
+    stream_id: str
+    stream_version: int
+    position: int
+    event_type: str
+    schema_version: int
+    stored_schema_version: int
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    @property
+    def correlation_id(self) -> str | None:
+        value = self.metadata.get("correlation_id")
+        return None if value is None else str(value)
+
+    @property
+    def causation_id(self) -> str | None:
+        value = self.metadata.get("causation_id")
+        return None if value is None else str(value)
+
+
+class EventStore:
+    """Appends and reads domain events through an :class:`EventStorage` adapter."""
+
+    def __init__(
+        self,
+        storage: EventStorage,
+        registry: EventRegistry,
+        upcasters: Upcasters | None = None,
+    ) -> None:
+        self.storage = storage
+        self.registry = registry
+        self.upcasters = upcasters or Upcasters()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def new_events(
+        self, events: Sequence[DomainEvent], metadata: Mapping[str, Any] | None = None
+    ) -> list[NewEvent]:
+        """Serialize domain events for an append (fresh event ids, shared metadata)."""
+        meta = dict(metadata) if metadata else {}
+        encode = self.registry.encode
+        return [
+            NewEvent(uuid.uuid4(), e.event_type, e.schema_version, encode(e), meta)
+            for e in events
+        ]
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[DomainEvent],
+        expected_version: ExpectedVersion = StreamState.ANY,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommitResult:
+        """Append events to one stream atomically (with their outbox rows)."""
+        request = AppendRequest(stream_id, expected_version, self.new_events(events, metadata))
+        return await self.storage.commit(Commit(appends=(request,)))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def decode_event(self, record: RecordedEvent) -> DomainEvent:
+        """The domain event of a record, upcast to the current schema."""
+        event_type, version, data = record.event_type, record.schema_version, record.data
+        if event_type in self.upcasters.event_types:
+            event_type, version, data = self.upcasters.upcast(event_type, version, data)
+        return self.registry.decode(event_type, version, data)
+
+    def envelope(self, record: RecordedEvent) -> EventEnvelope:
+        event = self.decode_event(record)
+        return EventEnvelope(
+            event=event,
+            event_id=record.event_id,
+            stream_id=record.stream_id,
+            stream_version=record.stream_version,
+            position=record.position,
+            event_type=event.event_type,
+            schema_version=event.schema_version,
+            stored_schema_version=record.schema_version,
+            metadata=record.metadata,
+            recorded_at=record.recorded_at,
+        )
+
+    async def read_stream(self, stream_id: str, **bounds: Any) -> list[EventEnvelope]:
+        """Envelopes of one stream; takes the bounds of :meth:`EventStorage.read_stream`."""
+        records = await self.storage.read_stream(stream_id, **bounds)
+        return [self.envelope(r) for r in records]
+
+    async def read_all(self, **query: Any) -> list[EventEnvelope]:
+        """One batch of the global log; takes the arguments of :meth:`EventStorage.read_all`."""
+        records = await self.storage.read_all(**query)
+        return [self.envelope(r) for r in records]
+
+    async def iterate_all(
+        self,
+        *,
+        after_position: int = 0,
+        batch_size: int = 1000,
+        event_types: Sequence[str] | None = None,
+        category: str | None = None,
+    ) -> AsyncIterator[EventEnvelope]:
+        """Every event after ``after_position`` up to the current head, batch by batch."""
+        position = after_position
+        while True:
+            batch = await self.storage.read_all(
+                after_position=position, limit=batch_size, event_types=event_types,
+                category=category,
+            )
+            if not batch:
+                return
+            for record in batch:
+                yield self.envelope(record)
+            position = batch[-1].position
+            if len(batch) < batch_size:
+                return
+
+    async def history_between(
+        self, stream_id: str, start: datetime, end: datetime
+    ) -> list[EventEnvelope]:
+        """Events of a stream recorded in ``[start, end]`` (a temporal query)."""
+        records = await self.storage.read_stream(
+            stream_id, recorded_from=start, recorded_until=end
+        )
+        return [self.envelope(r) for r in records]

@@ -1,0 +1,94 @@
+"""The event storage port: what every adapter (memory, SQLite, PostgreSQL, yours) provides."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from invariant.store.records import (
+    Commit,
+    CommitResult,
+    OutboxRecord,
+    RecordedEvent,
+    SnapshotRecord,
+)
+
+
+@runtime_checkable
+class EventStorage(Protocol):
+    """Durable, append-only storage of event streams, with snapshots and an outbox.
+
+    Guarantees every adapter must keep (checked by
+    :class:`invariant.testing.EventStorageContract`):
+
+    * a :class:`Commit` is atomic: all of its appends, snapshots and outbox rows, or none;
+    * an append whose expected version does not match raises
+      :class:`~invariant.errors.ConcurrencyError` naming stream, expected and actual version;
+    * an event id that is already stored is rejected with
+      :class:`~invariant.errors.DuplicateEventError` (the whole commit is refused);
+    * global positions increase with commit order as seen by :meth:`read_all`: a reader that
+      follows the log from its last position never skips an event committed later;
+    * recorded times are UTC.
+    """
+
+    async def setup(self) -> None:
+        """Create the tables (idempotent)."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+    async def commit(self, commit: Commit) -> CommitResult:
+        """Write everything in ``commit`` in one transaction."""
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        recorded_from: datetime | None = None,
+        recorded_until: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Events of one stream in version order, within the bounds given (all inclusive).
+
+        ``backwards`` starts at ``to_version`` (or the end) and walks down to ``from_version``;
+        ``limit`` caps the number of events returned; ``recorded_from``/``recorded_until``
+        select by recorded time (temporal queries)."""
+
+    async def read_stream_data(
+        self, stream_id: str, *, after_version: int = 0, to_version: int | None = None
+    ) -> list[tuple[str, int, dict[str, Any]]]:
+        """``(event_type, schema_version, data)`` of a stream's events after ``after_version``
+        up to ``to_version``, in order: the lean path used to load aggregates."""
+
+    async def read_all(
+        self,
+        *,
+        after_position: int = 0,
+        limit: int = 1000,
+        event_types: Sequence[str] | None = None,
+        category: str | None = None,
+    ) -> list[RecordedEvent]:
+        """The next events of the global log after ``after_position``, in position order.
+
+        Returns only events whose position can no longer be preceded by an event still being
+        committed, so a follower that continues from the last position it saw never skips one.
+        """
+
+    async def head_position(self) -> int:
+        """The highest position :meth:`read_all` can currently return up to."""
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (0 when it has no events)."""
+
+    async def read_snapshot(self, stream_id: str) -> SnapshotRecord | None:
+        """The latest snapshot of a stream, if any."""
+
+    async def read_outbox(self, *, limit: int = 100) -> list[OutboxRecord]:
+        """Unpublished outbox rows, oldest first."""
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        """Mark outbox rows as published."""

@@ -1,0 +1,490 @@
+"""PostgreSQL event storage (asyncpg).
+
+* One round trip per single-stream append: a server-side function checks the expected
+  version, inserts the events and their outbox rows, and returns versions and positions.
+* Never skipping on the global log: positions come from a sequence, so a transaction can
+  commit a lower position after a higher one became visible. Every append therefore takes a
+  *shared* transaction-level advisory lock before it draws positions (appends never block
+  each other), and a follower asks for a *safe head* by taking that lock *exclusively* for an
+  instant: once it is granted, every transaction that drew a position has finished, so the
+  highest committed position at that moment can never be preceded by a later commit.
+  :meth:`PostgresStorage.read_all` only returns events up to the safe head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from invariant.domain.errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    DuplicateEventError,
+    InvariantError,
+    StoreError,
+)
+from invariant.store.clock import Clock, utc_now
+from invariant.store.records import (
+    AppendRequest,
+    Commit,
+    CommitResult,
+    OutboxRecord,
+    RecordedEvent,
+    SnapshotRecord,
+    StreamResult,
+    StreamState,
+    expected_repr,
+    validate_append,
+)
+
+# Errors that mean "the driver or the connection failed", as opposed to a refused statement.
+_CONNECTION_ERRORS = (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
+_DRIVER_ERRORS = (*_CONNECTION_ERRORS, asyncpg.PostgresError)
+
+_Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_WRONG_VERSION = "IV001"
+_ANY_RETRIES = 10
+
+
+def _schema_sql(s: str, lock_key: int) -> list[str]:
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"CREATE SEQUENCE IF NOT EXISTS {s}.invariant_events_position_seq",
+        f"""CREATE TABLE IF NOT EXISTS {s}.invariant_events (
+            position        bigint      PRIMARY KEY
+                            DEFAULT nextval('{s}.invariant_events_position_seq'),
+            event_id        uuid        NOT NULL UNIQUE,
+            stream_id       text        NOT NULL,
+            category        text        NOT NULL,
+            version         bigint      NOT NULL,
+            event_type      text        NOT NULL,
+            schema_version  integer     NOT NULL,
+            data            jsonb       NOT NULL,
+            metadata        jsonb       NOT NULL,
+            recorded_at     timestamptz NOT NULL,
+            CONSTRAINT invariant_events_stream_version UNIQUE (stream_id, version)
+        )""",
+        f"ALTER SEQUENCE {s}.invariant_events_position_seq OWNED BY {s}.invariant_events.position",
+        f"""CREATE INDEX IF NOT EXISTS invariant_events_category
+            ON {s}.invariant_events (category, position)""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.invariant_snapshots (
+            stream_id       text        PRIMARY KEY,
+            aggregate_type  text        NOT NULL,
+            version         bigint      NOT NULL,
+            schema_version  integer     NOT NULL,
+            state           jsonb       NOT NULL,
+            recorded_at     timestamptz NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.invariant_outbox (
+            id              bigserial   PRIMARY KEY,
+            message_id      uuid        NOT NULL,
+            stream_id       text        NOT NULL,
+            message_type    text        NOT NULL,
+            schema_version  integer     NOT NULL,
+            position        bigint,
+            data            jsonb,
+            metadata        jsonb,
+            created_at      timestamptz NOT NULL,
+            published_at    timestamptz
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS invariant_outbox_pending
+            ON {s}.invariant_outbox (id) WHERE published_at IS NULL""",
+        f"""CREATE OR REPLACE FUNCTION {s}.invariant_append(
+                p_stream text, p_expected bigint, p_ids uuid[], p_types text[],
+                p_schemas integer[], p_data jsonb[], p_meta jsonb[], p_recorded timestamptz)
+            RETURNS TABLE (new_version bigint, first_position bigint, last_position bigint)
+            LANGUAGE plpgsql AS $fn$
+        DECLARE
+            v_actual bigint;
+        BEGIN
+            -- Shared with every other append; exclusive only for a follower's safe head.
+            PERFORM pg_advisory_xact_lock_shared({lock_key});
+            IF p_expected < 0 THEN
+                -- "any": queue behind other appends to this stream instead of colliding.
+                PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, {lock_key}));
+            END IF;
+            SELECT coalesce(max(e.version), 0) INTO v_actual
+              FROM {s}.invariant_events e WHERE e.stream_id = p_stream;
+            IF p_expected >= 0 AND v_actual <> p_expected THEN
+                RAISE EXCEPTION USING ERRCODE = '{_WRONG_VERSION}',
+                    MESSAGE = 'wrong expected version', DETAIL = v_actual::text;
+            END IF;
+            RETURN QUERY
+            WITH ins AS (
+                INSERT INTO {s}.invariant_events (event_id, stream_id, category, version,
+                    event_type, schema_version, data, metadata, recorded_at)
+                SELECT u.id, p_stream, split_part(p_stream, '-', 1), v_actual + u.ord,
+                       u.t, u.sv, u.d, u.m, p_recorded
+                  FROM unnest(p_ids, p_types, p_schemas, p_data, p_meta)
+                       WITH ORDINALITY AS u(id, t, sv, d, m, ord)
+                 ORDER BY u.ord
+                RETURNING position, event_id, event_type, schema_version
+            ), outbox AS (
+                INSERT INTO {s}.invariant_outbox (message_id, stream_id, message_type,
+                    schema_version, position, created_at)
+                SELECT ins.event_id, p_stream, ins.event_type, ins.schema_version,
+                       ins.position, p_recorded
+                  FROM ins
+            )
+            SELECT v_actual + cardinality(p_ids), min(ins.position), max(ins.position)
+              FROM ins;
+        END
+        $fn$""",
+        f"""CREATE OR REPLACE FUNCTION {s}.invariant_safe_head() RETURNS bigint
+            LANGUAGE plpgsql AS $fn$
+        BEGIN
+            -- Waits until no append that drew a position is still running.
+            PERFORM pg_advisory_xact_lock({lock_key});
+            -- Each statement of a volatile function takes a fresh snapshot: this one sees
+            -- every append that finished while we waited, and none can still be running.
+            RETURN (SELECT coalesce(max(position), 0) FROM {s}.invariant_events);
+        END
+        $fn$""",
+    ]
+
+
+_EVENT_COLUMNS = (
+    "event_id, stream_id, version, position, event_type, schema_version, data, metadata,"
+    " recorded_at"
+)
+
+
+def _jsonb_encode(value: Any) -> bytes:
+    return b"\x01" + orjson.dumps(value)
+
+
+def _jsonb_decode(value: bytes) -> Any:
+    return orjson.loads(memoryview(value)[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog",
+        format="binary",
+    )
+
+
+def _row_to_event(r: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+
+
+def _redact(dsn: str) -> str:
+    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", dsn)
+
+
+def lock_key_for(schema: str) -> int:
+    """The advisory lock key that orders appends against safe-head probes in ``schema``."""
+    digest = hashlib.blake2b(f"invariant-events:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class PostgresStorage:
+    """Event storage in PostgreSQL, in the tables of one schema."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "public",
+        min_connections: int = 2,
+        max_connections: int = 20,
+        clock: Clock = utc_now,
+        connect_timeout: float = 10.0,
+        application_name: str = "invariant",
+    ) -> None:
+        if not _IDENTIFIER.match(schema):
+            raise ConfigurationError(
+                f"schema name {schema!r} must be a lower-case SQL identifier (a-z, 0-9, _)"
+            )
+        if not 1 <= min_connections <= max_connections:
+            raise ConfigurationError("need 1 <= min_connections <= max_connections")
+        self.dsn = dsn
+        self.schema = schema
+        self._min = min_connections
+        self._max = max_connections
+        self._clock = clock
+        self._timeout = connect_timeout
+        self._application_name = application_name
+        self._pool: asyncpg.Pool | None = None
+        self._lock_key = lock_key_for(schema)
+        self._safe_head = 0
+        s = schema
+        self._sql_append = f"SELECT * FROM {s}.invariant_append($1, $2, $3, $4, $5, $6, $7, $8)"
+        self._sql_version = (
+            f"SELECT coalesce(max(version), 0) FROM {s}.invariant_events WHERE stream_id = $1"
+        )
+        self._sql_stream_data = (
+            f"SELECT event_type, schema_version, data FROM {s}.invariant_events"
+            " WHERE stream_id = $1 AND version > $2 AND ($3::bigint IS NULL OR version <= $3)"
+            " ORDER BY version"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        pool = await self._get_pool()
+        # Serialize concurrent setups (several workers starting at once).
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key ^ 1)
+            for statement in _schema_sql(self.schema, self._lock_key):
+                await conn.execute(statement)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn, min_size=self._min, max_size=self._max, init=_init_connection,
+                    timeout=self._timeout,
+                    server_settings={"application_name": self._application_name},
+                )
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(
+                    f"cannot connect to PostgreSQL at {_redact(self.dsn)}: {exc}; is the server "
+                    "running and the DSN (INVARIANT_POSTGRES_DSN) right?"
+                ) from exc
+        return self._pool
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        pool = await self._get_pool()
+        try:
+            return await pool.fetch(sql, *args)
+        except _DRIVER_ERRORS as exc:
+            raise StoreError(f"PostgreSQL read failed: {exc}") from exc
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def commit(self, commit: Commit) -> CommitResult:
+        for request in commit.appends:
+            validate_append(request)
+        pool = await self._get_pool()
+        now = self._clock()
+        simple = len(commit.appends) == 1 and not commit.snapshots and not commit.messages
+        attempt = 0
+        while True:
+            try:
+                async with pool.acquire() as conn:
+                    if simple:
+                        # One statement, one implicit transaction, one round trip.
+                        result = await self._append(conn, commit.appends[0], now)
+                        return CommitResult((result,))
+                    async with conn.transaction():
+                        return await self._commit_in_transaction(conn, commit, now)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "invariant_events_stream_version":
+                    raise DuplicateEventError(await self._stored_ids(commit)) from exc
+                # A concurrent append took the version between our check and our insert.
+                racing = _racing_request(commit, exc)
+                if racing is not None and racing.expected_version is StreamState.ANY \
+                        and attempt < _ANY_RETRIES:
+                    attempt += 1
+                    continue
+                stream = racing.stream_id if racing is not None else "?"
+                actual = await self.stream_version(stream) if racing is not None else -1
+                expected = expected_repr(racing.expected_version) if racing is not None else "?"
+                raise ConcurrencyError(stream, expected, actual) from exc
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == _WRONG_VERSION:
+                    raise _wrong_version(commit, exc) from exc
+                if not str(exc.sqlstate).startswith(("08", "57")):
+                    raise StoreError(f"PostgreSQL refused the commit: {exc}") from exc
+                raise StoreError(
+                    f"PostgreSQL connection failed during commit: {exc}; the commit may or may "
+                    "not have been applied (check the stream version before retrying)"
+                ) from exc
+            except _CONNECTION_ERRORS as exc:
+                raise StoreError(
+                    f"PostgreSQL connection failed during commit: {exc}; the commit may or may "
+                    "not have been applied (check the stream version before retrying)"
+                ) from exc
+
+    async def _append(self, conn: _Conn, request: AppendRequest, now: datetime
+                      ) -> StreamResult:
+        exp = request.expected_version
+        expected = -1 if exp is StreamState.ANY else 0 if exp is StreamState.NO_STREAM else exp
+        events = request.events
+        row = await conn.fetchrow(
+            self._sql_append, request.stream_id, expected,
+            [e.event_id for e in events], [e.event_type for e in events],
+            [e.schema_version for e in events], [e.data for e in events],
+            [e.metadata for e in events], now,
+        )
+        assert row is not None
+        return StreamResult(request.stream_id, row[0], row[1], row[2])
+
+    async def _commit_in_transaction(self, conn: _Conn, commit: Commit,
+                                     now: datetime) -> CommitResult:
+        s = self.schema
+        anys = sorted(
+            {r.stream_id for r in commit.appends if r.expected_version is StreamState.ANY}
+        )
+        if len(commit.appends) > 1:
+            # Take the per-stream locks of "any" appends up front, in one global order, so
+            # that two multi-stream commits cannot deadlock on them.
+            for stream in anys:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))", stream,
+                    self._lock_key,
+                )
+        results = [await self._append(conn, r, now) for r in commit.appends]
+        if commit.snapshots:
+            await conn.executemany(
+                f"INSERT INTO {s}.invariant_snapshots (stream_id, aggregate_type, version,"
+                " schema_version, state, recorded_at) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (stream_id) DO UPDATE SET aggregate_type = excluded.aggregate_type,"
+                " version = excluded.version, schema_version = excluded.schema_version,"
+                " state = excluded.state, recorded_at = excluded.recorded_at",
+                [(x.stream_id, x.aggregate_type, x.version, x.schema_version, x.state, now)
+                 for x in commit.snapshots],
+            )
+        if commit.messages:
+            await conn.executemany(
+                f"INSERT INTO {s}.invariant_outbox (message_id, stream_id, message_type,"
+                " schema_version, data, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [(m.message_id, m.stream_id, m.message_type, m.schema_version, m.data,
+                  m.metadata, now) for m in commit.messages],
+            )
+        return CommitResult(tuple(results))
+
+    async def _stored_ids(self, commit: Commit) -> list[str]:
+        ids = [e.event_id for r in commit.appends for e in r.events]
+        rows = await self._fetch(
+            f"SELECT event_id FROM {self.schema}.invariant_events WHERE event_id = ANY($1)", ids
+        )
+        return [str(r[0]) for r in rows] or ["(unknown)"]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        recorded_from: datetime | None = None,
+        recorded_until: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM {self.schema}.invariant_events"
+            " WHERE stream_id = $1 AND version >= $2 AND ($3::bigint IS NULL OR version <= $3)"
+            " AND ($4::timestamptz IS NULL OR recorded_at >= $4)"
+            " AND ($5::timestamptz IS NULL OR recorded_at <= $5)"
+            f" ORDER BY version {'DESC' if backwards else 'ASC'} LIMIT $6",
+            stream_id, max(from_version, 1), to_version, recorded_from, recorded_until, limit,
+        )
+        return [_row_to_event(r) for r in rows]
+
+    async def read_stream_data(
+        self, stream_id: str, *, after_version: int = 0, to_version: int | None = None
+    ) -> list[tuple[str, int, dict[str, Any]]]:
+        rows = await self._fetch(self._sql_stream_data, stream_id, after_version, to_version)
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def head_position(self) -> int:
+        pool = await self._get_pool()
+        try:
+            head = await pool.fetchval(f"SELECT {self.schema}.invariant_safe_head()")
+        except _DRIVER_ERRORS as exc:
+            raise StoreError(f"PostgreSQL read failed: {exc}") from exc
+        self._safe_head = max(self._safe_head, int(head))
+        return self._safe_head
+
+    async def read_all(
+        self,
+        *,
+        after_position: int = 0,
+        limit: int = 1000,
+        event_types: Sequence[str] | None = None,
+        category: str | None = None,
+    ) -> list[RecordedEvent]:
+        head = self._safe_head
+        if after_position >= head:
+            head = await self.head_position()
+            if after_position >= head:
+                return []
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM {self.schema}.invariant_events"
+            " WHERE position > $1 AND position <= $2"
+            " AND ($3::text[] IS NULL OR event_type = ANY($3))"
+            " AND ($4::text IS NULL OR category = $4)"
+            " ORDER BY position LIMIT $5",
+            after_position, head, list(event_types) if event_types is not None else None,
+            category, limit,
+        )
+        return [_row_to_event(r) for r in rows]
+
+    async def stream_version(self, stream_id: str) -> int:
+        rows = await self._fetch(self._sql_version, stream_id)
+        return int(rows[0][0])
+
+    async def read_snapshot(self, stream_id: str) -> SnapshotRecord | None:
+        rows = await self._fetch(
+            f"SELECT aggregate_type, version, schema_version, state, recorded_at"
+            f" FROM {self.schema}.invariant_snapshots WHERE stream_id = $1",
+            stream_id,
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return SnapshotRecord(stream_id, r[0], r[1], r[2], r[3], r[4])
+
+    async def read_outbox(self, *, limit: int = 100) -> list[OutboxRecord]:
+        s = self.schema
+        rows = await self._fetch(
+            "SELECT o.id, o.message_id, o.stream_id, o.message_type, o.schema_version,"
+            " o.position, coalesce(o.data, e.data), coalesce(o.metadata, e.metadata),"
+            f" o.created_at FROM {s}.invariant_outbox o"
+            f" LEFT JOIN {s}.invariant_events e ON e.position = o.position"
+            " WHERE o.published_at IS NULL ORDER BY o.id LIMIT $1",
+            limit,
+        )
+        return [OutboxRecord(*r) for r in rows]
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        pool = await self._get_pool()
+        try:
+            await pool.execute(
+                f"UPDATE {self.schema}.invariant_outbox SET published_at = $2"
+                " WHERE id = ANY($1)",
+                list(ids), self._clock(),
+            )
+        except _DRIVER_ERRORS as exc:
+            raise StoreError(f"PostgreSQL write failed: {exc}") from exc
+
+
+def _racing_request(commit: Commit, exc: asyncpg.UniqueViolationError) -> AppendRequest | None:
+    detail = getattr(exc, "detail", "") or ""
+    for request in commit.appends:
+        if f"({request.stream_id}," in detail:
+            return request
+    return commit.appends[0] if len(commit.appends) == 1 else None
+
+
+def _wrong_version(commit: Commit, exc: asyncpg.PostgresError) -> InvariantError:
+    actual = int(getattr(exc, "detail", "-1") or -1)
+    # The function raises for the first mismatching append; find it by its actual version.
+    for request in commit.appends:
+        exp = request.expected_version
+        want = 0 if exp is StreamState.NO_STREAM else exp
+        if exp is not StreamState.ANY and want != actual:
+            return ConcurrencyError(request.stream_id, expected_repr(exp), actual)
+    return StoreError(f"unexpected version error: {exc}")
+
+
+__all__ = ["PostgresStorage", "lock_key_for"]

@@ -1,0 +1,189 @@
+"""The records the event store port speaks in: plain data, no domain classes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from invariant.domain.errors import ConcurrencyError, ValidationError
+
+JsonObject = dict[str, Any]
+
+
+class StreamState(enum.Enum):
+    """Expected-version wildcards for appends."""
+
+    ANY = "any"
+    """Append whatever the stream's version is."""
+    NO_STREAM = "no_stream"
+    """The stream must not exist yet (same as expecting version 0)."""
+
+
+ExpectedVersion = int | StreamState
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append, already serialized."""
+
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    data: JsonObject
+    metadata: JsonObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """A stored event exactly as the store holds it (before upcasting)."""
+
+    event_id: UUID
+    stream_id: str
+    stream_version: int
+    position: int
+    event_type: str
+    schema_version: int
+    data: JsonObject
+    metadata: JsonObject
+    recorded_at: datetime
+
+    @property
+    def category(self) -> str:
+        return category_of(self.stream_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRequest:
+    """Append ``events`` to ``stream_id`` if its version matches ``expected_version``."""
+
+    stream_id: str
+    expected_version: ExpectedVersion
+    events: Sequence[NewEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    """An aggregate's state at ``version`` of its stream, in the snapshot schema it was made in."""
+
+    stream_id: str
+    aggregate_type: str
+    version: int
+    schema_version: int
+    state: JsonObject
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A message that is not a stored event (e.g. an integration event) to publish later."""
+
+    message_id: UUID
+    message_type: str
+    schema_version: int
+    data: JsonObject
+    metadata: JsonObject = field(default_factory=dict)
+    stream_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """A row of the outbox: a stored event (``position`` set) or a standalone message."""
+
+    id: int
+    message_id: UUID
+    stream_id: str
+    message_type: str
+    schema_version: int
+    position: int | None
+    data: JsonObject
+    metadata: JsonObject
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """Everything one unit of work writes, in one transaction.
+
+    Every appended event also gets an outbox row, in the same transaction.
+    """
+
+    appends: Sequence[AppendRequest]
+    snapshots: Sequence[SnapshotRecord] = ()
+    messages: Sequence[OutboxMessage] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamResult:
+    stream_id: str
+    version: int
+    first_position: int
+    last_position: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What a client needs for read-your-writes: new versions and the last global position."""
+
+    streams: tuple[StreamResult, ...]
+
+    @property
+    def position(self) -> int:
+        """The highest global position written (0 when nothing was appended)."""
+        return max((s.last_position for s in self.streams), default=0)
+
+    def version_of(self, stream_id: str) -> int:
+        for s in self.streams:
+            if s.stream_id == stream_id:
+                return s.version
+        raise KeyError(stream_id)
+
+
+def category_of(stream_id: str) -> str:
+    """``"account-42"`` → ``"account"``; a stream id without ``-`` is its own category."""
+    head, _, _ = stream_id.partition("-")
+    return head
+
+
+def expected_repr(expected: ExpectedVersion) -> str:
+    return expected.value if isinstance(expected, StreamState) else str(expected)
+
+
+def check_expected(stream_id: str, expected: ExpectedVersion, actual: int) -> None:
+    """Raise :class:`ConcurrencyError` unless ``actual`` satisfies ``expected``."""
+    if expected is StreamState.ANY:
+        return
+    want = 0 if expected is StreamState.NO_STREAM else expected
+    if want != actual:
+        raise ConcurrencyError(stream_id, expected_repr(expected), actual)
+
+
+def validate_append(request: AppendRequest) -> None:
+    """Reject malformed appends before any storage is touched."""
+    if not isinstance(request.stream_id, str) or not request.stream_id:
+        raise ValidationError.single("stream_id", "must be a non-empty string", "invalid_stream")
+    exp = request.expected_version
+    if not isinstance(exp, StreamState) and (
+        not isinstance(exp, int) or isinstance(exp, bool) or exp < 0
+    ):
+        raise ValidationError.single(
+            "expected_version",
+            f"must be an int >= 0, StreamState.ANY or StreamState.NO_STREAM, got {exp!r}",
+            "invalid_expected_version",
+        )
+    if not request.events:
+        raise ValidationError.single("events", "an append needs at least one event", "empty")
+    seen: set[UUID] = set()
+    for e in request.events:
+        if e.event_id in seen:
+            raise ValidationError.single(
+                "event_id", f"event id {e.event_id} appears twice in one append", "duplicate"
+            )
+        seen.add(e.event_id)
+
+
+def metadata_view(metadata: Mapping[str, Any] | None) -> JsonObject:
+    return dict(metadata) if metadata else {}

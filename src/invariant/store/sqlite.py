@@ -1,0 +1,623 @@
+"""SQLite event storage: the embedded default.
+
+* Durable by default: WAL journal with ``synchronous=FULL``.
+* Writes go through one writer thread that **group-commits**: commits that arrive while a
+  transaction is being made durable are written together in the next transaction, each in
+  its own savepoint, so one conflicting commit never affects the others and many concurrent
+  commands share one fsync.
+* Reads run on the calling thread (SQLite reads take microseconds, less than a thread hop),
+  in bounded keyset pages that yield to the event loop between pages.
+* Positions come from SQLite's single-writer lock, so commit order is position order and a
+  follower never skips an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from invariant.domain.errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    DuplicateEventError,
+    InvariantError,
+    StoreError,
+)
+from invariant.store.clock import Clock, from_micros, to_micros, utc_now
+from invariant.store.records import (
+    Commit,
+    CommitResult,
+    OutboxRecord,
+    RecordedEvent,
+    SnapshotRecord,
+    StreamResult,
+    category_of,
+    check_expected,
+    validate_append,
+)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS invariant_events (
+        position        INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id        BLOB    NOT NULL UNIQUE,
+        stream_id       TEXT    NOT NULL,
+        category        TEXT    NOT NULL,
+        version         INTEGER NOT NULL,
+        event_type      TEXT    NOT NULL,
+        schema_version  INTEGER NOT NULL,
+        data            TEXT    NOT NULL,
+        metadata        TEXT    NOT NULL,
+        recorded_at     INTEGER NOT NULL,
+        UNIQUE (stream_id, version)
+    )""",
+    """CREATE INDEX IF NOT EXISTS invariant_events_category
+        ON invariant_events (category, position)""",
+    """CREATE TABLE IF NOT EXISTS invariant_snapshots (
+        stream_id       TEXT    PRIMARY KEY,
+        aggregate_type  TEXT    NOT NULL,
+        version         INTEGER NOT NULL,
+        schema_version  INTEGER NOT NULL,
+        state           TEXT    NOT NULL,
+        recorded_at     INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS invariant_outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id      BLOB    NOT NULL,
+        stream_id       TEXT    NOT NULL,
+        message_type    TEXT    NOT NULL,
+        schema_version  INTEGER NOT NULL,
+        position        INTEGER,
+        data            TEXT,
+        metadata        TEXT,
+        created_at      INTEGER NOT NULL,
+        published_at    INTEGER
+    )""",
+    """CREATE INDEX IF NOT EXISTS invariant_outbox_pending
+        ON invariant_outbox (published_at, id)""",
+    # Every stored event gets its outbox row from SQLite itself, in the same transaction.
+    """CREATE TRIGGER IF NOT EXISTS invariant_events_to_outbox
+        AFTER INSERT ON invariant_events
+    BEGIN
+        INSERT INTO invariant_outbox (message_id, stream_id, message_type, schema_version,
+                                      position, created_at)
+        VALUES (NEW.event_id, NEW.stream_id, NEW.event_type, NEW.schema_version,
+                NEW.position, NEW.recorded_at);
+    END""",
+)
+
+_INSERT_EVENT = (
+    "INSERT INTO invariant_events (event_id, stream_id, category, version, event_type,"
+    " schema_version, data, metadata, recorded_at) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_ONE = _INSERT_EVENT + " RETURNING position"
+_INSERT_OUTBOX_MESSAGE = (
+    "INSERT INTO invariant_outbox (message_id, stream_id, message_type, schema_version,"
+    " data, metadata, created_at) VALUES (?,?,?,?,?,?,?)"
+)
+_UPSERT_SNAPSHOT = (
+    "INSERT OR REPLACE INTO invariant_snapshots (stream_id, aggregate_type, version,"
+    " schema_version, state, recorded_at) VALUES (?,?,?,?,?,?)"
+)
+_EVENT_COLUMNS = (
+    "event_id, stream_id, version, position, event_type, schema_version, data, metadata,"
+    " recorded_at"
+)
+_PAGE = 2000
+_EMPTY_JSON = "{}"
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
+    meta = row[7]
+    return RecordedEvent(
+        UUID(bytes=row[0]), row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]),
+        {} if meta == _EMPTY_JSON else orjson.loads(meta), from_micros(row[8]),
+    )
+
+
+@dataclass(slots=True)
+class _Job:
+    work: Callable[[sqlite3.Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = field(default=None)
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
+    """Run every job of ``batch`` in one transaction (one fsync for all of them).
+
+    Jobs check everything that can refuse them (expected versions) before they write, so a
+    refused job leaves nothing behind and the others commit as usual. If a job fails while
+    writing, or the transaction itself fails, the batch is rolled back and its jobs are run
+    again one transaction each, so every job gets its own outcome.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            try:
+                job.result = job.work(conn)
+                job.error = None
+            except ConcurrencyError as exc:  # raised before the job wrote anything
+                job.error = exc
+        conn.execute("COMMIT")
+    except Exception:
+        _rollback(conn)
+        if len(batch) == 1:
+            _run_alone(conn, batch[0])
+        else:
+            for job in batch:
+                _run_alone(conn, job)
+
+
+def _run_alone(conn: sqlite3.Connection, job: _Job) -> None:
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        job.result = job.work(conn)
+        job.error = None
+        conn.execute("COMMIT")
+    except Exception as exc:
+        _rollback(conn)
+        job.result = None
+        job.error = _translate(exc)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if isinstance(exc, InvariantError):
+        return exc
+    if isinstance(exc, sqlite3.Error):
+        err = StoreError(f"SQLite failed: {exc}")
+        err.__cause__ = exc
+        return err
+    return exc
+
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.future.done():
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
+
+
+class _LoopWriter:
+    """Group commit on the event loop thread.
+
+    A commit enqueues its job and schedules one flush with ``call_soon``; every command
+    that reaches its commit during the same loop iteration joins that flush, so they share
+    one transaction and one fsync, with no thread hop at all. The loop is blocked for the
+    duration of that fsync.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, max_batch: int) -> None:
+        self._conn = conn
+        self._max_batch = max_batch
+        self._pending: list[_Job] = []
+        self._scheduled = False
+
+    def submit(self, job: _Job) -> None:
+        self._pending.append(job)
+        if not self._scheduled:
+            self._scheduled = True
+            job.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        if self._pending:
+            batch[0].loop.call_soon(self._flush)
+        else:
+            self._scheduled = False
+        _run_batch(self._conn, batch)
+        _settle(batch)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+_STOP = object()
+
+
+class _ThreadWriter(threading.Thread):
+    """Group commit on a dedicated thread: the loop never blocks, each batch costs a hop."""
+
+    def __init__(self, conn_factory: Callable[[], sqlite3.Connection], max_batch: int) -> None:
+        super().__init__(name="invariant-sqlite-writer", daemon=True)
+        self._connect = conn_factory
+        self._max_batch = max_batch
+        self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self.ready = threading.Event()
+        self.start_error: BaseException | None = None
+
+    def submit(self, job: _Job) -> None:
+        self.jobs.put(job)
+
+    def run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported to the caller
+            self.start_error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        try:
+            stop = False
+            while not stop:
+                first = self.jobs.get()
+                if first is _STOP:
+                    return
+                batch: list[_Job] = [first]  # type: ignore[list-item]
+                while len(batch) < self._max_batch:
+                    try:
+                        nxt = self.jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    batch.append(nxt)  # type: ignore[arg-type]
+                _run_batch(conn, batch)
+                by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+                for job in batch:
+                    by_loop.setdefault(job.loop, []).append(job)
+                for loop, jobs in by_loop.items():
+                    # RuntimeError: that loop closed, so nobody waits for these jobs.
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(_settle, jobs)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.jobs.put(_STOP)
+        self.join()
+
+
+class SQLiteStorage:
+    """Event storage in one SQLite file (``":memory:"`` is refused: use MemoryStorage)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Clock = utc_now,
+        synchronous: str = "FULL",
+        max_batch: int = 512,
+        busy_timeout_ms: int = 10_000,
+        commit_in_thread: bool = False,
+    ) -> None:
+        if str(path) == ":memory:":
+            raise ConfigurationError(
+                "SQLiteStorage needs a file (readers and the writer share it); "
+                "use MemoryStorage for an in-memory store"
+            )
+        if synchronous.upper() not in ("FULL", "EXTRA", "NORMAL", "OFF"):
+            raise ConfigurationError(f"unknown SQLite synchronous mode {synchronous!r}")
+        self.path = Path(path)
+        self._clock = clock
+        self._synchronous = synchronous.upper()
+        self._max_batch = max_batch
+        self._busy_timeout_ms = busy_timeout_ms
+        self._commit_in_thread = commit_in_thread
+        self._writer: _LoopWriter | _ThreadWriter | None = None
+        self._writer_loop: asyncio.AbstractEventLoop | None = None
+        self._local = threading.local()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"could not switch {self.path} to WAL mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        return conn
+
+    async def setup(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+
+        await self._write(create)
+
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if isinstance(writer, _ThreadWriter):
+            await asyncio.get_running_loop().run_in_executor(None, writer.close)
+        elif writer is not None:
+            writer.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _ensure_writer(self, loop: asyncio.AbstractEventLoop) -> _LoopWriter | _ThreadWriter:
+        writer = self._writer
+        if writer is None:
+            if self._commit_in_thread:
+                thread = _ThreadWriter(self._connect, self._max_batch)
+                thread.start()
+                thread.ready.wait()
+                if thread.start_error is not None:
+                    raise StoreError(
+                        f"cannot open SQLite database {self.path}: {thread.start_error}"
+                    ) from thread.start_error
+                writer = thread
+            else:
+                try:
+                    writer = _LoopWriter(self._connect(), self._max_batch)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            self._writer, self._writer_loop = writer, loop
+        elif loop is not self._writer_loop and not self._commit_in_thread:
+            raise ConfigurationError(
+                "this SQLiteStorage commits on the event loop it was first used on; create one "
+                "storage per event loop, or pass commit_in_thread=True"
+            )
+        return writer
+
+    async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``work`` in the next group-commit transaction; resolves once it is durable."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._ensure_writer(loop).submit(_Job(work, loop, future))
+        return await future
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._reader().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {exc}") from exc
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def commit(self, commit: Commit) -> CommitResult:
+        for request in commit.appends:
+            validate_append(request)
+        now = to_micros(self._clock())
+        # Serialize on the caller's thread; the writer only executes statements.
+        prepared = [
+            (
+                request,
+                [
+                    (e.event_id.bytes, e.event_type, e.schema_version, _dumps(e.data),
+                     _dumps(e.metadata) if e.metadata else _EMPTY_JSON)
+                    for e in request.events
+                ],
+            )
+            for request in commit.appends
+        ]
+        snapshots = [
+            (s.stream_id, s.aggregate_type, s.version, s.schema_version, _dumps(s.state), now)
+            for s in commit.snapshots
+        ]
+        messages = [
+            (m.message_id.bytes, m.stream_id, m.message_type, m.schema_version, _dumps(m.data),
+             _dumps(m.metadata), now)
+            for m in commit.messages
+        ]
+
+        def work(conn: sqlite3.Connection) -> CommitResult:
+            # Check every expected version first: a refused commit writes nothing.
+            versions: dict[str, int] = {}
+            starts: list[int] = []
+            for request, _ in prepared:
+                sid = request.stream_id
+                actual = versions.get(sid)
+                if actual is None:
+                    actual = conn.execute(
+                        "SELECT max(version) FROM invariant_events WHERE stream_id = ?", (sid,)
+                    ).fetchone()[0] or 0
+                check_expected(sid, request.expected_version, actual)
+                starts.append(actual)
+                versions[sid] = actual + len(request.events)
+            results = []
+            for (request, rows), actual in zip(prepared, starts, strict=True):
+                sid = request.stream_id
+                cat = category_of(sid)
+                try:
+                    if len(rows) == 1:
+                        r = rows[0]
+                        last = conn.execute(
+                            _INSERT_ONE, (r[0], sid, cat, actual + 1, r[1], r[2], r[3], r[4], now)
+                        ).fetchone()[0]
+                    else:
+                        conn.executemany(
+                            _INSERT_EVENT,
+                            [(r[0], sid, cat, actual + i, r[1], r[2], r[3], r[4], now)
+                             for i, r in enumerate(rows, 1)],
+                        )
+                        last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+                except sqlite3.IntegrityError as exc:
+                    raise _integrity(conn, exc, rows) from exc
+                results.append(StreamResult(sid, actual + len(rows), last - len(rows) + 1, last))
+            if snapshots:
+                conn.executemany(_UPSERT_SNAPSHOT, snapshots)
+            if messages:
+                conn.executemany(_INSERT_OUTBOX_MESSAGE, messages)
+            return CommitResult(tuple(results))
+
+        result: CommitResult = await self._write(work)
+        return result
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        recorded_from: datetime | None = None,
+        recorded_until: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        where = ["stream_id = ?"]
+        params: list[Any] = [stream_id]
+        if recorded_from is not None:
+            where.append("recorded_at >= ?")
+            params.append(to_micros(recorded_from))
+        if recorded_until is not None:
+            where.append("recorded_at <= ?")
+            params.append(to_micros(recorded_until))
+        low, high = max(from_version, 1), to_version
+        out: list[RecordedEvent] = []
+        while True:
+            page = _PAGE if limit is None else min(_PAGE, limit - len(out))
+            bounds = ["version >= ?"]
+            bparams: list[Any] = [low]
+            if high is not None:
+                bounds.append("version <= ?")
+                bparams.append(high)
+            sql = (
+                f"SELECT {_EVENT_COLUMNS} FROM invariant_events WHERE "
+                + " AND ".join(where + bounds)
+                + f" ORDER BY version {'DESC' if backwards else 'ASC'} LIMIT ?"
+            )
+            rows = self._query(sql, [*params, *bparams, page])
+            out.extend(_row_to_event(r) for r in rows)
+            if len(rows) < page or (limit is not None and len(out) >= limit):
+                return out
+            if backwards:
+                high = rows[-1][2] - 1
+            else:
+                low = rows[-1][2] + 1
+            await asyncio.sleep(0)
+
+    async def read_stream_data(
+        self, stream_id: str, *, after_version: int = 0, to_version: int | None = None
+    ) -> list[tuple[str, int, dict[str, Any]]]:
+        loads = orjson.loads
+        out: list[tuple[str, int, dict[str, Any]]] = []
+        low = after_version
+        high = to_version if to_version is not None else -1
+        while True:
+            rows = self._query(
+                "SELECT version, event_type, schema_version, data FROM invariant_events"
+                " WHERE stream_id = ? AND version > ? AND (? < 0 OR version <= ?)"
+                " ORDER BY version LIMIT ?",
+                (stream_id, low, high, high, _PAGE),
+            )
+            out.extend([(r[1], r[2], loads(r[3])) for r in rows])
+            if len(rows) < _PAGE:
+                return out
+            low = rows[-1][0]
+            await asyncio.sleep(0)
+
+    async def read_all(
+        self,
+        *,
+        after_position: int = 0,
+        limit: int = 1000,
+        event_types: Sequence[str] | None = None,
+        category: str | None = None,
+    ) -> list[RecordedEvent]:
+        where = ["position > ?"]
+        params: list[Any] = [after_position]
+        if category is not None:
+            where.append("category = ?")
+            params.append(category)
+        if event_types is not None:
+            if not event_types:
+                return []
+            where.append(f"event_type IN ({','.join('?' * len(event_types))})")
+            params.extend(event_types)
+        rows = self._query(
+            f"SELECT {_EVENT_COLUMNS} FROM invariant_events WHERE {' AND '.join(where)}"
+            " ORDER BY position LIMIT ?",
+            [*params, limit],
+        )
+        return [_row_to_event(r) for r in rows]
+
+    async def head_position(self) -> int:
+        row = self._query("SELECT coalesce(max(position), 0) FROM invariant_events")
+        return int(row[0][0])
+
+    async def stream_version(self, stream_id: str) -> int:
+        row = self._query(
+            "SELECT coalesce(max(version), 0) FROM invariant_events WHERE stream_id = ?",
+            (stream_id,),
+        )
+        return int(row[0][0])
+
+    async def read_snapshot(self, stream_id: str) -> SnapshotRecord | None:
+        rows = self._query(
+            "SELECT aggregate_type, version, schema_version, state, recorded_at"
+            " FROM invariant_snapshots WHERE stream_id = ?",
+            (stream_id,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return SnapshotRecord(stream_id, r[0], r[1], r[2], orjson.loads(r[3]), from_micros(r[4]))
+
+    async def read_outbox(self, *, limit: int = 100) -> list[OutboxRecord]:
+        rows = self._query(
+            "SELECT o.id, o.message_id, o.stream_id, o.message_type, o.schema_version,"
+            " o.position, coalesce(o.data, e.data), coalesce(o.metadata, e.metadata),"
+            " o.created_at FROM invariant_outbox o"
+            " LEFT JOIN invariant_events e ON e.position = o.position"
+            " WHERE o.published_at IS NULL ORDER BY o.published_at, o.id LIMIT ?",
+            (limit,),
+        )
+        return [
+            OutboxRecord(r[0], UUID(bytes=r[1]), r[2], r[3], r[4], r[5], orjson.loads(r[6]),
+                         orjson.loads(r[7]), from_micros(r[8]))
+            for r in rows
+        ]
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        now = to_micros(self._clock())
+        await self._write(
+            lambda conn: conn.executemany(
+                "UPDATE invariant_outbox SET published_at = ? WHERE id = ?",
+                [(now, i) for i in ids],
+            )
+        )
+
+
+def _integrity(
+    conn: sqlite3.Connection, exc: sqlite3.IntegrityError, rows: list[tuple[Any, ...]]
+) -> InvariantError:
+    if "event_id" in str(exc):
+        ids = [r[0] for r in rows]
+        found = conn.execute(
+            f"SELECT event_id FROM invariant_events WHERE event_id IN ({','.join('?' * len(ids))})",
+            ids,
+        ).fetchall()
+        return DuplicateEventError([str(UUID(bytes=f[0])) for f in found] or ["(unknown)"])
+    return StoreError(f"SQLite refused the append: {exc}")

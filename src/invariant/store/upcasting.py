@@ -1,0 +1,103 @@
+"""Upcasters: turn events (and snapshots) stored in an old shape into the current shape on read.
+
+Stored data is never rewritten. An upcaster is registered for one ``(type, schema_version)``
+and produces ``schema_version + 1``, optionally under a new type name; chains run until no
+upcaster matches (v1 → v2 → v3 …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from invariant.domain.errors import ConfigurationError, SerializationError
+
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    transform: Transform
+    new_type: str
+
+
+class Upcasters:
+    """A registry of upcasting steps for events and snapshots."""
+
+    def __init__(self) -> None:
+        self._events: dict[tuple[str, int], _Step] = {}
+        self._snapshots: dict[tuple[str, int], Transform] = {}
+        self.event_types: frozenset[str] = frozenset()
+
+    def register(
+        self,
+        event_type: str,
+        from_version: int,
+        transform: Transform | None = None,
+        *,
+        rename_to: str | None = None,
+    ) -> None:
+        """Upcast ``event_type`` stored at ``from_version`` to ``from_version + 1``.
+
+        ``transform`` gets a copy of the data and returns the new data (add defaults, rename
+        fields); ``rename_to`` also changes the event type name.
+        """
+        key = (event_type, from_version)
+        if key in self._events:
+            raise ConfigurationError(f"an upcaster for {event_type} v{from_version} exists already")
+        if from_version < 1:
+            raise ConfigurationError("schema versions start at 1")
+        self._events[key] = _Step(transform or (lambda d: d), rename_to or event_type)
+        self.event_types = frozenset(t for t, _ in self._events)
+
+    def upcaster(self, event_type: str, from_version: int, *, rename_to: str | None = None
+                 ) -> Callable[[Transform], Transform]:
+        """Decorator form of :meth:`register`."""
+
+        def deco(fn: Transform) -> Transform:
+            self.register(event_type, from_version, fn, rename_to=rename_to)
+            return fn
+
+        return deco
+
+    def upcast(self, event_type: str, version: int, data: dict[str, Any]
+               ) -> tuple[str, int, dict[str, Any]]:
+        """Run the chain from ``(event_type, version)``; returns the final type, version, data."""
+        step = self._events.get((event_type, version))
+        while step is not None:
+            try:
+                data = step.transform(dict(data))
+            except Exception as exc:
+                raise SerializationError(
+                    f"upcaster for {event_type} v{version} failed on {data!r}: {exc}"
+                ) from exc
+            event_type, version = step.new_type, version + 1
+            step = self._events.get((event_type, version))
+        return event_type, version, data
+
+    def register_snapshot(self, aggregate_type: str, from_version: int, transform: Transform
+                          ) -> None:
+        """Upcast snapshots of ``aggregate_type`` made with schema ``from_version``."""
+        key = (aggregate_type, from_version)
+        if key in self._snapshots:
+            raise ConfigurationError(
+                f"a snapshot upcaster for {aggregate_type} v{from_version} exists already"
+            )
+        self._snapshots[key] = transform
+
+    def upcast_snapshot(self, aggregate_type: str, version: int, target: int,
+                        state: dict[str, Any]) -> dict[str, Any] | None:
+        """The state in schema ``target``, or None when no chain of upcasters reaches it."""
+        while version < target:
+            step = self._snapshots.get((aggregate_type, version))
+            if step is None:
+                return None
+            try:
+                state = step(dict(state))
+            except Exception as exc:
+                raise SerializationError(
+                    f"snapshot upcaster for {aggregate_type} v{version} failed: {exc}"
+                ) from exc
+            version += 1
+        return state if version == target else None

@@ -1,0 +1,163 @@
+"""Snapshots: taken when N events were crossed, never misapplied across schema changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from examples.bank.domain import AccountId, BankAccount
+from examples.bank.wiring import bank_store
+from invariant.application import Aggregates, Repository, SnapshotPolicy, UnitOfWork
+from invariant.domain import AggregateRoot, ConfigurationError, DomainEvent, Money
+from invariant.store import Commit, SnapshotRecord
+
+
+def usd(amount: int) -> Money:
+    return Money.of(amount, "USD")
+
+
+@pytest.mark.parametrize(
+    ("last", "new", "due"),
+    [(0, 99, False), (0, 100, True), (0, 103, True), (100, 199, False), (98, 198, True)],
+)
+def test_the_policy_counts_events_crossed_since_the_last_snapshot(
+    last: int, new: int, due: bool
+) -> None:
+    assert SnapshotPolicy(100).due(last, new) is due
+
+
+@pytest.mark.parametrize("every", [0, -5])
+def test_a_non_positive_interval_is_refused(every: int) -> None:
+    with pytest.raises(ConfigurationError, match="snapshot interval"):
+        SnapshotPolicy(every)
+
+
+class Plain(AggregateRoot[str]):
+    def apply(self, event: DomainEvent) -> None:
+        return None
+
+
+def test_a_policy_on_an_aggregate_without_snapshot_support_is_refused() -> None:
+    from invariant.store import MemoryStorage
+
+    with pytest.raises(ConfigurationError, match="does not implement to_snapshot"):
+        Repository(bank_store(MemoryStorage()), Plain, snapshots=SnapshotPolicy(10))
+
+
+async def seed_account(storage: Any, bogus_snapshot: SnapshotRecord | None) -> AccountId:
+    """An account with 5 events (balance 1040.00) and optionally a planted snapshot."""
+    aggs = Aggregates(bank_store(storage), cache_size=0)
+    account_id = AccountId("ACC-S")
+
+    async def open_and_deposit(uow: UnitOfWork) -> None:
+        account = BankAccount.open(account_id, "U", usd(1000))
+        for _ in range(4):
+            account.deposit(usd(10))
+        uow.add(account)
+
+    await aggs.run(open_and_deposit)
+    if bogus_snapshot is not None:
+        await storage.commit(Commit(appends=(), snapshots=(bogus_snapshot,)))
+    return account_id
+
+
+def snapshot(schema: int, aggregate_type: str = "BankAccount", version: int = 3) -> SnapshotRecord:
+    # Deliberately wrong figures: if this snapshot were used, the balance would show it.
+    state = {"owner_id": "U", "balances": {"USD": "999999.00"}, "transactions": 3}
+    return SnapshotRecord("account-ACC-S", aggregate_type, version, schema, state)
+
+
+def account_class(schema_version: int) -> type[BankAccount]:
+    return type("BankAccount", (BankAccount,), {"category": "account",
+                                                "snapshot_schema_version": schema_version})
+
+
+async def load(storage: Any, cls: type[BankAccount], account_id: AccountId,
+               upcasters: Any = None) -> tuple[BankAccount, int]:
+    store = bank_store(storage)
+    if upcasters is not None:
+        upcasters(store.upcasters)
+    repo = Repository(store, cls, snapshots=SnapshotPolicy(100))
+    loaded = await repo.load_tracked(account_id)
+    assert loaded is not None
+    return loaded.aggregate, loaded.snapshot_version
+
+
+async def test_a_current_snapshot_is_used(any_storage: Any) -> None:
+    account_id = await seed_account(any_storage, snapshot(1))
+    account, used = await load(any_storage, BankAccount, account_id)
+    assert used == 3
+    assert account.balance() == usd(999999 + 20)  # snapshot state plus the 2-event tail
+    assert account.version == 5
+
+
+async def test_a_snapshot_of_an_older_schema_without_upcaster_is_ignored(any_storage: Any) -> None:
+    account_id = await seed_account(any_storage, snapshot(1))
+    account, used = await load(any_storage, account_class(2), account_id)
+    assert used == 0
+    assert account.balance() == usd(1040)
+    assert account.version == 5
+
+
+async def test_a_snapshot_of_a_newer_schema_is_ignored(any_storage: Any) -> None:
+    account_id = await seed_account(any_storage, snapshot(3))
+    account, used = await load(any_storage, account_class(2), account_id)
+    assert (used, account.balance()) == (0, usd(1040))
+
+
+async def test_a_snapshot_of_another_aggregate_type_is_ignored(any_storage: Any) -> None:
+    account_id = await seed_account(any_storage, snapshot(1, aggregate_type="Ledger"))
+    account, used = await load(any_storage, BankAccount, account_id)
+    assert (used, account.balance()) == (0, usd(1040))
+
+
+async def test_an_older_snapshot_is_upcast_when_an_upcaster_exists(any_storage: Any) -> None:
+    account_id = await seed_account(any_storage, snapshot(1))
+
+    def register(ups: Any) -> None:
+        ups.register_snapshot("BankAccount", 1, lambda s: {**s, "balances": {"USD": "1.00"}})
+
+    account, used = await load(any_storage, account_class(2), account_id, register)
+    assert used == 3
+    assert account.balance() == usd(21)
+
+
+async def test_temporal_loads_only_use_snapshots_at_or_before_the_version(
+    any_storage: Any,
+) -> None:
+    account_id = await seed_account(any_storage, snapshot(1, version=4))
+    store = bank_store(any_storage)
+    repo = Repository(store, BankAccount, snapshots=SnapshotPolicy(100))
+    at_3 = await repo.load_at(account_id, version=3)
+    assert at_3.balance() == usd(1020) and at_3.version == 3
+
+
+async def test_snapshots_are_written_in_the_commit_that_crosses_the_threshold(
+    any_storage: Any,
+) -> None:
+    aggs = Aggregates(bank_store(any_storage), snapshots={BankAccount: 3})
+    account_id = AccountId("ACC-T")
+
+    async def open_account(uow: UnitOfWork) -> None:
+        uow.add(BankAccount.open(account_id, "U", usd(1)))
+
+    async def deposit(uow: UnitOfWork) -> None:
+        (await uow.get(BankAccount, account_id)).deposit(usd(1))
+
+    await aggs.run(open_account)
+    await aggs.run(deposit)
+    assert await any_storage.read_snapshot("account-ACC-T") is None
+    await aggs.run(deposit)
+    first = await any_storage.read_snapshot("account-ACC-T")
+    assert first is not None and first.version == 3
+    await aggs.run(deposit)
+    await aggs.run(deposit)
+    still = await any_storage.read_snapshot("account-ACC-T")
+    assert still is not None and still.version == 3
+    await aggs.run(deposit)
+    latest = await any_storage.read_snapshot("account-ACC-T")
+    assert latest is not None and latest.version == 6
+    assert latest.state["balances"] == {"USD": "6.00"}
+
+

@@ -1,0 +1,185 @@
+"""Unit of work and repositories on every backend: one command, one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from examples.bank.domain import AccountId, BankAccount, InsufficientFunds
+from examples.bank.wiring import bank_store
+from invariant.application import Aggregates, UnitOfWork
+from invariant.domain import AggregateNotFoundError, ConcurrencyError, Money
+from invariant.store import EventStore
+
+USD = "USD"
+
+
+def usd(amount: int | str) -> Money:
+    return Money.of(amount, USD)
+
+
+async def open_account(aggs: Aggregates, balance: int = 1000) -> AccountId:
+    account_id = AccountId.new()
+
+    async def command(uow: UnitOfWork) -> None:
+        uow.add(BankAccount.open(account_id, "USER-1", usd(balance)))
+
+    await aggs.run(command)
+    return account_id
+
+
+def deposit(account_id: AccountId, amount: int) -> Any:
+    async def command(uow: UnitOfWork) -> int:
+        account = await uow.get(BankAccount, account_id)
+        await asyncio.sleep(0)  # let concurrent commands interleave, as real handlers do
+        account.deposit(usd(amount))
+        return account.version
+
+    return command
+
+
+async def test_a_command_commits_events_and_outbox_rows_together(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs)
+    outcome = await aggs.run(deposit(account_id, 500), metadata={"correlation_id": "req-1"})
+    assert outcome.value == 2
+    assert outcome.result.version_of(f"account-{account_id}") == 2
+    assert outcome.position == 2
+    envelopes = await aggs.store.read_stream(f"account-{account_id}")
+    assert [e.event_type for e in envelopes] == ["AccountOpened", "MoneyDeposited"]
+    assert envelopes[1].correlation_id == "req-1"
+    outbox = await any_storage.read_outbox(limit=10)
+    assert [r.message_id for r in outbox] == [e.event_id for e in envelopes]
+
+
+async def test_the_seed_account_balance_is_rebuilt_from_its_events(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage), cache_size=0)
+    account_id = await open_account(aggs, 1000)
+    await aggs.run(deposit(account_id, 500))
+
+    async def withdraw(uow: UnitOfWork) -> None:
+        (await uow.get(BankAccount, account_id)).withdraw(usd(200))
+
+    await aggs.run(withdraw)
+    account = await aggs.repository(BankAccount).load(account_id)
+    assert account.balance() == usd(1300)
+    assert account.version == 3
+
+
+async def test_a_refused_command_writes_nothing(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 100)
+
+    async def overdraw(uow: UnitOfWork) -> None:
+        (await uow.get(BankAccount, account_id)).withdraw(usd(101))
+
+    with pytest.raises(InsufficientFunds, match=r"only 100\.00 USD available"):
+        await aggs.run(overdraw)
+    assert await any_storage.stream_version(f"account-{account_id}") == 1
+    account = await aggs.repository(BankAccount).load(account_id)
+    assert account.balance() == usd(100)
+
+
+async def test_opening_the_same_account_twice_is_a_conflict(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs)
+
+    async def reopen(uow: UnitOfWork) -> None:
+        uow.add(BankAccount.open(account_id, "USER-2", usd(1)))
+
+    with pytest.raises(ConcurrencyError) as caught:
+        await aggs.run(reopen)
+    assert caught.value.expected == "no_stream" and caught.value.actual == 1
+
+
+async def test_loading_a_missing_aggregate_says_which(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    missing = AccountId("nope")
+    with pytest.raises(AggregateNotFoundError, match=r"BankAccount 'nope' does not exist$"):
+        await aggs.run(deposit(missing, 1))
+    assert await aggs.repository(BankAccount).find(missing) is None
+
+
+async def test_concurrent_commands_conflict_and_retries_resolve_them(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 0)
+    outcomes = await asyncio.gather(
+        *[aggs.run(deposit(account_id, 10), retries=50) for _ in range(20)]
+    )
+    assert sum(o.retries for o in outcomes) > 0, "the commands should have raced"
+    account = await Aggregates(aggs.store, cache_size=0).repository(BankAccount).load(account_id)
+    assert account.balance() == usd(200)
+    assert account.version == 21
+
+
+async def test_without_retries_a_lost_race_raises(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 0)
+    results = await asyncio.gather(
+        *[aggs.run(deposit(account_id, 10)) for _ in range(5)], return_exceptions=True
+    )
+    assert any(isinstance(r, ConcurrencyError) for r in results)
+    wins = [r for r in results if not isinstance(r, BaseException)]
+    account = await Aggregates(aggs.store, cache_size=0).repository(BankAccount).load(account_id)
+    assert account.balance() == usd(10 * len(wins))
+
+
+async def test_the_cache_catches_up_with_events_written_elsewhere(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 100)
+    await aggs.run(deposit(account_id, 1))  # now cached at version 2
+    assert len(aggs.cache) == 1
+    other_process = Aggregates(bank_store(any_storage), cache_size=0)
+    await other_process.run(deposit(account_id, 50))
+    outcome = await aggs.run(deposit(account_id, 7))
+    assert outcome.value == 4
+    fresh = await other_process.repository(BankAccount).load(account_id)
+    assert fresh.balance() == usd(158)
+
+
+async def test_a_failed_command_does_not_leave_its_changes_in_the_cache(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 100)
+
+    async def deposit_then_fail(uow: UnitOfWork) -> None:
+        (await uow.get(BankAccount, account_id)).deposit(usd(1000))
+        raise RuntimeError("the handler failed after changing the aggregate")
+
+    with pytest.raises(RuntimeError):
+        await aggs.run(deposit_then_fail)
+    await aggs.run(deposit(account_id, 1))
+    account = await aggs.repository(BankAccount).load(account_id)
+    assert account.balance() == usd(101)
+
+
+async def test_one_unit_of_work_commits_several_aggregates_atomically(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    source = await open_account(aggs, 100)
+    target = await open_account(aggs, 0)
+
+    async def transfer(uow: UnitOfWork) -> None:
+        (await uow.get(BankAccount, source)).withdraw(usd(40))
+        (await uow.get(BankAccount, target)).deposit(usd(40))
+
+    outcome = await aggs.run(transfer)
+    assert len(outcome.result.streams) == 2
+    repo = Aggregates(aggs.store, cache_size=0).repository(BankAccount)
+    assert (await repo.load(source)).balance() == usd(60)
+    assert (await repo.load(target)).balance() == usd(40)
+
+
+async def test_a_unit_of_work_commits_once(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    uow = aggs.unit_of_work()
+    uow.add(BankAccount.open(AccountId.new(), "U", usd(1)))
+    await uow.commit()
+    with pytest.raises(Exception, match="committed already"):
+        await uow.commit()
+
+
+def test_event_store_type() -> None:
+    from invariant.store import MemoryStorage
+
+    assert isinstance(bank_store(MemoryStorage()), EventStore)

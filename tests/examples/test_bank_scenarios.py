@@ -1,0 +1,48 @@
+"""The seed's bank scenarios produce the seed's numbers on every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from examples.bank.scenarios import event_store_basics, snapshots, temporal, upcasting
+from invariant.domain import Money
+
+
+def usd(amount: int) -> Money:
+    return Money.of(amount, "USD")
+
+
+def quiet(_: str) -> None:
+    return None
+
+
+async def test_example_61_balance_1300_after_three_events(any_storage: Any) -> None:
+    figures = (await event_store_basics(any_storage, quiet)).figures
+    assert figures["balance"] == usd(1300)
+    assert figures["version"] == 3
+    assert "only 1300.00 USD available" in figures["refused"]
+    assert figures["version_after_refusal"] == 3
+
+
+async def test_example_62_snapshot_plus_tail(any_storage: Any) -> None:
+    figures = (await snapshots(any_storage, quiet)).figures
+    assert figures["snapshot_version"] == 200
+    assert figures["tail"] == 50
+    assert figures["balance"] == usd(3490)
+    assert figures["version"] == 250
+    assert figures["snapshot_after_burst"] == 310
+
+
+async def test_example_63_balance_as_of_time_and_history(any_storage: Any) -> None:
+    clock = any_storage.clock
+    figures = (await temporal(any_storage, quiet, lambda: clock.advance(minutes=10))).figures
+    assert figures["midpoint"] == usd(1500)
+    assert figures["version_1"] == usd(1000)
+    assert figures["current"] == usd(1300)
+    assert figures["history"] == [usd(1000), usd(1500), usd(1300)]
+
+
+async def test_example_64_v1_deposit_upcast_to_usd(any_storage: Any) -> None:
+    figures = (await upcasting(any_storage, quiet)).figures
+    assert figures["usd"] == usd(1000)
+    assert figures["eur"] == Money.of(500, "EUR")

@@ -1,0 +1,41 @@
+"""Architecture rules that must fail loudly when broken."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "invariant"
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_domain_kit_imports_only_the_standard_library_and_itself() -> None:
+    offenders: list[str] = []
+    for path in sorted((SRC / "domain").rglob("*.py")):
+        for module in imported_modules(path):
+            top = module.split(".")[0]
+            if module.startswith("invariant.domain") or top in sys.stdlib_module_names:
+                continue
+            offenders.append(f"{path.relative_to(SRC)} imports {module}")
+    assert offenders == []
+
+
+def test_the_checker_would_catch_a_third_party_import(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import orjson\nfrom invariant.store import EventStore\nimport json\n")
+    assert imported_modules(bad) == {"orjson", "invariant.store", "json"}
+
+
+def test_every_package_ships_its_type_marker() -> None:
+    assert (SRC / "py.typed").exists()
