@@ -89,7 +89,10 @@ class BankAccount(AggregateRoot[AccountId]):
     def apply(self, event: DomainEvent) -> None:
         match event:
             case MoneyDeposited(amount=amount):
-                self._credit(amount)
+                code = amount.currency.code
+                current = self.balances.get(code)
+                self.balances[code] = amount if current is None else current + amount
+                self.transactions += 1
             case MoneyWithdrawn(amount=amount):
                 code = amount.currency.code
                 self.balances[code] = self.balances[code] - amount

@@ -126,14 +126,10 @@ class Repository(Generic[A]):
         )
         if base is None and not rows:
             return None
-        decode = self.store.registry.decode
-        upcast_types = self.store.upcasters.event_types
-        upcast = self.store.upcasters.upcast
-        events = [
-            decode(*upcast(t, v, d)) if t in upcast_types else decode(t, v, d)
-            for t, v, d in rows
-        ]
-        aggregate = self.aggregate_type.rehydrate(aggregate_id, events, base=base)
+        aggregate = base if base is not None else self.aggregate_type(aggregate_id)
+        # Same apply path as AggregateRoot.rehydrate, fused with decoding.
+        applied = self.store.decode_into(rows, aggregate.apply)
+        aggregate._restored_at(aggregate.version + applied)
         return Loaded(aggregate, snapshot_version)
 
     async def load_at(

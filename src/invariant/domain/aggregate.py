@@ -80,11 +80,10 @@ class AggregateRoot(Entity[IdT]):
         """Rebuild from history (optionally on top of a restored snapshot)."""
         aggregate = base if base is not None else cls(id)
         apply = aggregate.apply
-        count = 0
-        for event in events:
+        history = events if isinstance(events, list | tuple) else list(events)
+        for event in history:
             apply(event)
-            count += 1
-        aggregate._version += count
+        aggregate._version += len(history)
         return aggregate
 
     def to_snapshot(self) -> Mapping[str, Any]:

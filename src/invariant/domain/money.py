@@ -151,8 +151,8 @@ class Money(ValueObject):
     def _trusted(cls, amount: Decimal, currency: Currency) -> Money:
         # For results that are valid by construction (sums of valid amounts).
         money = object.__new__(cls)
-        object.__setattr__(money, "amount", amount)
-        object.__setattr__(money, "currency", currency)
+        _set_amount(money, amount)
+        _set_currency(money, currency)
         return money
 
     @classmethod
@@ -161,8 +161,18 @@ class Money(ValueObject):
 
     @classmethod
     def from_stored(cls, amount: str, currency: str) -> Money:
-        """Rebuild from stored text (``str(amount)``) with cheap but complete checks."""
-        cur = _CACHE.get(currency) or Currency.of(currency)
+        """Rebuild from stored text (``str(amount)``) with cheap but complete checks.
+
+        Values are interned: the same stored amount and currency give the same (immutable)
+        instance, which makes loading long histories of repeated amounts cheap.
+        """
+        key = (amount, currency)
+        money = _INTERNED.get(key)
+        if money is not None:
+            return money
+        units = _MINOR_UNITS.get(currency)
+        cur = Currency.of(currency) if units is None else _CACHE.get(currency) or \
+            Currency.of(currency)
         try:
             value = Decimal(amount)
         except (InvalidOperation, TypeError, ValueError):
@@ -172,19 +182,27 @@ class Money(ValueObject):
             ) from None
         dot = amount.find(".")
         if (
-            "E" in amount or "e" in amount or not value.is_finite() or value < 0
-            or value >= MAX_AMOUNT or (dot >= 0 and len(amount) - dot - 1 > cur.minor_units)
+            not value.is_finite() or not 0 <= value < MAX_AMOUNT or "E" in amount
+            or "e" in amount or (dot >= 0 and len(amount) - dot - 1 > cur.minor_units)
         ):
-            return cls(value, cur)  # the full validation names the problem
-        return cls._trusted(value, cur)
+            money = cls(value, cur)  # the full validation names the problem
+        else:
+            money = cls._trusted(value, cur)
+        if len(_INTERNED) >= _INTERN_LIMIT:
+            _INTERNED.clear()
+        _INTERNED[key] = money
+        return money
 
     def add(self, other: Money) -> Money:
-        if self.currency != other.currency:
+        if self.currency is not other.currency and self.currency != other.currency:
             raise CurrencyMismatchError(self.currency.code, other.currency.code)
         total = self.amount + other.amount
         if total >= MAX_AMOUNT:
             raise _too_large(total)
-        return Money._trusted(total, self.currency)
+        money = _new(Money)
+        _set_amount(money, total)
+        _set_currency(money, self.currency)
+        return money
 
     def subtract(self, other: Money) -> Money:
         """The difference; raises :class:`NegativeAmountError` when it would go below zero."""
@@ -218,8 +236,7 @@ class Money(ValueObject):
     def is_zero(self) -> bool:
         return self.amount == 0
 
-    def __add__(self, other: Money) -> Money:
-        return self.add(other)
+    __add__ = add
 
     def __sub__(self, other: Money) -> Money:
         return self.subtract(other)
@@ -246,6 +263,13 @@ class Money(ValueObject):
 
     def __str__(self) -> str:
         return f"{self.amount:.{self.currency.minor_units}f} {self.currency.code}"
+
+
+_new = object.__new__
+_set_amount = Money.__dict__["amount"].__set__  # slot setters: bypass frozen __setattr__
+_set_currency = Money.__dict__["currency"].__set__
+_INTERNED: dict[tuple[str, str], Money] = {}
+_INTERN_LIMIT = 4096
 
 
 def _too_large(amount: Decimal) -> ValidationError:

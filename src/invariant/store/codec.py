@@ -20,7 +20,7 @@ from uuid import UUID
 
 from invariant.domain.errors import ConfigurationError, SerializationError, ValidationError
 from invariant.domain.identity import Identity
-from invariant.domain.money import Currency, Money
+from invariant.domain.money import _INTERNED, Currency, Money
 from invariant.domain.values import ValueObject
 
 Encoder = Callable[[Any], Any]
@@ -50,6 +50,9 @@ def _encode_money(value: Money) -> dict[str, str]:
 def _decode_money(value: dict[str, str]) -> Money:
     try:
         amount, currency = value["amount"], value["currency"]
+        interned = _INTERNED.get((amount, currency))
+        if interned is not None:
+            return interned
     except KeyError as exc:
         raise SerializationError(
             f"stored Money {value!r} lacks {exc.args[0]!r}: it needs amount and currency"
@@ -114,6 +117,13 @@ def _generate_decoder(
     """Build ``decode(data)`` specialised to ``cls``'s fields."""
     namespace: dict[str, Any] = {"cls": cls, "new": object.__new__, "setattr": object.__setattr__}
     lines = ["def decode(data):", "    obj = new(cls)"]
+    # Instances with a __dict__ take their fields straight into it (frozen dataclasses only
+    # guard attribute assignment); slotted classes go through object.__setattr__.
+    has_dict = "__slots__" not in cls.__dict__ and all(
+        "__slots__" not in k.__dict__ or k is object for k in cls.__mro__[1:-1]
+    ) and _instances_have_dict(cls)
+    if has_dict:
+        lines.append("    fields = obj.__dict__")
     for i, (name, dec, (kind, default)) in enumerate(decoders):
         if kind == "required":
             raw = f"data[{name!r}]"
@@ -128,7 +138,10 @@ def _generate_decoder(
             value = f"dec_{i}({raw})"
         else:
             value = raw
-        lines.append(f"    setattr(obj, {name!r}, {value})")
+        if has_dict:
+            lines.append(f"    fields[{name!r}] = {value}")
+        else:
+            lines.append(f"    setattr(obj, {name!r}, {value})")
     if _is_value_object(cls):
         lines.append("    obj.validate()")
     lines.append("    return obj")
@@ -245,6 +258,14 @@ class Codec:
             f"{where}: cannot serialize {tp.__name__}; use str, int, float, bool, Decimal, "
             "datetime, date, UUID, an Enum, an Identity, Money, a dataclass, or lists/dicts of them"
         )
+
+
+def _instances_have_dict(cls: type[Any]) -> bool:
+    try:
+        probe = object.__new__(cls)
+    except TypeError:
+        return False
+    return hasattr(probe, "__dict__")
 
 
 def _is_value_object(cls: type[Any]) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from invariant.domain.events import DomainEvent
 from invariant.store.port import EventStorage
@@ -93,8 +95,76 @@ class EventStore:
     def decode_event(self, record: RecordedEvent) -> DomainEvent:
         """The domain event of a record, upcast to the current schema."""
         event_type, version, data = record.event_type, record.schema_version, record.data
-        if event_type in self.upcasters.event_types:
+        if version <= self.upcasters.highest_from.get(event_type, 0):
             event_type, version, data = self.upcasters.upcast(event_type, version, data)
+        return self.registry.decode(event_type, version, data)
+
+    def decode_rows(
+        self, rows: Iterable[tuple[str, int, dict[str, Any] | str | bytes]]
+    ) -> list[DomainEvent]:
+        """Domain events from ``(event_type, schema_version, data)`` rows, upcast as needed."""
+        events: list[DomainEvent] = []
+        self.decode_into(rows, events.append)
+        return events
+
+    def decode_into(
+        self,
+        rows: Iterable[tuple[str, int, dict[str, Any] | str | bytes]],
+        consume: Callable[[DomainEvent], object],
+    ) -> int:
+        """Decode rows and hand each event to ``consume`` (e.g. an aggregate's ``apply``).
+
+        The hot path of aggregate loading: one decoder lookup per run of equal types, no
+        intermediate list. Returns the number of events consumed.
+        """
+        highest_from = self.upcasters.highest_from
+        decoders: dict[tuple[str, int], Callable[[dict[str, Any]], DomainEvent]] = {}
+
+        def decoder_for(event_type: str, version: int) -> Callable[[dict[str, Any]], DomainEvent]:
+            found = decoders.get((event_type, version))
+            if found is None:
+                found = decoders[(event_type, version)] = self.registry.decoder_for(
+                    event_type, version
+                )
+            return found
+
+        loads = orjson.loads
+        last_type: str | None = None
+        last_version = 0
+        upcast = False
+        decoder = None
+        count = 0
+        for count, (event_type, version, stored) in enumerate(rows, 1):  # noqa: B007
+            data = stored if type(stored) is dict else loads(stored)  # type: ignore[arg-type]
+            if event_type != last_type or version != last_version:
+                last_type, last_version = event_type, version
+                upcast = version <= highest_from.get(event_type, 0)
+                decoder = None if upcast else decoder_for(event_type, version)
+            if upcast:
+                new_type, new_version, data = self.upcasters.upcast(event_type, version, data)
+                event = self._decode_one(decoder_for(new_type, new_version), new_type,
+                                         new_version, data)
+            else:
+                try:
+                    event = decoder(data)  # type: ignore[misc]
+                except Exception:
+                    event = self._decode_one(None, event_type, version, data)
+            consume(event)
+        return count
+
+    def _decode_one(
+        self,
+        decoder: Callable[[dict[str, Any]], DomainEvent] | None,
+        event_type: str,
+        version: int,
+        data: dict[str, Any],
+    ) -> DomainEvent:
+        if decoder is not None:
+            try:
+                return decoder(data)
+            except Exception:
+                pass
+        # The careful path reports malformed data precisely (field names, upcaster advice).
         return self.registry.decode(event_type, version, data)
 
     def envelope(self, record: RecordedEvent) -> EventEnvelope:

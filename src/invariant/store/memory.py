@@ -124,7 +124,7 @@ class MemoryStorage:
 
     async def read_stream_data(
         self, stream_id: str, *, after_version: int = 0, to_version: int | None = None
-    ) -> list[tuple[str, int, dict[str, Any]]]:
+    ) -> list[tuple[str, int, dict[str, Any] | str | bytes]]:
         stream = self._streams.get(stream_id, [])
         return [(r.event_type, r.schema_version, _copy(r.data))
                 for r in stream[after_version:to_version]]

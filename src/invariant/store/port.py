@@ -60,9 +60,10 @@ class EventStorage(Protocol):
 
     async def read_stream_data(
         self, stream_id: str, *, after_version: int = 0, to_version: int | None = None
-    ) -> list[tuple[str, int, dict[str, Any]]]:
+    ) -> list[tuple[str, int, dict[str, Any] | str | bytes]]:
         """``(event_type, schema_version, data)`` of a stream's events after ``after_version``
-        up to ``to_version``, in order: the lean path used to load aggregates."""
+        up to ``to_version``, in order: the lean path used to load aggregates. ``data`` is the
+        decoded JSON object, or its JSON text (str or bytes) for the caller to parse."""
 
     async def read_all(
         self,

@@ -165,6 +165,12 @@ def _jsonb_decode(value: bytes) -> Any:
     return orjson.loads(memoryview(value)[1:])
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    # Pooled connections hold no session state (locks are transaction-scoped, nothing is
+    # LISTENed on them), so the default reset round trip on every release is skipped.
+    return None
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
         "jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog",
@@ -249,6 +255,7 @@ class PostgresStorage:
                     self.dsn, min_size=self._min, max_size=self._max, init=_init_connection,
                     timeout=self._timeout,
                     server_settings={"application_name": self._application_name},
+                    reset=_keep_session,
                 )
             except _DRIVER_ERRORS as exc:
                 raise StoreError(
@@ -390,7 +397,7 @@ class PostgresStorage:
 
     async def read_stream_data(
         self, stream_id: str, *, after_version: int = 0, to_version: int | None = None
-    ) -> list[tuple[str, int, dict[str, Any]]]:
+    ) -> list[tuple[str, int, dict[str, Any] | str | bytes]]:
         rows = await self._fetch(self._sql_stream_data, stream_id, after_version, to_version)
         return [(r[0], r[1], r[2]) for r in rows]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from invariant.domain.errors import ConfigurationError, SerializationError
@@ -61,6 +61,20 @@ class EventRegistry:
             )
         event: DomainEvent = codec.decode(data)
         return event
+
+    def decoder_for(self, event_type: str, schema_version: int
+                    ) -> Callable[[dict[str, Any]], DomainEvent]:
+        """The raw decoder for stored data of this type and (current) schema version.
+
+        Raises what :meth:`decode` raises for an unknown type or a schema mismatch; the
+        returned function may raise plain KeyError/TypeError/ValueError on malformed data,
+        so callers fall back to :meth:`decode` to report those precisely.
+        """
+        _, codec, version = self._entry(event_type)
+        if schema_version != version:
+            self.decode(event_type, schema_version, {})  # raises the explanatory error
+        decoder: Callable[[dict[str, Any]], DomainEvent] = codec.decode_fast
+        return decoder
 
     def _entry(self, event_type: str) -> tuple[type[DomainEvent], _ClassCodec, int]:
         entry = self._by_type.get(event_type)

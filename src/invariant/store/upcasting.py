@@ -29,6 +29,8 @@ class Upcasters:
         self._events: dict[tuple[str, int], _Step] = {}
         self._snapshots: dict[tuple[str, int], Transform] = {}
         self.event_types: frozenset[str] = frozenset()
+        self.highest_from: dict[str, int] = {}
+        """Per event type, the highest schema version an upcaster starts from."""
 
     def register(
         self,
@@ -50,6 +52,7 @@ class Upcasters:
             raise ConfigurationError("schema versions start at 1")
         self._events[key] = _Step(transform or (lambda d: d), rename_to or event_type)
         self.event_types = frozenset(t for t, _ in self._events)
+        self.highest_from[event_type] = max(self.highest_from.get(event_type, 0), from_version)
 
     def upcaster(self, event_type: str, from_version: int, *, rename_to: str | None = None
                  ) -> Callable[[Transform], Transform]:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from invariant.domain.errors import ConcurrencyError, DuplicateEventError, ValidationError
@@ -220,7 +221,8 @@ class EventStorageContract:
 
     async def test_stream_data_for_loading_aggregates(self, storage: EventStorage) -> None:
         await storage.commit(append("s-1", 0, *[new_event(i) for i in range(1, 6)]))
-        rows = await storage.read_stream_data("s-1", after_version=2)
+        rows = [(t, v, d if isinstance(d, dict) else orjson.loads(d))
+                for t, v, d in await storage.read_stream_data("s-1", after_version=2)]
         assert rows == [("Happened", 1, {"n": 3}), ("Happened", 1, {"n": 4}),
                         ("Happened", 1, {"n": 5})]
         assert len(await storage.read_stream_data("s-1", to_version=2)) == 2
