@@ -7,6 +7,7 @@ from invariant.domain.errors import (
     ConflictError,
     CurrencyMismatchError,
     DomainError,
+    DuplicateCommandError,
     DuplicateEventError,
     FieldError,
     InvariantError,
@@ -14,6 +15,7 @@ from invariant.domain.errors import (
     NotFoundError,
     SerializationError,
     StoreError,
+    UniquenessError,
     ValidationError,
 )
 
@@ -24,6 +26,7 @@ __all__ = [
     "ConflictError",
     "CurrencyMismatchError",
     "DomainError",
+    "DuplicateCommandError",
     "DuplicateEventError",
     "FieldError",
     "InvariantError",
@@ -31,5 +34,6 @@ __all__ = [
     "NotFoundError",
     "SerializationError",
     "StoreError",
+    "UniquenessError",
     "ValidationError",
 ]

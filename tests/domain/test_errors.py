@@ -15,6 +15,7 @@ from invariant.domain import (
     ConflictError,
     CurrencyMismatchError,
     DomainError,
+    DuplicateCommandError,
     DuplicateEventError,
     FieldError,
     InvariantError,
@@ -22,6 +23,7 @@ from invariant.domain import (
     NotFoundError,
     SerializationError,
     StoreError,
+    UniquenessError,
     ValidationError,
 )
 
@@ -36,6 +38,8 @@ DOCUMENTED_TREE = [
     (ConflictError, InvariantError),
     (ConcurrencyError, ConflictError),
     (DuplicateEventError, ConflictError),
+    (DuplicateCommandError, ConflictError),
+    (UniquenessError, ConflictError),
     (ConfigurationError, InvariantError),
     (SerializationError, InvariantError),
     (StoreError, InvariantError),

@@ -1,6 +1,35 @@
-"""Application layer: repositories and the unit of work (buses come with the CQRS layer)."""
+"""Application layer: buses, middleware, repositories and the unit of work."""
 
-from invariant.application.repository import Repository, SnapshotPolicy
+from invariant.application.bus import CommandBus, Dispatch, QueryBus
+from invariant.application.messages import Command, CommandResult, Query
+from invariant.application.middleware import (
+    IdempotencyMiddleware,
+    LoggingMiddleware,
+    RetryMiddleware,
+    TracingMiddleware,
+    ValidationMiddleware,
+    default_middleware,
+)
+from invariant.application.repository import AggregateCache, Repository, SnapshotPolicy
 from invariant.application.unit_of_work import Aggregates, Outcome, UnitOfWork
 
-__all__ = ["Aggregates", "Outcome", "Repository", "SnapshotPolicy", "UnitOfWork"]
+__all__ = [
+    "AggregateCache",
+    "Aggregates",
+    "Command",
+    "CommandBus",
+    "CommandResult",
+    "Dispatch",
+    "IdempotencyMiddleware",
+    "LoggingMiddleware",
+    "Outcome",
+    "Query",
+    "QueryBus",
+    "Repository",
+    "RetryMiddleware",
+    "SnapshotPolicy",
+    "TracingMiddleware",
+    "UnitOfWork",
+    "ValidationMiddleware",
+    "default_middleware",
+]

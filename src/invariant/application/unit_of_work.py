@@ -26,6 +26,7 @@ from invariant.domain.errors import (
 from invariant.store.event_store import EventStore
 from invariant.store.records import (
     AppendRequest,
+    CommandRecord,
     Commit,
     CommitResult,
     OutboxMessage,
@@ -160,7 +161,8 @@ class UnitOfWork:
         """Put a message (e.g. an integration event) in the outbox with this commit."""
         self._messages.append(message)
 
-    async def commit(self) -> CommitResult:
+    async def commit(self, *, command: CommandRecord | None = None) -> CommitResult:
+        """Write every change in one transaction (with ``command``'s record, if given)."""
         if self._committed:
             raise InvariantError("this unit of work was committed already; start a new one")
         appends: list[AppendRequest] = []
@@ -179,11 +181,12 @@ class UnitOfWork:
                 snapshots.append(snap)
                 t.snapshot_version = snap.version
             changed.append(t)
-        if not appends and not self._messages:
+        if not appends and not self._messages and command is None:
             self._committed = True
             return CommitResult(())
         result = await self._store.storage.commit(
-            Commit(appends=appends, snapshots=snapshots, messages=tuple(self._messages))
+            Commit(appends=appends, snapshots=snapshots, messages=tuple(self._messages),
+                   command=command)
         )
         self._committed = True
         for t in changed:

@@ -9,6 +9,7 @@ from invariant.domain.errors import (
     ConflictError,
     CurrencyMismatchError,
     DomainError,
+    DuplicateCommandError,
     DuplicateEventError,
     FieldError,
     InvariantError,
@@ -16,6 +17,7 @@ from invariant.domain.errors import (
     NotFoundError,
     SerializationError,
     StoreError,
+    UniquenessError,
     ValidationError,
 )
 from invariant.domain.events import DomainEvent
@@ -33,6 +35,7 @@ __all__ = [
     "CurrencyMismatchError",
     "DomainError",
     "DomainEvent",
+    "DuplicateCommandError",
     "DuplicateEventError",
     "Entity",
     "FieldError",
@@ -43,6 +46,7 @@ __all__ = [
     "NotFoundError",
     "SerializationError",
     "StoreError",
+    "UniquenessError",
     "ValidationError",
     "ValueObject",
     "stream_id_for",

@@ -11,7 +11,9 @@ Everything invariant raises on purpose derives from :class:`InvariantError`::
     │   └── AggregateNotFoundError
     ├── ConflictError               the operation raced another one or repeats one
     │   ├── ConcurrencyError        expected version did not match (retry the command)
-    │   └── DuplicateEventError     an event id is already stored
+    │   ├── DuplicateEventError     an event id is already stored
+    │   ├── DuplicateCommandError   a command id was already handled
+    │   └── UniquenessError         a value that must be unique is already taken
     ├── ConfigurationError          the program is wired wrongly (fix the code or settings)
     ├── SerializationError          data could not be encoded or decoded
     └── StoreError                  the storage failed (see the chained driver error)
@@ -115,6 +117,33 @@ class DuplicateEventError(ConflictError):
         super().__init__(
             f"event id(s) already stored: {', '.join(event_ids)}; every event needs a new id "
             "(nothing of this append was written)"
+        )
+
+
+class UniquenessError(ConflictError):
+    """A value that must be unique (an email, a SKU) is already taken by another record.
+
+    ``fields`` names the field(s) of the unique constraint; the value itself is not repeated
+    in the message, as it may be personal data.
+    """
+
+    def __init__(self, subject: str, fields: tuple[str, ...]) -> None:
+        self.subject = subject
+        self.fields = fields
+        names = ", ".join(fields) or "a unique value"
+        super().__init__(
+            f"another {subject} already has this {names}; choose a different {names} "
+            "or update the existing one"
+        )
+
+
+class DuplicateCommandError(ConflictError):
+    """A command id was already handled; its stored outcome is what the sender gets back."""
+
+    def __init__(self, command_id: str) -> None:
+        self.command_id = command_id
+        super().__init__(
+            f"command {command_id} was already handled; nothing was changed again"
         )
 
 

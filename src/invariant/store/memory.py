@@ -12,7 +12,7 @@ from uuid import UUID
 
 import orjson
 
-from invariant.domain.errors import DuplicateEventError
+from invariant.domain.errors import DuplicateCommandError, DuplicateEventError
 from invariant.store.clock import Clock, utc_now
 from invariant.store.records import (
     Commit,
@@ -20,6 +20,7 @@ from invariant.store.records import (
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
+    StoredCommand,
     StreamResult,
     category_of,
     check_expected,
@@ -49,6 +50,7 @@ class MemoryStorage:
         self._snapshots: dict[str, SnapshotRecord] = {}
         self._outbox: dict[int, OutboxRecord] = {}
         self._outbox_ids = itertools.count(1)
+        self._commands: dict[UUID, StoredCommand] = {}
 
     async def setup(self) -> None:
         return None
@@ -60,6 +62,8 @@ class MemoryStorage:
         # No await inside: the whole commit happens in one step of the event loop.
         for request in commit.appends:
             validate_append(request)
+        if commit.command is not None and commit.command.command_id in self._commands:
+            raise DuplicateCommandError(str(commit.command.command_id))
         new_ids = [e.event_id for r in commit.appends for e in r.events]
         dupes = [str(i) for i in new_ids if i in self._ids]
         if dupes or len(set(new_ids)) != len(new_ids):
@@ -91,13 +95,20 @@ class MemoryStorage:
         for snap in commit.snapshots:
             self._snapshots[snap.stream_id] = replace(snap, state=_copy(snap.state),
                                                       recorded_at=now)
+        result = CommitResult(tuple(results))
+        if commit.command is not None:
+            c = commit.command
+            self._commands[c.command_id] = StoredCommand(
+                c.command_id, c.command_type, orjson.loads(orjson.dumps(c.value)),
+                result.position, result.versions, now,
+            )
         for m in commit.messages:
             oid = next(self._outbox_ids)
             self._outbox[oid] = OutboxRecord(
                 oid, m.message_id, m.stream_id, m.message_type, m.schema_version, None,
                 _copy(m.data), _copy(m.metadata), now,
             )
-        return CommitResult(tuple(results))
+        return result
 
     async def read_stream(
         self,
@@ -158,6 +169,9 @@ class MemoryStorage:
 
     async def read_snapshot(self, stream_id: str) -> SnapshotRecord | None:
         return self._snapshots.get(stream_id)
+
+    async def read_command(self, command_id: UUID) -> StoredCommand | None:
+        return self._commands.get(command_id)
 
     async def read_outbox(self, *, limit: int = 100) -> list[OutboxRecord]:
         return [self._outbox[k] for k in sorted(self._outbox)[:limit]]

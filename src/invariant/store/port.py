@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
 
 from invariant.store.records import (
     Commit,
@@ -12,6 +13,7 @@ from invariant.store.records import (
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
+    StoredCommand,
 )
 
 
@@ -27,6 +29,8 @@ class EventStorage(Protocol):
       :class:`~invariant.errors.ConcurrencyError` naming stream, expected and actual version;
     * an event id that is already stored is rejected with
       :class:`~invariant.errors.DuplicateEventError` (the whole commit is refused);
+    * a commit carrying a command record whose id is already recorded is refused with
+      :class:`~invariant.errors.DuplicateCommandError` (nothing of it is written);
     * global positions increase with commit order as seen by :meth:`read_all`: a reader that
       follows the log from its last position never skips an event committed later;
     * recorded times are UTC.
@@ -87,6 +91,9 @@ class EventStorage(Protocol):
 
     async def read_snapshot(self, stream_id: str) -> SnapshotRecord | None:
         """The latest snapshot of a stream, if any."""
+
+    async def read_command(self, command_id: UUID) -> StoredCommand | None:
+        """The recorded outcome of a command committed with ``Commit.command``, if any."""
 
     async def read_outbox(self, *, limit: int = 100) -> list[OutboxRecord]:
         """Unpublished outbox rows, oldest first."""

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import orjson
@@ -25,6 +26,7 @@ import orjson
 from invariant.domain.errors import (
     ConcurrencyError,
     ConfigurationError,
+    DuplicateCommandError,
     DuplicateEventError,
     InvariantError,
     StoreError,
@@ -37,6 +39,7 @@ from invariant.store.records import (
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
+    StoredCommand,
     StreamResult,
     StreamState,
     expected_repr,
@@ -94,6 +97,14 @@ def _schema_sql(s: str, lock_key: int) -> list[str]:
             metadata        jsonb,
             created_at      timestamptz NOT NULL,
             published_at    timestamptz
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.invariant_commands (
+            command_id      uuid        PRIMARY KEY,
+            command_type    text        NOT NULL,
+            value           jsonb,
+            position        bigint      NOT NULL,
+            versions        jsonb       NOT NULL,
+            recorded_at     timestamptz NOT NULL
         )""",
         f"""CREATE INDEX IF NOT EXISTS invariant_outbox_pending
             ON {s}.invariant_outbox (id) WHERE published_at IS NULL""",
@@ -278,7 +289,8 @@ class PostgresStorage:
             validate_append(request)
         pool = await self._get_pool()
         now = self._clock()
-        simple = len(commit.appends) == 1 and not commit.snapshots and not commit.messages
+        simple = (len(commit.appends) == 1 and not commit.snapshots and not commit.messages
+                  and commit.command is None)
         attempt = 0
         while True:
             try:
@@ -290,6 +302,8 @@ class PostgresStorage:
                     async with conn.transaction():
                         return await self._commit_in_transaction(conn, commit, now)
             except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == "invariant_commands_pkey" and commit.command:
+                    raise DuplicateCommandError(str(commit.command.command_id)) from exc
                 if exc.constraint_name != "invariant_events_stream_version":
                     raise DuplicateEventError(await self._stored_ids(commit)) from exc
                 # A concurrent append took the version between our check and our insert.
@@ -363,7 +377,15 @@ class PostgresStorage:
                 [(m.message_id, m.stream_id, m.message_type, m.schema_version, m.data,
                   m.metadata, now) for m in commit.messages],
             )
-        return CommitResult(tuple(results))
+        result = CommitResult(tuple(results))
+        if commit.command is not None:
+            c = commit.command
+            await conn.execute(
+                f"INSERT INTO {s}.invariant_commands (command_id, command_type, value, position,"
+                " versions, recorded_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                c.command_id, c.command_type, c.value, result.position, result.versions, now,
+            )
+        return result
 
     async def _stored_ids(self, commit: Commit) -> list[str]:
         ids = [e.event_id for r in commit.appends for e in r.events]
@@ -448,6 +470,17 @@ class PostgresStorage:
             return None
         r = rows[0]
         return SnapshotRecord(stream_id, r[0], r[1], r[2], r[3], r[4])
+
+    async def read_command(self, command_id: UUID) -> StoredCommand | None:
+        rows = await self._fetch(
+            f"SELECT command_type, value, position, versions, recorded_at"
+            f" FROM {self.schema}.invariant_commands WHERE command_id = $1",
+            command_id,
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return StoredCommand(command_id, r[0], r[1], r[2], r[3], r[4])
 
     async def read_outbox(self, *, limit: int = 100) -> list[OutboxRecord]:
         s = self.schema

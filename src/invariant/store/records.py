@@ -105,6 +105,31 @@ class OutboxRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """Marks a commit as the outcome of one command, so that the command id is handled once.
+
+    ``value`` is what the handler returned (JSON-compatible); the store adds the commit's
+    position and stream versions when it writes the record.
+    """
+
+    command_id: UUID
+    command_type: str
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommand:
+    """The recorded outcome of a handled command."""
+
+    command_id: UUID
+    command_type: str
+    value: Any
+    position: int
+    versions: dict[str, int]
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Commit:
     """Everything one unit of work writes, in one transaction.
 
@@ -114,6 +139,7 @@ class Commit:
     appends: Sequence[AppendRequest]
     snapshots: Sequence[SnapshotRecord] = ()
     messages: Sequence[OutboxMessage] = ()
+    command: CommandRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +160,10 @@ class CommitResult:
     def position(self) -> int:
         """The highest global position written (0 when nothing was appended)."""
         return max((s.last_position for s in self.streams), default=0)
+
+    @property
+    def versions(self) -> dict[str, int]:
+        return {s.stream_id: s.version for s in self.streams}
 
     def version_of(self, stream_id: str) -> int:
         for s in self.streams:

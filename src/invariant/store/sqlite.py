@@ -30,6 +30,7 @@ import orjson
 from invariant.domain.errors import (
     ConcurrencyError,
     ConfigurationError,
+    DuplicateCommandError,
     DuplicateEventError,
     InvariantError,
     StoreError,
@@ -41,6 +42,7 @@ from invariant.store.records import (
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
+    StoredCommand,
     StreamResult,
     category_of,
     check_expected,
@@ -82,6 +84,14 @@ _SCHEMA = (
         metadata        TEXT,
         created_at      INTEGER NOT NULL,
         published_at    INTEGER
+    )""",
+    """CREATE TABLE IF NOT EXISTS invariant_commands (
+        command_id      BLOB    PRIMARY KEY,
+        command_type    TEXT    NOT NULL,
+        value           TEXT    NOT NULL,
+        position        INTEGER NOT NULL,
+        versions        TEXT    NOT NULL,
+        recorded_at     INTEGER NOT NULL
     )""",
     """CREATE INDEX IF NOT EXISTS invariant_outbox_pending
         ON invariant_outbox (published_at, id)""",
@@ -152,8 +162,8 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
             try:
                 job.result = job.work(conn)
                 job.error = None
-            except ConcurrencyError as exc:  # raised before the job wrote anything
-                job.error = exc
+            except _Refused as refusal:  # raised before the job wrote anything
+                job.error = refusal.error
         conn.execute("COMMIT")
     except Exception:
         _rollback(conn)
@@ -162,6 +172,14 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
         else:
             for job in batch:
                 _run_alone(conn, job)
+
+
+class _Refused(Exception):
+    """A job refused itself before writing anything (safe to commit the rest of a batch)."""
+
+    def __init__(self, error: InvariantError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _run_alone(conn: sqlite3.Connection, job: _Job) -> None:
@@ -173,7 +191,7 @@ def _run_alone(conn: sqlite3.Connection, job: _Job) -> None:
     except Exception as exc:
         _rollback(conn)
         job.result = None
-        job.error = _translate(exc)
+        job.error = exc.error if isinstance(exc, _Refused) else _translate(exc)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -428,8 +446,17 @@ class SQLiteStorage:
             for m in commit.messages
         ]
 
-        def work(conn: sqlite3.Connection) -> CommitResult:
-            # Check every expected version first: a refused commit writes nothing.
+        command = commit.command
+        command_value = _dumps(command.value) if command is not None else ""
+
+        def check(conn: sqlite3.Connection) -> list[int]:
+            # Everything that can refuse the commit, before any write: a refused commit
+            # writes nothing, so it needs no savepoint inside a group-commit batch.
+            if command is not None and conn.execute(
+                "SELECT 1 FROM invariant_commands WHERE command_id = ?",
+                (command.command_id.bytes,),
+            ).fetchone():
+                raise DuplicateCommandError(str(command.command_id))
             versions: dict[str, int] = {}
             starts: list[int] = []
             for request, _ in prepared:
@@ -442,6 +469,13 @@ class SQLiteStorage:
                 check_expected(sid, request.expected_version, actual)
                 starts.append(actual)
                 versions[sid] = actual + len(request.events)
+            return starts
+
+        def work(conn: sqlite3.Connection) -> CommitResult:
+            try:
+                starts = check(conn)
+            except (ConcurrencyError, DuplicateCommandError) as exc:
+                raise _Refused(exc) from exc
             results = []
             for (request, rows), actual in zip(prepared, starts, strict=True):
                 sid = request.stream_id
@@ -466,7 +500,15 @@ class SQLiteStorage:
                 conn.executemany(_UPSERT_SNAPSHOT, snapshots)
             if messages:
                 conn.executemany(_INSERT_OUTBOX_MESSAGE, messages)
-            return CommitResult(tuple(results))
+            result = CommitResult(tuple(results))
+            if command is not None:
+                conn.execute(
+                    "INSERT INTO invariant_commands (command_id, command_type, value, position,"
+                    " versions, recorded_at) VALUES (?,?,?,?,?,?)",
+                    (command.command_id.bytes, command.command_type, command_value,
+                     result.position, _dumps(result.versions), now),
+                )
+            return result
 
         result: CommitResult = await self._write(work)
         return result
@@ -583,6 +625,18 @@ class SQLiteStorage:
         r = rows[0]
         return SnapshotRecord(stream_id, r[0], r[1], r[2], orjson.loads(r[3]), from_micros(r[4]))
 
+    async def read_command(self, command_id: UUID) -> StoredCommand | None:
+        rows = self._query(
+            "SELECT command_type, value, position, versions, recorded_at"
+            " FROM invariant_commands WHERE command_id = ?",
+            (command_id.bytes,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return StoredCommand(command_id, r[0], orjson.loads(r[1]), r[2], orjson.loads(r[3]),
+                             from_micros(r[4]))
+
     async def read_outbox(self, *, limit: int = 100) -> list[OutboxRecord]:
         rows = self._query(
             "SELECT o.id, o.message_id, o.stream_id, o.message_type, o.schema_version,"
@@ -613,6 +667,8 @@ class SQLiteStorage:
 def _integrity(
     conn: sqlite3.Connection, exc: sqlite3.IntegrityError, rows: list[tuple[Any, ...]]
 ) -> InvariantError:
+    # (command ids are checked before writing; a racing duplicate fails its INSERT and the
+    # batch is re-run job by job, where the check then refuses it cleanly)
     if "event_id" in str(exc):
         ids = [r[0] for r in rows]
         found = conn.execute(

@@ -21,10 +21,16 @@ from typing import Any
 import orjson
 import pytest
 
-from invariant.domain.errors import ConcurrencyError, DuplicateEventError, ValidationError
+from invariant.domain.errors import (
+    ConcurrencyError,
+    DuplicateCommandError,
+    DuplicateEventError,
+    ValidationError,
+)
 from invariant.store.port import EventStorage
 from invariant.store.records import (
     AppendRequest,
+    CommandRecord,
     Commit,
     ExpectedVersion,
     NewEvent,
@@ -327,6 +333,57 @@ class EventStorageContract:
         await storage.mark_published([rows[0].id, rows[3].id])
         pending = await storage.read_outbox(limit=10)
         assert [r.position for r in pending] == [2, 3]
+
+    # -- command records -------------------------------------------------------------------
+
+    async def test_a_command_record_is_written_with_its_commit(
+        self, storage: EventStorage, clock: ManualClock
+    ) -> None:
+        command = CommandRecord(uuid.uuid4(), "Deposit", {"balance": "10.00"})
+        commit = Commit(appends=(AppendRequest("acct-1", 0, (new_event(1), new_event(2))),),
+                        command=command)
+        result = await storage.commit(commit)
+        stored = await storage.read_command(command.command_id)
+        assert stored is not None
+        assert (stored.command_type, stored.value) == ("Deposit", {"balance": "10.00"})
+        assert (stored.position, stored.versions) == (result.position, {"acct-1": 2})
+        assert stored.recorded_at == clock.now
+        assert await storage.read_command(uuid.uuid4()) is None
+
+    async def test_a_command_id_is_handled_once(self, storage: EventStorage) -> None:
+        command = CommandRecord(uuid.uuid4(), "Deposit", None)
+        await storage.commit(Commit(appends=(AppendRequest("acct-1", 0, (new_event(1),)),),
+                                    command=command))
+        again = Commit(appends=(AppendRequest("acct-1", StreamState.ANY, (new_event(2),)),),
+                       command=command)
+        with pytest.raises(DuplicateCommandError, match=str(command.command_id)):
+            await storage.commit(again)
+        assert await storage.stream_version("acct-1") == 1
+
+    async def test_a_refused_commit_records_no_command(self, storage: EventStorage) -> None:
+        command = CommandRecord(uuid.uuid4(), "Deposit", None)
+        with pytest.raises(ConcurrencyError):
+            await storage.commit(Commit(appends=(AppendRequest("acct-1", 3, (new_event(1),)),),
+                                        command=command))
+        assert await storage.read_command(command.command_id) is None
+
+    async def test_racing_duplicates_of_one_command_commit_once(
+        self, storage: EventStorage
+    ) -> None:
+        command = CommandRecord(uuid.uuid4(), "Deposit", None)
+
+        async def send(i: int) -> bool:
+            try:
+                await storage.commit(Commit(
+                    appends=(AppendRequest(f"acct-{i}", 0, (new_event(i),)),), command=command,
+                ))
+                return True
+            except DuplicateCommandError:
+                return False
+
+        outcomes = await asyncio.gather(*[send(i) for i in range(8)])
+        assert outcomes.count(True) == 1
+        assert len(await storage.read_all(limit=100)) == 1
 
     # -- concurrency -----------------------------------------------------------------------
 

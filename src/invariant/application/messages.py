@@ -1,0 +1,51 @@
+"""Commands, queries and what dispatching a command returns."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """Base for commands: imperative names (``DepositMoney``), immutable, declared as frozen
+    dataclasses. Every command carries an id; sending the same id again is handled once."""
+
+    command_id: UUID = field(default_factory=uuid.uuid4)
+
+    def validate(self) -> None:
+        """Raise :class:`~invariant.errors.ValidationError` when the command is malformed."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """Base for queries, answered with read models or DTOs (never aggregates)."""
+
+    def validate(self) -> None:
+        """Raise :class:`~invariant.errors.ValidationError` when the query is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult(Generic[R]):
+    """What a command did, with what a client needs to read its own writes.
+
+    ``position`` is the global position of the last event written (wait for projections to
+    reach it); ``versions`` the new version of every stream written. ``duplicate`` is true
+    when the command id had been handled before and this is the first outcome again (its
+    ``value`` is then the JSON form of what the handler returned).
+    """
+
+    command_id: UUID
+    value: R
+    position: int
+    versions: dict[str, int]
+    duplicate: bool = False
+    retries: int = 0
+
+
+def type_name(message: Any) -> str:
+    return type(message).__qualname__
