@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -149,6 +150,70 @@ def _schema_sql(s: str, lock_key: int) -> list[str]:
               FROM ins;
         END
         $fn$""",
+        f"""CREATE OR REPLACE FUNCTION {s}.invariant_append_batch(
+                a_streams text[], a_expected bigint[], a_counts integer[],
+                a_cmd_ids uuid[], a_cmd_types text[], a_cmd_values jsonb[],
+                e_ids uuid[], e_types text[], e_schemas integer[], e_data jsonb[],
+                e_meta jsonb[], p_recorded timestamptz)
+            RETURNS TABLE (idx integer, status text, new_version bigint,
+                           first_position bigint, last_position bigint)
+            LANGUAGE plpgsql AS $fn$
+        DECLARE
+            i integer;
+            offs integer := 0;
+            n integer;
+            v_actual bigint;
+        BEGIN
+            -- Many commands, one transaction: each append is checked on its own and
+            -- refused alone (status 'conflict' / 'duplicate_command') without writing.
+            PERFORM pg_advisory_xact_lock_shared({lock_key});
+            FOR i IN 1 .. cardinality(a_streams) LOOP
+                n := a_counts[i];
+                idx := i;
+                first_position := NULL;
+                last_position := NULL;
+                SELECT coalesce(max(e.version), 0) INTO v_actual
+                  FROM {s}.invariant_events e WHERE e.stream_id = a_streams[i];
+                new_version := v_actual;
+                IF v_actual <> a_expected[i] THEN
+                    status := 'conflict';
+                ELSIF a_cmd_ids[i] IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM {s}.invariant_commands c
+                         WHERE c.command_id = a_cmd_ids[i]) THEN
+                    status := 'duplicate_command';
+                ELSE
+                    WITH ins AS (
+                        INSERT INTO {s}.invariant_events (event_id, stream_id, category,
+                            version, event_type, schema_version, data, metadata, recorded_at)
+                        SELECT e_ids[offs + k], a_streams[i], split_part(a_streams[i], '-', 1),
+                               v_actual + k, e_types[offs + k], e_schemas[offs + k],
+                               e_data[offs + k], e_meta[offs + k], p_recorded
+                          FROM generate_series(1, n) AS k
+                         ORDER BY k
+                        RETURNING position, event_id, event_type, schema_version
+                    ), outbox AS (
+                        INSERT INTO {s}.invariant_outbox (message_id, stream_id, message_type,
+                            schema_version, position, created_at)
+                        SELECT ins.event_id, a_streams[i], ins.event_type, ins.schema_version,
+                               ins.position, p_recorded
+                          FROM ins
+                    )
+                    SELECT min(ins.position), max(ins.position)
+                      INTO first_position, last_position FROM ins;
+                    new_version := v_actual + n;
+                    IF a_cmd_ids[i] IS NOT NULL THEN
+                        INSERT INTO {s}.invariant_commands (command_id, command_type, value,
+                            position, versions, recorded_at)
+                        VALUES (a_cmd_ids[i], a_cmd_types[i], a_cmd_values[i], last_position,
+                                jsonb_build_object(a_streams[i], new_version), p_recorded);
+                    END IF;
+                    status := 'ok';
+                END IF;
+                RETURN NEXT;
+                offs := offs + n;
+            END LOOP;
+        END
+        $fn$""",
         f"""CREATE OR REPLACE FUNCTION {s}.invariant_safe_head() RETURNS bigint
             LANGUAGE plpgsql AS $fn$
         BEGIN
@@ -216,6 +281,8 @@ class PostgresStorage:
         clock: Clock = utc_now,
         connect_timeout: float = 10.0,
         application_name: str = "invariant",
+        group_commit: bool = True,
+        max_batch: int = 256,
     ) -> None:
         if not _IDENTIFIER.match(schema):
             raise ConfigurationError(
@@ -230,11 +297,20 @@ class PostgresStorage:
         self._clock = clock
         self._timeout = connect_timeout
         self._application_name = application_name
+        self._group_commit = group_commit
+        self._max_batch = max_batch
+        self._pending: list[tuple[Commit, asyncio.Future[CommitResult]]] = []
+        self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None
         self._pool: asyncpg.Pool | None = None
         self._lock_key = lock_key_for(schema)
         self._safe_head = 0
         s = schema
         self._sql_append = f"SELECT * FROM {s}.invariant_append($1, $2, $3, $4, $5, $6, $7, $8)"
+        self._sql_batch = (
+            f"SELECT * FROM {s}.invariant_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+            " $10, $11, $12)"
+        )
         self._sql_version = (
             f"SELECT coalesce(max(version), 0) FROM {s}.invariant_events WHERE stream_id = $1"
         )
@@ -287,6 +363,88 @@ class PostgresStorage:
     async def commit(self, commit: Commit) -> CommitResult:
         for request in commit.appends:
             validate_append(request)
+        if self._group_commit and _batchable(commit):
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[CommitResult] = loop.create_future()
+            self._pending.append((commit, future))
+            if not self._flushing:
+                self._flushing = True
+                # Keep a reference: the loop holds tasks only weakly.
+                self._flush_task = loop.create_task(self._flush_pending())
+            return await future
+        return await self._commit_direct(commit)
+
+    async def _flush_pending(self) -> None:
+        """Send queued commits in batches, one batch in flight at a time.
+
+        The task starts in the next loop iteration, so every command that reaches its commit
+        in the current one joins the first batch; commits arriving while a batch is on the
+        server form the next one.
+        """
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._commit_batch(batch)
+        finally:
+            self._flushing = False
+
+    async def _commit_batch(self, batch: list[tuple[Commit, asyncio.Future[CommitResult]]]
+                            ) -> None:
+        if len(batch) == 1:
+            await _settle(batch[0][1], self._commit_direct(batch[0][0]))
+            return
+        now = self._clock()
+        requests = [c.appends[0] for c, _ in batch]
+        commands = [c.command for c, _ in batch]
+        events = [e for r in requests for e in r.events]
+        try:
+            pool = await self._get_pool()
+            rows = await pool.fetch(
+                self._sql_batch,
+                [r.stream_id for r in requests],
+                [0 if r.expected_version is StreamState.NO_STREAM else r.expected_version
+                 for r in requests],
+                [len(r.events) for r in requests],
+                [c.command_id if c else None for c in commands],
+                [c.command_type if c else None for c in commands],
+                [c.value if c else None for c in commands],
+                [e.event_id for e in events], [e.event_type for e in events],
+                [e.schema_version for e in events], [e.data for e in events],
+                [e.metadata for e in events], now,
+            )
+        except _CONNECTION_ERRORS as exc:
+            error = StoreError(
+                f"PostgreSQL connection failed during commit: {exc}; the commit may or may "
+                "not have been applied (check the stream version before retrying)"
+            )
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        except Exception:
+            # A duplicate event id or a race with another process aborted the whole batch:
+            # commit each on its own so that each gets its own outcome.
+            for commit, future in batch:
+                await _settle(future, self._commit_direct(commit))
+            return
+        for row, (commit, future), request in zip(rows, batch, requests, strict=True):
+            if future.done():
+                continue
+            status = row[1]
+            if status == "ok":
+                future.set_result(CommitResult(
+                    (StreamResult(request.stream_id, row[2], row[3], row[4]),)
+                ))
+            elif status == "conflict":
+                future.set_exception(ConcurrencyError(
+                    request.stream_id, expected_repr(request.expected_version), row[2]
+                ))
+            else:
+                assert commit.command is not None
+                future.set_exception(DuplicateCommandError(str(commit.command.command_id)))
+
+    async def _commit_direct(self, commit: Commit) -> CommitResult:
         pool = await self._get_pool()
         now = self._clock()
         simple = (len(commit.appends) == 1 and not commit.snapshots and not commit.messages
@@ -506,6 +664,23 @@ class PostgresStorage:
             )
         except _DRIVER_ERRORS as exc:
             raise StoreError(f"PostgreSQL write failed: {exc}") from exc
+
+
+def _batchable(commit: Commit) -> bool:
+    """Single-stream appends with an exact expectation can share a batch transaction."""
+    return (len(commit.appends) == 1 and not commit.snapshots and not commit.messages
+            and commit.appends[0].expected_version is not StreamState.ANY)
+
+
+async def _settle(future: asyncio.Future[CommitResult], work: Awaitable[CommitResult]) -> None:
+    try:
+        result = await work
+    except Exception as exc:
+        if not future.done():
+            future.set_exception(exc)
+    else:
+        if not future.done():
+            future.set_result(result)
 
 
 def _racing_request(commit: Commit, exc: asyncpg.UniqueViolationError) -> AppendRequest | None:

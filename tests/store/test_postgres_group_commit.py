@@ -1,0 +1,92 @@
+"""PostgreSQL group commit: concurrent appends share a round trip, each keeps its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from invariant.domain.errors import ConcurrencyError, DuplicateEventError
+from invariant.store import NewEvent, StreamState
+from invariant.store.postgres import PostgresStorage
+from invariant.testing.event_storage_contract import append, new_event
+from tests.conftest import POSTGRES_DSN
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def storage(pg_schema: str) -> AsyncIterator[PostgresStorage]:
+    storage = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    await storage.setup()
+    yield storage
+    await storage.close()
+
+
+async def test_concurrent_appends_are_sent_together(
+    storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    original = storage._commit_batch
+
+    async def spy(batch: list[Any]) -> None:
+        sizes.append(len(batch))
+        await original(batch)
+
+    monkeypatch.setattr(storage, "_commit_batch", spy)
+    results = await asyncio.gather(*[
+        storage.commit(append(f"s{i}-1", StreamState.NO_STREAM, new_event(i)))
+        for i in range(50)
+    ])
+    assert max(sizes) > 1 and sum(sizes) == 50
+    assert len({r.position for r in results}) == 50
+    assert len(await storage.read_all(limit=100)) == 50
+    assert len(await storage.read_outbox(limit=100)) == 50
+
+
+async def test_a_conflict_in_a_batch_is_refused_alone(storage: PostgresStorage) -> None:
+    await storage.commit(append("taken-1", StreamState.NO_STREAM, new_event(0)))
+    outcomes = await asyncio.gather(
+        storage.commit(append("a-1", StreamState.NO_STREAM, new_event(1))),
+        storage.commit(append("taken-1", StreamState.NO_STREAM, new_event(2))),
+        storage.commit(append("b-1", StreamState.NO_STREAM, new_event(3))),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], ConcurrencyError)
+    assert outcomes[1].actual == 1
+    assert sorted(e.stream_id for e in await storage.read_all()) == ["a-1", "b-1", "taken-1"]
+
+
+async def test_a_duplicate_event_id_in_a_batch_falls_back_to_single_commits(
+    storage: PostgresStorage,
+) -> None:
+    stored = new_event(0)
+    await storage.commit(append("x-1", StreamState.NO_STREAM, stored))
+    clash = NewEvent(stored.event_id, "Happened", 1, {"n": 9})
+    fresh = [NewEvent(uuid.uuid4(), "Happened", 1, {"n": i}) for i in range(2)]
+    outcomes = await asyncio.gather(
+        storage.commit(append("a-1", StreamState.NO_STREAM, fresh[0])),
+        storage.commit(append("b-1", StreamState.NO_STREAM, fresh[1], clash)),
+        storage.commit(append("c-1", StreamState.NO_STREAM, new_event(3))),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], DuplicateEventError)
+    assert not isinstance(outcomes[0], BaseException)
+    assert not isinstance(outcomes[2], BaseException)
+    assert await storage.read_stream("b-1") == []
+    assert sorted(e.stream_id for e in await storage.read_all()) == ["a-1", "c-1", "x-1"]
+
+
+async def test_two_appends_to_one_stream_in_a_batch_see_each_other(
+    storage: PostgresStorage,
+) -> None:
+    outcomes = await asyncio.gather(
+        storage.commit(append("s-1", 0, new_event(1))),
+        storage.commit(append("s-1", 0, new_event(2))),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(o, ConcurrencyError) for o in outcomes) == 1
+    assert [e.stream_version for e in await storage.read_stream("s-1")] == [1]
