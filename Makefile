@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint typecheck imports pytest bench clean
+.PHONY: run test lint typecheck imports contracts-check pytest bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/python -m examples.bank
 
 ## make test: everything — lint, types, import boundaries, tests
-test: lint typecheck imports pytest
+test: lint typecheck imports contracts-check pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check
@@ -32,6 +32,17 @@ typecheck: $(STAMP)
 
 imports: $(STAMP)
 	$(BIN)/lint-imports
+
+## make contracts-check: the example's contracts vs its migrations (on a fresh SQLite
+## database) and its published JSON Schemas; fails naming each difference
+CONTRACTS_DB := var/contracts-check.db
+contracts-check: $(STAMP)
+	mkdir -p var && rm -f $(CONTRACTS_DB) $(CONTRACTS_DB)-wal $(CONTRACTS_DB)-shm
+	$(BIN)/invariant contracts upgrade --migrations examples/users/migrations \
+		--database sqlite:///$(CONTRACTS_DB)
+	$(BIN)/invariant contracts check --contracts examples.users.contracts \
+		--database sqlite:///$(CONTRACTS_DB) --migrations examples/users/migrations \
+		--schemas examples/users/schemas
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest

@@ -15,6 +15,8 @@ class UserId(Identity):
 
 @dataclass(frozen=True)
 class UserRegistered(DomainEvent):
+    """A user signed up."""
+
     user_id: str
     email: str
     status: str
@@ -22,16 +24,22 @@ class UserRegistered(DomainEvent):
 
 @dataclass(frozen=True)
 class UserSuspended(DomainEvent):
+    """A user may no longer sign in."""
+
     user_id: str
 
 
 @dataclass(frozen=True)
 class UserActivated(DomainEvent):
+    """A user may sign in."""
+
     user_id: str
 
 
 @dataclass(frozen=True)
 class EmailChanged(DomainEvent):
+    """A user moved to another email address."""
+
     user_id: str
     email: str
 

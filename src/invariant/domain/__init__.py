@@ -23,6 +23,7 @@ from invariant.domain.errors import (
 from invariant.domain.events import DomainEvent
 from invariant.domain.identity import Identity
 from invariant.domain.money import Currency, Money
+from invariant.domain.state import StateAggregate
 from invariant.domain.values import ValueObject
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "NegativeAmountError",
     "NotFoundError",
     "SerializationError",
+    "StateAggregate",
     "StoreError",
     "UniquenessError",
     "ValidationError",

@@ -1,0 +1,117 @@
+"""Domain errors at the HTTP boundary: RFC 9457 problem details (``application/problem+json``).
+
+=====================================  ======  =============================================
+error                                  status  body, beyond type/title/status/detail
+=====================================  ======  =============================================
+ValidationError (and request bodies    422     ``errors``: [{field, message, code}, ...]
+FastAPI could not parse)
+other DomainError (a business rule)    422     —
+NotFoundError                          404     —
+UniquenessError                        409     ``fields``: the unique field(s)
+ConcurrencyError                       409     ``retryable``: true; ``Retry-After: 0`` header
+other ConflictError                    409     —
+anything else (incl. store errors)     500     ``error_id`` to find the logged traceback;
+                                               never the exception's text or a traceback
+=====================================  ======  =============================================
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from invariant.contracts.problems import code_for
+from invariant.domain.errors import (
+    ConcurrencyError,
+    ConflictError,
+    DomainError,
+    FieldError,
+    InvariantError,
+    NotFoundError,
+    UniquenessError,
+    ValidationError,
+)
+
+MEDIA_TYPE = "application/problem+json"
+_TYPE = "urn:invariant:problem:"
+log = logging.getLogger("invariant.http")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An HTTP error response: status, problem+json body and extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def problem_for(exc: BaseException) -> Problem:
+    """The response for ``exc`` (see the module's table). Pure: it neither logs nor raises."""
+    if isinstance(exc, ValidationError):
+        return _problem(422, "validation", "Invalid input", str(exc),
+                        errors=[e.to_json() for e in exc.errors])
+    if isinstance(exc, DomainError):
+        return _problem(422, "business-rule", "Refused by a business rule", str(exc))
+    if isinstance(exc, NotFoundError):
+        return _problem(404, "not-found", "Not found", str(exc))
+    if isinstance(exc, UniquenessError):
+        return _problem(409, "already-exists", "Already exists", str(exc),
+                        fields=list(exc.fields))
+    if isinstance(exc, ConcurrencyError):
+        problem = _problem(409, "concurrency", "Changed concurrently",
+                           "the resource was changed by another request since it was read; "
+                           "retry the request", retryable=True)
+        return Problem(problem.status, problem.body, {"Retry-After": "0"})
+    if isinstance(exc, ConflictError):
+        return _problem(409, "conflict", "Conflict", str(exc))
+    return _problem(500, "internal", "Internal server error",
+                    "an unexpected error occurred; report the error_id to the operators",
+                    error_id=uuid.uuid4().hex)
+
+
+def _problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> Problem:
+    body = {"type": _TYPE + kind, "title": title, "status": status, "detail": detail, **extra}
+    return Problem(status, body)
+
+
+def response_for(exc: BaseException) -> JSONResponse:
+    """The problem+json response for ``exc``; server errors are logged with their id."""
+    problem = problem_for(exc)
+    if problem.status >= 500:
+        log.error("unhandled error %s", problem.body["error_id"], exc_info=exc)
+    return JSONResponse(problem.body, problem.status, problem.headers, media_type=MEDIA_TYPE)
+
+
+def request_validation_problem(exc: RequestValidationError) -> ValidationError:
+    """FastAPI's request validation errors (a body that is not JSON, a missing query
+    parameter) as invariant's ValidationError, with the same codes as contracts."""
+    errors = [
+        FieldError(".".join(str(p) for p in e.get("loc", ())), str(e.get("msg", "")),
+                   code_for(str(e.get("type", "invalid"))))
+        for e in exc.errors()
+    ]
+    return ValidationError(errors or [FieldError("", "invalid request", "invalid")],
+                           subject="request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error raised by a route with a problem+json response."""
+
+    async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return response_for(request_validation_problem(exc))
+
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        return response_for(exc)
+
+    app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(InvariantError, on_error)
+    # Starlette answers with this handler, then re-raises so the server sees the crash too.
+    app.add_exception_handler(Exception, on_error)

@@ -1,0 +1,161 @@
+"""invariant's outbox table, as SQLAlchemy sees it: the same columns the event store's
+adapters create (``invariant.store.sqlite`` / ``invariant.store.postgres``), so that the one
+outbox relay publishes events of event-sourced and state-stored aggregates alike.
+
+SQLite stores message ids as 16-byte BLOBs, times as integer microseconds since the epoch
+and JSON as text; PostgreSQL uses uuid, timestamptz and jsonb.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Dialect,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.types import TypeEngine
+
+from invariant.store.clock import from_micros, to_micros
+
+OUTBOX = "invariant_outbox"
+
+# The DDL of the event store's adapters, for databases that hold only state-stored tables.
+_SQLITE_DDL = (
+    f"""CREATE TABLE IF NOT EXISTS {OUTBOX} (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id      BLOB    NOT NULL,
+        stream_id       TEXT    NOT NULL,
+        message_type    TEXT    NOT NULL,
+        schema_version  INTEGER NOT NULL,
+        position        INTEGER,
+        data            TEXT,
+        metadata        TEXT,
+        created_at      INTEGER NOT NULL,
+        published_at    INTEGER
+    )""",
+    f"CREATE INDEX IF NOT EXISTS invariant_outbox_pending ON {OUTBOX} (published_at, id)",
+)
+_POSTGRES_DDL = (
+    f"""CREATE TABLE IF NOT EXISTS {OUTBOX} (
+        id              bigserial   PRIMARY KEY,
+        message_id      uuid        NOT NULL,
+        stream_id       text        NOT NULL,
+        message_type    text        NOT NULL,
+        schema_version  integer     NOT NULL,
+        position        bigint,
+        data            jsonb,
+        metadata        jsonb,
+        created_at      timestamptz NOT NULL,
+        published_at    timestamptz
+    )""",
+    f"""CREATE INDEX IF NOT EXISTS invariant_outbox_pending
+        ON {OUTBOX} (id) WHERE published_at IS NULL""",
+)
+
+
+def outbox_ddl(dialect: str) -> tuple[str, ...]:
+    """The statements creating the outbox (if missing) on ``dialect``."""
+    return _POSTGRES_DDL if dialect == "postgresql" else _SQLITE_DDL
+
+
+class MessageId(TypeDecorator[UUID]):
+    """uuid on PostgreSQL, a 16-byte BLOB on SQLite."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """The column type per dialect."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(PG_UUID(as_uuid=True))
+        return dialect.type_descriptor(LargeBinary(16))
+
+    def process_bind_param(self, value: UUID | None, dialect: Dialect) -> Any:
+        """A UUID for PostgreSQL, its bytes for SQLite."""
+        if value is None or dialect.name == "postgresql":
+            return value
+        return value.bytes
+
+
+class Moment(TypeDecorator[datetime]):
+    """timestamptz on PostgreSQL, integer microseconds since the epoch on SQLite."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """The column type per dialect."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(BigInteger())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """The aware datetime, or its microseconds for SQLite."""
+        if value is None or dialect.name == "postgresql":
+            return value
+        return to_micros(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Always an aware UTC datetime."""
+        if value is None or dialect.name == "postgresql":
+            return value  # type: ignore[no-any-return]
+        return from_micros(value)
+
+
+class JsonDocument(TypeDecorator[Any]):
+    """jsonb on PostgreSQL, JSON text (as the event store writes it) on SQLite."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """The column type per dialect."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Text for SQLite; PostgreSQL's jsonb type encodes the value itself."""
+        if value is None or dialect.name == "postgresql":
+            return value
+        return orjson.dumps(value).decode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """The decoded JSON value."""
+        if value is None or dialect.name == "postgresql":
+            return value
+        return orjson.loads(value)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The outbox table in ``metadata`` (for inserts; creation goes through
+    :func:`outbox_ddl`, the adapters' own DDL)."""
+    if OUTBOX in metadata.tables:
+        return metadata.tables[OUTBOX]
+    return Table(
+        OUTBOX,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+        Column("message_id", MessageId(), nullable=False),
+        Column("stream_id", Text(), nullable=False),
+        Column("message_type", Text(), nullable=False),
+        Column("schema_version", Integer(), nullable=False),
+        Column("position", BigInteger()),
+        Column("data", JsonDocument()),
+        Column("metadata", JsonDocument()),
+        Column("created_at", Moment(), nullable=False),
+        Column("published_at", Moment()),
+    )
