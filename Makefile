@@ -49,7 +49,7 @@ pytest: $(STAMP)
 
 ## make bench: benchmarks against raw drivers and eventsourcing (writes benchmarks/results/latest.json)
 bench: $(BENCH_STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --repeat 3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,242 @@
+"""``python -m benchmarks``: run the suite, print the table, write the JSON records.
+
+Each (backend, system, workload) runs in a fresh ``python -m benchmarks.run_one`` process; this
+parent samples the child's RSS with psutil while it runs and records the peak (the larger of
+that and the child's own ru_maxrss) as ``<workload>-rss`` in MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks import report
+from benchmarks.plan import make_plan
+from benchmarks.run_one import DEFAULT_DSN, SKIPPED
+from benchmarks.systems import BACKENDS, SYSTEMS
+from benchmarks.workloads import WORKLOADS
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
+CHILD_TIMEOUT_S = 900
+RSS_SAMPLE_S = 0.02
+
+# Runs that are deliberately not made (reason printed).
+NOT_RUN = {
+    ("sqlite", "raw", "W1c"): "raw SQLite W1c not measured: the W1c target is against raw "
+                              "sequential W1",
+    ("sqlite", "invariant-nocache", "W2"): "W2 is measured with cache_size=0 already",
+    ("postgres", "invariant-nocache", "W2"): "W2 is measured with cache_size=0 already",
+}
+
+
+def _csv(choices: tuple[str, ...]) -> Any:
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {', '.join(choices)}")
+        return items
+
+    return parse
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="invariant vs raw driver code vs eventsourcing 9.5, on SQLite and PostgreSQL",
+    )
+    p.add_argument("--backend", choices=(*BACKENDS, "all"), default="all")
+    p.add_argument("--workload", type=_csv(WORKLOADS), default=list(WORKLOADS),
+                   help="comma-separated list of W1,W1c,W2 (default: all)")
+    p.add_argument("--system", type=_csv(SYSTEMS), default=list(SYSTEMS),
+                   help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply the counts (e.g. 0.05 for a quick smoke run)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                   help="JSON records file (default: benchmarks/results/latest.json)")
+    p.add_argument("--postgres-dsn", default=DEFAULT_DSN,
+                   help="default: $INVARIANT_BENCH_POSTGRES_DSN or %(default)s")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run the whole matrix this many times (in rounds) and record medians")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="where SQLite files go (default: a fresh temporary directory)")
+    args = p.parse_args(argv)
+    if args.scale <= 0:
+        p.error("--scale must be > 0")
+    if args.repeat < 1:
+        p.error("--repeat must be >= 1")
+    return args
+
+
+def _postgres_reachable(dsn: str) -> str | None:
+    async def probe() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(dsn, timeout=5)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def run_child(
+    backend: str, system: str, workload: str, args: argparse.Namespace, workdir: Path
+) -> tuple[int, dict[str, Any], float]:
+    """Run one child; returns (exit status, its JSON result, peak RSS in MiB sampled here)."""
+    result_file = workdir / f"result-{backend}-{system}-{workload}.json"
+    result_file.unlink(missing_ok=True)  # never read an earlier round's result
+    cmd = [
+        sys.executable, "-m", "benchmarks.run_one",
+        "--backend", backend, "--system", system, "--workload", workload,
+        "--scale", str(args.scale), "--postgres-dsn", args.postgres_dsn,
+        "--workdir", str(workdir), "--result", str(result_file),
+    ]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    child = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    peak = 0
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    try:
+        proc = psutil.Process(child.pid)
+        while child.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, proc.memory_info().rss)
+            if time.monotonic() > deadline:
+                child.kill()
+                child.wait()
+                return 1, {"error": f"timed out after {CHILD_TIMEOUT_S} s"}, 0.0
+            time.sleep(RSS_SAMPLE_S)
+    except psutil.NoSuchProcess:
+        child.wait()
+    status = child.returncode
+    try:
+        result = json.loads(result_file.read_text())
+    except (OSError, ValueError) as exc:
+        result = {"error": f"no result from the child (exit {status}): {exc}"}
+        status = status or 1
+    return status, result, peak / (1024 * 1024)
+
+
+def merge_rounds(runs: list[list[list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """One record per (workload, backend, system): the median over the rounds that ran."""
+    out: list[dict[str, Any]] = []
+    for rounds in runs:
+        by_key: dict[tuple[str, str, str, str], list[float]] = {}
+        for records in rounds:
+            for r in records:
+                key = (r["workload"], r["backend"], r["system"], r["unit"])
+                by_key.setdefault(key, []).append(float(r["value"]))
+        for (workload, backend, system, unit), values in by_key.items():
+            out.append({"workload": workload, "backend": backend, "system": system,
+                        "value": round(statistics.median(values), 3), "unit": unit})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    backends = list(BACKENDS) if args.backend == "all" else [args.backend]
+    plan = make_plan(args.scale)
+    print(
+        f"invariant benchmarks: scale {args.scale}: W1/W1c {len(plan.accounts)} accounts + "
+        f"{len(plan.deposits)} deposits ({plan.senders} senders for W1c); W2 {plan.long_stream}"
+        f" events, median of {plan.load_runs} cold loads",
+        flush=True,
+    )
+    own_workdir = args.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="invariant-bench-")) if own_workdir else args.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    runs: dict[tuple[str, str, str], list[list[dict[str, Any]]]] = {}
+    skipped: set[tuple[str, str, str]] = set()
+    settings: list[tuple[str, str, str, dict[str, str]]] = []
+    notes: list[str] = []
+    failures: list[str] = []
+    started = time.perf_counter()
+    matrix: list[tuple[str, str, str]] = []
+    for backend in backends:
+        if backend == "postgres":
+            problem = _postgres_reachable(args.postgres_dsn)
+            if problem is not None:
+                notes.append(f"postgres skipped: {args.postgres_dsn} not reachable ({problem})")
+                print(notes[-1], flush=True)
+                continue
+        for system in args.system:
+            for workload in args.workload:
+                why = NOT_RUN.get((backend, system, workload))
+                if why is not None:
+                    notes.append(f"{backend} {system} {workload}: {why}")
+                else:
+                    matrix.append((backend, system, workload))
+    try:
+        # Rounds, not back-to-back repeats: slow drift of the machine hits every system alike.
+        for round_no in range(1, args.repeat + 1):
+            for backend, system, workload in matrix:
+                key = (backend, system, workload)
+                if key in skipped:
+                    continue
+                t = time.perf_counter()
+                label = f"[{backend:<8} {system:<18} {workload:<4}]"
+                if args.repeat > 1:
+                    label = f"[round {round_no}/{args.repeat}]{label}"
+                print(f"{label} ...", end="", flush=True)
+                status, result, sampled_mib = run_child(backend, system, workload, args, workdir)
+                took = time.perf_counter() - t
+                if status == SKIPPED or "skipped" in result:
+                    print(f" skipped ({result.get('skipped')})", flush=True)
+                    notes.append(f"{backend} {system} {workload}: skipped: {result.get('skipped')}")
+                    skipped.add(key)
+                    continue
+                if status != 0 or "error" in result:
+                    print(f" FAILED after {took:.1f} s: {result.get('error')}", flush=True)
+                    failures.append(f"{backend} {system} {workload}: {result.get('error')}")
+                    continue
+                peak = max(sampled_mib, float(result.get("ru_maxrss_mib", 0.0)))
+                got = [*result["records"],
+                       {"workload": f"{workload}-rss", "backend": backend, "system": system,
+                        "value": round(peak, 1), "unit": "MiB"}]
+                runs.setdefault(key, []).append(got)
+                if round_no == 1:
+                    settings.append((backend, system, workload, result["settings"]))
+                main_rec = result["records"][0]
+                print(f" {main_rec['value']:,.1f} {main_rec['unit']}  ({took:.1f} s)", flush=True)
+    finally:
+        if own_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    records = merge_rounds(list(runs.values()))
+
+    print()
+    print(report.settings_block(settings))
+    print()
+    print(report.table(records))
+    print()
+    print(report.targets(records, args.repeat))
+    for note in notes:
+        print(f"note: {note}")
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    report.write_json(records, args.out)
+    print(f"\n{len(records)} records written to {args.out} "
+          f"(total {time.perf_counter() - started:.0f} s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Plain-text report (no Rich) and the JSON records file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+SUBJECT = "invariant"
+BASELINES = ("raw", "eventsourcing")
+COLUMNS = ("invariant", "invariant-nocache", "raw", "eventsourcing")
+WORKLOAD_ORDER = (
+    "W1", "W1-p50", "W1-p99", "W1-rss",
+    "W1c", "W1c-p50", "W1c-p99", "W1c-retries", "W1c-rss",
+    "W2", "W2-snapshot", "W2-rss",
+)
+SCHEMA_KEYS = ("workload", "backend", "system", "value", "unit")
+
+
+def write_json(records: Sequence[Record], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean = [{k: r[k] for k in SCHEMA_KEYS} for r in records]
+    path.write_text(json.dumps(clean, indent=1) + "\n")
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def _index(records: Iterable[Record]) -> dict[tuple[str, str, str], Record]:
+    return {(r["workload"], r["backend"], r["system"]): r for r in records}
+
+
+def _order(workload: str) -> tuple[int, str]:
+    try:
+        return WORKLOAD_ORDER.index(workload), workload
+    except ValueError:
+        return len(WORKLOAD_ORDER), workload
+
+
+def table(records: Sequence[Record]) -> str:
+    """Rows workload/backend; a column per system; ratios invariant ÷ each baseline."""
+    idx = _index(records)
+    rows_keys = sorted({(r["workload"], r["backend"]) for r in records},
+                       key=lambda k: (k[1], _order(k[0])))
+    header = ["workload", "backend", *COLUMNS, "unit", "inv/raw", "inv/es"]
+    rows = [header]
+    for workload, backend in rows_keys:
+        values = {s: idx.get((workload, backend, s)) for s in COLUMNS}
+        unit = next((v["unit"] for v in values.values() if v is not None), "")
+        num = {s: (v["value"] if v is not None else None) for s, v in values.items()}
+        rows.append([
+            workload, backend, *(_fmt(num[s]) for s in COLUMNS), unit,
+            _ratio(num[SUBJECT], num["raw"]), _ratio(num[SUBJECT], num["eventsourcing"]),
+        ])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = []
+    for n, r in enumerate(rows):
+        cells = [c.ljust(w) if i < 2 or i == len(COLUMNS) + 2 else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append("ratios are invariant ÷ baseline: for commands/s higher is better, "
+                 "for ms and MiB lower is better")
+    return "\n".join(lines)
+
+
+def targets(records: Sequence[Record], rounds: int = 1) -> str:
+    """The issue's targets, each as PASS/FAIL/n.a. with the numbers behind it."""
+    idx = _index(records)
+
+    def val(workload: str, backend: str, system: str) -> float | None:
+        r = idx.get((workload, backend, system))
+        return None if r is None else float(r["value"])
+
+    lines = ["Targets (one run):" if rounds == 1 else f"Targets (medians of {rounds} rounds):"]
+    backends = sorted({r["backend"] for r in records})
+    for b in backends:
+        checks: list[tuple[str, float | None, float | None, str]] = []
+        inv, raw = val("W1", b, SUBJECT), val("W1", b, "raw")
+        checks.append(("W1 >= 0.7x raw W1", inv, None if raw is None else 0.7 * raw, ">="))
+        inv_c = val("W1c", b, SUBJECT)
+        checks.append(("W1c >= 3x raw W1 (sequential)", inv_c,
+                       None if raw is None else 3 * raw, ">="))
+        w2, w2raw = val("W2", b, SUBJECT), val("W2", b, "raw")
+        checks.append(("W2 <= 2x raw W2", w2, None if w2raw is None else 2 * w2raw, "<="))
+        checks.append(("W2-snapshot <= 1 ms (+ tail; tail is 0 events here)",
+                       val("W2-snapshot", b, SUBJECT), 1.0, "<="))
+        for label, got, limit, op in checks:
+            if got is None or limit is None:
+                verdict, detail = "n.a.", "(not measured)"
+            else:
+                ok = got >= limit if op == ">=" else got <= limit
+                verdict = "PASS" if ok else "FAIL"
+                detail = f"{_fmt(got)} {op} {_fmt(limit)}"
+            lines.append(f"  {b:<8}  {label:<52} {verdict:<5} {detail}")
+    return "\n".join(lines)
+
+
+def settings_block(settings: Sequence[tuple[str, str, str, dict[str, str]]]) -> str:
+    """(backend, system, workload, settings) → one line per run, for durability parity."""
+    lines = ["Durability settings as each system's own connection reports them:"]
+    seen: set[tuple[str, str, str]] = set()
+    for backend, system, _workload, s in settings:
+        text = ", ".join(f"{k}={v}" for k, v in s.items())
+        key = (backend, system, text)
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"  {backend:<8}  {system:<18} {text}")
+    return "\n".join(lines)

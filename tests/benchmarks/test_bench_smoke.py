@@ -1,0 +1,50 @@
+"""Smoke test of the benchmark suite: the SQLite part at a tiny scale.
+
+No timing assertions: only that every run succeeds and the records come out in the schema
+other tools read (see benchmarks/report.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("eventsourcing")
+pytest.importorskip("psutil")
+
+ROOT = Path(__file__).resolve().parents[2]
+UNITS = {"commands/s", "ms", "MiB", "retries"}
+SYSTEMS = {"invariant", "invariant-nocache", "raw", "eventsourcing"}
+
+
+def test_sqlite_suite_writes_records_in_the_schema(tmp_path: Path) -> None:
+    out = tmp_path / "latest.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--backend", "sqlite", "--scale", "0.01",
+         "--out", str(out), "--workdir", str(tmp_path / "db")],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = json.loads(out.read_text())
+    assert isinstance(records, list)
+    assert records
+    for r in records:
+        assert set(r) == {"workload", "backend", "system", "value", "unit"}, r
+        assert r["backend"] == "sqlite"
+        assert r["system"] in SYSTEMS
+        assert r["unit"] in UNITS
+        assert isinstance(r["value"], int | float)
+        assert r["value"] >= 0
+    keys = {(r["workload"], r["system"]) for r in records}
+    for system in ("invariant", "raw", "eventsourcing"):
+        for workload in ("W1", "W1-rss", "W2", "W2-snapshot"):
+            assert (workload, system) in keys, (workload, system)
+    for system in ("invariant", "invariant-nocache", "eventsourcing"):
+        assert ("W1c", system) in keys
+    assert ("W1", "invariant-nocache") in keys
+    assert "invariant/raw" not in proc.stdout  # ratios are printed as columns, not records
+    assert "inv/raw" in proc.stdout
