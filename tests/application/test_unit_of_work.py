@@ -183,3 +183,22 @@ def test_event_store_type() -> None:
     from invariant.store import MemoryStorage
 
     assert isinstance(bank_store(MemoryStorage()), EventStore)
+
+
+async def test_a_stale_cached_aggregate_costs_one_silent_fresh_attempt(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 100)
+    await aggs.run(deposit(account_id, 1))  # cached at version 2
+    await Aggregates(bank_store(any_storage), cache_size=0).run(deposit(account_id, 50))
+    outcome = await aggs.run(deposit(account_id, 7))  # retries=0: the refresh is free
+    assert (outcome.value, outcome.retries) == (4, 0)
+    assert await any_storage.stream_version(f"account-{account_id}") == 4
+
+
+async def test_reading_through_a_caching_repository_sees_other_writers(any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 100)
+    await aggs.run(deposit(account_id, 1))  # cached at version 2
+    await Aggregates(bank_store(any_storage), cache_size=0).run(deposit(account_id, 50))
+    account = await aggs.repository(BankAccount).load(account_id)
+    assert (account.version, account.balance()) == (3, usd(151))

@@ -21,6 +21,9 @@ from invariant.domain import (
     InvariantError,
     NegativeAmountError,
     NotFoundError,
+    ProjectionError,
+    ProjectionFailedError,
+    ProjectionLagError,
     SerializationError,
     StoreError,
     UniquenessError,
@@ -43,6 +46,9 @@ DOCUMENTED_TREE = [
     (ConfigurationError, InvariantError),
     (SerializationError, InvariantError),
     (StoreError, InvariantError),
+    (ProjectionError, InvariantError),
+    (ProjectionLagError, ProjectionError),
+    (ProjectionFailedError, ProjectionError),
 ]
 
 
@@ -118,6 +124,22 @@ def test_an_aggregate_not_found_error_names_the_type_and_id() -> None:
 
     assert str(error) == "BankAccount 'acc-1' does not exist"
     assert (error.aggregate_type, error.aggregate_id) == ("BankAccount", "acc-1")
+
+
+def test_a_projection_lag_error_names_projection_reached_and_wanted_positions() -> None:
+    error = ProjectionLagError("account_summary", 41, 57, 2.5)
+
+    assert (error.projection, error.reached, error.wanted) == ("account_summary", 41, 57)
+    assert str(error).startswith(
+        "projection 'account_summary' reached position 41, not 57, within 2.5 s"
+    )
+
+
+def test_a_projection_failed_error_names_the_event_and_the_handler_error() -> None:
+    error = ProjectionFailedError("account_summary", 12, "ZeroDivisionError: division by zero")
+
+    assert "stopped at event 12: ZeroDivisionError" in str(error)
+    assert "resume or rebuild" in str(error)
 
 
 def test_a_currency_mismatch_names_both_currencies() -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from invariant.application.messages import Command, CommandResult, Query
-from invariant.application.unit_of_work import Aggregates, UnitOfWork
+from invariant.application.unit_of_work import Aggregates, UnitOfWork, fresh_attempt
 from invariant.domain.aggregate import AggregateRoot
 from invariant.domain.errors import ConfigurationError
 from invariant.store.records import CommandRecord
@@ -118,15 +118,20 @@ class CommandBus:
     async def _handle(self, dispatch: Dispatch) -> CommandResult[Any]:
         command = dispatch.command
         handler = self._handlers[type(command)]
-        uow: UnitOfWork = self._aggregates.unit_of_work(dispatch.metadata)
-        value = await handler(command, uow)
-        record = (
-            CommandRecord(command.command_id, type(command).__qualname__, value)
-            if dispatch.record_outcome else None
+
+        async def attempt(uow: UnitOfWork) -> CommandResult[Any]:
+            value = await handler(command, uow)
+            record = (
+                CommandRecord(command.command_id, type(command).__qualname__, value)
+                if dispatch.record_outcome else None
+            )
+            result = await uow.commit(command=record)
+            return CommandResult(command.command_id, value, result.position, result.versions,
+                                 retries=dispatch.attempt)
+
+        return await fresh_attempt(
+            lambda: self._aggregates.unit_of_work(dispatch.metadata), attempt
         )
-        result = await uow.commit(command=record)
-        return CommandResult(command.command_id, value, result.position, result.versions,
-                             retries=dispatch.attempt)
 
 
 class QueryBus:

@@ -36,6 +36,7 @@ class SnapshotPolicy:
 class Loaded(Generic[A]):
     aggregate: A
     snapshot_version: int
+    from_cache: bool = False
 
 
 class AggregateCache:
@@ -105,13 +106,20 @@ class Repository(Generic[A]):
         loaded = await self.load_tracked(aggregate_id)
         return None if loaded is None else loaded.aggregate
 
-    async def load_tracked(self, aggregate_id: Any, *, to_version: int | None = None
-                           ) -> Loaded[A] | None:
+    async def load_tracked(self, aggregate_id: Any, *, to_version: int | None = None,
+                           trust_cache: bool = False) -> Loaded[A] | None:
+        """The aggregate and the version of the snapshot it came from.
+
+        ``trust_cache`` skips reading events newer than a cached aggregate: only for writes,
+        whose expected-version check refuses a stale aggregate (see ``UnitOfWork``).
+        """
         stream = self.stream_id(aggregate_id)
         base: A | None = None
         start = 0
         snapshot_version = 0
         cached = self.cache.take(stream) if self.cache is not None and to_version is None else None
+        if cached is not None and trust_cache:
+            return Loaded(cached.aggregate, cached.snapshot_version, from_cache=True)
         if cached is not None:
             base, start, snapshot_version = cached.aggregate, cached.aggregate.version, \
                 cached.snapshot_version

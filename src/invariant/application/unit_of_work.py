@@ -81,16 +81,39 @@ class Aggregates:
             raise ConfigurationError("retries must be >= 0")
         attempt = 0
         while True:
-            uow = self.unit_of_work(metadata)
             try:
-                value = await command(uow)
-                result = await uow.commit()
+                value, result = await fresh_attempt(
+                    lambda: self.unit_of_work(metadata), lambda uow: _run_and_commit(command, uow)
+                )
                 return Outcome(value, result, attempt)
             except ConcurrencyError:
                 if attempt >= retries:
                     raise
                 attempt += 1
                 await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+
+
+async def _run_and_commit(command: Callable[[UnitOfWork], Awaitable[T]], uow: UnitOfWork
+                          ) -> tuple[T, CommitResult]:
+    value = await command(uow)
+    return value, await uow.commit()
+
+
+async def fresh_attempt(make_uow: Callable[[], UnitOfWork],
+                        body: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """Run ``body`` in a new unit of work; if it lost a race while using cached aggregates,
+    run it once more from a fresh load (the failed attempt took them out of the cache).
+
+    Cached aggregates are not re-read before a command: the append's expected version
+    refuses a stale one, and this second attempt makes that invisible to the caller.
+    """
+    uow = make_uow()
+    try:
+        return await body(uow)
+    except ConcurrencyError:
+        if not uow.served_from_cache:
+            raise
+    return await body(make_uow())
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +131,7 @@ class Outcome(Generic[T]):
 
 @dataclass(slots=True)
 class _Tracked:
+    stream: str
     aggregate: AggregateRoot[Any]
     repository: Repository[Any]
     snapshot_version: int
@@ -129,6 +153,9 @@ class UnitOfWork:
         self._tracked: dict[str, _Tracked] = {}
         self._messages: list[OutboxMessage] = []
         self._committed = False
+        self.served_from_cache = False
+        """True when an aggregate came from the cache unverified: a conflict on commit may
+        only mean the cache was stale, and one fresh attempt is owed (see ``fresh_attempt``)."""
 
     async def get(self, aggregate_type: type[A], aggregate_id: Any) -> A:
         """Load (once per unit of work) and track an aggregate; raises if it does not exist."""
@@ -143,10 +170,13 @@ class UnitOfWork:
         tracked = self._tracked.get(stream)
         if tracked is not None:
             return tracked.aggregate  # type: ignore[return-value]
-        loaded = await repo.load_tracked(aggregate_id)
+        loaded = await repo.load_tracked(aggregate_id, trust_cache=True)
         if loaded is None:
             return None
-        self._tracked[stream] = _Tracked(loaded.aggregate, repo, loaded.snapshot_version, False)
+        if loaded.from_cache:
+            self.served_from_cache = True
+        self._tracked[stream] = _Tracked(stream, loaded.aggregate, repo, loaded.snapshot_version,
+                                         False)
         return loaded.aggregate
 
     def add(self, aggregate: AggregateRoot[Any]) -> None:
@@ -155,7 +185,8 @@ class UnitOfWork:
         stream = aggregate.stream_id()
         if stream in self._tracked and self._tracked[stream].aggregate is not aggregate:
             raise ConfigurationError(f"another instance of {stream} is already tracked")
-        self._tracked[stream] = _Tracked(aggregate, repo, 0, aggregate.persisted_version == 0)
+        self._tracked[stream] = _Tracked(stream, aggregate, repo, 0,
+                                         aggregate.persisted_version == 0)
 
     def emit(self, message: OutboxMessage) -> None:
         """Put a message (e.g. an integration event) in the outbox with this commit."""
@@ -169,7 +200,7 @@ class UnitOfWork:
         snapshots: list[SnapshotRecord] = []
         changed: list[_Tracked] = []
         for stream, t in self._tracked.items():
-            pending = t.aggregate.pending_events
+            pending = t.aggregate._pending
             if not pending:
                 continue
             expected = StreamState.NO_STREAM if t.new else t.aggregate.persisted_version
@@ -194,7 +225,7 @@ class UnitOfWork:
             t.new = False
             cache = t.repository.cache
             if cache is not None:
-                cache.put(t.aggregate.stream_id(), Loaded(t.aggregate, t.snapshot_version))
+                cache.put(t.stream, Loaded(t.aggregate, t.snapshot_version))
         return result
 
     @property

@@ -16,7 +16,10 @@ Everything invariant raises on purpose derives from :class:`InvariantError`::
     │   └── UniquenessError         a value that must be unique is already taken
     ├── ConfigurationError          the program is wired wrongly (fix the code or settings)
     ├── SerializationError          data could not be encoded or decoded
-    └── StoreError                  the storage failed (see the chained driver error)
+    ├── StoreError                  the storage failed (see the chained driver error)
+    └── ProjectionError             a read model cannot give what was asked of it
+        ├── ProjectionLagError      it did not reach a position in time (wait_until)
+        └── ProjectionFailedError   it stopped at an event its handler keeps failing on
 
 The whole tree lives here, in the standard-library-only domain package, so that domain code
 can raise and catch any of it; :mod:`invariant.errors` re-exports it for application code.
@@ -166,3 +169,40 @@ class SerializationError(InvariantError):
 
 class StoreError(InvariantError):
     """The storage failed; the driver's error is chained as ``__cause__``."""
+
+
+class ProjectionError(InvariantError):
+    """A projection (read model) cannot give what was asked of it."""
+
+
+class ProjectionLagError(ProjectionError):
+    """A projection did not reach the wanted position within the time allowed.
+
+    The read model is behind, not broken: retry later, raise the timeout, or read from the
+    write side when the caller needs its own write.
+    """
+
+    def __init__(self, projection: str, reached: int, wanted: int, timeout: float) -> None:
+        self.projection = projection
+        self.reached = reached
+        self.wanted = wanted
+        self.timeout = timeout
+        super().__init__(
+            f"projection {projection!r} reached position {reached}, not {wanted}, within "
+            f"{timeout:g} s; it is behind (see `invariant projections status`): retry later "
+            "or allow a longer timeout"
+        )
+
+
+class ProjectionFailedError(ProjectionError):
+    """A projection stopped at an event its handler failed on; it will not move until
+    the handler is fixed and the projection is resumed or rebuilt."""
+
+    def __init__(self, projection: str, position: int | None, error: str) -> None:
+        self.projection = projection
+        self.position = position
+        self.error = error
+        super().__init__(
+            f"projection {projection!r} is stopped at event {position}: {error}; fix the "
+            "handler, then resume or rebuild it (`invariant projections rebuild`)"
+        )

@@ -46,7 +46,6 @@ _SQLITE_DDL = (
         created_at      INTEGER NOT NULL,
         published_at    INTEGER
     )""",
-    f"CREATE INDEX IF NOT EXISTS invariant_outbox_pending ON {OUTBOX} (published_at, id)",
 )
 _POSTGRES_DDL = (
     f"""CREATE TABLE IF NOT EXISTS {OUTBOX} (

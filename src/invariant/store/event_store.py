@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +11,7 @@ from uuid import UUID
 import orjson
 
 from invariant.domain.events import DomainEvent
+from invariant.store.ids import new_uuid
 from invariant.store.port import EventStorage
 from invariant.store.records import (
     AppendRequest,
@@ -74,7 +74,7 @@ class EventStore:
         meta = dict(metadata) if metadata else {}
         encode = self.registry.encode
         return [
-            NewEvent(uuid.uuid4(), e.event_type, e.schema_version, encode(e), meta)
+            NewEvent(new_uuid(), e.event_type, e.schema_version, encode(e), meta)
             for e in events
         ]
 

@@ -26,6 +26,7 @@ from invariant.store.records import (
     check_expected,
     validate_append,
 )
+from invariant.store.signal import CommitSignal, wait_for_head
 
 
 def _copy(data: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +52,7 @@ class MemoryStorage:
         self._outbox: dict[int, OutboxRecord] = {}
         self._outbox_ids = itertools.count(1)
         self._commands: dict[UUID, StoredCommand] = {}
+        self._committed = CommitSignal()
 
     async def setup(self) -> None:
         return None
@@ -108,6 +110,8 @@ class MemoryStorage:
                 oid, m.message_id, m.stream_id, m.message_type, m.schema_version, None,
                 _copy(m.data), _copy(m.metadata), now,
             )
+        if commit.appends:
+            self._committed.notify()
         return result
 
     async def read_stream(
@@ -163,6 +167,10 @@ class MemoryStorage:
 
     async def head_position(self) -> int:
         return len(self._log)
+
+    async def wait_for_commit(self, after_position: int, timeout: float) -> None:  # noqa: ASYNC109
+        await wait_for_head(self.head_position, self._committed, after_position, timeout,
+                            recheck=timeout)
 
     async def stream_version(self, stream_id: str) -> int:
         return len(self._streams.get(stream_id, ()))

@@ -86,6 +86,11 @@ class EventStorage(Protocol):
     async def head_position(self) -> int:
         """The highest position :meth:`read_all` can currently return up to."""
 
+    async def wait_for_commit(self, after_position: int, timeout: float) -> None:  # noqa: ASYNC109
+        """Return as soon as :meth:`head_position` exceeds ``after_position``, or once
+        ``timeout`` seconds have passed, whichever is first (followers wait here when idle
+        instead of polling). It may return early; callers read the log again either way."""
+
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
 

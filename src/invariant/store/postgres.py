@@ -33,6 +33,7 @@ from invariant.domain.errors import (
     StoreError,
 )
 from invariant.store.clock import Clock, utc_now
+from invariant.store.postgres_listen import CommitListener, notify_channel
 from invariant.store.records import (
     AppendRequest,
     Commit,
@@ -46,6 +47,7 @@ from invariant.store.records import (
     expected_repr,
     validate_append,
 )
+from invariant.store.signal import wait_for_head
 
 # Errors that mean "the driver or the connection failed", as opposed to a refused statement.
 _CONNECTION_ERRORS = (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
@@ -148,6 +150,7 @@ def _schema_sql(s: str, lock_key: int) -> list[str]:
             )
             SELECT v_actual + cardinality(p_ids), min(ins.position), max(ins.position)
               FROM ins;
+            PERFORM pg_notify('{notify_channel(s)}', '');
         END
         $fn$""",
         f"""CREATE OR REPLACE FUNCTION {s}.invariant_append_batch(
@@ -158,60 +161,70 @@ def _schema_sql(s: str, lock_key: int) -> list[str]:
             RETURNS TABLE (idx integer, status text, new_version bigint,
                            first_position bigint, last_position bigint)
             LANGUAGE plpgsql AS $fn$
-        DECLARE
-            i integer;
-            offs integer := 0;
-            n integer;
-            v_actual bigint;
         BEGIN
-            -- Many commands, one transaction: each append is checked on its own and
-            -- refused alone (status 'conflict' / 'duplicate_command') without writing.
+            -- Many commands, one set-based statement: each append is checked on its own
+            -- and refused alone ('conflict', 'duplicate_command'); a second append to a
+            -- stream already in the batch is sent back ('again') for the next batch.
             PERFORM pg_advisory_xact_lock_shared({lock_key});
-            FOR i IN 1 .. cardinality(a_streams) LOOP
-                n := a_counts[i];
-                idx := i;
-                first_position := NULL;
-                last_position := NULL;
-                SELECT coalesce(max(e.version), 0) INTO v_actual
-                  FROM {s}.invariant_events e WHERE e.stream_id = a_streams[i];
-                new_version := v_actual;
-                IF v_actual <> a_expected[i] THEN
-                    status := 'conflict';
-                ELSIF a_cmd_ids[i] IS NOT NULL AND EXISTS (
-                        SELECT 1 FROM {s}.invariant_commands c
-                         WHERE c.command_id = a_cmd_ids[i]) THEN
-                    status := 'duplicate_command';
-                ELSE
-                    WITH ins AS (
-                        INSERT INTO {s}.invariant_events (event_id, stream_id, category,
-                            version, event_type, schema_version, data, metadata, recorded_at)
-                        SELECT e_ids[offs + k], a_streams[i], split_part(a_streams[i], '-', 1),
-                               v_actual + k, e_types[offs + k], e_schemas[offs + k],
-                               e_data[offs + k], e_meta[offs + k], p_recorded
-                          FROM generate_series(1, n) AS k
-                         ORDER BY k
-                        RETURNING position, event_id, event_type, schema_version
-                    ), outbox AS (
-                        INSERT INTO {s}.invariant_outbox (message_id, stream_id, message_type,
-                            schema_version, position, created_at)
-                        SELECT ins.event_id, a_streams[i], ins.event_type, ins.schema_version,
-                               ins.position, p_recorded
-                          FROM ins
-                    )
-                    SELECT min(ins.position), max(ins.position)
-                      INTO first_position, last_position FROM ins;
-                    new_version := v_actual + n;
-                    IF a_cmd_ids[i] IS NOT NULL THEN
-                        INSERT INTO {s}.invariant_commands (command_id, command_type, value,
-                            position, versions, recorded_at)
-                        VALUES (a_cmd_ids[i], a_cmd_types[i], a_cmd_values[i], last_position,
-                                jsonb_build_object(a_streams[i], new_version), p_recorded);
-                    END IF;
-                    status := 'ok';
-                END IF;
-                RETURN NEXT;
-                offs := offs + n;
-            END LOOP;
+            RETURN QUERY
+            WITH a AS (
+                SELECT u.i::integer AS i, u.stream, u.expected, u.n, u.cmd_id, u.cmd_type,
+                       u.cmd_value,
+                       coalesce(sum(u.n) OVER (ORDER BY u.i ROWS BETWEEN UNBOUNDED PRECEDING
+                                               AND 1 PRECEDING), 0)::integer AS offs,
+                       row_number() OVER (PARTITION BY u.stream ORDER BY u.i) AS nth
+                  FROM unnest(a_streams, a_expected, a_counts, a_cmd_ids, a_cmd_types,
+                              a_cmd_values)
+                       WITH ORDINALITY AS u(stream, expected, n, cmd_id, cmd_type, cmd_value, i)
+            ), cur AS (
+                SELECT a.*,
+                       coalesce((SELECT max(e.version) FROM {s}.invariant_events e
+                                  WHERE e.stream_id = a.stream), 0) AS actual,
+                       (a.cmd_id IS NOT NULL AND EXISTS (
+                           SELECT 1 FROM {s}.invariant_commands c
+                            WHERE c.command_id = a.cmd_id)) AS dup
+                  FROM a
+            ), ok AS (
+                SELECT * FROM cur WHERE cur.nth = 1 AND cur.actual = cur.expected AND NOT cur.dup
+            ), ins AS (
+                INSERT INTO {s}.invariant_events (event_id, stream_id, category, version,
+                    event_type, schema_version, data, metadata, recorded_at)
+                SELECT e_ids[ok.offs + k], ok.stream, split_part(ok.stream, '-', 1),
+                       ok.actual + k, e_types[ok.offs + k], e_schemas[ok.offs + k],
+                       e_data[ok.offs + k], e_meta[ok.offs + k], p_recorded
+                  FROM ok, generate_series(1, ok.n) AS k
+                 ORDER BY ok.i, k
+                RETURNING position, event_id, stream_id, event_type, schema_version
+            ), outbox AS (
+                INSERT INTO {s}.invariant_outbox (message_id, stream_id, message_type,
+                    schema_version, position, created_at)
+                SELECT ins.event_id, ins.stream_id, ins.event_type, ins.schema_version,
+                       ins.position, p_recorded
+                  FROM ins
+            ), spans AS (
+                SELECT ins.stream_id, min(ins.position) AS first_p, max(ins.position) AS last_p
+                  FROM ins GROUP BY ins.stream_id
+            ), commands AS (
+                INSERT INTO {s}.invariant_commands (command_id, command_type, value, position,
+                    versions, recorded_at)
+                SELECT ok.cmd_id, ok.cmd_type, ok.cmd_value, spans.last_p,
+                       jsonb_build_object(ok.stream, ok.actual + ok.n), p_recorded
+                  FROM ok JOIN spans ON spans.stream_id = ok.stream
+                 WHERE ok.cmd_id IS NOT NULL
+            )
+            SELECT cur.i,
+                   CASE WHEN cur.nth > 1 THEN 'again'
+                        WHEN cur.actual <> cur.expected THEN 'conflict'
+                        WHEN cur.dup THEN 'duplicate_command'
+                        ELSE 'ok' END,
+                   CASE WHEN spans.last_p IS NOT NULL THEN cur.actual + cur.n
+                        ELSE cur.actual END,
+                   spans.first_p, spans.last_p
+              FROM cur
+              LEFT JOIN spans ON spans.stream_id = cur.stream AND cur.nth = 1
+                             AND cur.actual = cur.expected AND NOT cur.dup
+             ORDER BY cur.i;
+            PERFORM pg_notify('{notify_channel(s)}', '');  -- wakes live followers on commit
         END
         $fn$""",
         f"""CREATE OR REPLACE FUNCTION {s}.invariant_safe_head() RETURNS bigint
@@ -307,6 +320,31 @@ class PostgresStorage:
         self._safe_head = 0
         s = schema
         self._sql_append = f"SELECT * FROM {s}.invariant_append($1, $2, $3, $4, $5, $6, $7, $8)"
+        # One event, an exact expectation: a plain statement (cheaper than the plpgsql
+        # call). The shared lock is taken first by data dependency: the INSERT reads `cur`,
+        # which reads `locked`, so no position is drawn before the lock is held.
+        self._sql_append_one = f"""
+            WITH locked AS (SELECT pg_advisory_xact_lock_shared({self._lock_key}) AS held),
+            cur AS (
+                SELECT coalesce((SELECT max(version) FROM {s}.invariant_events
+                                  WHERE stream_id = $1), 0) AS v
+                  FROM locked
+            ), ins AS (
+                INSERT INTO {s}.invariant_events (event_id, stream_id, category, version,
+                    event_type, schema_version, data, metadata, recorded_at)
+                SELECT $3, $1, split_part($1, '-', 1), cur.v + 1, $4, $5, $6, $7, $8
+                  FROM cur WHERE cur.v = $2
+                RETURNING position, event_id, event_type, schema_version
+            ), outbox AS (
+                INSERT INTO {s}.invariant_outbox (message_id, stream_id, message_type,
+                    schema_version, position, created_at)
+                SELECT ins.event_id, $1, ins.event_type, ins.schema_version, ins.position, $8
+                  FROM ins
+            ), notified AS (
+                SELECT pg_notify('{notify_channel(s)}', '') FROM ins
+            )
+            SELECT cur.v, (SELECT ins.position FROM ins), (SELECT count(*) FROM notified)
+              FROM cur"""
         self._sql_batch = (
             f"SELECT * FROM {s}.invariant_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9,"
             " $10, $11, $12)"
@@ -331,6 +369,9 @@ class PostgresStorage:
                 await conn.execute(statement)
 
     async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -365,22 +406,25 @@ class PostgresStorage:
             validate_append(request)
         if self._group_commit and _batchable(commit):
             loop = asyncio.get_running_loop()
-            future: asyncio.Future[CommitResult] = loop.create_future()
-            self._pending.append((commit, future))
-            if not self._flushing:
-                self._flushing = True
-                # Keep a reference: the loop holds tasks only weakly.
-                self._flush_task = loop.create_task(self._flush_pending())
-            return await future
+            if self._flushing:
+                # A commit is on its way to the server: queue behind it, to go in a batch.
+                future: asyncio.Future[CommitResult] = loop.create_future()
+                self._pending.append((commit, future))
+                return await future
+            self._flushing = True
+            try:
+                return await self._commit_direct(commit)  # nothing in flight: go at once
+            finally:
+                if self._pending:
+                    # Keep a reference: the loop holds tasks only weakly.
+                    self._flush_task = loop.create_task(self._flush_pending())
+                else:
+                    self._flushing = False
         return await self._commit_direct(commit)
 
     async def _flush_pending(self) -> None:
-        """Send queued commits in batches, one batch in flight at a time.
-
-        The task starts in the next loop iteration, so every command that reaches its commit
-        in the current one joins the first batch; commits arriving while a batch is on the
-        server form the next one.
-        """
+        """Send queued commits in batches, one batch in flight at a time: commits arriving
+        while a batch is on the server form the next one."""
         try:
             while self._pending:
                 batch = self._pending[: self._max_batch]
@@ -428,11 +472,14 @@ class PostgresStorage:
             for commit, future in batch:
                 await _settle(future, self._commit_direct(commit))
             return
+        again: list[tuple[Commit, asyncio.Future[CommitResult]]] = []
         for row, (commit, future), request in zip(rows, batch, requests, strict=True):
             if future.done():
                 continue
             status = row[1]
-            if status == "ok":
+            if status == "again":
+                again.append((commit, future))
+            elif status == "ok":
                 future.set_result(CommitResult(
                     (StreamResult(request.stream_id, row[2], row[3], row[4]),)
                 ))
@@ -443,6 +490,8 @@ class PostgresStorage:
             else:
                 assert commit.command is not None
                 future.set_exception(DuplicateCommandError(str(commit.command.command_id)))
+        # Later appends to a stream that this batch already wrote go in the next batch.
+        self._pending[:0] = again
 
     async def _commit_direct(self, commit: Commit) -> CommitResult:
         pool = await self._get_pool()
@@ -494,6 +543,16 @@ class PostgresStorage:
         exp = request.expected_version
         expected = -1 if exp is StreamState.ANY else 0 if exp is StreamState.NO_STREAM else exp
         events = request.events
+        if expected >= 0 and len(events) == 1:
+            e = events[0]
+            row = await conn.fetchrow(
+                self._sql_append_one, request.stream_id, expected, e.event_id, e.event_type,
+                e.schema_version, e.data, e.metadata, now,
+            )
+            assert row is not None
+            if row[1] is None:
+                raise ConcurrencyError(request.stream_id, expected_repr(exp), row[0])
+            return StreamResult(request.stream_id, expected + 1, row[1], row[1])
         row = await conn.fetchrow(
             self._sql_append, request.stream_id, expected,
             [e.event_id for e in events], [e.event_type for e in events],
@@ -589,6 +648,22 @@ class PostgresStorage:
             raise StoreError(f"PostgreSQL read failed: {exc}") from exc
         self._safe_head = max(self._safe_head, int(head))
         return self._safe_head
+
+    _listener: CommitListener | None = None
+    # Missed notifications (a lost listening connection) are caught by this re-check.
+    commit_recheck_seconds = 5.0
+
+    async def wait_for_commit(self, after_position: int, timeout: float) -> None:  # noqa: ASYNC109
+        """Return once an event after ``after_position`` is readable, or after ``timeout``."""
+        if self._listener is None:
+            self._listener = CommitListener(self.dsn, self.schema, self._timeout)
+        recheck = self.commit_recheck_seconds
+        try:
+            await self._listener.ensure()
+        except _DRIVER_ERRORS:
+            recheck = 1.0  # not listening: re-read the head more often until we are again
+        await wait_for_head(self.head_position, self._listener.signal, after_position,
+                            timeout, recheck)
 
     async def read_all(
         self,

@@ -206,6 +206,8 @@ def validate_append(request: AppendRequest) -> None:
         )
     if not request.events:
         raise ValidationError.single("events", "an append needs at least one event", "empty")
+    if len(request.events) == 1:
+        return
     seen: set[UUID] = set()
     for e in request.events:
         if e.event_id in seen:

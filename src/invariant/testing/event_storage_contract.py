@@ -447,3 +447,23 @@ class EventStorageContract:
         committed = [e.position for e in await storage.read_all(limit=10_000)]
         assert len(committed) == writers * per_writer * 2
         assert seen == committed
+
+    async def test_a_waiting_follower_is_woken_by_a_commit_and_otherwise_times_out(
+        self, storage: EventStorage
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await storage.wait_for_commit(0, 0.05)
+        assert loop.time() - started >= 0.04  # nothing committed: waited the whole timeout
+
+        waiting = asyncio.create_task(storage.wait_for_commit(0, 30))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        started = loop.time()
+        await storage.commit(append("woken-1", StreamState.NO_STREAM, new_event()))
+        await asyncio.wait_for(waiting, 3)
+        assert loop.time() - started < 1  # woken by the commit, not by a periodic re-check
+
+        started = loop.time()
+        await storage.wait_for_commit(0, 30)  # already past: returns at once
+        assert loop.time() - started < 1
