@@ -494,7 +494,7 @@ class SQLiteStorage:
             request, rows = prepared[0]
             sid = request.stream_id
             exp = request.expected_version
-            expected = 0 if exp is StreamState.NO_STREAM else exp
+            expected = 0 if isinstance(exp, StreamState) else exp  # NO_STREAM (ANY goes `work`)
             r = rows[0]
             try:
                 found = conn.execute(
