@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = {"commands/s", "ms", "MiB", "retries"}
 # eventsourcing is installed only with the bench extra (make bench), so the smoke test,
