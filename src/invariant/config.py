@@ -6,6 +6,8 @@
 ``INVARIANT_POSTGRES_DSN``     e.g. ``postgresql://user@127.0.0.1:5432/app``
 ``INVARIANT_POSTGRES_SCHEMA``  schema holding invariant's tables (default ``public``)
 ``INVARIANT_POSTGRES_POOL``    maximum connections (default 20)
+``INVARIANT_PROJECTIONS``      ``package.module:factory``: called with the event storage, it
+                               returns a ``ProjectionSet`` (``invariant projections ...``)
 =============================  ==========================================================
 """
 
@@ -29,12 +31,14 @@ class Settings:
     postgres_dsn: str | None = None
     postgres_schema: str = "public"
     postgres_pool: int = 20
+    projections: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read settings from ``environ`` (default: ``os.environ``); unknown keys are errors."""
         env = os.environ if environ is None else environ
-        known = {"STORE", "SQLITE_PATH", "POSTGRES_DSN", "POSTGRES_SCHEMA", "POSTGRES_POOL"}
+        known = {"STORE", "SQLITE_PATH", "POSTGRES_DSN", "POSTGRES_SCHEMA", "POSTGRES_POOL",
+                 "PROJECTIONS"}
         unknown = sorted(k for k in env if k.startswith(PREFIX) and k[len(PREFIX):] not in known
                          and not k.startswith(f"{PREFIX}TEST_") and not k.startswith(
                              f"{PREFIX}BENCH_"))
@@ -69,4 +73,5 @@ class Settings:
             postgres_dsn=dsn,
             postgres_schema=env.get(f"{PREFIX}POSTGRES_SCHEMA", "public"),
             postgres_pool=pool,
+            projections=env.get(f"{PREFIX}PROJECTIONS") or None,
         )

@@ -1,0 +1,304 @@
+"""W3: catch-up of stored events into a balance-per-account read model, exactly once.
+
+``python -m benchmarks.w3 [--events 100000] [--page 1000] [--backends sqlite,postgres]``
+
+The log holds ``--events`` ``Deposited`` events over 1,000 accounts. Each system reads the
+whole log in pages and, per page, in one transaction: adds the page's deltas to the
+balances (one upsert per account of the page) and writes its checkpoint. Measured: events
+applied per second, from the first read to the last commit. Every run checks its read
+model (each account's balance is the sum of its deposits, the checkpoint is the head).
+
+* ``invariant``: :class:`ProjectionRunner` with a projection using ``apply_batch``;
+* ``raw``: the driver alone (sqlite3 / asyncpg), same pages, same statements.
+
+Prints one line per run and, with ``--json PATH``, writes records shaped like
+``benchmarks/results/latest.json`` (workload ``W3``, unit ``events/s``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from invariant.domain import DomainEvent
+from invariant.projections import Projection, ProjectionRunner, ReadModelDatabase
+from invariant.store import (
+    AppendRequest,
+    Commit,
+    EventEnvelope,
+    EventRegistry,
+    EventStorage,
+    EventStore,
+    NewEvent,
+    SQLiteStorage,
+    StreamState,
+)
+
+DSN = os.environ.get("INVARIANT_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+ACCOUNTS = 1000
+
+
+@dataclass(frozen=True)
+class Deposited(DomainEvent):
+    amount: int
+
+
+class Balances(Projection):
+    """Balance per account; a page becomes one upsert per account it touches."""
+
+    name = "w3_balances"
+    event_types = (Deposited,)
+
+    def define(self, metadata: MetaData) -> None:
+        self.balances = Table(
+            self.table_name("accounts"), metadata,
+            Column("account_id", String(64), primary_key=True),
+            Column("balance", BigInteger, nullable=False),
+        )
+
+    def apply_batch(self, envelopes: Sequence[EventEnvelope], conn: Connection) -> None:
+        deltas: dict[str, int] = {}
+        for e in envelopes:
+            amount = e.event.amount  # type: ignore[attr-defined]
+            deltas[e.stream_id] = deltas.get(e.stream_id, 0) + amount
+        dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
+        insert = dialect.insert(self.balances)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["account_id"],
+                set_={"balance": self.balances.c.balance + insert.excluded.balance},
+            ),
+            [{"account_id": k, "balance": v} for k, v in deltas.items()],
+        )
+
+
+# -- the stored log ------------------------------------------------------------------------
+
+
+async def fill(storage: EventStorage, events: int) -> int:
+    """``events`` deposits, 1 to 9 each, round-robin over the accounts, 500 per commit."""
+    per_commit = 500
+    total = 0
+    n = 0
+    versions: dict[str, int] = {}
+    while n < events:
+        appends = []
+        for _ in range(per_commit // 50):
+            stream = f"acct-{(n // 50) % ACCOUNTS}"
+            batch = [NewEvent(uuid.uuid4(), "Deposited", 1, {"amount": 1 + (n + i) % 9}, {})
+                     for i in range(min(50, events - n))]
+            if not batch:
+                break
+            total += sum(e.data["amount"] for e in batch)
+            appends.append(AppendRequest(stream, versions.get(stream, StreamState.NO_STREAM),
+                                         tuple(batch)))
+            versions[stream] = versions.get(stream, 0) + len(batch)
+            n += len(batch)
+        await storage.commit(Commit(appends=tuple(appends)))
+    return total
+
+
+def expected_balances(events: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n in range(events):
+        stream = f"acct-{(n // 50) % ACCOUNTS}"
+        out[stream] = out.get(stream, 0) + 1 + n % 9
+    return out
+
+
+# -- invariant -----------------------------------------------------------------------------
+
+
+async def run_invariant(storage: EventStorage, database: ReadModelDatabase, page: int,
+                        events: int) -> float:
+    store = EventStore(storage, EventRegistry([Deposited]))
+    projection = Balances()
+    runner = ProjectionRunner(store, database, [projection], page_size=page)
+    await runner.setup()
+    started = time.perf_counter()
+    applied = await runner.catch_up()
+    elapsed = time.perf_counter() - started
+    assert applied == events, (applied, events)
+
+    def read(conn: Connection) -> dict[str, int]:
+        return {r[0]: r[1] for r in conn.execute(projection.balances.select())}
+
+    assert await database.run(read, write=False) == expected_balances(events)
+    [status] = await runner.status()
+    assert status.checkpoint == events
+    return events / elapsed
+
+
+# -- raw drivers ---------------------------------------------------------------------------
+
+
+def run_raw_sqlite(path: Path, page: int, events: int) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute("CREATE TABLE IF NOT EXISTS raw_balances"
+                 " (account_id TEXT PRIMARY KEY, balance INTEGER NOT NULL)")
+    conn.execute("CREATE TABLE IF NOT EXISTS raw_checkpoint (name TEXT PRIMARY KEY,"
+                 " position INTEGER NOT NULL)")
+    conn.execute("INSERT OR IGNORE INTO raw_checkpoint VALUES ('w3', 0)")
+    started = time.perf_counter()
+    position = 0
+    while True:
+        rows = conn.execute(
+            "SELECT position, stream_id, data FROM invariant_events"
+            " WHERE position > ? AND event_type = 'Deposited' ORDER BY position LIMIT ?",
+            (position, page),
+        ).fetchall()
+        if not rows:
+            break
+        deltas: dict[str, int] = {}
+        for _, stream, data in rows:
+            deltas[stream] = deltas.get(stream, 0) + orjson.loads(data)["amount"]
+        conn.execute("BEGIN IMMEDIATE")
+        (current,) = conn.execute(
+            "SELECT position FROM raw_checkpoint WHERE name = 'w3'").fetchone()
+        assert current == position  # exactly once: the page starts at the checkpoint
+        conn.executemany(
+            "INSERT INTO raw_balances VALUES (?, ?) ON CONFLICT (account_id)"
+            " DO UPDATE SET balance = balance + excluded.balance", list(deltas.items()))
+        position = rows[-1][0]
+        conn.execute("UPDATE raw_checkpoint SET position = ? WHERE name = 'w3'", (position,))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    balances = dict(conn.execute("SELECT account_id, balance FROM raw_balances").fetchall())
+    conn.close()
+    assert balances == expected_balances(events)
+    return events / elapsed
+
+
+async def run_raw_postgres(schema: str, page: int, events: int) -> float:
+    import asyncpg
+
+    conn = await asyncpg.connect(DSN, server_settings={"search_path": schema})
+    await conn.execute("CREATE TABLE raw_balances (account_id text PRIMARY KEY,"
+                       " balance bigint NOT NULL)")
+    await conn.execute("CREATE TABLE raw_checkpoint (name text PRIMARY KEY,"
+                       " position bigint NOT NULL)")
+    await conn.execute("INSERT INTO raw_checkpoint VALUES ('w3', 0)")
+    started = time.perf_counter()
+    position = 0
+    while True:
+        # (invariant reads only up to the safe head; a raw reader of one idle log need not)
+        rows = await conn.fetch(
+            "SELECT position, stream_id, data FROM invariant_events"
+            " WHERE position > $1 AND event_type = 'Deposited' ORDER BY position LIMIT $2",
+            position, page,
+        )
+        if not rows:
+            break
+        deltas: dict[str, int] = {}
+        for r in rows:
+            deltas[r[1]] = deltas.get(r[1], 0) + orjson.loads(r[2])["amount"]
+        async with conn.transaction():
+            current = await conn.fetchval(
+                "SELECT position FROM raw_checkpoint WHERE name = 'w3' FOR UPDATE")
+            assert current == position
+            await conn.executemany(
+                "INSERT INTO raw_balances VALUES ($1, $2) ON CONFLICT (account_id)"
+                " DO UPDATE SET balance = raw_balances.balance + excluded.balance",
+                list(deltas.items()))
+            position = rows[-1][0]
+            await conn.execute("UPDATE raw_checkpoint SET position = $1 WHERE name = 'w3'",
+                               position)
+    elapsed = time.perf_counter() - started
+    balances = {r[0]: r[1] for r in await conn.fetch("SELECT * FROM raw_balances")}
+    await conn.close()
+    assert balances == expected_balances(events)
+    return events / elapsed
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def pg_schema() -> AsyncIterator[str]:
+    import asyncpg
+
+    schema = f"bench_w3_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(DSN)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield schema
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
+async def bench_sqlite(events: int, page: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="w3-") as tmp:
+        path = Path(tmp) / "w3.db"
+        storage = SQLiteStorage(path)
+        await storage.setup()
+        await fill(storage, events)
+        database = ReadModelDatabase.for_url(f"sqlite:///{path}")
+        try:
+            invariant = await run_invariant(storage, database, page, events)
+        finally:
+            await database.close()
+            await storage.close()
+        raw = await asyncio.to_thread(run_raw_sqlite, path, page, events)
+    return {"invariant": invariant, "raw": raw}
+
+
+async def bench_postgres(events: int, page: int) -> dict[str, float]:
+    from invariant.store.postgres import PostgresStorage
+
+    async with pg_schema() as schema:
+        storage = PostgresStorage(DSN, schema=schema)
+        await storage.setup()
+        await fill(storage, events)
+        database = ReadModelDatabase.for_url(DSN, schema=schema)
+        try:
+            invariant = await run_invariant(storage, database, page, events)
+        finally:
+            await database.close()
+            await storage.close()
+        raw = await run_raw_postgres(schema, page, events)
+    return {"invariant": invariant, "raw": raw}
+
+
+async def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.w3")
+    p.add_argument("--events", type=int, default=100_000)
+    p.add_argument("--page", type=int, default=1000)
+    p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+    records: list[dict[str, Any]] = []
+    for backend in args.backends.split(","):
+        run = bench_sqlite if backend == "sqlite" else bench_postgres
+        figures = await run(args.events, args.page)
+        for system, value in figures.items():
+            records.append({"workload": "W3", "backend": backend, "system": system,
+                            "value": round(value, 1), "unit": "events/s"})
+        ratio = figures["invariant"] / figures["raw"]
+        print(f"W3 {backend}: invariant {figures['invariant']:,.0f} events/s, raw "
+              f"{figures['raw']:,.0f} events/s, ratio {ratio:.2f}", flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(records, indent=2) + "\n")
+    return records
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

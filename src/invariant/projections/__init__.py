@@ -1,0 +1,43 @@
+"""Projections: read models built from the event log, kept up to date exactly once.
+
+See :class:`ProjectionRunner` for how pages are applied, :class:`Projection` for what a
+read model declares, and :mod:`invariant.projections.cache` for the query cache.
+"""
+
+from invariant.projections.cache import MISSING, InMemoryCache, QueryCache, cached
+from invariant.projections.checkpoints import Checkpoint
+from invariant.projections.consistency import wait_until
+from invariant.projections.database import (
+    Lease,
+    PostgresReadModels,
+    ReadModelDatabase,
+    SQLiteReadModels,
+)
+from invariant.projections.projection import Projection, ProjectionSet
+from invariant.projections.runner import (
+    Progress,
+    ProjectionRunner,
+    RetryPolicy,
+    active_version,
+)
+from invariant.projections.status import ProjectionStatus
+
+__all__ = [
+    "MISSING",
+    "Checkpoint",
+    "InMemoryCache",
+    "Lease",
+    "PostgresReadModels",
+    "Progress",
+    "Projection",
+    "ProjectionRunner",
+    "ProjectionSet",
+    "ProjectionStatus",
+    "QueryCache",
+    "ReadModelDatabase",
+    "RetryPolicy",
+    "SQLiteReadModels",
+    "active_version",
+    "cached",
+    "wait_until",
+]

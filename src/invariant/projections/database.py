@@ -1,0 +1,215 @@
+"""The database holding read models and their checkpoints: the event store's own.
+
+Read-model work is written as *synchronous* SQLAlchemy Core against a ``Connection`` and run
+in one transaction by :meth:`ReadModelDatabase.run`:
+
+* **SQLite**: in a thread of its own, with its own connection. The event store's SQLite
+  writer commits on the event loop thread and waits (busy timeout) for the write lock; a
+  read-model transaction that needed the loop to move on (an async driver) while holding the
+  lock would stall both for the whole timeout. Run in a thread, it finishes on its own.
+* **PostgreSQL**: on asyncpg through SQLAlchemy's ``run_sync``, in the event store's schema.
+
+Leases (:meth:`try_lease`) keep one worker per projection: a session-level advisory lock on
+PostgreSQL, held by a dedicated connection, released by the server when the holder dies.
+SQLite needs none: its single writer lock plus the checkpoint check in every transaction
+already make a second worker harmless (it applies nothing twice; see the runner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from invariant.contracts.engine import create_engine as create_async_engine
+from invariant.domain.errors import ConfigurationError, StoreError
+
+T = TypeVar("T")
+
+_BEGIN = "invariant_begin"
+
+
+class Lease(Protocol):
+    """The right to run one projection, held until released or lost."""
+
+    def held(self) -> bool:
+        """False once the lease is lost (its connection died): stop working then."""
+
+    async def release(self) -> None:
+        """Give the lease back."""
+
+
+class _LocalLease:
+    def held(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+class ReadModelDatabase:
+    """Runs read-model transactions on SQLite or PostgreSQL (see the module docstring)."""
+
+    dialect: str
+
+    @staticmethod
+    def for_url(url: str, *, schema: str | None = None) -> ReadModelDatabase:
+        """``sqlite:///path.db`` or ``postgresql://user@host/db`` (with ``schema``)."""
+        name = make_url(url).get_backend_name()
+        if name == "sqlite":
+            if schema is not None:
+                raise ConfigurationError("schema= applies to PostgreSQL only")
+            database = make_url(url).database
+            if not database or database == ":memory:":
+                raise ConfigurationError("read models on SQLite need a file: sqlite:///path.db")
+            return SQLiteReadModels(database)
+        if name == "postgresql":
+            return PostgresReadModels(url, schema=schema or "public")
+        raise ConfigurationError(
+            f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://..."
+        )
+
+    async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        """Run ``work`` in one transaction, committed when it returns (rolled back if it
+        raises). ``write=False`` for reads (no write lock on SQLite)."""
+        raise NotImplementedError
+
+    async def try_lease(self, key: str) -> Lease | None:
+        """The lease named ``key``, or None when another worker holds it."""
+        return _LocalLease()
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+
+class SQLiteReadModels(ReadModelDatabase):
+    """Read models in the SQLite file of the event store, written from one thread."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = Path(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="invariant-read-models"
+        )
+        self._engine: Engine | None = None
+
+    def _get_engine(self) -> Engine:
+        if self._engine is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(f"sqlite:///{self.path}")
+            timeout = int(self._busy_timeout_ms)
+
+            @event.listens_for(engine, "connect")
+            def on_connect(dbapi_connection: Any, record: Any) -> None:
+                dbapi_connection.isolation_level = None  # we say BEGIN ourselves
+                for pragma in ("journal_mode=WAL", "synchronous=FULL",
+                               f"busy_timeout={timeout}"):
+                    dbapi_connection.execute(f"PRAGMA {pragma}")
+
+            @event.listens_for(engine, "begin")
+            def on_begin(conn: Connection) -> None:
+                conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(_BEGIN)}")
+
+            self._engine = engine
+        return self._engine
+
+    def _run(self, work: Callable[[Connection], T], write: bool) -> T:
+        engine = self._get_engine()
+        with engine.connect() as conn:
+            # IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock.
+            conn = conn.execution_options(**{_BEGIN: "IMMEDIATE" if write else "DEFERRED"})
+            with conn.begin():
+                return work(conn)
+
+    async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, work, write)
+
+    async def close(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, engine.dispose)
+        self._executor.shutdown(wait=True)
+
+
+class PostgresReadModels(ReadModelDatabase):
+    """Read models in the PostgreSQL schema of the event store."""
+
+    dialect = "postgresql"
+
+    def __init__(self, dsn: str, *, schema: str = "public", connect_timeout: float = 10.0
+                 ) -> None:
+        self.dsn = make_url(dsn).set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self.schema = schema
+        self._timeout = connect_timeout
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The async engine (``search_path`` = the schema), also for read-side queries."""
+        if self._engine is None:
+            self._engine = create_async_engine(self.dsn, schema=self.schema,
+                                               pool_pre_ping=True)
+        return self._engine
+
+    async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    async def try_lease(self, key: str) -> Lease | None:
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=self._timeout)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL for a projection lease: {exc}"
+                             ) from exc
+        try:
+            granted = await conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                                          lease_key(self.schema, key))
+        except BaseException:
+            await conn.close()
+            raise
+        if not granted:
+            await conn.close()
+            return None
+        return _AdvisoryLease(conn)
+
+    async def close(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+
+
+class _AdvisoryLease:
+    """A session-level advisory lock: the server drops it when the connection dies."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def held(self) -> bool:
+        return not self._conn.is_closed()
+
+    async def release(self) -> None:
+        # Closing the session releases the lock, whatever state the connection is in.
+        with contextlib.suppress(Exception):
+            await self._conn.close(timeout=5)
+
+
+def lease_key(schema: str, key: str) -> int:
+    """The advisory lock key of a projection's lease (signed 64 bits)."""
+    digest = hashlib.blake2b(f"invariant-projection:{schema}:{key}".encode(),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

@@ -1,0 +1,485 @@
+"""Runs projections: catch up from the checkpoint in pages, then follow the log live.
+
+Exactly once: each page is applied in one transaction that first re-reads (and on
+PostgreSQL locks) the checkpoint row, refuses to apply if it is no longer where the page
+starts, and moves it to the page's end. A crash rolls back the whole page; a second worker
+racing on the same page finds the checkpoint moved and applies nothing.
+
+Never skipping: a page that fails is retried as single events, each with exponential
+backoff; an event that still fails stops the projection *before* it, with the error and
+position in its status, until :meth:`ProjectionRunner.resume` or ``rebuild``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from invariant.domain.errors import (
+    ConfigurationError,
+    ProjectionError,
+    ProjectionFailedError,
+    StoreError,
+)
+from invariant.projections import checkpoints
+from invariant.projections.cache import QueryCache
+from invariant.projections.consistency import wait_until
+from invariant.projections.database import Lease, ReadModelDatabase, lease_key
+from invariant.projections.projection import Projection
+from invariant.projections.status import ProjectionStatus, read_status
+from invariant.store.clock import Clock, utc_now
+from invariant.store.event_store import EventEnvelope, EventStore
+from invariant.store.records import RecordedEvent
+from invariant.store.signal import CommitSignal
+
+_log = logging.getLogger("invariant.projections")
+
+Progress = Callable[[int, int], None]
+"""Called with ``(checkpoint, head)`` after every page."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often a failing event is tried before its projection stops, and how long apart."""
+
+    attempts: int = 5
+    first_delay: float = 0.1
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2 ** (attempt - 1)))
+
+
+class _Moved(Exception):
+    """The checkpoint is not where this page starts: another worker or a rebuild moved it."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+
+@dataclass(slots=True)
+class _Track:
+    projection: Projection
+    read_types: list[str]
+    position: int = 0
+    state: str = checkpoints.RUNNING
+    applied: int = field(default=0)
+
+
+class ProjectionRunner:
+    """Keeps the read models of ``projections`` up to date with ``store``'s log."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        database: ReadModelDatabase,
+        projections: Sequence[Projection],
+        *,
+        page_size: int = 1000,
+        retry: RetryPolicy | None = None,
+        cache: QueryCache | None = None,
+        idle_recheck: float = 30.0,
+        lease_retry: float = 1.0,
+        clock: Clock = utc_now,
+    ) -> None:
+        keys = [p.key for p in projections]
+        if len(set(keys)) != len(keys):
+            raise ConfigurationError(f"projections registered twice: {sorted(keys)}")
+        self.store = store
+        self.database = database
+        self.page_size = page_size
+        self.retry = retry or RetryPolicy()
+        self.cache = cache
+        self.idle_recheck = idle_recheck
+        self.lease_retry = lease_retry
+        self.clock = clock
+        self.progress = CommitSignal()
+        upcast = set(store.upcasters.highest_from)
+        # Events whose type an upcaster may rename are read too, and kept if they become
+        # a handled type once upcast.
+        self._tracks = {
+            p.key: _Track(p, sorted(p.handled | upcast)) for p in projections
+        }
+
+    # -- setting up ------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Create the checkpoint table and every projection's tables; register versions."""
+        now = self.clock()
+        database = self.database
+        tracks = list(self._tracks.values())
+
+        def create(conn: Connection) -> None:
+            if database.dialect == "postgresql":
+                # Serialize concurrent setups of several workers.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                             {"k": lease_key(getattr(database, "schema", ""), "setup")})
+            checkpoints.metadata.create_all(conn)
+            for t in tracks:
+                t.projection.metadata.create_all(conn)
+                checkpoints.register(conn, t.projection.name, t.projection.version, now)
+
+        await database.run(create)
+
+    def _track(self, name: str, version: int) -> _Track:
+        track = self._tracks.get(f"{name}@v{version}")
+        if track is None:
+            raise ConfigurationError(
+                f"no projection {name!r} version {version} in this runner; known: "
+                + ", ".join(sorted(self._tracks))
+            )
+        return track
+
+    async def _select(self, name: str, version: int | None) -> _Track:
+        if version is None:
+            active = await self.database.run(
+                lambda c: checkpoints.active_version(c, name), write=False
+            )
+            return self._track(name, active)
+        return self._track(name, version)
+
+    # -- catching up ---------------------------------------------------------------------
+
+    async def catch_up(self, name: str | None = None, *, progress: Progress | None = None
+                       ) -> int:
+        """Apply every event up to the current head to the projections (all, or the
+        versions of ``name``) whose lease is free; returns the number of handled events.
+
+        Raises :class:`ProjectionFailedError` when a projection stops at a failing event.
+        """
+        applied = 0
+        for track in list(self._tracks.values()):
+            if name is not None and track.projection.name != name:
+                continue
+            lease = await self.database.try_lease(track.projection.key)
+            if lease is None:
+                continue
+            try:
+                applied += await self._catch_up(track, lease, progress)
+            finally:
+                await lease.release()
+        return applied
+
+    async def _load(self, track: _Track) -> None:
+        p = track.projection
+        row = await self.database.run(lambda c: checkpoints.read(c, p.name, p.version),
+                                      write=False)
+        if row is None:
+            raise ConfigurationError(f"projection {p.key} is not set up; call setup() first")
+        if row.state == checkpoints.FAILED:
+            raise ProjectionFailedError(p.key, row.error_position, row.error or "failed")
+        track.position, track.state = row.position, row.state
+
+    async def _catch_up(self, track: _Track, lease: Lease, progress: Progress | None) -> int:
+        await self._load(track)
+        storage = self.store.storage
+        before = track.applied
+        while lease.held():
+            head = await storage.head_position()
+            records = await storage.read_all(after_position=track.position,
+                                             limit=self.page_size, event_types=track.read_types)
+            full = len(records) >= self.page_size
+            # A short page holds every handled event up to the head read before it, so the
+            # checkpoint may move past the unhandled ones in between.
+            end = records[-1].position if full else max(head, records[-1].position
+                                                        if records else 0)
+            if end <= track.position and (full or track.state != checkpoints.REBUILDING):
+                break
+            try:
+                await self._apply_page(track, records, max(end, track.position), not full)
+            except _Moved as moved:
+                track.position = moved.position
+                continue
+            if progress is not None:
+                progress(track.position, max(head, track.position))
+            if not full:
+                break
+        return track.applied - before
+
+    async def _apply_page(self, track: _Track, records: Sequence[RecordedEvent], end: int,
+                          caught_up: bool) -> None:
+        try:
+            await self._commit_page(track, records, end, caught_up)
+        except (_Moved, ProjectionFailedError):
+            raise
+        except Exception as exc:
+            if len(records) <= 1:
+                await self._retry(track, records, end, caught_up, exc)
+                return
+            # Find the failing event: apply the page one event per transaction.
+            for i, record in enumerate(records):
+                last = i == len(records) - 1
+                await self._apply_page(track, [record], end if last else record.position,
+                                       caught_up and last)
+
+    async def _retry(self, track: _Track, records: Sequence[RecordedEvent], end: int,
+                     caught_up: bool, error: Exception) -> None:
+        p = track.projection
+        at = records[0].position if records else end
+        attempt = 1
+        while True:
+            message = f"{type(error).__name__}: {error}"
+            final = attempt >= self.retry.attempts
+            await self._note_failure(track, at, message, attempt, final)
+            if final:
+                raise ProjectionFailedError(p.key, at, message) from error
+            await asyncio.sleep(self.retry.delay(attempt))
+            try:
+                await self._commit_page(track, records, end, caught_up)
+                return
+            except (_Moved, ProjectionFailedError):
+                raise
+            except Exception as exc:
+                error = exc
+                attempt += 1
+
+    async def _note_failure(self, track: _Track, at: int, message: str, attempt: int,
+                            final: bool) -> None:
+        p, expected, now = track.projection, track.position, self.clock()
+
+        def note(conn: Connection) -> None:
+            row = checkpoints.read(conn, p.name, p.version, lock=True)
+            if row is None or row.position != expected:
+                raise _Moved(expected if row is None else row.position)
+            values: dict[str, object] = {"error": message, "error_position": at,
+                                         "attempts": attempt}
+            if final:
+                values["state"] = checkpoints.FAILED
+            checkpoints.change(conn, p.name, p.version, now, **values)
+
+        await self.database.run(note)
+        if final:
+            track.state = checkpoints.FAILED
+            self.progress.notify()
+
+    async def _commit_page(self, track: _Track, records: Sequence[RecordedEvent], end: int,
+                           caught_up: bool) -> None:
+        p, expected, now = track.projection, track.position, self.clock()
+        envelopes = [e for e in map(self.store.envelope, records) if e.event_type in p.handled]
+
+        def work(conn: Connection) -> str:
+            row = checkpoints.read(conn, p.name, p.version, lock=True)
+            if row is None:
+                raise ConfigurationError(f"projection {p.key} is not set up")
+            if row.state == checkpoints.FAILED:
+                raise ProjectionFailedError(p.key, row.error_position, row.error or "failed")
+            if row.position != expected:
+                raise _Moved(row.position)
+            if envelopes:
+                p.apply_batch(envelopes, conn)
+            values: dict[str, object] = {"position": end}
+            if row.attempts or row.error is not None:
+                values.update(attempts=0, error=None, error_position=None)
+            state = row.state
+            if caught_up and state == checkpoints.REBUILDING:
+                state = values["state"] = checkpoints.RUNNING
+            checkpoints.change(conn, p.name, p.version, now, **values)
+            return state
+
+        track.state = await self.database.run(work)
+        track.position = end
+        track.applied += len(envelopes)
+        self.progress.notify()
+        if self.cache is not None and envelopes:
+            await self._invalidate(track, envelopes)
+
+    async def _invalidate(self, track: _Track, envelopes: Sequence[EventEnvelope]) -> None:
+        assert self.cache is not None
+        tags = {tag for e in envelopes for tag in track.projection.cache_tags(e)}
+        if not tags:
+            return
+        attempt = 1
+        while True:
+            try:
+                await self.cache.invalidate(tags)
+                return
+            except Exception as exc:
+                if attempt >= self.retry.attempts:
+                    # The read model is right; cached answers may be stale: stop and say so.
+                    await self._note_failure(
+                        track, track.position,
+                        f"cache invalidation failed ({type(exc).__name__}: {exc}); the read "
+                        "model is up to date, cached answers may be stale until their TTL",
+                        attempt, final=True,
+                    )
+                    raise ProjectionFailedError(track.projection.key, track.position,
+                                                str(exc)) from exc
+                await asyncio.sleep(self.retry.delay(attempt))
+                attempt += 1
+
+    # -- following live ------------------------------------------------------------------
+
+    async def run(self, name: str | None = None) -> None:
+        """Follow the log forever (until cancelled): each projection in its own task, run
+        only while this worker holds its lease; waits for commits when idle."""
+        tracks = [t for t in self._tracks.values()
+                  if name is None or t.projection.name == name]
+        async with asyncio.TaskGroup() as group:
+            for track in tracks:
+                group.create_task(self._follow(track), name=f"projection {track.projection.key}")
+
+    async def _follow(self, track: _Track) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._follow_with_lease(track)
+                attempt = 0
+            except (StoreError, OSError, SQLAlchemyError) as exc:
+                # The database or the store is unreachable: not the projection's fault, and
+                # no event is skipped by waiting. Retry for as long as it takes, loudly.
+                attempt += 1
+                delay = self.retry.delay(attempt)
+                _log.error("projection %s: %s; retrying in %.1f s", track.projection.key, exc,
+                           delay, exc_info=exc)
+                await asyncio.sleep(delay)
+
+    async def _follow_with_lease(self, track: _Track) -> None:
+        lease = await self.database.try_lease(track.projection.key)
+        if lease is None:
+            await asyncio.sleep(self.lease_retry)  # a standby: take over when it is free
+            return
+        try:
+            while lease.held():
+                try:
+                    await self._catch_up(track, lease, None)
+                except ProjectionFailedError:
+                    await self._wait_resumed(track)
+                    continue
+                await self.store.storage.wait_for_commit(track.position, self.idle_recheck)
+        finally:
+            await lease.release()
+
+    async def _wait_resumed(self, track: _Track) -> None:
+        """A failed projection sleeps until someone resumes or rebuilds it."""
+        p = track.projection
+        while True:
+            row = await self.database.run(lambda c: checkpoints.read(c, p.name, p.version),
+                                          write=False)
+            if row is None or row.state != checkpoints.FAILED:
+                return
+            await asyncio.sleep(self.idle_recheck / 10)
+
+    # -- operating -----------------------------------------------------------------------
+
+    async def status(self) -> list[ProjectionStatus]:
+        """Checkpoint, head, lag and state of every registered projection version."""
+        return await read_status(self.database, self.store.storage, self.clock)
+
+    async def wait_until(self, name: str, position: int, timeout: float,  # noqa: ASYNC109
+                         *, version: int | None = None) -> int:
+        """Wait until ``name`` has applied ``position`` (see :func:`consistency.wait_until`)."""
+        return await wait_until(self.database, name, position, timeout, version=version,
+                                progress=self.progress)
+
+    async def resume(self, name: str, *, version: int | None = None) -> None:
+        """Clear a failure: the projection retries the event it stopped at."""
+        track = await self._select(name, version)
+        p, now = track.projection, self.clock()
+
+        def clear(conn: Connection) -> None:
+            row = checkpoints.read(conn, p.name, p.version, lock=True)
+            if row is not None and row.state == checkpoints.FAILED:
+                checkpoints.change(conn, p.name, p.version, now, state=checkpoints.RUNNING,
+                                   error=None, error_position=None, attempts=0)
+
+        await self.database.run(clear)
+        self.progress.notify()
+
+    async def rebuild(self, name: str, *, from_position: int = 0, version: int | None = None,
+                      progress: Progress | None = None) -> int:
+        """Rebuild a projection (its active version unless ``version`` is given): in one
+        transaction, remove the effects of events after ``from_position`` and put the
+        checkpoint there; then catch up, reporting ``progress``. If another worker holds
+        the projection's lease, that worker does the catching up and this call follows it.
+        Returns the checkpoint reached."""
+        track = await self._select(name, version)
+        p, now = track.projection, self.clock()
+
+        def reset(conn: Connection) -> None:
+            if checkpoints.read(conn, p.name, p.version, lock=True) is None:
+                raise ConfigurationError(f"projection {p.key} is not set up")
+            p.reset(conn, from_position)
+            checkpoints.change(conn, p.name, p.version, now, position=from_position,
+                               state=checkpoints.REBUILDING, error=None, error_position=None,
+                               attempts=0)
+
+        await self.database.run(reset)
+        self.progress.notify()
+        lease = await self.database.try_lease(p.key)
+        if lease is None:
+            return await self._watch(track, progress)
+        try:
+            await self._catch_up(track, lease, progress)
+        finally:
+            await lease.release()
+        return track.position
+
+    async def _watch(self, track: _Track, progress: Progress | None) -> int:
+        p = track.projection
+        while True:
+            row = await self.database.run(lambda c: checkpoints.read(c, p.name, p.version),
+                                          write=False)
+            assert row is not None
+            head = await self.store.storage.head_position()
+            if progress is not None:
+                progress(row.position, max(head, row.position))
+            if row.state == checkpoints.FAILED:
+                raise ProjectionFailedError(p.key, row.error_position, row.error or "failed")
+            if row.state == checkpoints.RUNNING:
+                return row.position
+            await asyncio.sleep(0.2)
+
+    async def switch(self, name: str, version: int) -> None:
+        """Make ``version`` the one queries read, atomically; it must have caught up with
+        the version serving now and not be failed."""
+        now = self.clock()
+
+        def flip(conn: Connection) -> None:
+            target = checkpoints.read(conn, name, version, lock=True)
+            if target is None:
+                raise ConfigurationError(f"projection {name!r} has no version {version}")
+            current = checkpoints.read(conn, name, checkpoints.active_version(conn, name),
+                                       lock=True)
+            assert current is not None
+            if target.state == checkpoints.FAILED:
+                raise ProjectionFailedError(f"{name}@v{version}", target.error_position,
+                                            target.error or "failed")
+            if target.position < current.position:
+                raise ProjectionError(
+                    f"{name} version {version} is at position {target.position}, behind "
+                    f"version {current.version} at {current.position}; let it catch up "
+                    "before switching"
+                )
+            checkpoints.activate(conn, name, version, now)
+
+        await self.database.run(flip)
+
+    async def retire(self, name: str, version: int) -> None:
+        """Drop an inactive version's tables and checkpoint (after a switch)."""
+        track = self._track(name, version)
+        p = track.projection
+
+        def drop(conn: Connection) -> None:
+            row = checkpoints.read(conn, name, version, lock=True)
+            if row is not None and row.active:
+                raise ConfigurationError(
+                    f"{p.key} is the active version; switch to another one before retiring it"
+                )
+            p.metadata.drop_all(conn)
+            checkpoints.forget(conn, name, version)
+
+        await self.database.run(drop)
+
+
+async def active_version(database: ReadModelDatabase, name: str) -> int:
+    """The version of projection ``name`` that queries should read."""
+    return await database.run(lambda c: checkpoints.active_version(c, name), write=False)
+
+
+__all__ = ["Progress", "ProjectionRunner", "RetryPolicy", "active_version"]
+
