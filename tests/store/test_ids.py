@@ -16,3 +16,25 @@ def test_new_ids_are_version_4_rfc_4122_uuids_that_round_trip() -> None:
         assert uuid.UUID(str(value)) == value
         assert uuid.UUID(bytes=value.bytes) == value
         assert hash(value) == hash(uuid.UUID(str(value)))
+
+
+def test_uuids_from_stored_bytes_equal_the_standard_ones() -> None:
+    from invariant.store.ids import uuid_from_bytes
+
+    for _ in range(100):
+        value = uuid.uuid4()
+        assert uuid_from_bytes(value.bytes) == value
+        assert str(uuid_from_bytes(value.bytes)) == str(value)
+
+
+def test_microsecond_timestamps_round_trip_exactly() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from invariant.store.clock import from_micros, to_micros
+
+    start = datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC)
+    for step in range(0, 5000, 37):
+        moment = start + timedelta(microseconds=step * 1013)
+        assert from_micros(to_micros(moment)) == moment
+        assert from_micros(to_micros(moment)) == moment  # the remembered value too
+    assert from_micros(0) == datetime(1970, 1, 1, tzinfo=UTC)

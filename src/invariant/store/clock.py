@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 Clock = Callable[[], datetime]
 
@@ -19,7 +19,17 @@ def to_micros(moment: datetime) -> int:
 
 
 def from_micros(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
+    """The UTC datetime of a microsecond timestamp (the last one is remembered: the events
+    of one commit share their time)."""
+    global _last
+    last = _last  # read once: another thread may replace it
+    if last[0] == micros:
+        return last[1]
+    seconds, fraction = divmod(micros, 1_000_000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=fraction)
+    _last = (micros, moment)
+    return moment
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_last: tuple[int, datetime] = (-1, _EPOCH)

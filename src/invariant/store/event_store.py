@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -26,9 +25,8 @@ from invariant.store.registry import EventRegistry
 from invariant.store.upcasting import Upcasters
 
 
-@dataclass(frozen=True, slots=True)
-class EventEnvelope:
-    """A domain event with everything the store knows about it."""
+class EventEnvelope(NamedTuple):
+    """A domain event with everything the store knows about it (immutable)."""
 
     event: DomainEvent
     event_id: UUID

@@ -12,6 +12,16 @@ _set = object.__setattr__
 _SAFE_UNKNOWN = uuid.SafeUUID.unknown
 
 
+def uuid_from_bytes(raw: bytes) -> uuid.UUID:
+    """``uuid.UUID(bytes=raw)`` without the slow generic constructor."""
+    if len(raw) != 16:
+        return uuid.UUID(bytes=raw)  # raises the usual error
+    result = _new(uuid.UUID)
+    _set(result, "int", int.from_bytes(raw, "big"))
+    _set(result, "is_safe", _SAFE_UNKNOWN)
+    return result
+
+
 def new_uuid() -> uuid.UUID:
     """A random (version 4, RFC 4122 variant) UUID, equal in kind to ``uuid.uuid4()``."""
     value = (int.from_bytes(os.urandom(16), "big") & _VERSION_MASK) | _VERSION_4

@@ -37,7 +37,7 @@ def _copy(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _detached(record: RecordedEvent) -> RecordedEvent:
-    return replace(record, data=_copy(record.data), metadata=_copy(record.metadata))
+    return record._replace(data=_copy(record.data), metadata=_copy(record.metadata))
 
 
 class MemoryStorage:

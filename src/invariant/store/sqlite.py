@@ -36,6 +36,7 @@ from invariant.domain.errors import (
     StoreError,
 )
 from invariant.store.clock import Clock, from_micros, to_micros, utc_now
+from invariant.store.ids import uuid_from_bytes
 from invariant.store.records import (
     Commit,
     CommitResult,
@@ -144,7 +145,7 @@ def _dumps(value: Any) -> str:
 def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
     meta = row[7]
     return RecordedEvent(
-        UUID(bytes=row[0]), row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]),
+        uuid_from_bytes(row[0]), row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]),
         {} if meta == _EMPTY_JSON else orjson.loads(meta), from_micros(row[8]),
     )
 
