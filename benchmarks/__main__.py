@@ -72,6 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="default: $INVARIANT_BENCH_POSTGRES_DSN or %(default)s")
     p.add_argument("--repeat", type=int, default=1,
                    help="run the whole matrix this many times (in rounds) and record medians")
+    p.add_argument("--no-w3", action="store_true",
+                   help="skip W3 (projection catch-up, run by benchmarks.w3)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="where SQLite files go (default: a fresh temporary directory)")
     args = p.parse_args(argv)
@@ -151,6 +153,33 @@ def merge_rounds(runs: list[list[list[dict[str, Any]]]]) -> list[dict[str, Any]]
     return out
 
 
+def run_w3(args: argparse.Namespace, backends: list[str], failures: list[str]
+           ) -> list[dict[str, Any]]:
+    """W3 in its own process per round; the median of the rounds per backend and system."""
+    events = max(1000, int(100_000 * args.scale))
+    rounds: dict[tuple[str, str], list[float]] = {}
+    for round_no in range(1, args.repeat + 1):
+        out = Path(tempfile.mkdtemp(prefix="invariant-w3-")) / "w3.json"
+        print(f"[round {round_no}/{args.repeat}][W3 {','.join(backends)} {events} events] ...",
+              flush=True)
+        env = {**os.environ, "INVARIANT_BENCH_POSTGRES_DSN": args.postgres_dsn}
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.w3", "--events", str(events),
+             "--backends", ",".join(backends), "--json", str(out)],
+            capture_output=True, text=True, env=env, check=False,
+        )
+        print(proc.stdout.strip(), flush=True)
+        if proc.returncode != 0 or not out.exists():
+            failures.append(f"W3: {proc.stderr.strip()[-500:]}")
+            return []
+        for r in json.loads(out.read_text()):
+            rounds.setdefault((r["backend"], r["system"]), []).append(float(r["value"]))
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return [{"workload": "W3", "backend": b, "system": s,
+             "value": round(statistics.median(v), 1), "unit": "events/s"}
+            for (b, s), v in sorted(rounds.items())]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     backends = list(BACKENDS) if args.backend == "all" else [args.backend]
@@ -221,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     records = merge_rounds(list(runs.values()))
+    if not args.no_w3:
+        records.extend(run_w3(args, [b for b in backends if b != "postgres" or not any(
+            n.startswith("postgres skipped") for n in notes)], failures))
 
     print()
     print(report.settings_block(settings))

@@ -102,6 +102,9 @@ def targets(records: Sequence[Record], rounds: int = 1) -> str:
         checks.append(("W2 <= 2x raw W2", w2, None if w2raw is None else 2 * w2raw, "<="))
         checks.append(("W2-snapshot <= 1 ms (+ tail; tail is 0 events here)",
                        val("W2-snapshot", b, SUBJECT), 1.0, "<="))
+        w3, w3raw = val("W3", b, SUBJECT), val("W3", b, "raw")
+        checks.append(("W3 >= 0.8x raw W3 (catch-up, events/s)", w3,
+                       None if w3raw is None else 0.8 * w3raw, ">="))
         for label, got, limit, op in checks:
             if got is None or limit is None:
                 verdict, detail = "n.a.", "(not measured)"
