@@ -50,6 +50,7 @@ pytest: $(STAMP)
 ## make bench: benchmarks against raw drivers and eventsourcing (writes benchmarks/results/latest.json)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --repeat 3
+	$(BIN)/python -m benchmarks.readme
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
