@@ -6,6 +6,7 @@ Each scenario returns the figures it printed, so the tests assert exactly what u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -186,9 +187,70 @@ async def upcasting(storage: EventStorage, say: Say) -> Outcome:
     return Outcome({"usd": final.balance("USD"), "eur": final.balance("EUR")})
 
 
+async def commands_and_read_models(storage: EventStorage, say: Say) -> Outcome:
+    """Examples 65-67: commands through the bus, the account summary read model kept by a
+    live projection runner, and a read-your-writes wait."""
+    from examples.bank.application import (
+        COMMAND_HANDLERS,
+        COMMANDS,
+        DepositMoney,
+        OpenAccount,
+        WithdrawMoney,
+    )
+    from examples.bank.projections import bank_projections, get_summary, total_volume
+    from invariant.application import CommandBus, default_middleware
+    from invariant.projections import ProjectionRunner, ReadModelDatabase
+    from invariant.store import SQLiteStorage
+    from invariant.store.postgres import PostgresStorage
+
+    if isinstance(storage, SQLiteStorage):
+        database = ReadModelDatabase.for_url(f"sqlite:///{storage.path}")
+    elif isinstance(storage, PostgresStorage):
+        database = ReadModelDatabase.for_url(storage.dsn, schema=storage.schema)
+    else:
+        say("skipped: SQL read models need SQLite or PostgreSQL")
+        return Outcome({})
+    store = bank_store(storage)
+    bus = CommandBus(Aggregates(store), COMMAND_HANDLERS, commands=COMMANDS,
+                     middleware=default_middleware(storage))
+    runner = ProjectionRunner(store, database, bank_projections())
+    await runner.setup()
+    live = asyncio.create_task(runner.run())
+    try:
+        await bus.dispatch(OpenAccount(account_id="ACC-P1", owner_id="USER-001",
+                                       initial_deposit=usd(1000)))
+        deposit = DepositMoney(account_id="ACC-P1", amount=usd(500))
+        await bus.dispatch(deposit)
+        again = await bus.dispatch(deposit)  # sent twice: handled once
+        await bus.dispatch(WithdrawMoney(account_id="ACC-P1", amount=usd(200)))
+        await bus.dispatch(OpenAccount(account_id="ACC-P2", owner_id="USER-002",
+                                       initial_deposit=usd(2000)))
+        last = await bus.dispatch(DepositMoney(account_id="ACC-P2", amount=usd(300)))
+        await runner.wait_until("account_summary", last.position, timeout=10)
+        summary = await get_summary(database, "ACC-P1")
+        volume = await total_volume(database)
+    finally:
+        live.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await live
+        await database.close()
+    assert summary is not None
+    say(f"a deposit sent twice was handled once (duplicate={again.duplicate})")
+    say(f"ACC-P1 summary: deposits {summary.total_deposits}, withdrawals "
+        f"{summary.total_withdrawals}, balance {summary.current_balance}, "
+        f"{summary.transaction_count} transactions")
+    say(f"read model caught up to position {last.position}; volume of every USD account "
+        f"in this database: deposits "
+        f"{volume['deposits']}, withdrawals {volume['withdrawals']}")
+    return Outcome({"deposits": summary.total_deposits, "withdrawals": summary.total_withdrawals,
+                    "balance": summary.current_balance, "count": summary.transaction_count,
+                    "duplicate": again.duplicate, "volume": volume})
+
+
 SCENARIOS = {
     "event store (seed example 61)": event_store_basics,
     "snapshots (seed example 62)": snapshots,
     "temporal queries (seed example 63)": temporal,
     "upcasting (seed example 64)": upcasting,
+    "commands and read models (seed examples 65-67)": commands_and_read_models,
 }

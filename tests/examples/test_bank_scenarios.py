@@ -46,3 +46,20 @@ async def test_example_64_v1_deposit_upcast_to_usd(any_storage: Any) -> None:
     figures = (await upcasting(any_storage, quiet)).figures
     assert figures["usd"] == usd(1000)
     assert figures["eur"] == Money.of(500, "EUR")
+
+
+async def test_examples_65_to_67_commands_feed_the_summary_read_model(any_storage: Any) -> None:
+    from decimal import Decimal
+
+    from examples.bank.scenarios import commands_and_read_models
+    from invariant.store import MemoryStorage
+
+    figures = (await commands_and_read_models(any_storage, quiet)).figures
+    if isinstance(any_storage, MemoryStorage):
+        assert figures == {}
+        return
+    assert (figures["deposits"], figures["withdrawals"], figures["balance"], figures["count"]) == (
+        Decimal("1500.00"), Decimal("200.00"), Decimal("1300.00"), 3,
+    )
+    assert figures["duplicate"] is True
+    assert figures["volume"] == {"deposits": Decimal("3800.00"), "withdrawals": Decimal("200.00")}
