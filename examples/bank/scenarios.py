@@ -6,7 +6,6 @@ Each scenario returns the figures it printed, so the tests assert exactly what u
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,7 +188,7 @@ async def upcasting(storage: EventStorage, say: Say) -> Outcome:
 
 async def commands_and_read_models(storage: EventStorage, say: Say) -> Outcome:
     """Examples 65-67: commands through the bus, the account summary read model kept by a
-    live projection runner, and a read-your-writes wait."""
+    live projection runner, and a read-your-writes wait; wired by one bootstrap."""
     from examples.bank.application import (
         COMMAND_HANDLERS,
         COMMANDS,
@@ -197,51 +196,40 @@ async def commands_and_read_models(storage: EventStorage, say: Say) -> Outcome:
         OpenAccount,
         WithdrawMoney,
     )
+    from examples.bank.domain import EVENTS
     from examples.bank.projections import bank_projections, get_summary, total_volume
-    from invariant.application import CommandBus, default_middleware
-    from invariant.projections import ProjectionRunner, ReadModelDatabase
-    from invariant.store import SQLiteStorage
-    from invariant.store.postgres import PostgresStorage
+    from examples.bank.wiring import upcasters
+    from invariant import Settings, bootstrap
+    from invariant.store import MemoryStorage
 
-    if isinstance(storage, SQLiteStorage):
-        database = ReadModelDatabase.for_url(f"sqlite:///{storage.path}")
-    elif isinstance(storage, PostgresStorage):
-        database = ReadModelDatabase.for_url(storage.dsn, schema=storage.schema)
-    else:
+    if isinstance(storage, MemoryStorage):
         say("skipped: SQL read models need SQLite or PostgreSQL")
         return Outcome({})
-    store = bank_store(storage)
-    bus = CommandBus(Aggregates(store), COMMAND_HANDLERS, commands=COMMANDS,
-                     middleware=default_middleware(storage))
-    runner = ProjectionRunner(store, database, bank_projections())
-    await runner.setup()
-    live = asyncio.create_task(runner.run())
-    try:
-        await bus.dispatch(OpenAccount(account_id="ACC-P1", owner_id="USER-001",
-                                       initial_deposit=usd(1000)))
+    app = bootstrap(Settings(), storage=storage, events=EVENTS, upcasters=upcasters(),
+                    command_handlers=COMMAND_HANDLERS, commands=COMMANDS,
+                    projections=bank_projections())
+    async with app:
+        await app.commands.dispatch(OpenAccount(account_id="ACC-P1", owner_id="USER-001",
+                                                initial_deposit=usd(1000)))
         deposit = DepositMoney(account_id="ACC-P1", amount=usd(500))
-        await bus.dispatch(deposit)
-        again = await bus.dispatch(deposit)  # sent twice: handled once
-        await bus.dispatch(WithdrawMoney(account_id="ACC-P1", amount=usd(200)))
-        await bus.dispatch(OpenAccount(account_id="ACC-P2", owner_id="USER-002",
-                                       initial_deposit=usd(2000)))
-        last = await bus.dispatch(DepositMoney(account_id="ACC-P2", amount=usd(300)))
-        await runner.wait_until("account_summary", last.position, timeout=10)
-        summary = await get_summary(database, "ACC-P1")
-        volume = await total_volume(database)
-    finally:
-        live.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await live
-        await database.close()
+        await app.commands.dispatch(deposit)
+        again = await app.commands.dispatch(deposit)  # sent twice: handled once
+        await app.commands.dispatch(WithdrawMoney(account_id="ACC-P1", amount=usd(200)))
+        await app.commands.dispatch(OpenAccount(account_id="ACC-P2", owner_id="USER-002",
+                                                initial_deposit=usd(2000)))
+        last = await app.commands.dispatch(DepositMoney(account_id="ACC-P2", amount=usd(300)))
+        assert app.projections is not None and app.read_models is not None
+        await app.projections.wait_until("account_summary", last.position, timeout=10)
+        summary = await get_summary(app.read_models, "ACC-P1")
+        volume = await total_volume(app.read_models)
     assert summary is not None
     say(f"a deposit sent twice was handled once (duplicate={again.duplicate})")
     say(f"ACC-P1 summary: deposits {summary.total_deposits}, withdrawals "
         f"{summary.total_withdrawals}, balance {summary.current_balance}, "
         f"{summary.transaction_count} transactions")
     say(f"read model caught up to position {last.position}; volume of every USD account "
-        f"in this database: deposits "
-        f"{volume['deposits']}, withdrawals {volume['withdrawals']}")
+        f"in this database: deposits {volume['deposits']}, withdrawals "
+        f"{volume['withdrawals']}")
     return Outcome({"deposits": summary.total_deposits, "withdrawals": summary.total_withdrawals,
                     "balance": summary.current_balance, "count": summary.transaction_count,
                     "duplicate": again.duplicate, "volume": volume})

@@ -6,7 +6,7 @@ The supported surface is re-exported here and in the subpackages' ``__init__`` m
 """
 
 from invariant.application import Aggregates, Outcome, Repository, SnapshotPolicy, UnitOfWork
-from invariant.bootstrap import open_storage
+from invariant.bootstrap import App, bootstrap, open_storage
 from invariant.config import Settings
 from invariant.store import EventRegistry, EventStore, StreamState, Upcasters
 
@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Aggregates",
+    "App",
     "EventRegistry",
     "EventStore",
     "Outcome",
@@ -24,5 +25,6 @@ __all__ = [
     "UnitOfWork",
     "Upcasters",
     "__version__",
+    "bootstrap",
     "open_storage",
 ]

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from invariant.application.bus import CommandBus, CommandHandler, Middleware, QueryBus, QueryHandler
+from invariant.application.messages import Command, Query
+from invariant.application.middleware import default_middleware
+from invariant.application.unit_of_work import Aggregates
 from invariant.config import Settings
+from invariant.domain.aggregate import AggregateRoot
 from invariant.domain.errors import ConfigurationError
+from invariant.domain.events import DomainEvent
+from invariant.store.event_store import EventStore
 from invariant.store.memory import MemoryStorage
 from invariant.store.port import EventStorage
+from invariant.store.registry import EventRegistry
 from invariant.store.sqlite import SQLiteStorage
+from invariant.store.upcasting import Upcasters
 
 if TYPE_CHECKING:  # imported when used: SQLAlchemy only for applications with projections
-    from invariant.projections import ProjectionSet, ReadModelDatabase
+    from invariant.projections import (
+        Projection,
+        ProjectionRunner,
+        ProjectionSet,
+        ReadModelDatabase,
+    )
 
 
 def open_storage(settings: Settings) -> EventStorage:
@@ -67,3 +85,96 @@ def load_projections(settings: Settings, storage: EventStorage) -> ProjectionSet
             f"INVARIANT_PROJECTIONS={spec} returned {type(found).__name__}, not a ProjectionSet"
         )
     return found
+
+
+@dataclass
+class App:
+    """A wired application: what :func:`bootstrap` returns. Use it as an async context
+    manager: entering sets the storage and read models up and starts following the log
+    with the projections; leaving stops them and closes every connection."""
+
+    settings: Settings
+    storage: EventStorage
+    store: EventStore
+    aggregates: Aggregates
+    commands: CommandBus
+    queries: QueryBus
+    projections: ProjectionRunner | None = None
+    read_models: ReadModelDatabase | None = None
+    owns_storage: bool = True
+    """False when the caller passed the storage in: then the caller closes it."""
+    _live: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def __aenter__(self) -> App:
+        await self.storage.setup()
+        if self.projections is not None:
+            await self.projections.setup()
+            self._live = asyncio.create_task(self.projections.run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._live
+            self._live = None
+        if self.read_models is not None:
+            await self.read_models.close()
+        if self.owns_storage:
+            await self.storage.close()
+
+
+QueryHandlers = Callable[["App"], Mapping[type[Query], QueryHandler]]
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    events: Iterable[type[DomainEvent]],
+    command_handlers: Mapping[type[Command], CommandHandler],
+    commands: Iterable[type[Command]] = (),
+    query_handlers: QueryHandlers | None = None,
+    queries: Iterable[type[Query]] = (),
+    upcasters: Upcasters | None = None,
+    snapshots: Mapping[type[AggregateRoot[Any]], int] | None = None,
+    projections: Sequence[Projection] = (),
+    middleware: Sequence[Middleware] | None = None,
+    storage: EventStorage | None = None,
+) -> App:
+    """Build every part of an application from ``settings`` and the application's own
+    registrations; the one place where dependencies are chosen and passed in.
+
+    ``query_handlers`` is a function of the wired :class:`App`, so query handlers get the
+    read models or repositories they need without globals. ``storage`` overrides the
+    settings' store (tests pass one in).
+    """
+    owns_storage = storage is None
+    storage = storage if storage is not None else open_storage(settings)
+    store = EventStore(storage, EventRegistry(events), upcasters)
+    aggregates = Aggregates(store, snapshots)
+    bus = CommandBus(
+        aggregates, command_handlers, commands=commands,
+        middleware=default_middleware(storage) if middleware is None else middleware,
+    )
+    read_models: ReadModelDatabase | None = None
+    runner: ProjectionRunner | None = None
+    if projections:
+        from invariant.projections import ProjectionRunner
+
+        read_models = _read_models_for(settings, storage)
+        runner = ProjectionRunner(store, read_models, projections)
+    app = App(settings, storage, store, aggregates, bus, QueryBus({}), runner, read_models,
+              owns_storage)
+    app.queries = QueryBus(query_handlers(app) if query_handlers else {}, queries=queries)
+    return app
+
+
+def _read_models_for(settings: Settings, storage: EventStorage) -> ReadModelDatabase:
+    from invariant.projections import ReadModelDatabase
+    from invariant.store.postgres import PostgresStorage
+
+    if isinstance(storage, SQLiteStorage):
+        return ReadModelDatabase.for_url(f"sqlite:///{storage.path}")
+    if isinstance(storage, PostgresStorage):
+        return ReadModelDatabase.for_url(storage.dsn, schema=storage.schema)
+    return open_read_models(settings)
