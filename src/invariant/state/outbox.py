@@ -29,45 +29,17 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.types import TypeEngine
 
 from invariant.store.clock import from_micros, to_micros
+from invariant.store.postgres import outbox_ddl as postgres_outbox_ddl
+from invariant.store.sqlite import OUTBOX_DDL as SQLITE_OUTBOX_DDL
 
 OUTBOX = "invariant_outbox"
 
-# The DDL of the event store's adapters, for databases that hold only state-stored tables.
-_SQLITE_DDL = (
-    f"""CREATE TABLE IF NOT EXISTS {OUTBOX} (
-        id              INTEGER PRIMARY KEY AUTOINCREMENT,
-        message_id      BLOB    NOT NULL,
-        stream_id       TEXT    NOT NULL,
-        message_type    TEXT    NOT NULL,
-        schema_version  INTEGER NOT NULL,
-        position        INTEGER,
-        data            TEXT,
-        metadata        TEXT,
-        created_at      INTEGER NOT NULL,
-        published_at    INTEGER
-    )""",
-)
-_POSTGRES_DDL = (
-    f"""CREATE TABLE IF NOT EXISTS {OUTBOX} (
-        id              bigserial   PRIMARY KEY,
-        message_id      uuid        NOT NULL,
-        stream_id       text        NOT NULL,
-        message_type    text        NOT NULL,
-        schema_version  integer     NOT NULL,
-        position        bigint,
-        data            jsonb,
-        metadata        jsonb,
-        created_at      timestamptz NOT NULL,
-        published_at    timestamptz
-    )""",
-    f"""CREATE INDEX IF NOT EXISTS invariant_outbox_pending
-        ON {OUTBOX} (id) WHERE published_at IS NULL""",
-)
-
-
 def outbox_ddl(dialect: str) -> tuple[str, ...]:
-    """The statements creating the outbox (if missing) on ``dialect``."""
-    return _POSTGRES_DDL if dialect == "postgresql" else _SQLITE_DDL
+    """The statements creating the outbox (if missing) on ``dialect``: the event store
+    adapters' own DDL, so both sides always agree (tables in the search path)."""
+    if dialect == "postgresql":
+        return tuple(postgres_outbox_ddl(""))
+    return SQLITE_OUTBOX_DDL
 
 
 class MessageId(TypeDecorator[UUID]):

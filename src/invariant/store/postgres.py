@@ -60,6 +60,28 @@ _WRONG_VERSION = "IV001"
 _ANY_RETRIES = 10
 
 
+def outbox_ddl(qualifier: str) -> list[str]:
+    """The outbox table and its index; ``qualifier`` is ``"schema."`` or ``""`` (search
+    path). Shared with the state-stored repository (invariant.state.outbox)."""
+    prefix = qualifier
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {prefix}invariant_outbox (
+            id              bigserial   PRIMARY KEY,
+            message_id      uuid        NOT NULL,
+            stream_id       text        NOT NULL,
+            message_type    text        NOT NULL,
+            schema_version  integer     NOT NULL,
+            position        bigint,
+            data            jsonb,
+            metadata        jsonb,
+            created_at      timestamptz NOT NULL,
+            published_at    timestamptz
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS invariant_outbox_pending
+            ON {prefix}invariant_outbox (id) WHERE published_at IS NULL""",
+    ]
+
+
 def _schema_sql(s: str, lock_key: int) -> list[str]:
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",
@@ -89,18 +111,7 @@ def _schema_sql(s: str, lock_key: int) -> list[str]:
             state           jsonb       NOT NULL,
             recorded_at     timestamptz NOT NULL
         )""",
-        f"""CREATE TABLE IF NOT EXISTS {s}.invariant_outbox (
-            id              bigserial   PRIMARY KEY,
-            message_id      uuid        NOT NULL,
-            stream_id       text        NOT NULL,
-            message_type    text        NOT NULL,
-            schema_version  integer     NOT NULL,
-            position        bigint,
-            data            jsonb,
-            metadata        jsonb,
-            created_at      timestamptz NOT NULL,
-            published_at    timestamptz
-        )""",
+        *outbox_ddl(f"{s}."),
         f"""CREATE TABLE IF NOT EXISTS {s}.invariant_commands (
             command_id      uuid        PRIMARY KEY,
             command_type    text        NOT NULL,
@@ -109,8 +120,6 @@ def _schema_sql(s: str, lock_key: int) -> list[str]:
             versions        jsonb       NOT NULL,
             recorded_at     timestamptz NOT NULL
         )""",
-        f"""CREATE INDEX IF NOT EXISTS invariant_outbox_pending
-            ON {s}.invariant_outbox (id) WHERE published_at IS NULL""",
         f"""CREATE OR REPLACE FUNCTION {s}.invariant_append(
                 p_stream text, p_expected bigint, p_ids uuid[], p_types text[],
                 p_schemas integer[], p_data jsonb[], p_meta jsonb[], p_recorded timestamptz)

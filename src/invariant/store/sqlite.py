@@ -53,6 +53,22 @@ from invariant.store.records import (
 )
 from invariant.store.signal import CommitSignal, wait_for_head
 
+# The outbox table, shared with the state-stored repository (invariant.state.outbox).
+OUTBOX_DDL = (
+    """CREATE TABLE IF NOT EXISTS invariant_outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id      BLOB    NOT NULL,
+        stream_id       TEXT    NOT NULL,
+        message_type    TEXT    NOT NULL,
+        schema_version  INTEGER NOT NULL,
+        position        INTEGER,
+        data            TEXT,
+        metadata        TEXT,
+        created_at      INTEGER NOT NULL,
+        published_at    INTEGER
+    )""",
+)
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS invariant_events (
         position        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -77,18 +93,7 @@ _SCHEMA = (
         state           TEXT    NOT NULL,
         recorded_at     INTEGER NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS invariant_outbox (
-        id              INTEGER PRIMARY KEY AUTOINCREMENT,
-        message_id      BLOB    NOT NULL,
-        stream_id       TEXT    NOT NULL,
-        message_type    TEXT    NOT NULL,
-        schema_version  INTEGER NOT NULL,
-        position        INTEGER,
-        data            TEXT,
-        metadata        TEXT,
-        created_at      INTEGER NOT NULL,
-        published_at    INTEGER
-    )""",
+    *OUTBOX_DDL,
     """CREATE TABLE IF NOT EXISTS invariant_commands (
         command_id      BLOB    PRIMARY KEY,
         command_type    TEXT    NOT NULL,
