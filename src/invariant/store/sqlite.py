@@ -38,6 +38,7 @@ from invariant.domain.errors import (
 from invariant.store.clock import Clock, from_micros, to_micros, utc_now
 from invariant.store.ids import uuid_from_bytes
 from invariant.store.records import (
+    AppendRequest,
     Commit,
     CommitResult,
     OutboxRecord,
@@ -328,6 +329,123 @@ class _ThreadWriter(threading.Thread):
         self.join()
 
 
+_MAX_VERSION = "SELECT max(version) FROM invariant_events WHERE stream_id = ?"
+
+
+class _PreparedCommit:
+    """A commit serialized on the caller's thread; the writer only runs :meth:`work`.
+
+    Everything that can refuse the commit is checked before anything is written, so a
+    refused commit leaves nothing behind and needs no savepoint inside a group-commit batch.
+    """
+
+    def __init__(self, commit: Commit, now: int) -> None:
+        self.now = now
+        self.appends = [
+            (request, [(e.event_id.bytes, e.event_type, e.schema_version, _dumps(e.data),
+                        _dumps(e.metadata) if e.metadata else _EMPTY_JSON)
+                       for e in request.events])
+            for request in commit.appends
+        ]
+        self.snapshots = [
+            (s.stream_id, s.aggregate_type, s.version, s.schema_version, _dumps(s.state), now)
+            for s in commit.snapshots
+        ]
+        self.messages = [
+            (m.message_id.bytes, m.stream_id, m.message_type, m.schema_version, _dumps(m.data),
+             _dumps(m.metadata), now)
+            for m in commit.messages
+        ]
+        self.command = commit.command
+        self.command_value = _dumps(commit.command.value) if commit.command else ""
+        single = (self.command is None and not self.snapshots and not self.messages
+                  and len(self.appends) == 1 and len(self.appends[0][1]) == 1
+                  and self.appends[0][0].expected_version is not StreamState.ANY)
+        self.work: Callable[[sqlite3.Connection], CommitResult] = (
+            self._work_single if single else self._work_general
+        )
+
+    def _work_single(self, conn: sqlite3.Connection) -> CommitResult:
+        # The common command: one event, an exact expectation. The version check rides in
+        # the INSERT itself (no row is inserted when it fails): one statement.
+        request, rows = self.appends[0]
+        sid, exp = request.stream_id, request.expected_version
+        expected = 0 if isinstance(exp, StreamState) else exp  # NO_STREAM (ANY is general)
+        r = rows[0]
+        try:
+            found = conn.execute(
+                _INSERT_CHECKED,
+                (r[0], sid, category_of(sid), expected + 1, r[1], r[2], r[3], r[4], self.now,
+                 sid, expected),
+            ).fetchone()
+        except sqlite3.IntegrityError as exc:
+            raise _integrity(conn, exc, rows) from exc
+        if found is None:
+            actual = conn.execute(_MAX_VERSION, (sid,)).fetchone()[0] or 0
+            raise _Refused(ConcurrencyError(sid, expected_repr(exp), actual))
+        return CommitResult((StreamResult(sid, expected + 1, found[0], found[0]),))
+
+    def _work_general(self, conn: sqlite3.Connection) -> CommitResult:
+        try:
+            starts = self._check(conn)
+        except (ConcurrencyError, DuplicateCommandError) as exc:
+            raise _Refused(exc) from exc
+        results = tuple(self._insert(conn, request, rows, actual)
+                        for (request, rows), actual in zip(self.appends, starts, strict=True))
+        if self.snapshots:
+            conn.executemany(_UPSERT_SNAPSHOT, self.snapshots)
+        if self.messages:
+            conn.executemany(_INSERT_OUTBOX_MESSAGE, self.messages)
+        result = CommitResult(results)
+        if self.command is not None:
+            conn.execute(
+                "INSERT INTO invariant_commands (command_id, command_type, value, position,"
+                " versions, recorded_at) VALUES (?,?,?,?,?,?)",
+                (self.command.command_id.bytes, self.command.command_type, self.command_value,
+                 result.position, _dumps(result.versions), self.now),
+            )
+        return result
+
+    def _check(self, conn: sqlite3.Connection) -> list[int]:
+        """The version each append starts from; raises if any expectation fails."""
+        command = self.command
+        if command is not None and conn.execute(
+            "SELECT 1 FROM invariant_commands WHERE command_id = ?", (command.command_id.bytes,)
+        ).fetchone():
+            raise DuplicateCommandError(str(command.command_id))
+        versions: dict[str, int] = {}
+        starts: list[int] = []
+        for request, _ in self.appends:
+            sid = request.stream_id
+            actual = versions.get(sid)
+            if actual is None:
+                actual = conn.execute(_MAX_VERSION, (sid,)).fetchone()[0] or 0
+            check_expected(sid, request.expected_version, actual)
+            starts.append(actual)
+            versions[sid] = actual + len(request.events)
+        return starts
+
+    def _insert(self, conn: sqlite3.Connection, request: AppendRequest,
+                rows: list[tuple[Any, ...]], actual: int) -> StreamResult:
+        sid, cat, now = request.stream_id, category_of(request.stream_id), self.now
+        try:
+            if len(rows) == 1:
+                r = rows[0]
+                last = conn.execute(
+                    _INSERT_ONE, (r[0], sid, cat, actual + 1, r[1], r[2], r[3], r[4], now)
+                ).fetchone()[0]
+            else:
+                conn.executemany(
+                    _INSERT_EVENT,
+                    [(r[0], sid, cat, actual + i, r[1], r[2], r[3], r[4], now)
+                     for i, r in enumerate(rows, 1)],
+                )
+                last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        except sqlite3.IntegrityError as exc:
+            raise _integrity(conn, exc, rows) from exc
+        return StreamResult(sid, actual + len(rows), last - len(rows) + 1, last)
+
+
 class SQLiteStorage:
     """Event storage in one SQLite file (``":memory:"`` is refused: use MemoryStorage)."""
 
@@ -440,124 +558,8 @@ class SQLiteStorage:
     async def commit(self, commit: Commit) -> CommitResult:
         for request in commit.appends:
             validate_append(request)
-        now = to_micros(self._clock())
-        # Serialize on the caller's thread; the writer only executes statements.
-        prepared = [
-            (
-                request,
-                [
-                    (e.event_id.bytes, e.event_type, e.schema_version, _dumps(e.data),
-                     _dumps(e.metadata) if e.metadata else _EMPTY_JSON)
-                    for e in request.events
-                ],
-            )
-            for request in commit.appends
-        ]
-        snapshots = [
-            (s.stream_id, s.aggregate_type, s.version, s.schema_version, _dumps(s.state), now)
-            for s in commit.snapshots
-        ]
-        messages = [
-            (m.message_id.bytes, m.stream_id, m.message_type, m.schema_version, _dumps(m.data),
-             _dumps(m.metadata), now)
-            for m in commit.messages
-        ]
-
-        command = commit.command
-        command_value = _dumps(command.value) if command is not None else ""
-
-        def check(conn: sqlite3.Connection) -> list[int]:
-            # Everything that can refuse the commit, before any write: a refused commit
-            # writes nothing, so it needs no savepoint inside a group-commit batch.
-            if command is not None and conn.execute(
-                "SELECT 1 FROM invariant_commands WHERE command_id = ?",
-                (command.command_id.bytes,),
-            ).fetchone():
-                raise DuplicateCommandError(str(command.command_id))
-            versions: dict[str, int] = {}
-            starts: list[int] = []
-            for request, _ in prepared:
-                sid = request.stream_id
-                actual = versions.get(sid)
-                if actual is None:
-                    actual = conn.execute(
-                        "SELECT max(version) FROM invariant_events WHERE stream_id = ?", (sid,)
-                    ).fetchone()[0] or 0
-                check_expected(sid, request.expected_version, actual)
-                starts.append(actual)
-                versions[sid] = actual + len(request.events)
-            return starts
-
-        single = (
-            command is None and not snapshots and not messages and len(prepared) == 1
-            and len(prepared[0][1]) == 1
-            and prepared[0][0].expected_version is not StreamState.ANY
-        )
-
-        def work_single(conn: sqlite3.Connection) -> CommitResult:
-            # The common command: one event, an exact expectation. The version check rides
-            # in the INSERT itself (no row is inserted when it fails): one statement.
-            request, rows = prepared[0]
-            sid = request.stream_id
-            exp = request.expected_version
-            expected = 0 if isinstance(exp, StreamState) else exp  # NO_STREAM (ANY goes `work`)
-            r = rows[0]
-            try:
-                found = conn.execute(
-                    _INSERT_CHECKED,
-                    (r[0], sid, category_of(sid), expected + 1, r[1], r[2], r[3], r[4], now,
-                     sid, expected),
-                ).fetchone()
-            except sqlite3.IntegrityError as exc:
-                raise _integrity(conn, exc, rows) from exc
-            if found is None:
-                actual = conn.execute(
-                    "SELECT max(version) FROM invariant_events WHERE stream_id = ?", (sid,)
-                ).fetchone()[0] or 0
-                raise _Refused(ConcurrencyError(sid, expected_repr(exp), actual))
-            position = found[0]
-            return CommitResult((StreamResult(sid, expected + 1, position, position),))
-
-        def work(conn: sqlite3.Connection) -> CommitResult:
-            try:
-                starts = check(conn)
-            except (ConcurrencyError, DuplicateCommandError) as exc:
-                raise _Refused(exc) from exc
-            results = []
-            for (request, rows), actual in zip(prepared, starts, strict=True):
-                sid = request.stream_id
-                cat = category_of(sid)
-                try:
-                    if len(rows) == 1:
-                        r = rows[0]
-                        last = conn.execute(
-                            _INSERT_ONE, (r[0], sid, cat, actual + 1, r[1], r[2], r[3], r[4], now)
-                        ).fetchone()[0]
-                    else:
-                        conn.executemany(
-                            _INSERT_EVENT,
-                            [(r[0], sid, cat, actual + i, r[1], r[2], r[3], r[4], now)
-                             for i, r in enumerate(rows, 1)],
-                        )
-                        last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-                except sqlite3.IntegrityError as exc:
-                    raise _integrity(conn, exc, rows) from exc
-                results.append(StreamResult(sid, actual + len(rows), last - len(rows) + 1, last))
-            if snapshots:
-                conn.executemany(_UPSERT_SNAPSHOT, snapshots)
-            if messages:
-                conn.executemany(_INSERT_OUTBOX_MESSAGE, messages)
-            result = CommitResult(tuple(results))
-            if command is not None:
-                conn.execute(
-                    "INSERT INTO invariant_commands (command_id, command_type, value, position,"
-                    " versions, recorded_at) VALUES (?,?,?,?,?,?)",
-                    (command.command_id.bytes, command.command_type, command_value,
-                     result.position, _dumps(result.versions), now),
-                )
-            return result
-
-        result: CommitResult = await self._write(work_single if single else work)
+        prepared = _PreparedCommit(commit, to_micros(self._clock()))
+        result: CommitResult = await self._write(prepared.work)
         self._committed.notify()
         return result
 
