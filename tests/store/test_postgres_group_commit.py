@@ -91,3 +91,23 @@ async def test_two_appends_to_one_stream_in_a_batch_see_each_other(
     )
     assert sum(isinstance(o, ConcurrencyError) for o in outcomes) == 1
     assert [e.stream_version for e in await storage.read_stream("s-1")] == [1]
+
+
+async def test_a_failing_batch_fails_its_commits_instead_of_stranding_them(
+    storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invariant.domain.errors import StoreError
+
+    async def broken(batch: list[Any]) -> None:
+        raise RuntimeError("simulated bug in the batcher")
+
+    monkeypatch.setattr(storage, "_commit_batch", broken)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, _context: None)
+    outcomes = await asyncio.wait_for(asyncio.gather(
+        *[storage.commit(append(f"s{i}-1", StreamState.NO_STREAM, new_event(i)))
+          for i in range(5)], return_exceptions=True), timeout=10)
+    # The first commit goes at once (it succeeds); those queued behind it hit the bug.
+    failed = [o for o in outcomes if isinstance(o, StoreError)]
+    assert failed and all("simulated bug" in str(o) for o in failed)
+    assert len(failed) + sum(not isinstance(o, BaseException) for o in outcomes) == 5

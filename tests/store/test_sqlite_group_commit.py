@@ -119,3 +119,22 @@ async def test_many_concurrent_commands_each_see_their_own_result(
     assert len(set(positions)) == 200
     stored = {e.event_id: e.position for e in await storage.read_all(limit=1000)}
     assert [stored[i] for i in ids] == positions
+
+
+async def test_a_failing_flush_fails_its_commits_instead_of_stranding_them(
+    storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invariant.domain.errors import StoreError
+
+    def broken(conn: sqlite3.Connection, batch: list[sqlite_module._Job]) -> None:
+        raise RuntimeError("simulated bug in the writer")
+
+    monkeypatch.setattr(sqlite_module, "_run_batch", broken)
+    loop = asyncio.get_running_loop()
+    handler_errors: list[object] = []
+    loop.set_exception_handler(lambda _loop, context: handler_errors.append(context))
+    outcomes = await asyncio.wait_for(asyncio.gather(
+        *[storage.commit(append(f"s{i}-1", StreamState.NO_STREAM, new_event(i)))
+          for i in range(3)], return_exceptions=True), timeout=5)
+    assert all(isinstance(o, StoreError) and "simulated bug" in str(o) for o in outcomes)
+    assert handler_errors, "the bug itself is reported to the loop, not swallowed"

@@ -438,9 +438,21 @@ class PostgresStorage:
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                await self._commit_batch(batch)
+                try:
+                    await self._commit_batch(batch)
+                except BaseException as exc:
+                    # Never leave a command waiting forever, whatever went wrong here.
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(StoreError(
+                                f"PostgreSQL commit failed unexpectedly: {exc!r}"))
+                    raise
         finally:
             self._flushing = False
+            for _, future in self._pending:  # the loop stopped early: fail, don't strand
+                if not future.done():
+                    future.set_exception(StoreError("the commit batcher stopped"))
+            self._pending.clear()
 
     async def _commit_batch(self, batch: list[tuple[Commit, asyncio.Future[CommitResult]]]
                             ) -> None:

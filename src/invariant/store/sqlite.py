@@ -265,8 +265,15 @@ class _LoopWriter:
             batch[0].loop.call_soon(self._flush)
         else:
             self._scheduled = False
-        _run_batch(self._conn, batch)
-        _settle(batch)
+        try:
+            _run_batch(self._conn, batch)
+        except BaseException as exc:  # a bug here must not leave a command waiting forever
+            for job in batch:
+                if job.error is None and job.result is None:
+                    job.error = StoreError(f"SQLite commit failed unexpectedly: {exc!r}")
+            raise
+        finally:
+            _settle(batch)
 
     def close(self) -> None:
         self._conn.close()
