@@ -70,7 +70,7 @@ class _ClassCodec:
     their own decoders. The generated code is plain attribute assignment, field by field.
     """
 
-    __slots__ = ("cls", "decode_fast", "encoders", "required")
+    __slots__ = ("cls", "decode_fast", "encode", "encoders", "required")
 
     def __init__(
         self,
@@ -83,12 +83,7 @@ class _ClassCodec:
         self.encoders = encoders
         self.required = required
         self.decode_fast = _generate_decoder(cls, decoders)
-
-    def encode(self, obj: Any) -> dict[str, Any]:
-        return {
-            name: (enc(getattr(obj, name)) if enc is not None else getattr(obj, name))
-            for name, enc in self.encoders
-        }
+        self.encode: Callable[[Any], dict[str, Any]] = _generate_encoder(encoders)
 
     def decode(self, data: dict[str, Any]) -> Any:
         try:
@@ -109,6 +104,25 @@ class _ClassCodec:
             raise SerializationError(
                 f"cannot decode {self.cls.__name__} from {data!r}: {exc}"
             ) from exc
+
+
+def _generate_encoder(encoders: list[tuple[str, Encoder | None]]
+                      ) -> Callable[[Any], dict[str, Any]]:
+    """Build ``encode(obj)`` returning one dict literal of the declared fields."""
+    namespace: dict[str, Any] = {}
+    items = []
+    for i, (name, enc) in enumerate(encoders):
+        # getattr for dunder-prefixed names: they are name-mangled on the instance
+        read = f"getattr(obj, {name!r})" if name.startswith("__") else f"obj.{name}"
+        if enc is None:
+            items.append(f"{name!r}: {read}")
+        else:
+            namespace[f"enc_{i}"] = enc
+            items.append(f"{name!r}: enc_{i}({read})")
+    source = f"def encode(obj):\n    return {{{', '.join(items)}}}"
+    exec(source, namespace)  # generated from the dataclass's own field names
+    encode: Callable[[Any], dict[str, Any]] = namespace["encode"]
+    return encode
 
 
 def _generate_decoder(
