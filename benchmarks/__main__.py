@@ -74,6 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="run the whole matrix this many times (in rounds) and record medians")
     p.add_argument("--no-w3", action="store_true",
                    help="skip W3 (projection catch-up, run by benchmarks.w3)")
+    p.add_argument("--no-r1", action="store_true",
+                   help="skip R1 (outbox relay and delivery per broker, benchmarks.r1)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="where SQLite files go (default: a fresh temporary directory)")
     args = p.parse_args(argv)
@@ -180,6 +182,27 @@ def run_w3(args: argparse.Namespace, backends: list[str], failures: list[str]
             for (b, s), v in sorted(rounds.items())]
 
 
+def run_r1(args: argparse.Namespace, failures: list[str]) -> list[dict[str, Any]]:
+    """R1 once (it already times thousands of messages per broker), in its own process."""
+    out = Path(tempfile.mkdtemp(prefix="invariant-r1-")) / "r1.json"
+    events = max(500, int(20_000 * args.scale))
+    latency = max(100, int(1_000 * args.scale))
+    print(f"[R1 relay and delivery, {events} events, {latency} timed deliveries] ...",
+          flush=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.r1", "--events", str(events),
+         "--latency-events", str(latency), "--json", str(out)],
+        capture_output=True, text=True, check=False,
+    )
+    print(proc.stdout.strip(), flush=True)
+    if proc.returncode != 0 or not out.exists():
+        failures.append(f"R1: {proc.stderr.strip()[-500:]}")
+        return []
+    records: list[dict[str, Any]] = json.loads(out.read_text())
+    shutil.rmtree(out.parent, ignore_errors=True)
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     backends = list(BACKENDS) if args.backend == "all" else [args.backend]
@@ -253,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_w3:
         records.extend(run_w3(args, [b for b in backends if b != "postgres" or not any(
             n.startswith("postgres skipped") for n in notes)], failures))
+    if not args.no_r1:
+        records.extend(run_r1(args, failures))
 
     print()
     print(report.settings_block(settings))

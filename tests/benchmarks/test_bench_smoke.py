@@ -22,7 +22,7 @@ def test_sqlite_suite_writes_records_in_the_schema(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--backend", "sqlite", "--scale", "0.01",
-         "--system", "raw,invariant,invariant-nocache",
+         "--system", "raw,invariant,invariant-nocache", "--no-r1",
          "--out", str(out), "--workdir", str(tmp_path / "db")],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
     )
@@ -47,3 +47,18 @@ def test_sqlite_suite_writes_records_in_the_schema(tmp_path: Path) -> None:
     assert {("W3", "invariant"), ("W3", "raw")} <= keys
     assert "invariant/raw" not in proc.stdout  # ratios are printed as columns, not records
     assert "inv/raw" in proc.stdout
+
+
+def test_r1_writes_relay_records_per_broker(tmp_path: Path) -> None:
+    out = tmp_path / "r1.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.r1", "--events", "200", "--latency-events", "40",
+         "--brokers", "inprocess", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = json.loads(out.read_text())
+    got = {(r["workload"], r["backend"], r["unit"]) for r in records}
+    assert got == {("R1", "inprocess", "messages/s"), ("R1-p50", "inprocess", "ms"),
+                   ("R1-p99", "inprocess", "ms")}
+    assert all(r["system"] == "invariant" and r["value"] > 0 for r in records)

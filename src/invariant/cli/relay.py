@@ -1,0 +1,83 @@
+"""``invariant relay``: the outbox relay as a worker process (the distributed mode), and its
+lag. The database is the store's (``INVARIANT_*`` settings); the broker is a URL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Annotated
+
+import typer
+
+from invariant.bootstrap import open_read_models
+from invariant.config import Settings
+from invariant.domain.errors import InvariantError
+from invariant.messaging.brokers import broker_from_url
+from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.relay import OutboxRelay, RelayLag
+
+app = typer.Typer(help="Run the outbox relay, or report its lag.", no_args_is_help=True)
+
+BrokerOption = Annotated[str, typer.Option(
+    "--broker", help="nats://..., amqp://..., redis://... or kafka://host:port")]
+
+
+@app.command()
+def run(
+    broker: BrokerOption,
+    channel: Annotated[str, typer.Option(help="stream / exchange / topic name")] = "invariant",
+    batch_size: Annotated[int, typer.Option(help="rows per batch")] = 500,
+    lease: Annotated[float, typer.Option(help="seconds a claim lasts")] = 30.0,
+    seconds: Annotated[float | None, typer.Option(help="stop after this long")] = None,
+) -> None:
+    """Publish outbox rows until SIGINT/SIGTERM (or ``--seconds``)."""
+    async def main() -> int:
+        target = broker_from_url(broker, channel=channel)
+        if isinstance(target, InProcessBroker):
+            raise typer.BadParameter("an in-process broker lives inside the application; "
+                                     "a relay process needs a server", param_hint="--broker")
+        database = open_read_models(Settings.from_env())
+        relay = OutboxRelay(database, target, batch_size=batch_size, lease=lease)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if seconds is not None:
+            loop.call_later(seconds, stop.set)
+        try:
+            await target.connect()
+            await relay.setup()
+            await relay.run(stop=stop)
+            return relay.published
+        finally:
+            with contextlib.suppress(Exception):
+                await target.close()
+            await database.close()
+
+    try:
+        published = asyncio.run(main())
+    except InvariantError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"published {published} message(s)")
+
+
+@app.command()
+def lag() -> None:
+    """Unpublished outbox rows and the age of the oldest."""
+    async def main() -> RelayLag:
+        database = open_read_models(Settings.from_env())
+        try:
+            relay = OutboxRelay(database, InProcessBroker())
+            await relay.setup()
+            return await relay.lag()
+        finally:
+            await database.close()
+
+    try:
+        found = asyncio.run(main())
+    except InvariantError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"pending {found.pending}, oldest {found.oldest_age_seconds:.1f} s")

@@ -1,0 +1,59 @@
+"""``invariant schemas``: publish the JSON Schemas of integration events and check a change
+against the released ones (see :mod:`invariant.messaging.schemas` for what is breaking)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from invariant.messaging import schemas
+
+app = typer.Typer(help="Integration event schemas: export and breaking-change check.",
+                  no_args_is_help=True)
+
+EventsOption = Annotated[str, typer.Option(
+    "--events", help="module defining the integration events, e.g. examples.orders.integration")]
+
+
+def _events(module: str) -> list[type]:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found = schemas.events_in(module)
+    except ImportError as exc:
+        typer.echo(f"error: cannot import {module}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not found:
+        typer.echo(f"error: {module} defines no integration events", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+@app.command()
+def export(events: EventsOption,
+           out: Annotated[Path, typer.Option(help="directory for the schema files")]) -> None:
+    """Write one ``<name>.v<version>.schema.json`` per integration event."""
+    for path in schemas.export(_events(events), out):
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def check(events: EventsOption,
+          released: Annotated[Path, typer.Option(help="directory of the released schemas")]
+          ) -> None:
+    """Exit 1, naming each problem, when a change breaks a released schema."""
+    if not released.is_dir():
+        typer.echo(f"error: {released} is not a directory of released schemas", err=True)
+        raise typer.Exit(2)
+    problems = schemas.check(_events(events), released)
+    for problem in problems:
+        typer.echo(f"breaking: {problem}")
+    if problems:
+        typer.echo(f"{len(problems)} breaking change(s): publish a new version instead",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo("no breaking change against the released schemas")

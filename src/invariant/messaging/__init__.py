@@ -1,0 +1,44 @@
+"""Messaging: the outbox relay, the broker port and its adapters, idempotent consumers
+(inbox, retries, dead letters), the published language and anti-corruption helpers.
+
+Adapters are imported from their own modules (``invariant.messaging.nats`` ...), so that
+only the client libraries you use are loaded.
+"""
+
+from invariant.messaging.consumer import Backoff, Consumer
+from invariant.messaging.errors import (
+    BrokerError,
+    MessagingError,
+    PermanentMessageError,
+    UnsupportedVersionError,
+)
+from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.port import Broker, Delivery, Message
+from invariant.messaging.published_language import (
+    Amount,
+    IntegrationEvent,
+    IntegrationEvents,
+    UtcTime,
+    json_schema,
+)
+from invariant.messaging.relay import OutboxRelay, RelayLag
+
+__all__ = [
+    "Amount",
+    "Backoff",
+    "Broker",
+    "BrokerError",
+    "Consumer",
+    "Delivery",
+    "InProcessBroker",
+    "IntegrationEvent",
+    "IntegrationEvents",
+    "Message",
+    "MessagingError",
+    "OutboxRelay",
+    "PermanentMessageError",
+    "RelayLag",
+    "UnsupportedVersionError",
+    "UtcTime",
+    "json_schema",
+]

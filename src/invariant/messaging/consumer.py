@@ -1,0 +1,133 @@
+"""Idempotent consumers: each message handled in one transaction with its inbox row;
+failures retried with exponential backoff, then parked in the dead-letter store.
+
+A handler is a plain function ``(conn, message) -> None`` doing its effects through the
+SQLAlchemy ``Connection`` it is given (the transaction that also records the inbox row).
+Raise :class:`~invariant.messaging.errors.PermanentMessageError` (e.g. an unsupported
+integration event version) to park a message without retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from invariant.messaging import deadletters, inbox
+from invariant.messaging.errors import BrokerError, MessagingError, PermanentMessageError
+from invariant.messaging.port import Broker, Delivery, Message
+from invariant.messaging.relay import serialize
+from invariant.projections.database import ReadModelDatabase
+from invariant.store.clock import utc_now
+
+Handler = Callable[[Connection, Message], None]
+
+HANDLED, DUPLICATE, PARKED = "handled", "duplicate", "parked"
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """``attempts`` tries, waiting ``first * factor**n`` seconds (at most ``cap``) between."""
+
+    attempts: int = 5
+    first: float = 0.1
+    factor: float = 2.0
+    cap: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """The wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.first * self.factor ** (attempt - 1), self.cap))
+
+
+class Consumer:
+    """Consumes group ``name`` of ``broker`` into ``database`` through ``handler``."""
+
+    def __init__(self, name: str, database: ReadModelDatabase, handler: Handler, *,
+                 backoff: Backoff | None = None) -> None:
+        self.name = name
+        self.database = database
+        self.handler = handler
+        self.backoff = backoff or Backoff()
+        self.outcomes: dict[str, int] = {HANDLED: 0, DUPLICATE: 0, PARKED: 0}
+        """How many messages were handled, dropped as duplicates, parked (metrics)."""
+
+    async def setup(self) -> None:
+        """Create the inbox and dead-letter tables."""
+        def create(conn: Connection) -> None:
+            serialize(conn, self.database, "setup")
+            inbox.create(conn)
+            deadletters.create(conn)
+        await self.database.run(create)
+
+    async def handle(self, message: Message) -> str:
+        """Apply ``message`` once: ``handled``, ``duplicate`` or ``parked``."""
+        outcome = await self._handle(message)
+        self.outcomes[outcome] += 1
+        return outcome
+
+    async def _handle(self, message: Message) -> str:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self.database.run(lambda conn: self._apply(conn, message))
+            except PermanentMessageError as exc:
+                return await self._park(message, exc, attempt)
+            except Exception as exc:
+                if attempt >= self.backoff.attempts:
+                    return await self._park(message, exc, attempt)
+                await asyncio.sleep(self.backoff.delay(attempt))
+
+    def _apply(self, conn: Connection, message: Message) -> str:
+        if not inbox.record(conn, self.name, message.message_id):
+            return DUPLICATE
+        self.handler(conn, message)
+        return HANDLED
+
+    async def _park(self, message: Message, exc: Exception, attempts: int) -> str:
+        error = f"{type(exc).__name__}: {exc}"
+
+        def park(conn: Connection) -> str:
+            if not inbox.record(conn, self.name, message.message_id):
+                return DUPLICATE
+            deadletters.park(conn, self.name, message, error, attempts, utc_now())
+            return PARKED
+        return await self.database.run(park)
+
+    async def replay(self, letter_id: int) -> None:
+        """Handle a parked message again; on success it leaves the dead-letter store (in
+        the same transaction as its effects). Raises what the handler raises."""
+        def apply(conn: Connection) -> None:
+            letter = deadletters.get(conn, letter_id)
+            if letter is None or letter.consumer != self.name:
+                raise MessagingError(
+                    f"no dead letter {letter_id} for consumer {self.name!r}: "
+                    "see `invariant deadletters list`")
+            self.handler(conn, letter.message)
+            deadletters.remove(conn, letter_id)
+        await self.database.run(apply)
+
+    async def consume(self, broker: Broker, *, stop: asyncio.Event, batch: int = 100,
+                      poll: float = 0.5) -> int:
+        """Fetch, handle, then acknowledge until ``stop`` is set; messages handled."""
+        await broker.declare(self.name)
+        count = 0
+        while not stop.is_set():
+            try:
+                deliveries = await broker.fetch(self.name, max_messages=batch, timeout=poll)
+            except BrokerError:
+                await asyncio.sleep(poll)  # the adapter reconnects
+                continue
+            for delivery in deliveries:
+                count += await self.consume_one(delivery)
+        return count
+
+    async def consume_one(self, delivery: Delivery) -> int:
+        """Handle then acknowledge one delivery (1 if its effects were applied now)."""
+        outcome = await self.handle(delivery.message)
+        with contextlib.suppress(BrokerError):  # unacknowledged: redelivered, then a duplicate
+            await delivery.ack()
+        return 1 if outcome == HANDLED else 0

@@ -1,0 +1,22 @@
+"""Messaging errors, under invariant's :class:`~invariant.errors.InvariantError`."""
+
+from __future__ import annotations
+
+from invariant.domain.errors import InvariantError
+
+
+class MessagingError(InvariantError):
+    """Something went wrong publishing or consuming messages."""
+
+
+class BrokerError(MessagingError):
+    """The broker refused or did not confirm an operation; the caller may retry it."""
+
+
+class PermanentMessageError(MessagingError):
+    """A message that no retry can handle (e.g. an unsupported version): it is parked in
+    the dead-letter store at once."""
+
+
+class UnsupportedVersionError(PermanentMessageError):
+    """An integration event of a type or version this consumer does not support."""

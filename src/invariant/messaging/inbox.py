@@ -1,0 +1,45 @@
+"""The inbox: which messages a consumer has handled, written in the same transaction as
+the handler's effects, so a redelivered message changes nothing.
+
+``invariant_inbox(consumer, message_id)`` lives in the consumer's database (the one its
+effects go to). :func:`record` inserts the row and says whether the message is new.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, select
+
+from invariant.store.clock import to_micros, utc_now
+
+metadata = MetaData()
+inbox = Table(
+    "invariant_inbox", metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("message_id", String(64), primary_key=True),
+    Column("handled_at", BigInteger, nullable=False),  # microseconds since the epoch, UTC
+)
+
+
+def create(conn: Connection) -> None:
+    """Create the inbox table if missing."""
+    metadata.create_all(conn)
+
+
+def seen(conn: Connection, consumer: str, message_id: str) -> bool:
+    """True when ``consumer`` has handled (or parked) ``message_id``."""
+    return conn.execute(select(inbox.c.message_id).where(
+        inbox.c.consumer == consumer, inbox.c.message_id == message_id)).first() is not None
+
+
+def record(conn: Connection, consumer: str, message_id: str) -> bool:
+    """Record the message in this transaction; False when it was already recorded.
+
+    The check runs inside the effect transaction: on SQLite the write lock is held from
+    BEGIN IMMEDIATE, on PostgreSQL a concurrent duplicate fails on the primary key and its
+    transaction (effects included) rolls back.
+    """
+    if seen(conn, consumer, message_id):
+        return False
+    conn.execute(inbox.insert().values(consumer=consumer, message_id=message_id,
+                                       handled_at=to_micros(utc_now())))
+    return True

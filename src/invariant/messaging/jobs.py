@@ -1,0 +1,186 @@
+"""Background jobs (the seed's "queue the email, a worker sends it"): enqueued in the
+caller's transaction, run by workers with retries and exponential backoff, delayed jobs,
+and a dead-letter state for jobs that exhausted their attempts.
+
+Jobs live in ``invariant_jobs`` in the application's database (SQLite in the embedded mode,
+PostgreSQL shared by any number of workers in the distributed mode). A worker *claims* due
+jobs for ``lease`` seconds (claiming is serialized, as the relay's is), runs them outside any
+transaction, then deletes a job that succeeded or reschedules one that failed. A worker that
+dies mid-job leaves its claim to expire: the job runs again. Jobs are therefore at least once;
+make their effects idempotent (e.g. pass the provider an idempotency key: the job id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    update,
+)
+
+from invariant.messaging.consumer import Backoff
+from invariant.messaging.relay import serialize
+from invariant.projections.database import ReadModelDatabase
+from invariant.store.clock import from_micros, to_micros, utc_now
+
+PENDING, DEAD = "pending", "dead"
+
+JobHandler = Callable[["Job"], Awaitable[None]]
+
+metadata = MetaData()
+jobs = Table(
+    "invariant_jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("run_at", BigInteger, nullable=False, index=True),  # microseconds, UTC
+    Column("claimed_until", BigInteger),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job as its handler sees it (``attempt`` counts from 1)."""
+
+    id: int
+    name: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    run_at: datetime
+    last_error: str | None = None
+    state: str = PENDING
+
+
+def create(conn: Connection) -> None:
+    """Create the jobs table if missing."""
+    metadata.create_all(conn)
+
+
+def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
+            delay: float = 0.0, max_attempts: int = 5, now: datetime | None = None) -> int:
+    """Queue job ``name`` in the caller's transaction (it exists only if that commits), to
+    run ``delay`` seconds from now; its id."""
+    moment = now or utc_now()
+    result = conn.execute(jobs.insert().values(
+        name=name, payload=orjson.dumps(dict(payload)).decode(), state=PENDING,
+        run_at=to_micros(moment + timedelta(seconds=delay)), attempts=0,
+        max_attempts=max_attempts, created_at=to_micros(moment)))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def dead_jobs(conn: Connection) -> list[Job]:
+    """Jobs that exhausted their attempts, with their last error."""
+    rows = conn.execute(select(jobs).where(jobs.c.state == DEAD).order_by(jobs.c.id))
+    return [_job(r) for r in rows]
+
+
+def retry_dead(conn: Connection, job_id: int, now: datetime | None = None) -> None:
+    """Give a dead job a fresh set of attempts, due now."""
+    conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == DEAD).values(
+        state=PENDING, attempts=0, claimed_until=None, run_at=to_micros(now or utc_now())))
+
+
+def _job(row: Any) -> Job:
+    r = row._mapping
+    return Job(r["id"], r["name"], orjson.loads(r["payload"]), r["attempts"],
+               r["max_attempts"], from_micros(r["run_at"]), r["last_error"], r["state"])
+
+
+class JobWorker:
+    """Runs due jobs of ``database`` with ``handlers`` (by job name)."""
+
+    def __init__(self, database: ReadModelDatabase, handlers: Mapping[str, JobHandler], *,
+                 backoff: Backoff | None = None, lease: float = 60.0,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.database = database
+        self.handlers = dict(handlers)
+        self.backoff = backoff or Backoff(attempts=5, first=1.0, cap=3600.0)
+        self.lease = lease
+        self.clock = clock
+
+    async def setup(self) -> None:
+        """Create the jobs table."""
+        def work(conn: Connection) -> None:
+            serialize(conn, self.database, "setup")
+            create(conn)
+        await self.database.run(work)
+
+    async def run_once(self, limit: int = 10) -> int:
+        """Run the jobs due now (up to ``limit``); how many ran (successfully or not)."""
+        claimed = await self.database.run(lambda conn: self._claim(conn, limit))
+        for job in claimed:
+            await self._run(job)
+        return len(claimed)
+
+    async def run(self, *, stop: asyncio.Event, idle: float = 0.2) -> None:
+        """Run jobs until ``stop`` is set, polling every ``idle`` seconds when none is due."""
+        while not stop.is_set():
+            if not await self.run_once():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), idle)
+
+    def _claim(self, conn: Connection, limit: int) -> list[Job]:
+        serialize(conn, self.database, "jobs")
+        now = to_micros(self.clock())
+        rows = conn.execute(select(jobs).where(
+            jobs.c.state == PENDING, jobs.c.run_at <= now,
+            (jobs.c.claimed_until.is_(None)) | (jobs.c.claimed_until < now),
+        ).order_by(jobs.c.run_at, jobs.c.id).limit(limit)).all()
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        conn.execute(update(jobs).where(jobs.c.id.in_(ids)).values(
+            claimed_until=now + int(self.lease * 1_000_000), attempts=jobs.c.attempts + 1))
+        return [_claimed(_job(r)) for r in rows]
+
+    async def _run(self, job: Job) -> None:
+        handler = self.handlers.get(job.name)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job {job.name!r}; known: "
+                                  + ", ".join(sorted(self.handlers)))
+            await handler(job)
+        except Exception as exc:
+            failure = exc
+            await self.database.run(lambda conn: self._failed(conn, job, failure))
+        else:
+            await self.database.run(
+                lambda conn: conn.execute(jobs.delete().where(jobs.c.id == job.id)))
+
+    def _failed(self, conn: Connection, job: Job, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        if job.attempt >= min(job.max_attempts, self.backoff.attempts):
+            values: dict[str, Any] = {"state": DEAD}
+        else:
+            later = self.clock() + timedelta(seconds=self.backoff.delay(job.attempt))
+            values = {"run_at": to_micros(later)}
+        conn.execute(update(jobs).where(jobs.c.id == job.id).values(
+            claimed_until=None, last_error=error, **values))
+
+
+def _claimed(job: Job) -> Job:
+    return Job(job.id, job.name, job.payload, job.attempt + 1, job.max_attempts, job.run_at,
+               job.last_error, job.state)

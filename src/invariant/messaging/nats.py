@@ -1,0 +1,139 @@
+"""NATS JetStream adapter (nats-py): one stream, a subject per message type, durable pull
+consumers per group. Each publish carries ``Nats-Msg-Id``, so JetStream drops a message
+republished within the stream's duplicate window (default two minutes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from invariant.messaging.errors import BrokerError
+from invariant.messaging.port import Delivery, Message
+
+_ERRORS = (nats.errors.Error, OSError, TimeoutError)
+
+
+class _NatsDelivery:
+    def __init__(self, msg: Msg) -> None:
+        self._msg = msg
+        self._message = Message.decode(msg.data)
+
+    @property
+    def message(self) -> Message:
+        return self._message
+
+    @property
+    def redelivered(self) -> bool:
+        return self._msg.metadata.num_delivered > 1
+
+    async def ack(self) -> None:
+        try:
+            await self._msg.ack()
+        except _ERRORS as exc:
+            raise BrokerError(f"NATS ack failed (the message will be redelivered): {exc}"
+                              ) from exc
+
+    async def nack(self) -> None:
+        try:
+            await self._msg.nak()
+        except _ERRORS as exc:
+            raise BrokerError(f"NATS nak failed: {exc}") from exc
+
+
+class NatsBroker:
+    """JetStream on ``url`` (e.g. ``nats://127.0.0.1:4222``), stream ``stream``."""
+
+    name = "nats"
+
+    def __init__(self, url: str = "nats://127.0.0.1:4222", *, stream: str = "INVARIANT",
+                 duplicate_window: float = 120.0, ack_wait: float = 30.0,
+                 request_timeout: float = 10.0) -> None:
+        self.url = url
+        self.stream = stream
+        self.subject = stream.lower()
+        self.duplicate_window = duplicate_window
+        self.ack_wait = ack_wait
+        self.request_timeout = request_timeout
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._subs: dict[str, Any] = {}
+
+    async def connect(self) -> None:
+        """Connect (reconnecting forever) and create the stream if missing."""
+        if self._nc is not None:
+            return
+        try:
+            self._nc = await nats.connect(self.url, max_reconnect_attempts=-1,
+                                          reconnect_time_wait=0.2, connect_timeout=5)
+            self._js = self._nc.jetstream(timeout=self.request_timeout)
+            await self._js.add_stream(name=self.stream, subjects=[f"{self.subject}.>"],
+                                      duplicate_window=self.duplicate_window)
+        except _ERRORS as exc:
+            raise BrokerError(f"cannot connect to NATS at {self.url}: {exc}") from exc
+
+    async def close(self) -> None:
+        """Drain nothing, close the connection."""
+        nc, self._nc, self._js = self._nc, None, None
+        self._subs.clear()
+        if nc is not None:
+            await nc.close()
+
+    def _jetstream(self) -> JetStreamContext:
+        if self._js is None:
+            raise BrokerError("NatsBroker is not connected: call connect() first")
+        return self._js
+
+    async def declare(self, group: str) -> None:
+        """A durable pull consumer named ``group`` (new messages only)."""
+        await self._subscription(group)
+
+    async def _subscription(self, group: str) -> Any:
+        if group not in self._subs:
+            js = self._jetstream()
+            config = ConsumerConfig(durable_name=group, ack_policy=AckPolicy.EXPLICIT,
+                                    deliver_policy=DeliverPolicy.NEW, ack_wait=self.ack_wait,
+                                    max_ack_pending=-1)
+            try:
+                self._subs[group] = await js.pull_subscribe(
+                    f"{self.subject}.>", durable=group, stream=self.stream, config=config)
+            except _ERRORS as exc:
+                raise BrokerError(f"cannot create NATS consumer {group!r}: {exc}") from exc
+        return self._subs[group]
+
+    async def publish(self, batch: Sequence[Message]) -> None:
+        """Publish one by one, each acknowledged by the stream (which drops duplicates)."""
+        js = self._jetstream()
+        for message in batch:
+            try:
+                await js.publish(f"{self.subject}.{message.message_type}", message.encode(),
+                                 stream=self.stream,
+                                 headers={"Nats-Msg-Id": message.message_id})
+            except _ERRORS as exc:
+                raise BrokerError(f"NATS publish failed: {exc}") from exc
+
+    async def fetch(self, group: str, *, max_messages: int, timeout: float  # noqa: ASYNC109
+                    ) -> list[Delivery]:
+        """A pull of up to ``max_messages``."""
+        sub = await self._subscription(group)
+        try:
+            msgs = await sub.fetch(max_messages, timeout=max(timeout, 0.01))
+        except (nats.errors.TimeoutError, TimeoutError):
+            return []
+        except _ERRORS as exc:
+            raise BrokerError(f"NATS fetch failed: {exc}") from exc
+        return [_NatsDelivery(m) for m in msgs]
+
+    def drop_connection(self) -> None:
+        """Abort the client's socket (tests: the client must reconnect, losing nothing)."""
+        transport = getattr(self._nc, "_transport", None)
+        writer = getattr(transport, "_io_writer", None)
+        if writer is not None:
+            writer.transport.abort()

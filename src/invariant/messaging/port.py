@@ -1,0 +1,101 @@
+"""The broker port: what the outbox relay publishes to and consumers read from.
+
+A :class:`Broker` carries :class:`Message` envelopes on one durable channel. Publishing is
+confirmed (``publish`` returns once the broker has them) and carries each message's id so
+that brokers with de-duplication drop a republished message. Consumers belong to a named
+*group*: each group sees every message published after it was declared
+(:meth:`Broker.declare`), and a message is redelivered until a member acknowledges it.
+Delivery is at least once; the inbox (:mod:`invariant.messaging.inbox`) makes effects
+exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+
+from invariant.store.clock import from_micros, to_micros
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message on the wire: an event from the outbox or an integration event.
+
+    ``stream_id`` is the ordering key (messages of one stream arrive in publish order);
+    ``message_id`` is the de-duplication key.
+    """
+
+    message_id: str
+    message_type: str
+    stream_id: str
+    schema_version: int
+    data: JsonObject
+    metadata: JsonObject = field(default_factory=dict)
+    position: int | None = None
+    created_at: datetime | None = None
+
+    def encode(self) -> bytes:
+        """The JSON body carried by every adapter."""
+        return orjson.dumps({
+            "id": self.message_id, "type": self.message_type, "stream": self.stream_id,
+            "schema": self.schema_version, "data": self.data, "metadata": self.metadata,
+            "position": self.position,
+            "created_at": None if self.created_at is None else to_micros(self.created_at),
+        })
+
+    @staticmethod
+    def decode(body: bytes) -> Message:
+        """The message :meth:`encode` wrote."""
+        d = orjson.loads(body)
+        created = d.get("created_at")
+        return Message(d["id"], d["type"], d["stream"], d["schema"], d["data"],
+                       d.get("metadata") or {}, d.get("position"),
+                       None if created is None else from_micros(created))
+
+
+class Delivery(Protocol):
+    """A received message, to be acknowledged once its effects are committed."""
+
+    @property
+    def message(self) -> Message:
+        """The message."""
+
+    @property
+    def redelivered(self) -> bool:
+        """True when the broker may have delivered this message before."""
+
+    async def ack(self) -> None:
+        """Done with it: the group will not see it again."""
+
+    async def nack(self) -> None:
+        """Not handled: deliver it again (to this or another member of the group)."""
+
+
+class Broker(Protocol):
+    """A message broker adapter (in-process, NATS JetStream, RabbitMQ, Redis, Kafka)."""
+
+    name: str
+
+    async def connect(self) -> None:
+        """Open connections and declare the channel (idempotent)."""
+
+    async def close(self) -> None:
+        """Close connections."""
+
+    async def declare(self, group: str) -> None:
+        """Create the durable consumer group ``group`` (idempotent)."""
+
+    async def publish(self, batch: Sequence[Message]) -> None:
+        """Publish ``batch`` in order and return once the broker has confirmed all of it;
+        raises :class:`BrokerError` otherwise (the caller publishes the batch again)."""
+
+    async def fetch(self, group: str, *, max_messages: int, timeout: float  # noqa: ASYNC109
+                    ) -> list[Delivery]:
+        """Up to ``max_messages`` deliveries for ``group``, waiting at most ``timeout``
+        seconds for the first; an empty list when none came."""

@@ -1,0 +1,208 @@
+"""The outbox relay: publishes committed outbox rows to a broker, in order per stream, in
+batches, marking them published. At least once: a relay that dies after publishing and
+before marking publishes the rows again (brokers with de-duplication drop them, the
+consumers' inboxes drop the rest).
+
+Several relays may run against one database. Each batch is *claimed* first, in a short
+transaction, in ``invariant_outbox_claims`` (a table the relay owns): a claimed row is not
+taken by another relay until the claim expires (``lease`` seconds), so a dead relay's rows
+are taken over, and a stream with a row claimed by another relay is skipped as a whole, so
+each stream's rows are published in order. Claiming is serialized (SQLite's single writer;
+a transaction-level advisory lock on PostgreSQL). Publishing happens outside any
+transaction; marking published is done as the event store's adapters do it (SQLite deletes
+the row, PostgreSQL sets ``published_at``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    inspect,
+    text,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from invariant.domain.errors import StoreError
+from invariant.messaging.errors import BrokerError
+from invariant.messaging.port import Broker, Message
+from invariant.projections.database import ReadModelDatabase, lease_key
+from invariant.state.outbox import outbox_ddl
+from invariant.store.clock import from_micros, to_micros, utc_now
+
+metadata = MetaData()
+claims = Table(
+    "invariant_outbox_claims", metadata,
+    Column("outbox_id", BigInteger, primary_key=True),
+    Column("stream_id", Text, nullable=False),
+    Column("claimed_by", String(64), nullable=False),
+    Column("claimed_until", BigInteger, nullable=False),  # microseconds since the epoch, UTC
+)
+
+_SELECT = (
+    "SELECT o.id, o.message_id, o.stream_id, o.message_type, o.schema_version, o.position,"
+    " {data}, {meta}, o.created_at FROM invariant_outbox o {join}"
+    " WHERE o.published_at IS NULL AND NOT EXISTS ("
+    "   SELECT 1 FROM invariant_outbox_claims c WHERE c.claimed_until > :now"
+    "   AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
+    " ORDER BY o.id LIMIT :n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayLag:
+    """How far behind the relays are: unpublished rows and the oldest one's age."""
+
+    pending: int
+    oldest_age_seconds: float
+
+
+class OutboxRelay:
+    """Moves outbox rows of ``database`` (the event store's) to ``broker``."""
+
+    def __init__(self, database: ReadModelDatabase, broker: Broker, *, batch_size: int = 500,
+                 lease: float = 30.0, relay_id: str | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.database = database
+        self.broker = broker
+        self.batch_size = batch_size
+        self.lease = lease
+        self.relay_id = relay_id or f"relay-{uuid.uuid4().hex[:12]}"
+        self.clock = clock
+        self.published = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._select = ""
+
+    async def setup(self) -> None:
+        """Create the outbox (if the event store has not) and the claims table."""
+        def create(conn: Connection) -> str:
+            serialize(conn, self.database, "setup")  # concurrent CREATEs race on PostgreSQL
+            for statement in outbox_ddl(self.database.dialect):
+                conn.exec_driver_sql(statement)
+            metadata.create_all(conn)
+            with_events = inspect(conn).has_table("invariant_events")
+            return _SELECT.format(
+                data="coalesce(o.data, e.data)" if with_events else "o.data",
+                meta="coalesce(o.metadata, e.metadata)" if with_events else "o.metadata",
+                join="LEFT JOIN invariant_events e ON e.position = o.position"
+                if with_events else "")
+        self._select = await self.database.run(create)
+
+    async def run_once(self) -> int:
+        """Claim, publish and mark one batch; the number of rows published."""
+        if not self._select:
+            await self.setup()
+        now = to_micros(self.clock())
+        batch = await self.database.run(lambda conn: self._claim(conn, now))
+        if not batch:
+            return 0
+        ids = [row_id for row_id, _ in batch]
+        try:
+            await self.broker.publish([m for _, m in batch])
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.database.run(lambda conn: self._release(conn, ids))
+            raise
+        await self.database.run(lambda conn: self._mark_published(conn, ids))
+        self.published += len(ids)
+        return len(ids)
+
+    async def run(self, *, stop: asyncio.Event, idle: float = 0.05,
+                  retry: float = 0.5) -> None:
+        """Relay until ``stop`` is set: batches back to back, ``idle`` seconds between
+        empty polls, ``retry`` seconds after a broker or database failure (the batch is
+        retried; ``failures`` and ``last_error`` show it)."""
+        while not stop.is_set():
+            try:
+                moved = await self.run_once()
+            except (BrokerError, StoreError, SQLAlchemyError) as exc:
+                moved = 0
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                await _sleep_or_stop(stop, retry)
+            if not moved:
+                await _sleep_or_stop(stop, idle)
+
+    async def lag(self) -> RelayLag:
+        """Unpublished rows and the age of the oldest (for dashboards and alerts)."""
+        def read(conn: Connection) -> tuple[int, Any]:
+            row = conn.execute(text(
+                "SELECT count(*), min(created_at) FROM invariant_outbox"
+                " WHERE published_at IS NULL")).one()
+            return int(row[0]), row[1]
+        pending, oldest = await self.database.run(read, write=False)
+        if oldest is None:
+            return RelayLag(0, 0.0)
+        moment = oldest if isinstance(oldest, datetime) else from_micros(int(oldest))
+        return RelayLag(pending, max((self.clock() - moment).total_seconds(), 0.0))
+
+    def _claim(self, conn: Connection, now: int) -> list[tuple[int, Message]]:
+        serialize(conn, self.database, "outbox-claims")
+        rows = conn.execute(text(self._select),
+                            {"now": now, "me": self.relay_id, "n": self.batch_size}).all()
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        conn.execute(claims.delete().where(claims.c.outbox_id.in_(ids)))
+        until = now + int(self.lease * 1_000_000)
+        conn.execute(claims.insert(), [
+            {"outbox_id": r[0], "stream_id": r[2], "claimed_by": self.relay_id,
+             "claimed_until": until} for r in rows])
+        return [(r[0], _message(r)) for r in rows]
+
+    def _release(self, conn: Connection, ids: Sequence[int]) -> None:
+        conn.execute(claims.delete().where(claims.c.outbox_id.in_(ids),
+                                           claims.c.claimed_by == self.relay_id))
+
+    def _mark_published(self, conn: Connection, ids: Sequence[int]) -> None:
+        bound = {"ids": list(ids)}
+        if self.database.dialect == "postgresql":
+            conn.execute(text("UPDATE invariant_outbox SET published_at = now()"
+                              " WHERE id = ANY(:ids)"), bound)
+        else:
+            conn.execute(text("DELETE FROM invariant_outbox WHERE id IN :ids").bindparams(
+                bindparam("ids", expanding=True)), bound)
+        conn.execute(claims.delete().where(claims.c.outbox_id.in_(ids)))
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str | bytes):
+        return orjson.loads(value)
+    return value if value is not None else {}
+
+
+def _message(r: Any) -> Message:
+    raw_id = r[1]
+    message_id = UUID(bytes=raw_id) if isinstance(raw_id, bytes) else UUID(str(raw_id))
+    created = r[8] if isinstance(r[8], datetime) else from_micros(int(r[8]))
+    return Message(str(message_id), r[3], r[2], int(r[4]), _json(r[6]), _json(r[7]),
+                   r[5], created)
+
+
+def serialize(conn: Connection, database: ReadModelDatabase, key: str) -> None:
+    """Serialize transactions named ``key`` (SQLite's writer lock already does)."""
+    if database.dialect == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                     {"k": lease_key(getattr(database, "schema", ""), f"messaging:{key}")})
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

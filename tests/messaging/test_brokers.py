@@ -1,0 +1,144 @@
+"""The broker contract, run against every adapter on its real server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.nats import NatsBroker
+from invariant.messaging.port import Broker
+from invariant.messaging.rabbitmq import RabbitMQBroker
+from invariant.messaging.redis_streams import RedisStreamsBroker
+from invariant.testing.broker_contract import (
+    BrokerContract,
+    BrokerFactory,
+    DropConnection,
+    message,
+)
+from tests.messaging.conftest import (
+    KAFKA_BOOTSTRAP,
+    NATS_URL,
+    RABBITMQ_URL,
+    REDIS_URL,
+    require_port,
+)
+
+
+class TestInProcessBroker(BrokerContract):
+    @pytest.fixture
+    def broker_factory(self) -> BrokerFactory:
+        shared = InProcessBroker()  # "reconnecting" finds the same in-memory log
+        return lambda: shared
+
+    @pytest.fixture
+    def drop_connection(self) -> DropConnection:
+        return lambda broker: None
+
+    async def test_an_unacknowledged_message_is_delivered_again(
+        self, broker: Broker, broker_factory: BrokerFactory
+    ) -> None:
+        # in process there is no second connection: a nack is how a message comes back
+        await broker.declare("g")
+        await broker.publish([m := message(1)])
+        (d,) = await broker.fetch("g", max_messages=5, timeout=1)
+        await d.nack()
+        (again,) = await broker.fetch("g", max_messages=5, timeout=1)
+        assert again.message == m
+        assert again.redelivered
+
+
+class TestNatsBroker(BrokerContract):
+    @pytest.fixture
+    async def broker_factory(self) -> AsyncIterator[BrokerFactory]:
+        require_port("NATS", 4222)
+        stream = f"T{uuid.uuid4().hex[:10].upper()}"
+        yield lambda: NatsBroker(NATS_URL, stream=stream, ack_wait=1.0,
+                                   request_timeout=2.0)
+        cleanup = NatsBroker(NATS_URL, stream=stream)
+        await cleanup.connect()
+        await cleanup._jetstream().delete_stream(stream)
+        await cleanup.close()
+
+    @pytest.fixture
+    def drop_connection(self) -> DropConnection:
+        def drop(broker: Broker) -> None:
+            assert isinstance(broker, NatsBroker)
+            broker.drop_connection()
+        return drop
+
+
+class TestRabbitMQBroker(BrokerContract):
+    dedupes = False
+
+    @pytest.fixture
+    async def broker_factory(self) -> AsyncIterator[BrokerFactory]:
+        require_port("RabbitMQ", 5672)
+        exchange = f"t{uuid.uuid4().hex[:10]}"
+        yield lambda: RabbitMQBroker(RABBITMQ_URL, exchange=exchange)
+        import aio_pika
+
+        conn = await aio_pika.connect(RABBITMQ_URL)
+        channel = await conn.channel()
+        for group in ("g", "a", "b"):
+            await channel.queue_delete(f"{exchange}.{group}")
+        await channel.exchange_delete(exchange)
+        await conn.close()
+
+    @pytest.fixture
+    def drop_connection(self) -> DropConnection:
+        async def drop(broker: Broker) -> None:
+            proc = await asyncio.create_subprocess_exec(
+                "rabbitmqctl", "close_all_connections", "contract test: drop",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        return drop
+
+
+class TestRedisStreamsBroker(BrokerContract):
+    @pytest.fixture
+    async def broker_factory(self) -> AsyncIterator[BrokerFactory]:
+        require_port("Redis", 6379)
+        stream = f"t:{uuid.uuid4().hex[:10]}"
+        yield lambda: RedisStreamsBroker(REDIS_URL, stream=stream, claim_after=1.0)
+        import redis.asyncio as redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = [k async for k in client.scan_iter(f"{stream}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+    @pytest.fixture
+    def drop_connection(self) -> DropConnection:
+        async def drop(broker: Broker) -> None:
+            assert isinstance(broker, RedisStreamsBroker)
+            await broker.drop_connection()
+        return drop
+
+
+@pytest.mark.skipif(KAFKA_BOOTSTRAP is None,
+                    reason="no Kafka server here: set INVARIANT_TEST_KAFKA_BOOTSTRAP")
+class TestKafkaBroker(BrokerContract):
+    dedupes = False
+    reports_redelivery = False
+
+    @pytest.fixture
+    def broker_factory(self) -> BrokerFactory:
+        from invariant.messaging.kafka import KafkaBroker
+
+        assert KAFKA_BOOTSTRAP is not None
+        topic = f"t{uuid.uuid4().hex[:10]}"
+        return lambda: KafkaBroker(KAFKA_BOOTSTRAP, topic=topic)
+
+    @pytest.fixture
+    def drop_connection(self) -> DropConnection:
+        def drop(broker: Broker) -> None:
+            from invariant.messaging.kafka import KafkaBroker
+
+            assert isinstance(broker, KafkaBroker)
+            broker.drop_connection()
+        return drop

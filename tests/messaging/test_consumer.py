@@ -1,0 +1,218 @@
+"""Idempotent consumers: the inbox, retries with backoff, dead letters, replay."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection
+from typer.testing import CliRunner
+
+from examples.integration.events import OrderCancelled
+from invariant.cli import app
+from invariant.messaging import deadletters
+from invariant.messaging.consumer import DUPLICATE, HANDLED, PARKED, Backoff, Consumer
+from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.port import Message
+from invariant.messaging.published_language import IntegrationEvents
+from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
+from tests.conftest import POSTGRES_DSN, fresh_pg_schema
+from tests.messaging.helpers import count_effects, effects_metadata, record_effect
+
+FAST = Backoff(attempts=3, first=0.01)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path
+             ) -> AsyncIterator[ReadModelDatabase]:
+    async with contextlib.AsyncExitStack() as stack:
+        database: ReadModelDatabase
+        if request.param == "sqlite":
+            database = SQLiteReadModels(tmp_path / "effects.db")
+        else:
+            schema = await stack.enter_async_context(fresh_pg_schema())
+            database = ReadModelDatabase.for_url(POSTGRES_DSN, schema=schema)
+        await database.run(effects_metadata.create_all)
+        try:
+            yield database
+        finally:
+            await database.close()
+
+
+def msg(n: int = 1, **data: object) -> Message:
+    return Message(str(uuid.uuid4()), "Happened", "s-1", 1, {"n": n, **data}, {}, n)
+
+
+async def test_a_redelivered_message_changes_nothing(db: ReadModelDatabase) -> None:
+    consumer = Consumer("effects", db, record_effect, backoff=FAST)
+    await consumer.setup()
+    m = msg()
+    assert await consumer.handle(m) == HANDLED
+    assert await consumer.handle(m) == DUPLICATE
+    assert await consumer.handle(msg(2)) == HANDLED
+    assert await db.run(count_effects, write=False) == (2, 2)
+    assert consumer.outcomes == {HANDLED: 2, DUPLICATE: 1, PARKED: 0}
+
+
+async def test_effects_and_inbox_row_commit_together(db: ReadModelDatabase) -> None:
+    calls: list[int] = []
+
+    def half_then_fail(conn: Connection, message: Message) -> None:
+        record_effect(conn, message)
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("transient")  # the effect above is rolled back with it
+
+    consumer = Consumer("effects", db, half_then_fail, backoff=FAST)
+    await consumer.setup()
+    assert await consumer.handle(msg()) == HANDLED
+    assert len(calls) == 2
+    assert await db.run(count_effects, write=False) == (1, 1)
+
+
+async def test_a_poison_message_is_retried_then_parked_and_can_be_replayed(
+    db: ReadModelDatabase
+) -> None:
+    broken = True
+
+    def handler(conn: Connection, message: Message) -> None:
+        if broken:
+            raise ValueError(f"cannot handle n={message.data['n']}")
+        record_effect(conn, message)
+
+    consumer = Consumer("effects", db, handler, backoff=FAST)
+    await consumer.setup()
+    poison = msg(7)
+    assert await consumer.handle(poison) == PARKED
+    assert await consumer.handle(poison) == DUPLICATE  # redelivered: parked once
+    (letter,) = await db.run(deadletters.list_parked, write=False)
+    assert letter.message == poison
+    assert letter.attempts == 3
+    assert letter.error == "ValueError: cannot handle n=7"
+    broken = False
+    await consumer.replay(letter.id)
+    assert await db.run(count_effects, write=False) == (1, 1)
+    assert await db.run(deadletters.list_parked, write=False) == []
+
+
+def test_backoff_is_exponential_and_capped() -> None:
+    backoff = Backoff(attempts=10, first=0.1, factor=2, cap=1.0)
+    assert [backoff.delay(n) for n in range(1, 6)] == [0.1, 0.2, 0.4, 0.8, 1.0]
+
+
+async def test_an_unsupported_version_is_parked_at_once(db: ReadModelDatabase) -> None:
+    events = IntegrationEvents(OrderCancelled)
+
+    def handler(conn: Connection, message: Message) -> None:
+        events.decode(message)
+
+    consumer = Consumer("orders", db, handler, backoff=FAST)
+    await consumer.setup()
+    future = Message(str(uuid.uuid4()), "order.cancelled", "", 2, {}, {"version": 2})
+    assert await consumer.handle(future) == PARKED
+    (letter,) = await db.run(deadletters.list_parked, write=False)
+    assert letter.attempts == 1
+    assert "order.cancelled v2 is not supported by this consumer" in letter.error
+
+
+async def test_the_consumer_loop_acknowledges_after_the_effects() -> None:
+    import asyncio
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = SQLiteReadModels(Path(tmp) / "e.db")
+        await db.run(effects_metadata.create_all)
+        broker = InProcessBroker()
+        consumer = Consumer("effects", db, record_effect)
+        await consumer.setup()
+        await broker.declare("effects")
+        sent = [msg(i) for i in range(10)]
+        await broker.publish(sent)
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.consume(broker, stop=stop, poll=0.05))
+        async with asyncio.timeout(10):
+            while (await db.run(count_effects, write=False))[0] < 10:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        stop.set()
+        assert await task == 10
+        assert await broker.fetch("effects", max_messages=10, timeout=0.05) == []
+        await db.close()
+
+
+# -- the command line: `invariant deadletters list|replay` --
+
+FIXED = {"on": False}
+
+
+def consumers(database: ReadModelDatabase) -> list[Consumer]:
+    """The --consumers factory of the CLI test."""
+    def handler(conn: Connection, message: Message) -> None:
+        if not FIXED["on"]:
+            raise ValueError("still broken")
+        record_effect(conn, message)
+    return [Consumer("effects", database, handler, backoff=FAST)]
+
+
+async def _park_one(path: Path) -> None:
+    db = SQLiteReadModels(path)
+    await db.run(effects_metadata.create_all)
+    (consumer,) = consumers(db)
+    await consumer.setup()
+    assert await consumer.handle(msg(3)) == PARKED
+    await db.close()
+
+
+def test_deadletters_cli_lists_and_replays(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    path = tmp_path / "app.db"
+    asyncio.run(_park_one(path))
+
+    monkeypatch.setenv("INVARIANT_SQLITE_PATH", str(path))
+    runner = CliRunner()
+    listed = runner.invoke(app, ["deadletters", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "ValueError: still broken" in listed.output
+    assert "1 parked message(s)" in listed.output
+    spec = "tests.messaging.test_consumer:consumers"
+    failed = runner.invoke(app, ["deadletters", "replay", "1", "--consumers", spec])
+    assert failed.exit_code == 1
+    assert "stays parked" in failed.output
+    FIXED["on"] = True
+    try:
+        replayed = runner.invoke(app, ["deadletters", "replay", "1", "--consumers", spec])
+    finally:
+        FIXED["on"] = False
+    assert replayed.exit_code == 0, replayed.output
+    assert "0 parked message(s)" in runner.invoke(app, ["deadletters", "list"]).output
+    missing = runner.invoke(app, ["deadletters", "replay", "9", "--consumers", spec])
+    assert missing.exit_code == 2
+    assert "no dead letter 9" in missing.output
+
+
+async def test_two_consumers_racing_on_one_message_apply_it_once(
+    db: ReadModelDatabase, tmp_path: Path
+) -> None:
+    """A redelivery handled by a second member of the group while the first still works:
+    one commits, the other finds the inbox row (or fails on its key and retries)."""
+    import asyncio
+
+    if db.dialect == "sqlite":
+        other: ReadModelDatabase = SQLiteReadModels(tmp_path / "effects.db")
+    else:
+        other = ReadModelDatabase.for_url(POSTGRES_DSN, schema=db.schema)  # type: ignore[attr-defined]
+    a = Consumer("effects", db, record_effect, backoff=FAST)
+    b = Consumer("effects", other, record_effect, backoff=FAST)
+    await a.setup()
+    try:
+        for n in range(10):
+            m = msg(n)
+            outcomes = await asyncio.gather(a.handle(m), b.handle(m))
+            assert sorted(outcomes) == [DUPLICATE, HANDLED]
+        assert await db.run(count_effects, write=False) == (10, 10)
+    finally:
+        await other.close()

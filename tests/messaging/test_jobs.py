@@ -1,0 +1,154 @@
+"""Background jobs: delayed, retried with exponential backoff, dead after their attempts;
+and the seed's flow: outbox → relay → broker → consumer queues the email → a worker sends
+it, each effect once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection
+
+from invariant.messaging import jobs
+from invariant.messaging.consumer import Backoff, Consumer
+from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.jobs import Job, JobWorker
+from invariant.messaging.port import Message
+from invariant.messaging.relay import OutboxRelay
+from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
+from invariant.store import SQLiteStorage
+from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState
+from tests.conftest import POSTGRES_DSN, fresh_pg_schema
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path
+             ) -> AsyncIterator[ReadModelDatabase]:
+    async with contextlib.AsyncExitStack() as stack:
+        database: ReadModelDatabase
+        if request.param == "sqlite":
+            database = SQLiteReadModels(tmp_path / "jobs.db")
+        else:
+            schema = await stack.enter_async_context(fresh_pg_schema())
+            database = ReadModelDatabase.for_url(POSTGRES_DSN, schema=schema)
+        try:
+            yield database
+        finally:
+            await database.close()
+
+
+class Mailer:
+    """A fake email provider: records what it sent, fails the first ``failures`` sends."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.sent: list[str] = []
+
+    async def send(self, job: Job) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("provider unavailable")
+        self.sent.append(str(job.payload["to"]))
+
+
+async def test_a_delayed_job_runs_only_when_due(db: ReadModelDatabase) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    mailer = Mailer()
+    worker = JobWorker(db, {"email": mailer.send}, clock=lambda: now[0])
+    await worker.setup()
+    await db.run(lambda c: jobs.enqueue(c, "email", {"to": "a@x"}, delay=60, now=now[0]))
+    assert await worker.run_once() == 0
+    now[0] += timedelta(seconds=61)
+    assert await worker.run_once() == 1
+    assert mailer.sent == ["a@x"]
+    assert await worker.run_once() == 0  # done jobs are gone
+
+
+async def test_failures_are_retried_with_exponential_backoff_then_dead(
+    db: ReadModelDatabase
+) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    mailer = Mailer(failures=10)
+    worker = JobWorker(db, {"email": mailer.send}, clock=lambda: now[0],
+                       backoff=Backoff(attempts=4, first=1.0, factor=2.0))
+    await worker.setup()
+    await db.run(lambda c: jobs.enqueue(c, "email", {"to": "a@x"}, now=now[0]))
+    waits = []
+    for _ in range(4):
+        assert await worker.run_once() == 1  # attempt fails
+        row = await db.run(lambda c: c.execute(jobs.jobs.select()).one()._mapping,
+                           write=False)
+        if row["state"] == jobs.DEAD:
+            break
+        assert await worker.run_once() == 0  # not due yet
+        wait = timedelta(microseconds=row["run_at"]) - (now[0] - datetime(1970, 1, 1,
+                                                                          tzinfo=UTC))
+        waits.append(wait.total_seconds())
+        now[0] += wait
+    assert waits == [1, 2, 4]  # 1 s, 2 s, 4 s after attempts 1, 2, 3
+    (dead,) = await db.run(jobs.dead_jobs, write=False)
+    assert (dead.attempt, dead.last_error) == (4, "ConnectionError: provider unavailable")
+    mailer.failures = 0
+    await db.run(lambda c: jobs.retry_dead(c, dead.id, now[0]))
+    assert await worker.run_once() == 1
+    assert mailer.sent == ["a@x"]
+    assert await db.run(jobs.dead_jobs, write=False) == []
+
+
+async def test_a_dead_workers_job_runs_again_after_its_lease(db: ReadModelDatabase) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    mailer = Mailer()
+    dead = JobWorker(db, {}, clock=lambda: now[0], lease=30)
+    await dead.setup()
+    await db.run(lambda c: jobs.enqueue(c, "email", {"to": "a@x"}, now=now[0]))
+    assert len(await db.run(lambda c: dead._claim(c, 10))) == 1  # claimed, then it died
+    heir = JobWorker(db, {"email": mailer.send}, clock=lambda: now[0])
+    assert await heir.run_once() == 0
+    now[0] += timedelta(seconds=31)
+    assert await heir.run_once() == 1
+    assert mailer.sent == ["a@x"]
+
+
+async def test_the_seed_flow_from_commit_to_email(tmp_path: Path) -> None:
+    """UserRegistered → outbox → relay → broker → consumer queues the email (in its effect
+    transaction) → a worker sends it; redelivery of the event queues nothing more."""
+    storage = SQLiteStorage(tmp_path / "app.db")
+    await storage.setup()
+    db = SQLiteReadModels(tmp_path / "app.db")
+    broker = InProcessBroker()
+    relay = OutboxRelay(db, broker)
+    mailer = Mailer(failures=1)
+    worker = JobWorker(db, {"welcome-email": mailer.send},
+                       backoff=Backoff(attempts=3, first=0.01))
+
+    def queue_the_email(conn: Connection, message: Message) -> None:
+        jobs.enqueue(conn, "welcome-email", {"to": message.data["email"]})
+
+    notifications = Consumer("notifications", db, queue_the_email)
+    await relay.setup()
+    await notifications.setup()
+    await worker.setup()
+    await broker.declare("notifications")
+    for n in range(3):
+        await storage.commit(Commit(appends=(AppendRequest(
+            f"user-{n}", StreamState.NO_STREAM,
+            (NewEvent(uuid.uuid4(), "UserRegistered", 1, {"email": f"u{n}@x"}, {}),)),)))
+    assert await relay.run_once() == 3
+    deliveries = await broker.fetch("notifications", max_messages=10, timeout=1)
+    for d in deliveries:
+        await notifications.consume_one(d)
+    for d in deliveries:  # the broker delivers them all again: nothing more is queued
+        assert await notifications.handle(d.message) == "duplicate"
+    async with asyncio.timeout(10):
+        while len(mailer.sent) < 3:
+            await worker.run_once()
+            await asyncio.sleep(0.02)
+    assert sorted(mailer.sent) == ["u0@x", "u1@x", "u2@x"]
+    assert await worker.run_once() == 0
+    await db.close()
+    await storage.close()

@@ -1,0 +1,185 @@
+"""The outbox relay: in order per stream, in batches, marked published, several relays
+sharing the work, lag reported — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.relay import OutboxRelay
+from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
+from invariant.store import SQLiteStorage
+from invariant.store.clock import to_micros
+from invariant.store.port import EventStorage
+from invariant.store.postgres import PostgresStorage
+from tests.conftest import POSTGRES_DSN, fresh_pg_schema
+from tests.messaging.helpers import CountingBroker, commit_events
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path
+                ) -> AsyncIterator[tuple[EventStorage, str, str | None]]:
+    """The event storage, the database URL of its outbox and its schema."""
+    async with contextlib.AsyncExitStack() as stack:
+        storage: EventStorage
+        if request.param == "sqlite":
+            storage = SQLiteStorage(tmp_path / "events.db")
+            url, schema = f"sqlite:///{tmp_path / 'events.db'}", None
+        else:
+            schema = await stack.enter_async_context(fresh_pg_schema())
+            storage = PostgresStorage(POSTGRES_DSN, schema=schema)
+            url = POSTGRES_DSN
+        await storage.setup()
+        try:
+            yield storage, url, schema
+        finally:
+            await storage.close()
+
+
+def database(url: str, schema: str | None) -> ReadModelDatabase:
+    return ReadModelDatabase.for_url(url, schema=schema)
+
+
+def in_stream_order(broker: InProcessBroker) -> dict[str, list[int]]:
+    by_stream: dict[str, list[int]] = {}
+    for m in broker._log:
+        by_stream.setdefault(m.stream_id, []).append(int(m.data["n"]))
+    return by_stream
+
+
+async def test_the_relay_publishes_every_row_in_order_and_marks_it_published(
+    store: tuple[EventStorage, str, str | None]
+) -> None:
+    storage, url, schema = store
+    total = await commit_events(storage, streams=3, per_stream=40)
+    db = database(url, schema)
+    broker = InProcessBroker()
+    relay = OutboxRelay(db, broker, batch_size=25)
+    await relay.setup()
+    assert (await relay.lag()).pending == total
+    batches = []
+    while moved := await relay.run_once():
+        batches.append(moved)
+    assert sum(batches) == total
+    assert max(batches) == 25
+    assert all(ns == list(range(40)) for ns in in_stream_order(broker).values())
+    assert len(in_stream_order(broker)) == 3
+    assert (await relay.lag()).pending == 0
+    assert await storage.read_outbox(limit=10) == []  # marked as the adapter marks them
+    await db.close()
+
+
+async def test_two_relays_share_the_work_and_publish_each_row_once(
+    store: tuple[EventStorage, str, str | None]
+) -> None:
+    storage, url, schema = store
+    total = await commit_events(storage, streams=6, per_stream=30, per_commit=3)
+    inner = InProcessBroker()
+    counting = CountingBroker(inner, delay=0.01)
+    dbs = [database(url, schema) for _ in range(2)]
+    relays = [OutboxRelay(db, counting, batch_size=7) for db in dbs]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(r.run(stop=stop, idle=0.01)) for r in relays]
+    async with asyncio.timeout(30):
+        while (await relays[0].lag()).pending:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert len(counting.published) == total
+    assert set(counting.published.values()) == {1}
+    assert all(r.published > 0 for r in relays)  # both took part
+    assert all(ns == list(range(30)) for ns in in_stream_order(inner).values())
+    for db in dbs:
+        await db.close()
+
+
+async def test_a_dead_relays_claims_are_taken_over_after_the_lease(
+    store: tuple[EventStorage, str, str | None]
+) -> None:
+    storage, url, schema = store
+    total = await commit_events(storage, streams=2, per_stream=10)
+    db = database(url, schema)
+    dead = OutboxRelay(db, InProcessBroker(), batch_size=8, lease=0.5)
+    await dead.setup()
+    now = to_micros(dead.clock())
+    claimed = await db.run(lambda conn: dead._claim(conn, now))  # claims, then dies
+    assert len(claimed) == 8
+    broker = InProcessBroker()
+    heir = OutboxRelay(db, broker, batch_size=100, lease=0.5)
+    # acc-0 is claimed by the dead relay: the heir publishes acc-1 only, and waits
+    assert await heir.run_once() == 10
+    assert await heir.run_once() == 0
+    assert {m.stream_id for m in broker._log} == {"acc-1"}
+    await asyncio.sleep(0.6)  # the lease expires
+    while await heir.run_once():
+        pass
+    assert len(broker._log) == total
+    assert all(ns == list(range(10)) for ns in in_stream_order(broker).values())
+    await db.close()
+
+
+async def test_lag_reports_pending_rows_and_the_oldest_age(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "events.db")
+    await storage.setup()
+    await commit_events(storage, streams=1, per_stream=4)
+    db = SQLiteReadModels(tmp_path / "events.db")
+    relay = OutboxRelay(db, InProcessBroker())
+    await relay.setup()
+    lag = await relay.lag()
+    assert lag.pending == 4
+    assert lag.oldest_age_seconds >= 0
+    count = await db.run(lambda c: c.execute(text("SELECT count(*) FROM invariant_outbox_claims")
+                                             ).scalar_one(), write=False)
+    assert count == 0
+    await db.close()
+    await storage.close()
+
+
+async def test_the_relay_runs_as_its_own_process_in_the_distributed_mode(
+    tmp_path: Path
+) -> None:
+    """``invariant relay run`` publishes to Redis; ``invariant relay lag`` reports."""
+    import os
+    import sys
+    import uuid
+
+    from invariant.messaging.redis_streams import RedisStreamsBroker
+    from invariant.testing.broker_contract import drain
+    from tests.messaging.conftest import REDIS_URL, require_port
+
+    require_port("Redis", 6379)
+    storage = SQLiteStorage(tmp_path / "app.db")
+    await storage.setup()
+    total = await commit_events(storage, streams=4, per_stream=25)
+    channel = f"t{uuid.uuid4().hex[:8]}"
+    consumer = RedisStreamsBroker(REDIS_URL, stream=f"{channel}:messages")
+    await consumer.connect()
+    await consumer.declare("g")
+    env = {**os.environ, "INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")}
+    cli = [sys.executable, "-c", "from invariant.cli import app; app()"]
+    lag = await asyncio.create_subprocess_exec(*cli, "relay", "lag", env=env,
+                                               stdout=asyncio.subprocess.PIPE)
+    assert (await lag.communicate())[0].decode().startswith(f"pending {total},")
+    proc = await asyncio.create_subprocess_exec(
+        *cli, "relay", "run", "--broker", REDIS_URL, "--channel", channel, "--seconds", "2",
+        env=env, stdout=asyncio.subprocess.PIPE)
+    try:
+        got = await drain(consumer, "g", total, seconds=20)
+        out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        client = consumer._client()
+        keys = [k async for k in client.scan_iter(f"{channel}:*")]
+        await client.delete(*keys)
+        await consumer.close()
+        await storage.close()
+    assert out.decode().strip() == f"published {total} message(s)"
+    assert len({d.message.message_id for d in got}) == total
