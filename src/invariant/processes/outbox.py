@@ -1,0 +1,137 @@
+"""The processes' outbox: commands stored with a process's state, dispatched after commit.
+
+At least once: a row is deleted only after the command bus handled it, so a crash in
+between dispatches it again. Command ids are deterministic (see ``command_id_for``), so the
+bus's :class:`~invariant.application.IdempotencyMiddleware` makes the repeat harmless.
+A command that keeps failing is retried with backoff; when its budget runs out its process
+is parked as ``needs-attention`` with the error, and the row stays until an operator
+resumes the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from invariant.application.bus import CommandBus
+from invariant.application.messages import Command
+from invariant.domain.errors import ConfigurationError
+from invariant.processes import state
+from invariant.processes.manager import Sent
+from invariant.projections.database import ReadModelDatabase
+from invariant.store.clock import Clock, utc_now
+from invariant.store.codec import Codec
+
+_log = logging.getLogger("invariant.processes")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How often something is tried, and how long apart (doubling up to ``max_delay``)."""
+
+    attempts: int = 5
+    first_delay: float = 0.05
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2 ** max(0, attempt - 1)))
+
+
+class CommandCodec:
+    """Command types by name, encoded with the event store's explicit codec."""
+
+    def __init__(self, commands: Iterable[type[Command]]) -> None:
+        self._codec = Codec()
+        self._types: dict[str, type[Command]] = {}
+        for cls in commands:
+            self._types[cls.__qualname__] = cls
+            self._codec.for_class(cls)  # refuse unsupported fields at start-up
+
+    def encode(self, command: Command) -> tuple[str, dict[str, Any]]:
+        name = type(command).__qualname__
+        if name not in self._types:
+            raise ConfigurationError(
+                f"{name} is not a registered process command; list it in commands= of the "
+                "ProcessRunner"
+            )
+        return name, self._codec.encode(command)
+
+    def decode(self, name: str, payload: dict[str, Any]) -> Command:
+        cls = self._types.get(name)
+        if cls is None:
+            raise ConfigurationError(f"unknown process command type {name!r}")
+        command: Command = self._codec.decode(cls, payload)
+        return command
+
+
+def store_sent(conn: Connection, codec: CommandCodec, process_id: str, sent: Iterable[Sent],
+               now: datetime) -> None:
+    """Insert the commands a process decided, in the caller's transaction."""
+    for s in sent:
+        name, payload = codec.encode(s.command)
+        state.enqueue(conn, process_id, str(s.command.command_id), name, payload, now)
+
+
+class CommandDispatcher:
+    """Dispatches the outbox's commands to the command bus and deletes them when handled."""
+
+    def __init__(self, database: ReadModelDatabase, bus: CommandBus, codec: CommandCodec, *,
+                 retry: Backoff | None = None, clock: Clock = utc_now) -> None:
+        self.database = database
+        self.bus = bus
+        self.codec = codec
+        self.retry = retry or Backoff()
+        self.clock = clock
+
+    async def dispatch_pending(self, *, process_id: str | None = None) -> int:
+        """Dispatch every pending command (of one process, if given); returns how many."""
+        done = 0
+        while True:
+            rows = await self.database.run(
+                lambda c: state.pending(c, process_id=process_id, parked=False), write=False)
+            if not rows:
+                return done
+            for row in rows:
+                if await self._dispatch(row):
+                    done += 1
+                else:
+                    break  # its process is parked now: read the queue again without it
+
+    async def _dispatch(self, row: state.PendingCommand) -> bool:
+        command = self.codec.decode(row.command_type, row.payload)
+        attempt = 1
+        while True:
+            try:
+                await self.bus.dispatch(command, metadata={"process_id": row.process_id})
+                break
+            except Exception as exc:
+                message = f"{row.command_type} {row.command_id} failed: {type(exc).__name__}: {exc}"
+                if attempt >= self.retry.attempts:
+                    _log.error("process %s parked: %s", row.process_id, message)
+                    await self.database.run(_parking(row.process_id, message, self.clock()))
+                    return False
+                _log.warning("process %s: %s (attempt %d)", row.process_id, message, attempt)
+                await asyncio.sleep(self.retry.delay(attempt))
+                attempt += 1
+        await self.database.run(lambda c: state.dispatched(c, row.seq))
+        return True
+
+
+def _parking(process_id: str, message: str, now: datetime) -> Callable[[Connection], None]:
+    return lambda conn: _park(conn, process_id, message, now)
+
+
+def _park(conn: Connection, process_id: str, message: str, now: datetime) -> None:
+    record = state.read(conn, process_id, lock=True)
+    if record is None or record.status == state.NEEDS_ATTENTION:
+        return
+    record.state["__parked_from__"] = record.status
+    record.status = state.NEEDS_ATTENTION
+    record.error = message
+    state.write(conn, record, now)

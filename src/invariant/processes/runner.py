@@ -1,0 +1,171 @@
+"""Runs process managers: follow the event log, fire deadlines, dispatch their commands.
+
+Each event is handled in one transaction that re-reads (on PostgreSQL, locks) the manager's
+checkpoint in ``invariant_process_checkpoints``, skips the event if the checkpoint has
+passed it, stores the process's new state and the commands it decided, and moves the
+checkpoint. A crash loses at most the event in flight, which is handled again after the
+restart; nothing is handled twice. Commands are dispatched after the commit (at least
+once; deterministic command ids make repeats harmless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from invariant.application.bus import CommandBus
+from invariant.application.messages import Command
+from invariant.domain.errors import ConfigurationError, StoreError
+from invariant.processes import state
+from invariant.processes.manager import ProcessManager, decide_event
+from invariant.processes.outbox import Backoff, CommandCodec, CommandDispatcher, store_sent
+from invariant.processes.timeouts import fire_due
+from invariant.projections.database import ReadModelDatabase, lease_key
+from invariant.store.clock import Clock, utc_now
+from invariant.store.event_store import EventEnvelope, EventStore
+
+_log = logging.getLogger("invariant.processes")
+
+
+async def setup_tables(database: ReadModelDatabase, managers: Iterable[str] = ()) -> None:
+    """Create the processes' tables and the checkpoints of ``managers`` (idempotent; safe
+    from several workers at once)."""
+    names = list(managers)
+
+    def create(conn: Connection) -> None:
+        if database.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                         {"k": lease_key(getattr(database, "schema", ""), "processes-setup")})
+        state.metadata.create_all(conn)
+        for name in names:
+            state.register(conn, name)
+
+    await database.run(create)
+
+
+class ProcessRunner:
+    """Keeps ``managers`` up to date with ``store``'s log and dispatches their commands."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        database: ReadModelDatabase,
+        bus: CommandBus,
+        managers: Sequence[ProcessManager],
+        *,
+        commands: Iterable[type[Command]],
+        clock: Clock = utc_now,
+        page_size: int = 500,
+        idle_recheck: float = 5.0,
+        dispatch_retry: Backoff | None = None,
+    ) -> None:
+        kinds = [m.kind for m in managers]
+        if len(set(kinds)) != len(kinds):
+            raise ConfigurationError(f"process managers registered twice: {sorted(kinds)}")
+        self.store = store
+        self.database = database
+        self.managers = {m.kind: m for m in managers}
+        self.codec = CommandCodec(commands)
+        self.clock = clock
+        self.page_size = page_size
+        self.idle_recheck = idle_recheck
+        self.dispatcher = CommandDispatcher(database, bus, self.codec, retry=dispatch_retry,
+                                            clock=clock)
+        self._positions = {m.kind: 0 for m in managers}
+
+    async def setup(self) -> None:
+        """Create the tables and register every manager's checkpoint."""
+        await setup_tables(self.database, self.managers)
+
+    async def run_once(self) -> int:
+        """Handle every event up to the head, fire due deadlines, dispatch the commands;
+        repeat until nothing is left. Returns the number of things done."""
+        total = 0
+        while True:
+            done = 0
+            for manager in self.managers.values():
+                done += await self.catch_up(manager)
+            done += await self.fire_timeouts()
+            done += await self.dispatcher.dispatch_pending()
+            total += done
+            if done == 0:
+                return total
+
+    async def fire_timeouts(self, now: datetime | None = None) -> int:
+        """Fire the deadlines due at ``now`` (default: the clock's time)."""
+        return await fire_due(self.database, self.managers, self.codec, now or self.clock())
+
+    async def catch_up(self, manager: ProcessManager) -> int:
+        """Handle the manager's events after its checkpoint; returns how many."""
+        types = [t.event_type for t in manager.handles]
+        kind = manager.kind
+        position = await self.database.run(lambda c: state.checkpoint(c, kind))
+        # Refresh the store's readable head (PostgreSQL reads up to a cached safe head): a
+        # short page below then means every handled event up to it has been seen.
+        head = await self.store.storage.head_position()
+        handled = 0
+        while True:
+            envelopes = await self.store.read_all(after_position=position,
+                                                  limit=self.page_size, event_types=types)
+            for envelope in envelopes:
+                await self.database.run(self._handling(manager, envelope))
+                handled += 1
+            if envelopes:
+                position = envelopes[-1].position
+            if len(envelopes) < self.page_size:
+                self._positions[kind] = max(position, head)
+                return handled
+
+    def _handling(self, manager: ProcessManager, envelope: EventEnvelope
+                  ) -> _Handle:
+        return _Handle(manager, envelope, self.codec, self.clock())
+
+    async def run(self) -> None:
+        """Follow the log forever (until cancelled); waits for commits or the next deadline."""
+        attempt = 0
+        while True:
+            try:
+                await self.run_once()
+                attempt = 0
+                await self.store.storage.wait_for_commit(min(self._positions.values(),
+                                                             default=0),
+                                                         await self._idle_timeout())
+            except (StoreError, OSError, SQLAlchemyError) as exc:
+                attempt += 1
+                delay = Backoff().delay(attempt)
+                _log.error("process runner: %s; retrying in %.1f s", exc, delay, exc_info=exc)
+                await asyncio.sleep(delay)
+
+    async def _idle_timeout(self) -> float:
+        kinds = list(self.managers)
+        deadline = await self.database.run(lambda c: state.next_deadline(c, kinds),
+                                           write=False)
+        if deadline is None:
+            return self.idle_recheck
+        return max(0.01, min(self.idle_recheck, (deadline - self.clock()).total_seconds()))
+
+
+class _Handle:
+    """One event's transaction (see the module docstring)."""
+
+    def __init__(self, manager: ProcessManager, envelope: EventEnvelope, codec: CommandCodec,
+                 now: datetime) -> None:
+        self.manager, self.envelope, self.codec, self.now = manager, envelope, codec, now
+
+    def __call__(self, conn: Connection) -> None:
+        kind, envelope = self.manager.kind, self.envelope
+        if state.checkpoint(conn, kind, lock=True) >= envelope.position:
+            return  # another worker handled it
+        correlation = self.manager.correlate(envelope.event)
+        if correlation is not None:
+            record = state.find(conn, kind, correlation, lock=True)
+            process = decide_event(self.manager, record, envelope.event, correlation, self.now)
+            if process is not None:
+                state.write(conn, process.record, self.now)
+                store_sent(conn, self.codec, process.id, process.sent, self.now)
+        state.move_checkpoint(conn, kind, envelope.position)

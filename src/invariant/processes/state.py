@@ -1,0 +1,259 @@
+"""Persisted process state: one row per saga or process manager, with optimistic locking.
+
+``invariant_processes`` lives in the event store's database (the SQLite file or the
+PostgreSQL schema) and is written with synchronous SQLAlchemy Core through a
+:class:`~invariant.projections.ReadModelDatabase`. Every write names the version it read
+(``WHERE id = :id AND version = :read``); a write that finds another version raises
+:class:`~invariant.errors.ConcurrencyError` and changes nothing, so two workers racing on
+one process (or a timeout racing with the awaited event) end in exactly one outcome.
+
+``invariant_process_commands`` is the processes' outbox: commands decided by a process are
+inserted in the same transaction as its new state, then dispatched and deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+    update,
+)
+
+from invariant.domain.errors import ConcurrencyError, ConfigurationError
+from invariant.store.clock import from_micros, to_micros
+
+RUNNING = "running"
+COMPENSATING = "compensating"
+COMPLETED = "completed"
+FAILED = "failed"
+NEEDS_ATTENTION = "needs-attention"
+STATUSES = (RUNNING, COMPENSATING, COMPLETED, FAILED, NEEDS_ATTENTION)
+ACTIVE = (RUNNING, COMPENSATING)
+"""Statuses of a process that still has work to do."""
+ENDED = (COMPLETED, FAILED)
+
+metadata = MetaData()
+processes = Table(
+    "invariant_processes", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(100), nullable=False),
+    Column("correlation", String(200), nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("error", Text),
+    Column("deadline", BigInteger),  # earliest pending deadline, microseconds since the epoch
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("kind", "correlation", name="uq_invariant_processes_correlation"),
+    Index("ix_invariant_processes_status_deadline", "status", "deadline"),
+)
+process_commands = Table(
+    "invariant_process_commands", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("command_id", String(36), nullable=False, unique=True),
+    Column("process_id", String(200), nullable=False),
+    Column("command_type", String(200), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+process_checkpoints = Table(
+    "invariant_process_checkpoints", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+
+@dataclass(slots=True)
+class ProcessRecord:
+    """A process's row. ``state`` is the process's own JSON data; ``version`` is the one read
+    (``0`` for a process not stored yet)."""
+
+    id: str
+    kind: str
+    correlation: str
+    state: dict[str, Any]
+    status: str = RUNNING
+    step: int = 0
+    version: int = 0
+    error: str | None = None
+    deadline: datetime | None = None
+    updated_at: datetime | None = None
+    deadlines: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCommand:
+    """A command in the processes' outbox, not dispatched yet."""
+
+    seq: int
+    command_id: str
+    process_id: str
+    command_type: str
+    payload: dict[str, Any]
+
+
+def _record(row: Any) -> ProcessRecord:
+    r = row._mapping
+    stored = dict(r["state"])
+    deadlines = {k: from_micros(v) for k, v in stored.pop("__deadlines__", {}).items()}
+    return ProcessRecord(
+        r["id"], r["kind"], r["correlation"], stored, r["status"], r["step"], r["version"],
+        r["error"], None if r["deadline"] is None else from_micros(r["deadline"]),
+        from_micros(r["updated_at"]), deadlines,
+    )
+
+
+def read(conn: Connection, process_id: str, *, lock: bool = False) -> ProcessRecord | None:
+    """The row of ``process_id``; ``lock`` holds it for the transaction (PostgreSQL)."""
+    query = select(processes).where(processes.c.id == process_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return None if row is None else _record(row)
+
+
+def find(conn: Connection, kind: str, correlation: str, *, lock: bool = False
+         ) -> ProcessRecord | None:
+    """The process of ``kind`` correlated by ``correlation``."""
+    query = select(processes).where(processes.c.kind == kind,
+                                    processes.c.correlation == correlation)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return None if row is None else _record(row)
+
+
+def listing(conn: Connection, *, status: str | None = None, kind: str | None = None,
+            limit: int = 1000) -> list[ProcessRecord]:
+    query = select(processes).order_by(processes.c.updated_at, processes.c.id).limit(limit)
+    if status is not None:
+        query = query.where(processes.c.status == status)
+    if kind is not None:
+        query = query.where(processes.c.kind == kind)
+    return [_record(r) for r in conn.execute(query)]
+
+
+def due(conn: Connection, now: datetime, kinds: Sequence[str], *, limit: int = 100
+        ) -> list[str]:
+    """Ids of active processes of ``kinds`` whose earliest deadline has passed."""
+    query = (select(processes.c.id)
+             .where(processes.c.status.in_(ACTIVE), processes.c.deadline <= to_micros(now),
+                    processes.c.kind.in_(kinds))
+             .order_by(processes.c.deadline).limit(limit))
+    return [r[0] for r in conn.execute(query)]
+
+
+def next_deadline(conn: Connection, kinds: Sequence[str]) -> datetime | None:
+    """The earliest pending deadline of an active process of ``kinds``."""
+    row = conn.execute(select(processes.c.deadline)
+                       .where(processes.c.status.in_(ACTIVE), processes.c.deadline.is_not(None),
+                              processes.c.kind.in_(kinds))
+                       .order_by(processes.c.deadline).limit(1)).first()
+    return None if row is None else from_micros(row[0])
+
+
+def write(conn: Connection, record: ProcessRecord, now: datetime) -> ProcessRecord:
+    """Insert (version 0) or update the row if still at ``record.version``; the record's
+    version becomes the new one. Raises :class:`ConcurrencyError` when someone wrote first."""
+    state = dict(record.state)
+    state["__deadlines__"] = {k: to_micros(v) for k, v in record.deadlines.items()}
+    deadline = min(record.deadlines.values()) if record.deadlines else None
+    values: dict[str, Any] = {
+        "state": state, "status": record.status, "step": record.step, "error": record.error,
+        "deadline": None if deadline is None else to_micros(deadline),
+        "updated_at": to_micros(now), "version": record.version + 1,
+    }
+    if record.version == 0:
+        exists = conn.execute(select(processes.c.version).where(
+            (processes.c.id == record.id)
+            | ((processes.c.kind == record.kind)
+               & (processes.c.correlation == record.correlation)))).first()
+        if exists is not None:
+            raise ConcurrencyError(f"process-{record.id}", 0, int(exists[0]))
+        conn.execute(processes.insert().values(id=record.id, kind=record.kind,
+                                               correlation=record.correlation, **values))
+    else:
+        done = conn.execute(update(processes).where(processes.c.id == record.id,
+                                                    processes.c.version == record.version)
+                            .values(**values))
+        if done.rowcount != 1:
+            current = read(conn, record.id)
+            raise ConcurrencyError(f"process-{record.id}", record.version,
+                                   0 if current is None else current.version)
+    record.version += 1
+    record.deadline = deadline
+    record.updated_at = now
+    return record
+
+
+def enqueue(conn: Connection, process_id: str, command_id: str, command_type: str,
+            payload: dict[str, Any], now: datetime) -> None:
+    """Put a command in the outbox unless a command with that id is already there."""
+    exists = conn.execute(select(process_commands.c.seq)
+                          .where(process_commands.c.command_id == command_id)).first()
+    if exists is None:
+        conn.execute(process_commands.insert().values(
+            command_id=command_id, process_id=process_id, command_type=command_type,
+            payload=payload, created_at=to_micros(now)))
+
+
+def pending(conn: Connection, *, process_id: str | None = None, limit: int = 100,
+            parked: bool = True) -> list[PendingCommand]:
+    """Commands not dispatched yet, oldest first; ``parked=False`` leaves out those of
+    processes waiting for an operator."""
+    query = select(process_commands).order_by(process_commands.c.seq).limit(limit)
+    if process_id is not None:
+        query = query.where(process_commands.c.process_id == process_id)
+    if not parked:
+        query = query.where(process_commands.c.process_id.not_in(
+            select(processes.c.id).where(processes.c.status == NEEDS_ATTENTION)))
+    return [PendingCommand(r.seq, r.command_id, r.process_id, r.command_type, dict(r.payload))
+            for r in conn.execute(query)]
+
+
+def dispatched(conn: Connection, seq: int) -> None:
+    conn.execute(process_commands.delete().where(process_commands.c.seq == seq))
+
+
+def checkpoint(conn: Connection, name: str, *, lock: bool = False) -> int:
+    query = select(process_checkpoints.c.position).where(process_checkpoints.c.name == name)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise ConfigurationError(
+            f"process manager {name!r} is not set up; call ProcessRunner.setup() first")
+    return int(row[0])
+
+
+def register(conn: Connection, name: str) -> None:
+    """Create the checkpoint of the process manager ``name`` at 0, unless it exists."""
+    exists = conn.execute(select(process_checkpoints.c.position)
+                          .where(process_checkpoints.c.name == name)).first()
+    if exists is None:
+        conn.execute(process_checkpoints.insert().values(name=name, position=0))
+
+
+def move_checkpoint(conn: Connection, name: str, position: int) -> None:
+    conn.execute(update(process_checkpoints).where(process_checkpoints.c.name == name)
+                 .values(position=position))
