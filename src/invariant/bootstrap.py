@@ -25,6 +25,8 @@ from invariant.store.sqlite import SQLiteStorage
 from invariant.store.upcasting import Upcasters
 
 if TYPE_CHECKING:  # imported when used: SQLAlchemy only for applications with projections
+    from invariant.messaging.port import Broker
+    from invariant.messaging.relay import OutboxRelay
     from invariant.projections import (
         Projection,
         ProjectionRunner,
@@ -103,16 +105,30 @@ class App:
     read_models: ReadModelDatabase | None = None
     owns_storage: bool = True
     """False when the caller passed the storage in: then the caller closes it."""
+    relay: OutboxRelay | None = None
+    """The in-process outbox relay (embedded mode), when a broker was passed in."""
     _live: asyncio.Task[None] | None = field(default=None, repr=False)
+    _relaying: asyncio.Task[None] | None = field(default=None, repr=False)
+    _stop_relay: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     async def __aenter__(self) -> App:
         await self.storage.setup()
         if self.projections is not None:
             await self.projections.setup()
             self._live = asyncio.create_task(self.projections.run())
+        if self.relay is not None:
+            await self.relay.broker.connect()
+            await self.relay.setup()
+            self._stop_relay.clear()
+            self._relaying = asyncio.create_task(self.relay.run(stop=self._stop_relay))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._relaying is not None and self.relay is not None:
+            self._stop_relay.set()
+            await self._relaying
+            self._relaying = None
+            await self.relay.broker.close()
         if self._live is not None:
             self._live.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -140,13 +156,16 @@ def bootstrap(
     projections: Sequence[Projection] = (),
     middleware: Sequence[Middleware] | None = None,
     storage: EventStorage | None = None,
+    broker: Broker | None = None,
 ) -> App:
     """Build every part of an application from ``settings`` and the application's own
     registrations; the one place where dependencies are chosen and passed in.
 
     ``query_handlers`` is a function of the wired :class:`App`, so query handlers get the
     read models or repositories they need without globals. ``storage`` overrides the
-    settings' store (tests pass one in).
+    settings' store (tests pass one in). ``broker`` runs the outbox relay inside the
+    application (the embedded mode: e.g. an ``InProcessBroker``); without it, run
+    ``invariant relay run`` as its own process (the distributed mode).
     """
     owns_storage = storage is None
     storage = storage if storage is not None else open_storage(settings)
@@ -158,13 +177,21 @@ def bootstrap(
     )
     read_models: ReadModelDatabase | None = None
     runner: ProjectionRunner | None = None
+    if projections or broker is not None:
+        read_models = _read_models_for(settings, storage)
     if projections:
         from invariant.projections import ProjectionRunner
 
-        read_models = _read_models_for(settings, storage)
+        assert read_models is not None
         runner = ProjectionRunner(store, read_models, projections)
+    relay: OutboxRelay | None = None
+    if broker is not None:
+        from invariant.messaging.relay import OutboxRelay
+
+        assert read_models is not None
+        relay = OutboxRelay(read_models, broker)
     app = App(settings, storage, store, aggregates, bus, QueryBus({}), runner, read_models,
-              owns_storage)
+              owns_storage, relay)
     app.queries = QueryBus(query_handlers(app) if query_handlers else {}, queries=queries)
     return app
 

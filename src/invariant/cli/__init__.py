@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from invariant.cli import contracts, projections
+from invariant.cli import contracts, deadletters, processes, projections, relay, schemas
 
 app = typer.Typer(
     name="invariant", help="Operate invariant applications.", no_args_is_help=True,
@@ -12,5 +12,9 @@ app = typer.Typer(
 )
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(projections.app, name="projections")
+app.add_typer(deadletters.app, name="deadletters")
+app.add_typer(schemas.app, name="schemas")
+app.add_typer(relay.app, name="relay")
+app.add_typer(processes.app, name="processes")
 
 __all__ = ["app"]
