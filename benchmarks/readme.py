@@ -28,7 +28,7 @@ def render(records: list[dict[str, object]], when: datetime, rounds: str) -> str
         "```text",
         report.table(records),  # type: ignore[arg-type]
         "",
-        report.targets(records),  # type: ignore[arg-type]
+        report.targets(records, 3),  # type: ignore[arg-type]
         "```",
         END,
     ])

@@ -90,7 +90,7 @@ def targets(records: Sequence[Record], rounds: int = 1) -> str:
         return None if r is None else float(r["value"])
 
     lines = ["Targets (one run):" if rounds == 1 else f"Targets (medians of {rounds} rounds):"]
-    backends = sorted({r["backend"] for r in records})
+    backends = sorted({r["backend"] for r in records} & {"sqlite", "postgres"})
     for b in backends:
         checks: list[tuple[str, float | None, float | None, str]] = []
         inv, raw = val("W1", b, SUBJECT), val("W1", b, "raw")
