@@ -362,7 +362,7 @@ class PostgresStorage:
             f"SELECT coalesce(max(version), 0) FROM {s}.invariant_events WHERE stream_id = $1"
         )
         self._sql_stream_data = (
-            f"SELECT event_type, schema_version, data FROM {s}.invariant_events"
+            f"SELECT event_type, schema_version, data::text FROM {s}.invariant_events"
             " WHERE stream_id = $1 AND version > $2 AND ($3::bigint IS NULL OR version <= $3)"
             " ORDER BY version"
         )
