@@ -51,11 +51,18 @@ def open_storage(settings: Settings) -> EventStorage:
     return SQLiteStorage(settings.sqlite_path)
 
 
-def open_read_models(settings: Settings) -> ReadModelDatabase:
-    """The database of the read models: the event store's own (SQLite file or schema)."""
+def open_read_models(settings: Settings, storage: EventStorage | None = None
+                     ) -> ReadModelDatabase:
+    """The database of the read models: the event store's own (SQLite file or schema),
+    that of ``storage`` when one is given, else the one ``settings`` name."""
     from invariant.projections import ReadModelDatabase
+    from invariant.store.postgres import PostgresStorage
 
-    if settings.store == "memory":
+    if isinstance(storage, SQLiteStorage):
+        return ReadModelDatabase.for_url(f"sqlite:///{storage.path}")
+    if isinstance(storage, PostgresStorage):
+        return ReadModelDatabase.for_url(storage.dsn, schema=storage.schema)
+    if storage is not None or settings.store == "memory":
         raise ConfigurationError(
             "projections keep their read models and checkpoints in the event store's "
             "database; set INVARIANT_STORE=sqlite or postgres"
@@ -178,7 +185,7 @@ def bootstrap(
     read_models: ReadModelDatabase | None = None
     runner: ProjectionRunner | None = None
     if projections or broker is not None:
-        read_models = _read_models_for(settings, storage)
+        read_models = open_read_models(settings, storage)
     if projections:
         from invariant.projections import ProjectionRunner
 
@@ -195,13 +202,3 @@ def bootstrap(
     app.queries = QueryBus(query_handlers(app) if query_handlers else {}, queries=queries)
     return app
 
-
-def _read_models_for(settings: Settings, storage: EventStorage) -> ReadModelDatabase:
-    from invariant.projections import ReadModelDatabase
-    from invariant.store.postgres import PostgresStorage
-
-    if isinstance(storage, SQLiteStorage):
-        return ReadModelDatabase.for_url(f"sqlite:///{storage.path}")
-    if isinstance(storage, PostgresStorage):
-        return ReadModelDatabase.for_url(storage.dsn, schema=storage.schema)
-    return open_read_models(settings)

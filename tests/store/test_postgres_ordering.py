@@ -13,7 +13,7 @@ import pytest
 
 from invariant.store import StreamState
 from invariant.store.postgres import PostgresStorage
-from invariant.testing.event_storage_contract import append, new_event
+from invariant.testing.event_storage_contract import append, follow_log, new_event
 from tests.conftest import POSTGRES_DSN
 
 pytestmark = pytest.mark.postgres
@@ -89,7 +89,6 @@ async def test_followers_see_every_commit_exactly_once_under_out_of_order_commit
     rng = random.Random(7)
     writers, appends_each = 12, 15
     stop = asyncio.Event()
-    seen: list[int] = []
 
     async def writer(w: int) -> None:
         conn = await asyncpg.connect(POSTGRES_DSN)
@@ -101,23 +100,10 @@ async def test_followers_see_every_commit_exactly_once_under_out_of_order_commit
         finally:
             await conn.close()
 
-    async def follower() -> None:
-        position = 0
-        while True:
-            finished = stop.is_set()
-            batch = await storage.read_all(after_position=position, limit=5)
-            seen.extend(e.position for e in batch)
-            if batch:
-                position = batch[-1].position
-            elif finished:
-                return
-            else:
-                await asyncio.sleep(0.001)
-
-    task = asyncio.create_task(follower())
+    task = asyncio.create_task(follow_log(storage, stop, page=5, idle=0.001))
     await asyncio.gather(*[writer(w) for w in range(writers)])
     stop.set()
-    await task
+    seen = await task
     committed = [r[0] for r in await storage._fetch(
         f"SELECT position FROM {pg_schema}.invariant_events ORDER BY position"
     )]

@@ -51,6 +51,27 @@ def append(stream: str, expected: ExpectedVersion, *events: NewEvent) -> Commit:
     return Commit(appends=(AppendRequest(stream, expected, events),))
 
 
+async def follow_log(storage: EventStorage, done: asyncio.Event, *, page: int,
+                     idle: float = 0.0) -> list[int]:
+    """Positions a follower of the global log sees until ``done`` is set and it caught up.
+
+    ``done`` is read *before* each read: a page read after the writers finished is then
+    always looked at, so the last events are never missed by the follower itself.
+    """
+    seen: list[int] = []
+    position = 0
+    while True:
+        finished = done.is_set()
+        batch = await storage.read_all(after_position=position, limit=page)
+        seen.extend(e.position for e in batch)
+        if batch:
+            position = batch[-1].position
+        elif finished:
+            return seen
+        else:
+            await asyncio.sleep(idle)
+
+
 class EventStorageContract:
     """Subclass in a test module and provide the ``storage_factory`` fixture."""
 
@@ -419,20 +440,6 @@ class EventStorageContract:
     ) -> None:
         writers, per_writer = 8, 25
         done = asyncio.Event()
-        seen: list[int] = []
-
-        async def follow() -> None:
-            position = 0
-            while True:
-                finished = done.is_set()
-                batch = await storage.read_all(after_position=position, limit=7)
-                seen.extend(e.position for e in batch)
-                if batch:
-                    position = batch[-1].position
-                elif finished:
-                    return
-                else:
-                    await asyncio.sleep(0)
 
         async def write(w: int) -> None:
             for i in range(per_writer):
@@ -440,10 +447,10 @@ class EventStorageContract:
                     append(f"w{w}-1", StreamState.ANY, new_event(i), new_event(i))
                 )
 
-        follower = asyncio.create_task(follow())
+        follower = asyncio.create_task(follow_log(storage, done, page=7))
         await asyncio.gather(*[write(w) for w in range(writers)])
         done.set()
-        await follower
+        seen = await follower
         committed = [e.position for e in await storage.read_all(limit=10_000)]
         assert len(committed) == writers * per_writer * 2
         assert seen == committed
