@@ -1,0 +1,89 @@
+"""shop's command line: ``serve`` (the default) and ``demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.panel import Panel
+
+from invariant.domain.errors import ConfigurationError
+from shop.config import ShopSettings
+from shop.platform.http import create_app
+from shop.platform.runtime import Shop
+
+app = typer.Typer(add_completion=False, no_args_is_help=False,
+                  help="shop, the reference system of invariant.")
+console = Console()
+
+
+def _settings() -> ShopSettings:
+    try:
+        return ShopSettings.from_env()
+    except ConfigurationError as exc:
+        console.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def banner(shop: Shop) -> None:
+    s = shop.settings
+    base = f"http://{s.host}:{s.port}"
+    where = (f"SQLite file {s.invariant.sqlite_path}" if s.invariant.store == "sqlite"
+             else f"PostgreSQL, schema {s.invariant.postgres_schema}")
+    mail = (f"local SMTP sink on {s.smtp_host}:{s.smtp_port}, messages saved in "
+            f"{s.data / 'mail'}" if s.mail_sink else f"SMTP server {s.smtp_host}:{s.smtp_port}")
+    password = (f"{s.admin_password}  (generated; set SHOP_ADMIN_PASSWORD to choose one)"
+                if s.admin_password_generated else "(from SHOP_ADMIN_PASSWORD)")
+    console.print(Panel.fit(
+        f"[bold]shop is running[/bold] at {base}\n\n"
+        f"  API docs     {base}/docs   (OpenAPI: {base}/openapi.json)\n"
+        f"  health       {base}/health\n"
+        f"  admin        {s.admin_email}\n"
+        f"  password     {password}\n"
+        f"  data         {where}\n"
+        f"  mail         {mail}\n"
+        f"  workers      projections, fulfilment process, outbox relay, "
+        f"{len(shop.consumers)} consumers, job worker\n\n"
+        "Try it: make demo (in another terminal) walks through sign-up and orders.\n"
+        "Stop with Ctrl+C.", title="shop"))
+
+
+@app.command()
+def serve() -> None:
+    """Start shop: the HTTP API and every worker, in this process (make run)."""
+    settings = _settings()
+    try:
+        shop = Shop(settings)
+    except ConfigurationError as exc:
+        console.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    api = create_app(shop, on_started=banner)
+    config = uvicorn.Config(api, host=settings.host, port=settings.port, log_level="warning")
+    try:
+        uvicorn.Server(config).run()
+    except OSError as exc:
+        console.print(f"[red]Could not serve on {settings.host}:{settings.port}:[/red] {exc}; "
+                      "set SHOP_PORT to a free port")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def demo(
+    url: str = typer.Option("", help="Run against a shop already serving at this URL "
+                                     "(default: start one in this process)"),
+) -> None:
+    """Walk through shop over HTTP: sign-up with the emailed code, then orders that
+    succeed, fail on stock, fail on payment after retries, and time out."""
+    from shop.demo import run_demo
+
+    sys.exit(asyncio.run(run_demo(_settings(), url or None, console)))
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("--help", "-h")):
+        sys.argv.insert(1, "serve")
+    app()

@@ -1,0 +1,140 @@
+"""shop's settings, from ``SHOP_*`` environment variables (the event store, read models and
+broker keep invariant's own ``INVARIANT_*`` settings).
+
+==============================  ==========================================================
+``SHOP_HOST``/``SHOP_PORT``     where the HTTP API listens (``127.0.0.1``/``8000``)
+``SHOP_DATA``                   directory for the SQLite file, the dev secret and the mail
+                                sink (``var/shop``); used when ``INVARIANT_STORE=sqlite``
+                                and ``INVARIANT_SQLITE_PATH`` is not set
+``SHOP_SECRET``                 signs access tokens and seals one-time codes; at least 32
+                                characters. Unset: a random one is made once and kept in
+                                ``SHOP_DATA/secret.key`` (development only)
+``SHOP_ADMIN_EMAIL``            the admin account made at start-up (``admin@shop.local``)
+``SHOP_ADMIN_PASSWORD``         its password; unset: a random one, printed at start-up
+``SHOP_TOKEN_TTL``              access-token lifetime in seconds (3600)
+``SHOP_SMTP_HOST``/``PORT``     the SMTP server emails go to (``127.0.0.1``/``8025``)
+``SHOP_MAIL_SINK``              ``on`` (default): shop starts its own local SMTP sink on
+                                that port; ``off``: send to a real server
+``SHOP_PAYMENT_TIMEOUT``        seconds fulfilment waits for a payment answer (5)
+``SHOP_RESERVATION_TIMEOUT``    seconds fulfilment waits for inventory (10)
+``SHOP_PROVIDER_TIMEOUT``       seconds the payments ACL waits for the provider (1)
+``SHOP_SAMPLE_CATALOG``         ``on`` (default): load the sample catalog when empty
+==============================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+
+from invariant.config import Settings
+from invariant.domain.errors import ConfigurationError
+
+PREFIX = "SHOP_"
+N = TypeVar("N", int, float)
+_KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
+          "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
+          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG"}
+
+
+@dataclass(frozen=True)
+class ShopSettings:
+    invariant: Settings = field(default_factory=Settings)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data: Path = Path("var/shop")
+    secret: str = ""
+    admin_email: str = "admin@shop.local"
+    admin_password: str = ""
+    admin_password_generated: bool = False
+    token_ttl: float = 3600.0
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_sink: bool = True
+    payment_timeout: float = 5.0
+    reservation_timeout: float = 10.0
+    provider_timeout: float = 1.0
+    sample_catalog: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ShopSettings:
+        """Read ``SHOP_*`` and ``INVARIANT_*``; unknown ``SHOP_*`` keys are errors."""
+        env = dict(os.environ if environ is None else environ)
+        unknown = sorted(k for k in env if k.startswith(PREFIX)
+                         and k[len(PREFIX):] not in _KNOWN)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown setting(s) {', '.join(unknown)}; known: "
+                + ", ".join(PREFIX + k for k in sorted(_KNOWN)))
+        data = Path(env.get(f"{PREFIX}DATA", "var/shop"))
+        if env.get("INVARIANT_STORE", "sqlite") == "sqlite":
+            env.setdefault("INVARIANT_SQLITE_PATH", str(data / "shop.db"))
+        settings = cls(
+            invariant=Settings.from_env(env),
+            host=env.get(f"{PREFIX}HOST", "127.0.0.1"),
+            port=_number(env, "PORT", 8000, int, low=1, high=65535),
+            data=data,
+            secret=env.get(f"{PREFIX}SECRET", ""),
+            admin_email=env.get(f"{PREFIX}ADMIN_EMAIL", "admin@shop.local"),
+            admin_password=env.get(f"{PREFIX}ADMIN_PASSWORD", ""),
+            token_ttl=_number(env, "TOKEN_TTL", 3600.0, float, low=1),
+            smtp_host=env.get(f"{PREFIX}SMTP_HOST", "127.0.0.1"),
+            smtp_port=_number(env, "SMTP_PORT", 8025, int, low=1, high=65535),
+            mail_sink=_switch(env, "MAIL_SINK", True),
+            payment_timeout=_number(env, "PAYMENT_TIMEOUT", 5.0, float, low=0.01),
+            reservation_timeout=_number(env, "RESERVATION_TIMEOUT", 10.0, float, low=0.01),
+            provider_timeout=_number(env, "PROVIDER_TIMEOUT", 1.0, float, low=0.01),
+            sample_catalog=_switch(env, "SAMPLE_CATALOG", True),
+        )
+        if settings.secret and len(settings.secret) < 32:
+            raise ConfigurationError(
+                f"{PREFIX}SECRET must be at least 32 characters (got {len(settings.secret)}); "
+                "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+        return settings
+
+    def resolved(self) -> ShopSettings:
+        """These settings with a secret and an admin password: the development secret is
+        made once in ``data/secret.key``; a missing admin password is generated."""
+        settings = self
+        if not settings.secret:
+            key = settings.data / "secret.key"
+            key.parent.mkdir(parents=True, exist_ok=True)
+            if not key.exists():
+                key.touch(mode=0o600)
+                key.write_text(secrets.token_urlsafe(48))
+            settings = replace(settings, secret=key.read_text().strip())
+        if not settings.admin_password:
+            settings = replace(settings, admin_password=secrets.token_urlsafe(12),
+                               admin_password_generated=True)
+        return settings
+
+
+def _number(env: Mapping[str, str], key: str, default: N, kind: type[N], *,
+                              low: float | None = None, high: float | None = None) -> N:
+    text = env.get(PREFIX + key)
+    if text is None:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"{PREFIX}{key} must be a {'whole ' if kind is int else ''}number, got {text!r}"
+        ) from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigurationError(f"{PREFIX}{key}={text} is out of range [{low}, {high}]")
+    return value
+
+
+def _switch(env: Mapping[str, str], key: str, default: bool) -> bool:
+    text = env.get(PREFIX + key)
+    if text is None:
+        return default
+    if text.lower() in ("on", "true", "1", "yes"):
+        return True
+    if text.lower() in ("off", "false", "0", "no"):
+        return False
+    raise ConfigurationError(f"{PREFIX}{key} must be on or off, got {text!r}")

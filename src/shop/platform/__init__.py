@@ -1,0 +1,1 @@
+"""How shop's bounded contexts are put together in one process."""

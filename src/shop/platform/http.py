@@ -1,0 +1,125 @@
+"""shop's HTTP API: every context's routes, problem+json errors, health, pagination."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from invariant.http import install_error_handlers
+from invariant.http.errors import MEDIA_TYPE
+from shop.platform.errors import Forbidden, NotAuthenticated, TooManyRequests
+from shop.platform.runtime import Shop
+
+T = TypeVar("T")
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid access token (problem+json)"},
+    403: {"description": "Not allowed for this account (problem+json)"},
+    404: {"description": "Not found (problem+json)"},
+    409: {"description": "Conflict (problem+json)"},
+    422: {"description": "Invalid input or refused by a business rule (problem+json)"},
+    429: {"description": "Too many attempts; see Retry-After (problem+json)"},
+}
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``items``, and ``next_offset`` to ask for the next (null at the
+    end)."""
+
+    items: list[T]
+    offset: int
+    limit: int
+    total: int
+    next_offset: int | None
+
+
+class PageParams(BaseModel):
+    offset: int = Field(0, ge=0)
+    limit: int = Field(20, ge=1, le=100)
+
+    def page(self, items: list[T], total: int) -> Page[T]:
+        end = self.offset + len(items)
+        return Page[T](items=items, offset=self.offset, limit=self.limit, total=total,
+                       next_offset=end if end < total else None)
+
+
+def page_params(offset: Annotated[int, Query(ge=0)] = 0,
+                limit: Annotated[int, Query(ge=1, le=100)] = 20) -> PageParams:
+    return PageParams(offset=offset, limit=limit)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def get_shop(request: Request) -> Shop:
+    shop: Shop = request.app.state.shop
+    return shop
+
+
+ShopDep = Annotated[Shop, Depends(get_shop)]
+
+
+class Health(BaseModel):
+    status: str
+    store: str
+    outbox_pending: int
+
+
+def create_app(shop: Shop, *, on_started: Callable[[Shop], None] | None = None) -> FastAPI:
+    """The FastAPI app serving ``shop``; its lifespan starts and stops the shop."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with shop:
+            if on_started is not None:
+                on_started(shop)
+            yield
+
+    app = FastAPI(
+        title="shop", version="1.0.0", lifespan=lifespan, responses=PROBLEM_RESPONSES,
+        description="The reference system of invariant: identity, catalog, orders and their "
+                    "fulfilment across inventory, payments and shipping. Errors are RFC 9457 "
+                    "problem details (application/problem+json).")
+    app.state.shop = shop
+    install_error_handlers(app)
+    app.add_exception_handler(NotAuthenticated, _unauthenticated)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(TooManyRequests, _too_many)
+
+    @app.get("/health", tags=["health"])
+    async def health(shop: ShopDep) -> Health:
+        lag = await shop.relay.lag()
+        return Health(status="ok", store=shop.settings.invariant.store,
+                      outbox_pending=lag.pending)
+
+    for module in shop.modules:
+        if module.router is not None:
+            app.include_router(module.router)
+    return app
+
+
+def _problem(status: int, kind: str, title: str, detail: str,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"type": f"urn:invariant:problem:{kind}", "title": title, "status": status,
+         "detail": detail}, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+async def _unauthenticated(request: Request, exc: Exception) -> JSONResponse:
+    return _problem(401, "unauthenticated", "Not signed in", str(exc),
+                    {"WWW-Authenticate": "Bearer"})
+
+
+async def _forbidden(request: Request, exc: Exception) -> JSONResponse:
+    return _problem(403, "forbidden", "Forbidden", str(exc))
+
+
+async def _too_many(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TooManyRequests)
+    return _problem(429, "too-many-requests", "Too many requests", str(exc),
+                    {"Retry-After": str(max(1, round(exc.retry_after)))})

@@ -1,0 +1,204 @@
+"""The running shop: every context's module wired onto one event store, one database, one
+command bus, one broker, and the workers that move work between them.
+
+Embedded mode (the default): SQLite, a durable broker in the same database, and all the
+workers in this process:
+
+* the projections (read models from the event log),
+* the process runner (fulfilment: reacts to events, sends commands, fires deadlines),
+* the outbox relay (committed outbox rows → broker) and the consumers (broker → inbox +
+  effects, poison messages parked in the dead-letter store),
+* the job worker (e.g. sending emails, with retries and a dead state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from invariant.bootstrap import App, bootstrap, open_read_models
+from invariant.contracts.engine import create_engine
+from invariant.domain.errors import ConfigurationError
+from invariant.messaging.consumer import Backoff, Consumer
+from invariant.messaging.jobs import JobWorker
+from invariant.messaging.port import Broker
+from invariant.messaging.relay import OutboxRelay
+from invariant.processes import ProcessRunner
+from invariant.projections import ReadModelDatabase
+from invariant.store.clock import Clock, utc_now
+from invariant.store.port import EventStorage
+from invariant.store.postgres import PostgresStorage
+from invariant.store.sqlite import SQLiteStorage
+from shop.config import ShopSettings
+from shop.platform.auth import Tokens
+from shop.platform.module import Module, ModuleFactory
+
+log = logging.getLogger("shop")
+
+
+def default_modules() -> list[ModuleFactory]:
+    """Every bounded context of shop, in start-up order."""
+    from shop import (
+        analytics,
+        billing,
+        catalog,
+        fulfilment,
+        identity,
+        inventory,
+        notifications,
+        ordering,
+        payments,
+        shipping,
+    )
+
+    return [identity.module, notifications.module, catalog.module, inventory.module,
+            ordering.module, payments.module, shipping.module, fulfilment.module,
+            billing.module, analytics.module]
+
+
+class Shop:
+    """All of shop in one process. ``async with Shop(settings) as shop:`` starts it."""
+
+    def __init__(self, settings: ShopSettings, *, modules: Sequence[ModuleFactory] | None = None,
+                 clock: Clock = utc_now, storage: EventStorage | None = None,
+                 broker: Broker | None = None, consumer_backoff: Backoff | None = None
+                 ) -> None:
+        self.settings = settings.resolved()
+        self.clock = clock
+        self.tokens = Tokens(self.settings.secret, self.settings.token_ttl, clock=clock)
+        self.modules: list[Module] = [factory(self) for factory in
+                                      (default_modules() if modules is None else modules)]
+        names = [m.name for m in self.modules]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"a module is registered twice: {sorted(names)}")
+        commands = _merge("command", {m.name: m.commands for m in self.modules})
+        queries = _merge("query", {m.name: m.queries for m in self.modules})
+        self.app: App = bootstrap(
+            self.settings.invariant,
+            events=[e for m in self.modules for e in m.events],
+            command_handlers=commands,
+            query_handlers=lambda app: queries,
+            projections=[p for m in self.modules for p in m.projections],
+            storage=storage,
+        )
+        self.owns_storage = storage is None
+        self.read_models: ReadModelDatabase = (
+            self.app.read_models or open_read_models(self.settings.invariant, self.app.storage))
+        self._owns_read_models = self.app.read_models is None
+        self.engine: AsyncEngine = _state_engine(self.app.storage)
+        """For state-stored contexts (identity, catalog): the same database, async."""
+        self.broker: Broker = broker if broker is not None else _embedded_broker(
+            self.read_models)
+        self.relay = OutboxRelay(self.read_models, self.broker)
+        self.consumers = [Consumer(name, self.read_models, handler, backoff=consumer_backoff)
+                          for m in self.modules for name, handler in m.consumers.items()]
+        self.jobs = JobWorker(self.read_models, _merge("job", {m.name: m.jobs
+                                                               for m in self.modules}))
+        managers = [p for m in self.modules for p in m.processes]
+        self.processes = ProcessRunner(self.app.store, self.read_models, self.app.commands,
+                                       managers, commands=list(commands), clock=clock)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stack = contextlib.AsyncExitStack()
+
+    @property
+    def commands(self) -> Any:
+        """The command bus (every context's commands)."""
+        return self.app.commands
+
+    @property
+    def queries(self) -> Any:
+        """The query bus."""
+        return self.app.queries
+
+    async def __aenter__(self) -> Shop:
+        try:
+            await self._start()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _start(self) -> None:
+        self.app.owns_storage = self.owns_storage
+        await self._stack.enter_async_context(self.app)
+        if self._owns_read_models:
+            self._stack.push_async_callback(self.read_models.close)
+        self._stack.push_async_callback(self.engine.dispose)
+        for module in self.modules:
+            if module.setup is not None:
+                await module.setup(self)
+        for module in self.modules:
+            if module.lifespan is not None:
+                await self._stack.enter_async_context(module.lifespan(self))
+        await self.broker.connect()
+        self._stack.push_async_callback(self.broker.close)
+        for consumer in self.consumers:  # declared before anything is relayed to them
+            await consumer.setup()
+            await self.broker.declare(consumer.name)
+        await self.relay.setup()
+        await self.jobs.setup()
+        await self.processes.setup()
+        self._stop.clear()
+        self._spawn(self.relay.run(stop=self._stop), "relay")
+        for consumer in self.consumers:
+            self._spawn(consumer.consume(self.broker, stop=self._stop, poll=0.2),
+                        f"consumer {consumer.name}")
+        self._spawn(self.jobs.run(stop=self._stop, idle=0.1), "jobs")
+        self._spawn(self.processes.run(), "processes")
+
+    def _spawn(self, work: Any, name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(_report_crash)
+        self._tasks.append(task)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            if task.get_name() == "processes":
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+        self._tasks.clear()
+        await self._stack.aclose()
+
+
+def _report_crash(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("the %s worker stopped: %r", task.get_name(), exc, exc_info=exc)
+
+
+def _merge(kind: str, parts: Mapping[str, Mapping[Any, Any]]) -> dict[Any, Any]:
+    merged: dict[Any, Any] = {}
+    owner: dict[Any, str] = {}
+    for module, handlers in parts.items():
+        for key, handler in handlers.items():
+            if key in merged:
+                raise ConfigurationError(
+                    f"{kind} {getattr(key, '__name__', key)} is handled by both "
+                    f"{owner[key]} and {module}; one context owns each {kind}")
+            merged[key], owner[key] = handler, module
+    return merged
+
+
+def _state_engine(storage: EventStorage) -> AsyncEngine:
+    if isinstance(storage, SQLiteStorage):
+        return create_engine(f"sqlite:///{storage.path}")
+    if isinstance(storage, PostgresStorage):
+        return create_engine(storage.dsn, schema=storage.schema)
+    raise ConfigurationError("shop needs INVARIANT_STORE=sqlite or postgres")
+
+
+def _embedded_broker(database: ReadModelDatabase) -> Broker:
+    from invariant.messaging.sql_broker import SqlBroker
+
+    return SqlBroker(database)

@@ -1,0 +1,151 @@
+"""shop over real HTTP: a uvicorn server in the test's event loop, on SQLite and on
+PostgreSQL (a fresh schema), with its own local SMTP sink on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import re
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2 as httpx
+import pytest
+import uvicorn
+
+from invariant.config import Settings
+from shop.config import ShopSettings
+from shop.platform.http import create_app
+from shop.platform.runtime import Shop
+from tests.conftest import POSTGRES_DSN, fresh_pg_schema
+
+T = TypeVar("T")
+SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@shop.test", "admin-password-123"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ShopServer:
+    shop: Shop
+    base_url: str
+    client: httpx.AsyncClient
+    mail_dir: Path
+
+    def mails(self, to: str | None = None) -> list[EmailMessage]:
+        """Messages the local SMTP sink received (oldest first), optionally to ``to``."""
+        found: list[EmailMessage] = []
+        for path in sorted(self.mail_dir.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            if to is None or to in str(message["To"]):
+                found.append(message)
+        return found
+
+    async def otp(self, to: str, *, previous: int = 0, timeout: float = 10.0) -> str:  # noqa: ASYNC109
+        """The 6-digit code of the ``previous+1``-th verification email to ``to``."""
+        async def code() -> str | None:
+            codes = [m for m in (_otp_in(mail) for mail in self.mails(to)) if m]
+            return codes[previous] if len(codes) > previous else None
+        return await eventually(code, timeout=timeout, what=f"a code emailed to {to}")
+
+    async def login(self, email_address: str, password: str) -> dict[str, str]:
+        response = await self.client.post("/identity/login",
+                                          json={"email": email_address, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    async def admin(self) -> dict[str, str]:
+        return await self.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+
+    async def customer(self, email_address: str, password: str = "correct horse battery"
+                       ) -> dict[str, str]:
+        """Register, verify with the emailed code, log in: the customer's auth headers."""
+        response = await self.client.post("/identity/register",
+                                          json={"email": email_address, "password": password})
+        assert response.status_code == 201, response.text
+        code = await self.otp(email_address)
+        response = await self.client.post("/identity/verify",
+                                          json={"email": email_address, "code": code})
+        assert response.status_code == 200, response.text
+        return await self.login(email_address, password)
+
+
+def _otp_in(message: EmailMessage) -> str | None:
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    found = re.search(r"\b(\d{6})\b", text)
+    return found.group(1) if found else None
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0,  # noqa: ASYNC109
+                     what: str = "the condition") -> T:
+    """Poll ``probe`` until it returns something other than None (or fail after timeout)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await probe()
+        if value is not None:
+            return value
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def shop_settings(tmp_path: Path, invariant: Settings, **overrides: Any) -> ShopSettings:
+    base = ShopSettings(
+        invariant=invariant, host="127.0.0.1", port=free_port(), data=tmp_path / "shop",
+        secret=SECRET, admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD,
+        smtp_port=free_port(), payment_timeout=1.5, reservation_timeout=3.0,
+        provider_timeout=0.3, sample_catalog=True)
+    return replace(base, **overrides)
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: ShopSettings) -> AsyncIterator[ShopServer]:
+    shop = Shop(settings)
+    api = create_app(shop)
+    server = uvicorn.Server(uvicorn.Config(api, host=settings.host, port=settings.port,
+                                           log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the server stopped while starting")
+            await asyncio.sleep(0.02)
+        base = f"http://{settings.host}:{settings.port}"
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            yield ShopServer(shop, base, client, settings.data / "mail")
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
+    """invariant's settings for each backend shop must run on."""
+    if request.param == "sqlite":
+        yield Settings(store="sqlite", sqlite_path=tmp_path / "shop.db")
+        return
+    async with fresh_pg_schema() as schema:
+        yield Settings(store="postgres", postgres_dsn=POSTGRES_DSN, postgres_schema=schema,
+                       postgres_pool=10)
+
+
+@pytest.fixture
+async def server(backend: Settings, tmp_path: Path) -> AsyncIterator[ShopServer]:
+    """A running shop on each backend."""
+    async with serve(shop_settings(tmp_path, backend)) as running:
+        yield running
