@@ -22,6 +22,7 @@ from invariant.messaging.published_language import (
     json_schema,
 )
 from invariant.messaging.relay import OutboxRelay, RelayLag
+from invariant.messaging.sql_broker import SqlBroker
 
 __all__ = [
     "Amount",
@@ -38,6 +39,7 @@ __all__ = [
     "OutboxRelay",
     "PermanentMessageError",
     "RelayLag",
+    "SqlBroker",
     "UnsupportedVersionError",
     "UtcTime",
     "json_schema",

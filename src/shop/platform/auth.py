@@ -64,10 +64,10 @@ class Tokens:
             raise NotAuthenticated("the access token has expired; log in again") from None
         except jwt.InvalidTokenError:
             raise NotAuthenticated("the access token is not valid; log in again") from None
-        role = claims.get("role")
-        if role not in ("customer", "admin") or not isinstance(claims.get("sub"), str):
+        role, subject = claims.get("role"), claims.get("sub")
+        if role not in ("customer", "admin") or not isinstance(subject, str):
             raise NotAuthenticated("the access token is not valid; log in again")
-        return Principal(claims["sub"], role)
+        return Principal(subject, "admin" if role == "admin" else "customer")
 
     def _decode(self, token: str) -> dict[str, object]:
         """Check the signature, then the expiry against the clock (tests move time)."""
