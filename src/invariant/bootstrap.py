@@ -25,6 +25,7 @@ from invariant.store.sqlite import SQLiteStorage
 from invariant.store.upcasting import Upcasters
 
 if TYPE_CHECKING:  # imported when used: SQLAlchemy only for applications with projections
+    from invariant.messaging.job_queue import NatsJobQueue
     from invariant.messaging.port import Broker
     from invariant.messaging.relay import OutboxRelay
     from invariant.projections import (
@@ -73,6 +74,45 @@ def open_read_models(settings: Settings, storage: EventStorage | None = None
     return ReadModelDatabase.for_url(f"sqlite:///{settings.sqlite_path}")
 
 
+def open_broker(settings: Settings, database: ReadModelDatabase | None = None) -> Broker:
+    """The broker ``INVARIANT_BROKER`` names, on ``INVARIANT_BROKER_URL`` and
+    ``INVARIANT_BROKER_CHANNEL``; the in-process broker when unset. ``sql`` keeps its
+    messages in ``database`` (default: the settings' own, see :func:`open_read_models`).
+    Only the chosen adapter's client library is imported. Call ``await broker.connect()``."""
+    from invariant.config import check_broker
+
+    check_broker(settings)
+    if settings.broker == "sql":
+        from invariant.messaging.sql_broker import SqlBroker
+
+        return SqlBroker(database if database is not None else open_read_models(settings))
+    if settings.broker in (None, "inprocess"):
+        from invariant.messaging.inprocess import InProcessBroker
+
+        return InProcessBroker()
+    from invariant.messaging.brokers import broker_from_url
+
+    assert settings.broker_url is not None
+    return broker_from_url(settings.broker_url, channel=settings.broker_channel)
+
+
+def open_job_queue(settings: Settings) -> NatsJobQueue | None:
+    """The job queue ``INVARIANT_JOBS`` names: None for ``database`` (jobs wait in
+    ``invariant_jobs``, run by ``JobWorker``), a :class:`NatsJobQueue` (stream
+    ``<CHANNEL>_JOBS``) for ``nats`` (forwarded by ``JobForwarder``, run by
+    ``QueuedJobWorker``)."""
+    from invariant.config import check_jobs, jobs_url
+
+    check_jobs(settings)
+    if settings.jobs == "database":
+        return None
+    from invariant.messaging.job_queue import NatsJobQueue
+
+    url = jobs_url(settings)
+    assert url is not None
+    return NatsJobQueue(url, stream=f"{settings.broker_channel.upper()}_JOBS".replace("-", "_"))
+
+
 def load_projections(settings: Settings, storage: EventStorage) -> ProjectionSet:
     """The projections named by ``INVARIANT_PROJECTIONS`` (``package.module:factory``)."""
     from invariant.projections import ProjectionSet
@@ -113,7 +153,8 @@ class App:
     owns_storage: bool = True
     """False when the caller passed the storage in: then the caller closes it."""
     relay: OutboxRelay | None = None
-    """The in-process outbox relay (embedded mode), when a broker was passed in."""
+    """The outbox relay running inside the application (embedded mode), when a broker was
+    passed in or ``INVARIANT_BROKER`` is set; ``relay.broker`` is the broker."""
     _live: asyncio.Task[None] | None = field(default=None, repr=False)
     _relaying: asyncio.Task[None] | None = field(default=None, repr=False)
     _stop_relay: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -171,10 +212,19 @@ def bootstrap(
     ``query_handlers`` is a function of the wired :class:`App`, so query handlers get the
     read models or repositories they need without globals. ``storage`` overrides the
     settings' store (tests pass one in). ``broker`` runs the outbox relay inside the
-    application (the embedded mode: e.g. an ``InProcessBroker``); without it, run
+    application (the embedded mode: e.g. an ``InProcessBroker``); without it, the broker
+    ``INVARIANT_BROKER`` names (:func:`open_broker`) does, when set; with neither, run
     ``invariant relay run`` as its own process (the distributed mode).
     """
     owns_storage = storage is None
+    in_database = broker is None and settings.broker == "sql"
+    if broker is None and settings.broker is not None and not in_database:
+        broker = open_broker(settings)
+    if (broker is not None or in_database) and (isinstance(storage, MemoryStorage) or (
+            storage is None and settings.store == "memory")):
+        raise ConfigurationError(
+            "the outbox relay reads the outbox in the event store's database; set "
+            "INVARIANT_STORE=sqlite or postgres, or unset INVARIANT_BROKER (pass no broker)")
     storage = storage if storage is not None else open_storage(settings)
     store = EventStore(storage, EventRegistry(events), upcasters)
     aggregates = Aggregates(store, snapshots)
@@ -184,8 +234,10 @@ def bootstrap(
     )
     read_models: ReadModelDatabase | None = None
     runner: ProjectionRunner | None = None
-    if projections or broker is not None:
+    if projections or broker is not None or in_database:
         read_models = open_read_models(settings, storage)
+    if in_database:
+        broker = open_broker(settings, read_models)
     if projections:
         from invariant.projections import ProjectionRunner
 

@@ -8,12 +8,29 @@
 ``INVARIANT_POSTGRES_POOL``    maximum connections (default 20)
 ``INVARIANT_PROJECTIONS``      ``package.module:factory``: called with the event storage, it
                                returns a ``ProjectionSet`` (``invariant projections ...``)
+``INVARIANT_BROKER``           ``sql``, ``inprocess``, ``nats``, ``rabbitmq``, ``redis`` or
+                               ``kafka``: the broker of the outbox relay and the consumers.
+                               ``sql`` keeps messages durably in the application's own
+                               database (no server); ``inprocess`` in memory only. Unset: the
+                               application runs no relay (``open_broker`` then gives the
+                               in-process broker)
+``INVARIANT_BROKER_URL``       the broker's server, needed by every broker but
+                               ``inprocess``: ``nats://host:4222``,
+                               ``amqp://user:pass@host:5672/``, ``redis://host:6379/0``,
+                               ``kafka://host:9092[,host:9092]``
+``INVARIANT_BROKER_CHANNEL``   stream / exchange / stream key / topic (default ``invariant``)
+``INVARIANT_JOBS``             where background jobs wait for workers: ``database``
+                               (default: the ``invariant_jobs`` table, polled) or ``nats``
+                               (forwarded to a NATS JetStream work queue)
+``INVARIANT_JOBS_URL``         the NATS server of ``INVARIANT_JOBS=nats`` (default:
+                               ``INVARIANT_BROKER_URL`` when ``INVARIANT_BROKER=nats``)
 =============================  ==========================================================
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +39,19 @@ from invariant.domain.errors import ConfigurationError
 
 PREFIX = "INVARIANT_"
 STORES = ("sqlite", "postgres", "memory")
+BROKERS = ("sql", "inprocess", "nats", "rabbitmq", "redis", "kafka")
+_SERVERLESS = ("sql", "inprocess")
+JOB_BACKENDS = ("database", "nats")
+BROKER_SCHEMES: dict[str, tuple[str, ...]] = {
+    "nats": ("nats", "tls"), "rabbitmq": ("amqp", "amqps"), "redis": ("redis", "rediss"),
+    "kafka": ("kafka",),
+}
+"""The URL schemes each server broker accepts."""
+BROKER_EXAMPLES = {
+    "nats": "nats://127.0.0.1:4222", "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+    "redis": "redis://127.0.0.1:6379/0", "kafka": "kafka://127.0.0.1:9092",
+}
+_CHANNEL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +62,19 @@ class Settings:
     postgres_schema: str = "public"
     postgres_pool: int = 20
     projections: str | None = None
+    broker: str | None = None
+    """``INVARIANT_BROKER``; None when unset (no relay inside the application)."""
+    broker_url: str | None = None
+    broker_channel: str = "invariant"
+    jobs: str = "database"
+    jobs_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read settings from ``environ`` (default: ``os.environ``); unknown keys are errors."""
         env = os.environ if environ is None else environ
         known = {"STORE", "SQLITE_PATH", "POSTGRES_DSN", "POSTGRES_SCHEMA", "POSTGRES_POOL",
-                 "PROJECTIONS"}
+                 "PROJECTIONS", "BROKER", "BROKER_URL", "BROKER_CHANNEL", "JOBS", "JOBS_URL"}
         unknown = sorted(k for k in env if k.startswith(PREFIX) and k[len(PREFIX):] not in known
                          and not k.startswith(f"{PREFIX}TEST_") and not k.startswith(
                              f"{PREFIX}BENCH_"))
@@ -67,11 +103,109 @@ class Settings:
                 f"{PREFIX}STORE=postgres needs {PREFIX}POSTGRES_DSN, e.g. "
                 "postgresql://postgres@127.0.0.1:5432/test"
             )
-        return cls(
+        broker = (env.get(f"{PREFIX}BROKER") or "").strip().lower() or None
+        broker_url = (env.get(f"{PREFIX}BROKER_URL") or "").strip() or None
+        channel = (env.get(f"{PREFIX}BROKER_CHANNEL") or "").strip() or "invariant"
+        jobs = (env.get(f"{PREFIX}JOBS") or "").strip().lower() or "database"
+        jobs_url = (env.get(f"{PREFIX}JOBS_URL") or "").strip() or None
+        settings = cls(
             store=store,
             sqlite_path=Path(env.get(f"{PREFIX}SQLITE_PATH", "var/invariant.db")),
             postgres_dsn=dsn,
             postgres_schema=env.get(f"{PREFIX}POSTGRES_SCHEMA", "public"),
             postgres_pool=pool,
             projections=env.get(f"{PREFIX}PROJECTIONS") or None,
+            broker=broker,
+            broker_url=broker_url,
+            broker_channel=channel,
+            jobs=jobs,
+            jobs_url=jobs_url,
         )
+        check_broker(settings)
+        check_jobs(settings)
+        return settings
+
+
+def url_scheme(url: str) -> str:
+    """The scheme of ``url`` (``nats`` of ``nats://host:4222``), lower case; '' if none."""
+    scheme, found, _ = url.partition("://")
+    return scheme.strip().lower() if found else ""
+
+
+def broker_for_scheme(url: str) -> str | None:
+    """The broker whose URLs look like ``url`` (None when no broker does)."""
+    scheme = url_scheme(url)
+    return next((b for b, schemes in BROKER_SCHEMES.items() if scheme in schemes), None)
+
+
+def check_broker(settings: Settings) -> None:
+    """Raise :class:`ConfigurationError`, saying what to set, when the broker settings do
+    not fit together."""
+    broker, url = settings.broker, settings.broker_url
+    if broker is None:
+        if url is not None:
+            guess = broker_for_scheme(url)
+            hint = f"set {PREFIX}BROKER={guess}" if guess else (
+                f"set {PREFIX}BROKER to one of {', '.join(BROKERS)}")
+            raise ConfigurationError(
+                f"{PREFIX}BROKER_URL is set but {PREFIX}BROKER is not: {hint} (or unset "
+                f"{PREFIX}BROKER_URL)")
+    elif broker not in BROKERS:
+        raise ConfigurationError(
+            f"{PREFIX}BROKER={broker!r} is not one of {', '.join(BROKERS)}")
+    elif broker in _SERVERLESS:
+        if url is not None:
+            where = ("the application's memory" if broker == "inprocess"
+                     else "the application's own database")
+            raise ConfigurationError(
+                f"{PREFIX}BROKER={broker} lives in {where} and takes no "
+                f"URL: unset {PREFIX}BROKER_URL, or set {PREFIX}BROKER to the server's broker "
+                f"({', '.join(b for b in BROKERS if b not in _SERVERLESS)})")
+    elif url is None:
+        raise ConfigurationError(
+            f"{PREFIX}BROKER={broker} needs {PREFIX}BROKER_URL, e.g. {BROKER_EXAMPLES[broker]}")
+    elif url_scheme(url) not in BROKER_SCHEMES[broker]:
+        schemes = " or ".join(f"{s}://" for s in BROKER_SCHEMES[broker])
+        raise ConfigurationError(
+            f"{PREFIX}BROKER_URL={_redact(url)!r} is not a {broker} URL: it must start with "
+            f"{schemes}, e.g. {BROKER_EXAMPLES[broker]}")
+    if not _CHANNEL.match(settings.broker_channel):
+        raise ConfigurationError(
+            f"{PREFIX}BROKER_CHANNEL={settings.broker_channel!r} must be 1 to 64 letters, "
+            "digits, '-' or '_' (it names a stream, exchange or topic)")
+
+
+def check_jobs(settings: Settings) -> None:
+    """Raise :class:`ConfigurationError`, saying what to set, when the job settings do not
+    fit together."""
+    if settings.jobs not in JOB_BACKENDS:
+        raise ConfigurationError(
+            f"{PREFIX}JOBS={settings.jobs!r} is not one of {', '.join(JOB_BACKENDS)}")
+    if settings.jobs == "database":
+        if settings.jobs_url is not None:
+            raise ConfigurationError(
+                f"{PREFIX}JOBS_URL is set but jobs stay in the database: set "
+                f"{PREFIX}JOBS=nats to use it, or unset {PREFIX}JOBS_URL")
+        return
+    url = jobs_url(settings)
+    if url is None:
+        raise ConfigurationError(
+            f"{PREFIX}JOBS=nats needs a NATS server: set {PREFIX}JOBS_URL (e.g. "
+            f"{BROKER_EXAMPLES['nats']}), or {PREFIX}BROKER=nats with {PREFIX}BROKER_URL")
+    if url_scheme(url) not in BROKER_SCHEMES["nats"]:
+        raise ConfigurationError(
+            f"{PREFIX}JOBS_URL={_redact(url)!r} is not a NATS URL: it must start with nats:// "
+            f"or tls://, e.g. {BROKER_EXAMPLES['nats']}")
+
+
+def jobs_url(settings: Settings) -> str | None:
+    """The NATS server of the job queue: ``INVARIANT_JOBS_URL``, else the broker's when the
+    broker is NATS."""
+    if settings.jobs_url is not None:
+        return settings.jobs_url
+    return settings.broker_url if settings.broker == "nats" else None
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password (error messages end up in logs)."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)

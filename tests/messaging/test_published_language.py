@@ -4,10 +4,11 @@ the anti-corruption layer in front of the payment provider."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner
@@ -141,7 +142,8 @@ def test_schemas_cli_exports_and_checks(tmp_path: Path) -> None:
                                  "examples.integration.events", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "order.cancelled.v1.schema.json", "order.placed.v1.schema.json"]
+        "asyncapi.json", "order.cancelled.v1.schema.json", "order.placed.v1.schema.json"]
+    assert asyncapi_problems(out) == []
     ok = runner.invoke(app, ["schemas", "check", "--events", "examples.integration.events",
                              "--released", str(out)])
     assert ok.exit_code == 0, ok.output
@@ -151,6 +153,101 @@ def test_schemas_cli_exports_and_checks(tmp_path: Path) -> None:
                                "--released", str(out)])
     assert gone.exit_code == 1
     assert "order.shipped.v1: released, but no integration event defines it" in gone.output
+
+
+ASYNCAPI_KEY = re.compile(r"^[a-zA-Z0-9.\-_]+$")  # AsyncAPI 3.0: channel, message, operation ids
+
+
+def _resolve(document: dict[str, Any], ref: str) -> Any:
+    assert ref.startswith("#/"), ref
+    node: Any = document
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def asyncapi_problems(out: Path) -> list[str]:
+    """Structural problems of ``out/asyncapi.json`` against AsyncAPI 3.0 (required keys,
+    identifiers, references resolving, each payload schema present) and the schemas."""
+    doc = json.loads((out / "asyncapi.json").read_text())
+    problems = []
+    if doc.get("asyncapi") != "3.0.0":
+        problems.append(f"asyncapi: {doc.get('asyncapi')!r}")
+    if not (doc.get("info", {}).get("title") and doc.get("info", {}).get("version")):
+        problems.append("info.title and info.version are required")
+    allowed = {"asyncapi", "id", "info", "servers", "defaultContentType", "channels",
+               "operations", "components"}
+    problems += [f"unknown top-level key {k}" for k in doc if k not in allowed
+                 and not k.startswith("x-")]
+    messages = doc.get("components", {}).get("messages", {})
+    for section in ("channels", "operations"):
+        problems += [f"{section}: bad id {k!r}" for k in doc.get(section, {})
+                     if not ASYNCAPI_KEY.match(k)]
+    problems += [f"messages: bad id {k!r}" for k in messages if not ASYNCAPI_KEY.match(k)]
+    for name, channel in doc.get("channels", {}).items():
+        if not isinstance(channel.get("address"), str):
+            problems.append(f"channel {name}: no address")
+        for key, ref in channel.get("messages", {}).items():
+            if _resolve(doc, ref["$ref"]) is not messages.get(key):
+                problems.append(f"channel {name}: {key} does not resolve")
+    for op_id, operation in doc.get("operations", {}).items():
+        if operation.get("action") not in ("send", "receive"):
+            problems.append(f"operation {op_id}: action {operation.get('action')!r}")
+        channel = _resolve(doc, operation["channel"]["$ref"])
+        for ref in operation.get("messages", []):
+            if not ref["$ref"].startswith(operation["channel"]["$ref"] + "/messages/"):
+                problems.append(f"operation {op_id}: message not of its channel")
+            assert _resolve(doc, ref["$ref"]) in channel["messages"].values()
+    for key, message in messages.items():
+        payload = message.get("payload", {})
+        if not payload.get("schemaFormat", "").startswith("application/schema+json"):
+            problems.append(f"message {key}: schemaFormat {payload.get('schemaFormat')!r}")
+        schema_file = out / payload.get("schema", {}).get("$ref", "missing")
+        if not schema_file.is_file():
+            problems.append(f"message {key}: payload schema {schema_file.name} missing")
+            continue
+        schema = json.loads(schema_file.read_text())
+        if schema["$id"] != f"urn:invariant:integration-event:{key}":
+            problems.append(f"message {key}: payload schema is {schema['$id']}")
+        if schema["properties"]["type"] != {"const": message["name"]}:
+            problems.append(f"message {key}: payload is not of type {message['name']}")
+    return problems
+
+
+def test_the_asyncapi_document_describes_every_event_and_references_its_schema(
+    tmp_path: Path
+) -> None:
+    events = schemas.events_in("examples.integration.events")
+    schemas.export(events, tmp_path)
+    path = schemas.export_asyncapi(events, tmp_path, title="orders", version="2.1.0")
+    doc = json.loads(path.read_text())
+    assert doc["info"]["title"] == "orders" and doc["info"]["version"] == "2.1.0"
+    assert set(doc["channels"]) == {"order.placed", "order.cancelled"}
+    assert set(doc["components"]["messages"]) == {"order.placed.v1", "order.cancelled.v1"}
+    placed_msg = doc["components"]["messages"]["order.placed.v1"]
+    assert placed_msg["payload"]["schema"] == {"$ref": "./order.placed.v1.schema.json"}
+    assert doc["operations"]["send.order.placed"]["action"] == "send"
+    assert asyncapi_problems(tmp_path) == []
+    (tmp_path / "order.placed.v1.schema.json").unlink()  # the check notices a missing schema
+    assert asyncapi_problems(tmp_path) == [
+        "message order.placed.v1: payload schema order.placed.v1.schema.json missing"]
+
+
+def test_two_versions_of_an_event_share_a_channel(tmp_path: Path) -> None:
+    class PlacedV2(IntegrationEvent):
+        """order.placed v2."""
+
+        event_name: ClassVar[str] = "order.placed"
+        event_version: ClassVar[int] = 2
+        order_id: str
+
+    events = [*schemas.events_in("examples.integration.events"), PlacedV2]
+    schemas.export(events, tmp_path)
+    doc = json.loads(schemas.export_asyncapi(events, tmp_path, title="t").read_text())
+    assert list(doc["channels"]["order.placed"]["messages"]) == ["order.placed.v1",
+                                                                  "order.placed.v2"]
+    assert len(doc["operations"]["send.order.placed"]["messages"]) == 2
+    assert asyncapi_problems(tmp_path) == []
 
 
 # -- the anti-corruption layer in front of the payment provider (a conformist upstream) --

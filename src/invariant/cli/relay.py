@@ -1,43 +1,61 @@
 """``invariant relay``: the outbox relay as a worker process (the distributed mode), and its
-lag. The database is the store's (``INVARIANT_*`` settings); the broker is a URL."""
+lag. The database is the store's (``INVARIANT_*`` settings); the broker is
+``INVARIANT_BROKER``/``INVARIANT_BROKER_URL``/``INVARIANT_BROKER_CHANNEL``, or ``--broker``
+(a URL) and ``--channel``, which take precedence."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
-from invariant.bootstrap import open_read_models
+from invariant.bootstrap import open_broker, open_read_models
 from invariant.config import Settings
-from invariant.domain.errors import InvariantError
+from invariant.domain.errors import ConfigurationError, InvariantError
 from invariant.messaging.brokers import broker_from_url
 from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay, RelayLag
 
 app = typer.Typer(help="Run the outbox relay, or report its lag.", no_args_is_help=True)
 
-BrokerOption = Annotated[str, typer.Option(
-    "--broker", help="nats://..., amqp://..., redis://... or kafka://host:port")]
+BrokerOption = Annotated[str | None, typer.Option(
+    "--broker", help="nats://..., amqp://..., redis://... or kafka://host:port "
+    "(default: INVARIANT_BROKER and INVARIANT_BROKER_URL)")]
 
 
 @app.command()
 def run(
-    broker: BrokerOption,
-    channel: Annotated[str, typer.Option(help="stream / exchange / topic name")] = "invariant",
+    broker: BrokerOption = None,
+    channel: Annotated[str | None, typer.Option(
+        help="stream / exchange / topic name (default: INVARIANT_BROKER_CHANNEL, invariant)")]
+    = None,
     batch_size: Annotated[int, typer.Option(help="rows per batch")] = 500,
     lease: Annotated[float, typer.Option(help="seconds a claim lasts")] = 30.0,
     seconds: Annotated[float | None, typer.Option(help="stop after this long")] = None,
 ) -> None:
     """Publish outbox rows until SIGINT/SIGTERM (or ``--seconds``)."""
     async def main() -> int:
-        target = broker_from_url(broker, channel=channel)
+        settings = Settings.from_env()
+        database = open_read_models(settings)
+        if broker is not None:
+            target = broker_from_url(broker, channel=channel or settings.broker_channel)
+        elif settings.broker is None:
+            raise ConfigurationError(
+                "no broker to relay to: set INVARIANT_BROKER (nats, rabbitmq, redis or kafka) "
+                "and INVARIANT_BROKER_URL, or pass --broker URL")
+        else:
+            if channel is not None:
+                settings = replace(settings, broker_channel=channel)
+            target = open_broker(settings, database)
         if isinstance(target, InProcessBroker):
-            raise typer.BadParameter("an in-process broker lives inside the application; "
-                                     "a relay process needs a server", param_hint="--broker")
-        database = open_read_models(Settings.from_env())
+            raise ConfigurationError(
+                "an in-process broker lives inside the application (bootstrap runs its relay); "
+                "a relay process needs a server: set INVARIANT_BROKER to nats, rabbitmq, redis "
+                "or kafka with INVARIANT_BROKER_URL, or pass --broker URL")
         relay = OutboxRelay(database, target, batch_size=batch_size, lease=lease)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -34,11 +34,22 @@ def _events(module: str) -> list[type]:
 
 
 @app.command()
-def export(events: EventsOption,
-           out: Annotated[Path, typer.Option(help="directory for the schema files")]) -> None:
-    """Write one ``<name>.v<version>.schema.json`` per integration event."""
-    for path in schemas.export(_events(events), out):
+def export(
+    events: EventsOption,
+    out: Annotated[Path, typer.Option(help="directory for the schema files")],
+    title: Annotated[str | None, typer.Option(
+        help="the AsyncAPI document's title (default: the events' module)")] = None,
+    version: Annotated[str, typer.Option(
+        help="the AsyncAPI document's version (of the API, not of AsyncAPI)")] = "1.0.0",
+) -> None:
+    """Write one ``<name>.v<version>.schema.json`` per integration event, and
+    ``asyncapi.json`` (AsyncAPI 3.0) describing their channels and messages."""
+    found = _events(events)
+    for path in schemas.export(found, out):
         typer.echo(f"wrote {path}")
+    path = schemas.export_asyncapi(found, out, title=title or f"{events} integration events",
+                                   version=version)
+    typer.echo(f"wrote {path}")
 
 
 @app.command()

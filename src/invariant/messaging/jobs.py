@@ -7,7 +7,12 @@ PostgreSQL shared by any number of workers in the distributed mode). A worker *c
 jobs for ``lease`` seconds (claiming is serialized, as the relay's is), runs them outside any
 transaction, then deletes a job that succeeded or reschedules one that failed. A worker that
 dies mid-job leaves its claim to expire: the job runs again. Jobs are therefore at least once;
-make their effects idempotent (e.g. pass the provider an idempotency key: the job id).
+make their effects idempotent (e.g. pass the provider an idempotency key: the job id: ids
+are never reused, on SQLite too for a jobs table created since it uses AUTOINCREMENT).
+
+Distributed mode on a broker (``INVARIANT_JOBS=nats``): :mod:`invariant.messaging.job_queue`
+forwards due jobs from this table to a NATS JetStream work queue that any number of workers
+consume; ``enqueue``, ``dead_jobs`` and ``retry_dead`` stay as they are.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ jobs = Table(
     Column("max_attempts", Integer, nullable=False),
     Column("last_error", Text),
     Column("created_at", BigInteger, nullable=False),
+    sqlite_autoincrement=True,  # a done job's id is never given to another job
 )
 
 

@@ -6,6 +6,11 @@ name and version, regenerated from the code: no longer exists; drops a property;
 property's type, format, pattern or constant; makes a required property optional; or
 requires a property that was not required (messages already published lack it). Adding an
 optional property is not breaking. A breaking change needs a new version.
+
+:func:`asyncapi` describes the same events as an AsyncAPI 3.0 document (``asyncapi.json``,
+written beside the schemas by ``invariant schemas export``): a channel per event name, a
+message per version whose payload references that version's schema file, and a ``send``
+operation per channel (the application publishes them, through the outbox relay).
 """
 
 from __future__ import annotations
@@ -16,9 +21,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from invariant.messaging.published_language import IntegrationEvent, json_schema, schema_key
+from invariant.messaging.published_language import (
+    SCHEMA_DIALECT,
+    IntegrationEvent,
+    json_schema,
+    schema_key,
+)
 
 _COMPARED = ("type", "format", "pattern", "const", "enum")
+
+ASYNCAPI_VERSION = "3.0.0"
+ASYNCAPI_FILE = "asyncapi.json"
+PAYLOAD_FORMAT = "application/schema+json;version=draft-2020-12"
+"""The payloads' schema format: JSON Schema 2020-12, the dialect the schema files name."""
 
 
 def events_in(module_name: str) -> list[type[IntegrationEvent]]:
@@ -40,6 +55,72 @@ def export(events: Iterable[type[IntegrationEvent]], out: Path) -> list[Path]:
         path.write_text(json.dumps(json_schema(event), indent=2, sort_keys=True) + "\n")
         written.append(path)
     return written
+
+
+def asyncapi(events: Iterable[type[IntegrationEvent]], *, title: str,
+             version: str = "1.0.0", description: str = "") -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of ``events``; each message's payload is a ``$ref`` to its
+    schema file (``<name>.v<version>.schema.json``, relative to the document)."""
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for event in sorted(events, key=schema_key):
+        key, name = schema_key(event), event.event_name
+        messages[key] = {
+            "name": name,
+            "title": f"{name} v{event.event_version}",
+            "summary": (event.__doc__ or "").strip().split("\n\n")[0] or f"{name} "
+                       f"v{event.event_version}",
+            "contentType": "application/json",
+            "payload": {"schemaFormat": PAYLOAD_FORMAT,
+                        "schema": {"$ref": f"./{key}.schema.json"}},
+            "x-invariant-schema-version": event.event_version,
+        }
+        channel = channels.setdefault(name, {
+            "address": name,
+            "title": name,
+            "description": (
+                f"Messages of type {name}, every published version. The address is the "
+                "message type: the routing key on RabbitMQ, the subject <channel>.<type> on "
+                "NATS; Redis and Kafka carry every type on one stream or topic (the type is in "
+                "the body)."),
+            "messages": {},
+        })
+        channel["messages"][key] = {"$ref": f"#/components/messages/{key}"}
+        operation = operations.setdefault(f"send.{name}", {
+            "action": "send",
+            "title": f"publish {name}",
+            "channel": {"$ref": f"#/channels/{_pointer(name)}"},
+            "messages": [],
+        })
+        operation["messages"].append(
+            {"$ref": f"#/channels/{_pointer(name)}/messages/{_pointer(key)}"})
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "info": {"title": title, "version": version,
+                 "description": description or (
+                     "Integration events (the published language), generated from their "
+                     f"definitions; payload schemas are JSON Schema ({SCHEMA_DIALECT}).")},
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }
+
+
+def export_asyncapi(events: Iterable[type[IntegrationEvent]], out: Path, *, title: str,
+                    version: str = "1.0.0") -> Path:
+    """Write :func:`asyncapi`'s document to ``out/asyncapi.json`` (beside the schemas)."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ASYNCAPI_FILE
+    document = asyncapi(events, title=title, version=version)
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def _pointer(key: str) -> str:
+    """``key`` escaped for a JSON Pointer (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def check(events: Iterable[type[IntegrationEvent]], released: Path) -> list[str]:

@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from invariant.bootstrap import App, bootstrap, open_read_models
+from invariant.bootstrap import App, bootstrap, open_broker, open_read_models
 from invariant.contracts.engine import create_engine
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging.consumer import Backoff, Consumer
@@ -78,8 +79,10 @@ class Shop:
             raise ConfigurationError(f"a module is registered twice: {sorted(names)}")
         commands = _merge("command", {m.name: m.commands for m in self.modules})
         queries = _merge("query", {m.name: m.queries for m in self.modules})
+        # The shop runs its own relay (after its consumers declared their groups), so the
+        # application is built without one.
         self.app: App = bootstrap(
-            self.settings.invariant,
+            replace(self.settings.invariant, broker=None, broker_url=None),
             events=[e for m in self.modules for e in m.events],
             command_handlers=commands,
             query_handlers=lambda app: queries,
@@ -92,8 +95,10 @@ class Shop:
         self._owns_read_models = self.app.read_models is None
         self.engine: AsyncEngine = _state_engine(self.app.storage)
         """For state-stored contexts (identity, catalog): the same database, async."""
-        self.broker: Broker = broker if broker is not None else _embedded_broker(
+        self.broker: Broker = broker if broker is not None else open_broker(
+            replace(self.settings.invariant, broker=self.settings.invariant.broker or "sql"),
             self.read_models)
+        """``INVARIANT_BROKER`` (default ``sql``: durable, in the shop's own database)."""
         self.relay = OutboxRelay(self.read_models, self.broker)
         self.consumers = [Consumer(name, self.read_models, handler, backoff=consumer_backoff)
                           for m in self.modules for name, handler in m.consumers.items()]
@@ -196,9 +201,3 @@ def _state_engine(storage: EventStorage) -> AsyncEngine:
     if isinstance(storage, PostgresStorage):
         return create_engine(storage.dsn, schema=storage.schema)
     raise ConfigurationError("shop needs INVARIANT_STORE=sqlite or postgres")
-
-
-def _embedded_broker(database: ReadModelDatabase) -> Broker:
-    from invariant.messaging.sql_broker import SqlBroker
-
-    return SqlBroker(database)

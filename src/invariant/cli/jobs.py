@@ -1,0 +1,193 @@
+"""``invariant jobs``: run background-job workers, forward jobs to the job queue, list and
+retry dead jobs.
+
+The database is the store's (``INVARIANT_*`` settings, see :mod:`invariant.config`); where
+jobs wait for workers is ``INVARIANT_JOBS``: ``database`` (``work`` polls
+``invariant_jobs``) or ``nats`` (``forward`` moves due jobs onto the JetStream work queue of
+``INVARIANT_JOBS_URL``, ``work`` consumes it). ``work`` needs the handlers:
+``--handlers package.module:attribute``, a mapping of job names to ``async (Job) -> None``
+functions, or a function without arguments returning one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from invariant.bootstrap import open_job_queue, open_read_models
+from invariant.config import Settings
+from invariant.domain.errors import ConfigurationError, InvariantError
+from invariant.messaging import jobs
+from invariant.messaging.jobs import JobHandler
+from invariant.messaging.relay import serialize
+from invariant.projections.database import ReadModelDatabase
+
+T = TypeVar("T")
+app = typer.Typer(help="Background jobs: workers, the forwarder, dead jobs.",
+                  no_args_is_help=True)
+
+SecondsOption = Annotated[float | None, typer.Option(help="stop after this long")]
+
+
+def _guarded(main: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(main())  # type: ignore[arg-type]
+    except InvariantError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _stop_event(seconds: float | None) -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if seconds is not None:
+        loop.call_later(seconds, stop.set)
+    return stop
+
+
+async def _setup(database: ReadModelDatabase) -> None:
+    def work(conn: Any) -> None:
+        serialize(conn, database, "setup")
+        jobs.create(conn)
+    await database.run(work)
+
+
+def load_handlers(spec: str) -> dict[str, JobHandler]:
+    """The job handlers ``package.module:attribute`` names (a mapping, or a function
+    returning one)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise ConfigurationError(f"--handlers {spec!r}: expected package.module:attribute")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"--handlers {spec!r}: {exc}") from exc
+    if callable(found) and not isinstance(found, Mapping):
+        found = found()
+    if not isinstance(found, Mapping):
+        raise ConfigurationError(
+            f"--handlers {spec!r} is a {type(found).__name__}, not a mapping of job names to "
+            "handlers (or a function returning one)")
+    return dict(found)
+
+
+@app.command()
+def work(
+    handlers: Annotated[str, typer.Option(
+        help="package.module:attribute: job name -> async handler (or a function giving it)")],
+    concurrency: Annotated[int, typer.Option(help="jobs at a time (job queue)")] = 10,
+    seconds: SecondsOption = None,
+) -> None:
+    """Run jobs until SIGINT/SIGTERM (or ``--seconds``), from where INVARIANT_JOBS says."""
+    async def main() -> str:
+        settings = Settings.from_env()
+        found = load_handlers(handlers)
+        database = open_read_models(settings)
+        queue = open_job_queue(settings)
+        stop = _stop_event(seconds)
+        try:
+            if queue is None:
+                from invariant.messaging.jobs import JobWorker
+
+                worker = JobWorker(database, found)
+                await worker.setup()
+                await worker.run(stop=stop)
+                return "database"
+            from invariant.messaging.job_queue import QueuedJobWorker
+
+            queued = QueuedJobWorker(database, queue, found, concurrency=concurrency)
+            await queued.setup()
+            await queued.run(stop=stop)
+            return f"job queue: {queued.outcomes}"
+        finally:
+            if queue is not None:
+                await queue.close()
+            await database.close()
+
+    typer.echo(f"worker stopped ({_guarded(main)})")
+
+
+@app.command()
+def forward(
+    batch_size: Annotated[int, typer.Option(help="jobs per batch")] = 100,
+    lease: Annotated[float, typer.Option(help="seconds a claim lasts")] = 30.0,
+    seconds: SecondsOption = None,
+) -> None:
+    """Move due jobs onto the job queue (INVARIANT_JOBS=nats) until SIGINT/SIGTERM."""
+    async def main() -> int:
+        settings = Settings.from_env()
+        queue = open_job_queue(settings)
+        if queue is None:
+            raise ConfigurationError(
+                "INVARIANT_JOBS=database: jobs wait in the database and `invariant jobs work` "
+                "runs them; set INVARIANT_JOBS=nats (and INVARIANT_JOBS_URL) to forward them "
+                "to a job queue")
+        from invariant.messaging.job_queue import JobForwarder
+
+        database = open_read_models(settings)
+        forwarder = JobForwarder(database, queue, batch_size=batch_size, lease=lease)
+        stop = _stop_event(seconds)
+        try:
+            await forwarder.setup()
+            await forwarder.run(stop=stop)
+            return forwarder.forwarded
+        finally:
+            with contextlib.suppress(Exception):
+                await queue.close()
+            await database.close()
+
+    typer.echo(f"forwarded {_guarded(main)} job(s)")
+
+
+@app.command()
+def dead() -> None:
+    """Jobs that exhausted their attempts, with their last error."""
+    async def main() -> list[jobs.Job]:
+        database = open_read_models(Settings.from_env())
+        try:
+            await _setup(database)
+            return await database.run(jobs.dead_jobs, write=False)
+        finally:
+            await database.close()
+
+    found = _guarded(main)
+    table = Table("id", "name", "attempts", "due", "payload", "error")
+    for job in found:
+        table.add_row(str(job.id), job.name, f"{job.attempt}/{job.max_attempts}",
+                      job.run_at.isoformat(), str(job.payload), job.last_error or "")
+    Console(width=200).print(table)
+    typer.echo(f"{len(found)} dead job(s)")
+
+
+@app.command()
+def retry(job_id: Annotated[int, typer.Argument(help="the dead job's id (see dead)")]) -> None:
+    """Give a dead job a fresh set of attempts, due now."""
+    async def main() -> None:
+        database = open_read_models(Settings.from_env())
+        try:
+            await _setup(database)
+
+            def work(conn: Any) -> None:
+                if not any(j.id == job_id for j in jobs.dead_jobs(conn)):
+                    raise ConfigurationError(f"no dead job {job_id}: see `invariant jobs dead`")
+                jobs.retry_dead(conn, job_id)
+            await database.run(work)
+        finally:
+            await database.close()
+
+    _guarded(main)
+    typer.echo(f"job {job_id} is due again")

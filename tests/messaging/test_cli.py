@@ -1,0 +1,228 @@
+"""The command line takes the broker and the job queue from the settings:
+``invariant relay run``, ``invariant consumers run``, ``invariant jobs work|forward|dead|retry``
+(processes against the real servers; errors in process)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, update
+from typer.testing import CliRunner
+
+from invariant.cli import app
+from invariant.messaging import jobs
+from invariant.messaging.job_queue import NatsJobQueue
+from invariant.messaging.nats import NatsBroker
+from invariant.messaging.redis_streams import RedisStreamsBroker
+from invariant.projections.database import SQLiteReadModels
+from invariant.store import SQLiteStorage
+from invariant.testing.broker_contract import drain, message
+from tests.messaging.conftest import NATS_URL, REDIS_URL, require_port
+from tests.messaging.helpers import commit_events, count_effects
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-c", "from invariant.cli import app; app()"]
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """The process environment without INVARIANT_* settings, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVARIANT_")
+           or k.startswith("INVARIANT_TEST_")}
+    return {**env, "PYTHONPATH": str(ROOT), **settings}
+
+
+def invoke(args: list[str], env: Mapping[str, str]) -> tuple[int, str]:
+    keys = [k for k in os.environ if k.startswith("INVARIANT_")
+            and not k.startswith("INVARIANT_TEST_")]
+    result = CliRunner().invoke(app, args, env={**dict.fromkeys(keys), **env})
+    return result.exit_code, result.output
+
+
+async def run_cli(*args: str, env: Mapping[str, str], seconds: float = 60) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, cwd=ROOT, env=dict(env), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), seconds)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+# -- errors say what to set ------------------------------------------------------------------
+
+def test_relay_run_without_a_broker_says_what_to_set(tmp_path: Path) -> None:
+    code, out = invoke(["relay", "run", "--seconds", "0.1"],
+                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})
+    assert code == 2
+    assert "no broker to relay to: set INVARIANT_BROKER" in out
+
+
+def test_relay_run_refuses_the_in_process_broker(tmp_path: Path) -> None:
+    code, out = invoke(["relay", "run", "--seconds", "0.1"],
+                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db"),
+                        "INVARIANT_BROKER": "inprocess"})
+    assert code == 2
+    assert "a relay process needs a server" in out
+
+
+def test_a_bad_broker_setting_is_reported_in_one_line(tmp_path: Path) -> None:
+    code, out = invoke(["relay", "run"], {"INVARIANT_BROKER": "nats"})
+    assert code == 2
+    assert out.strip() == ("error: INVARIANT_BROKER=nats needs INVARIANT_BROKER_URL, e.g. "
+                           "nats://127.0.0.1:4222")
+
+
+def test_consumers_run_needs_a_server_broker(tmp_path: Path) -> None:
+    code, out = invoke(["consumers", "run", "--consumers", "tests.messaging.cli_app:consumers",
+                        "--seconds", "0.1"],
+                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})
+    assert code == 2
+    assert "a consumer process needs a broker outside the application: set INVARIANT_BROKER" in out
+
+
+def test_jobs_forward_needs_a_job_queue(tmp_path: Path) -> None:
+    code, out = invoke(["jobs", "forward", "--seconds", "0.1"],
+                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})
+    assert code == 2
+    assert "set INVARIANT_JOBS=nats (and INVARIANT_JOBS_URL)" in out
+
+
+def test_jobs_work_names_bad_handlers(tmp_path: Path) -> None:
+    code, out = invoke(["jobs", "work", "--handlers", "tests.messaging.cli_app:nothing"],
+                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})
+    assert code == 2
+    assert "--handlers 'tests.messaging.cli_app:nothing'" in out
+
+
+def test_jobs_dead_and_retry(tmp_path: Path) -> None:
+    db_path = tmp_path / "app.db"
+
+    async def prepare() -> int:
+        db = SQLiteReadModels(db_path)
+        await db.run(jobs.create)
+
+        def bury(conn: Connection) -> int:
+            job_id = jobs.enqueue(conn, "touch", {"line": "x"})
+            conn.execute(update(jobs.jobs).values(state=jobs.DEAD, attempts=5,
+                                                  last_error="ConnectionError: down"))
+            return job_id
+        job_id = await db.run(bury)
+        await db.close()
+        return job_id
+
+    job_id = asyncio.run(prepare())
+    env = {"INVARIANT_SQLITE_PATH": str(db_path)}
+    code, out = invoke(["jobs", "dead"], env)
+    assert code == 0, out
+    assert "ConnectionError: down" in out and "1 dead job(s)" in out
+    code, out = invoke(["jobs", "retry", str(job_id)], env)
+    assert (code, out.strip()) == (0, f"job {job_id} is due again")
+    code, out = invoke(["jobs", "retry", str(job_id)], env)
+    assert code == 2 and f"no dead job {job_id}" in out
+    code, out = invoke(["jobs", "dead"], env)
+    assert "0 dead job(s)" in out
+
+
+# -- processes on the real servers -------------------------------------------------------------
+
+async def test_relay_run_takes_the_broker_from_the_settings(tmp_path: Path) -> None:
+    require_port("NATS", 4222)
+    storage = SQLiteStorage(tmp_path / "app.db")
+    await storage.setup()
+    total = await commit_events(storage, streams=3, per_stream=10)
+    await storage.close()
+    channel = f"t{uuid.uuid4().hex[:10]}"
+    consumer = NatsBroker(NATS_URL, stream=channel.upper())
+    await consumer.connect()
+    try:
+        await consumer.declare("g")
+        out = await run_cli("relay", "run", "--seconds", "2", env=clean_env(
+            INVARIANT_SQLITE_PATH=str(tmp_path / "app.db"), INVARIANT_BROKER="nats",
+            INVARIANT_BROKER_URL=NATS_URL, INVARIANT_BROKER_CHANNEL=channel))
+        got = await drain(consumer, "g", total, seconds=10)
+    finally:
+        await consumer._jetstream().delete_stream(channel.upper())
+        await consumer.close()
+    assert out.strip() == f"published {total} message(s)"
+    assert len({d.message.message_id for d in got}) == total
+
+
+async def test_consumers_run_on_the_broker_from_the_settings(tmp_path: Path) -> None:
+    require_port("Redis", 6379)
+    channel = f"t{uuid.uuid4().hex[:10]}"
+    publisher = RedisStreamsBroker(REDIS_URL, stream=f"{channel}:messages")
+    await publisher.connect()
+    try:
+        for group in ("effects", "audit"):
+            await publisher.declare(group)
+        batch = [message(n) for n in range(20)]
+        await publisher.publish(batch)
+        await publisher.publish(batch[:5])  # republished: dropped
+        out = await run_cli(
+            "consumers", "run", "--consumers", "tests.messaging.cli_app:consumers",
+            "--seconds", "3", env=clean_env(
+                INVARIANT_SQLITE_PATH=str(tmp_path / "app.db"), INVARIANT_BROKER="redis",
+                INVARIANT_BROKER_URL=REDIS_URL, INVARIANT_BROKER_CHANNEL=channel))
+    finally:
+        client = publisher._client()
+        keys = [k async for k in client.scan_iter(f"{channel}:*")]
+        if keys:
+            await client.delete(*keys)
+        await publisher.close()
+    assert out.splitlines() == ["audit: handled 20 message(s)",
+                                "effects: handled 20 message(s)"]
+    db = SQLiteReadModels(tmp_path / "app.db")
+    assert await db.run(count_effects, write=False) == (20, 20)
+    await db.close()
+
+
+async def test_jobs_work_runs_jobs_from_the_database(tmp_path: Path) -> None:
+    db = SQLiteReadModels(tmp_path / "app.db")
+    await db.run(jobs.create)
+    lines = tmp_path / "lines.txt"
+    await db.run(lambda c: [jobs.enqueue(c, "touch", {"file": str(lines), "line": n})
+                            for n in range(5)])
+    await db.close()
+    out = await run_cli("jobs", "work", "--handlers", "tests.messaging.cli_app:HANDLERS",
+                        "--seconds", "2", env=clean_env(
+                            INVARIANT_SQLITE_PATH=str(tmp_path / "app.db")))
+    assert out.strip() == "worker stopped (database)"
+    assert sorted(lines.read_text().splitlines()) == [f"{n} attempt=1" for n in range(5)]
+
+
+@pytest.mark.parametrize("handlers", ["HANDLERS", "handlers"])
+async def test_jobs_forward_and_work_on_the_nats_job_queue(tmp_path: Path, handlers: str
+                                                          ) -> None:
+    require_port("NATS", 4222)
+    channel = f"t{uuid.uuid4().hex[:10]}"
+    db = SQLiteReadModels(tmp_path / "app.db")
+    await db.run(jobs.create)
+    lines = tmp_path / "lines.txt"
+    await db.run(lambda c: [jobs.enqueue(c, "touch", {"file": str(lines), "line": n})
+                            for n in range(10)])
+    await db.close()
+    env = clean_env(INVARIANT_SQLITE_PATH=str(tmp_path / "app.db"), INVARIANT_JOBS="nats",
+                    INVARIANT_JOBS_URL=NATS_URL, INVARIANT_BROKER_CHANNEL=channel)
+    try:
+        forwarded, worked = await asyncio.gather(
+            run_cli("jobs", "forward", "--seconds", "2", env=env),
+            run_cli("jobs", "work", "--handlers", f"tests.messaging.cli_app:{handlers}",
+                    "--seconds", "4", env=env))
+    finally:
+        queue = NatsJobQueue(NATS_URL, stream=f"{channel.upper()}_JOBS")
+        await queue.connect()
+        await queue.delete()
+        await queue.close()
+    assert forwarded.strip() == "forwarded 10 job(s)"
+    assert "'done': 10" in worked
+    assert sorted(lines.read_text().splitlines()) == [f"{n} attempt=1" for n in range(10)]
