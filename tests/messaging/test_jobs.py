@@ -152,3 +152,36 @@ async def test_the_seed_flow_from_commit_to_email(tmp_path: Path) -> None:
     assert await worker.run_once() == 0
     await db.close()
     await storage.close()
+
+
+async def test_the_worker_survives_a_database_failure_and_runs_the_job_after(
+        db: ReadModelDatabase) -> None:
+    """A busy or dropped database makes one claim fail; the worker keeps going."""
+    from sqlalchemy.exc import OperationalError
+
+    mailer = Mailer()
+    worker = JobWorker(db, {"email": mailer.send})
+    await worker.setup()
+    await db.run(lambda c: jobs.enqueue(c, "email", {"to": "a@x"}))
+    real_run, broken = db.run, [True]
+
+    async def flaky(work, **kwargs):  # type: ignore[no-untyped-def]
+        if broken:
+            broken.clear()
+            raise OperationalError("BEGIN", {}, Exception("database is locked"))
+        return await real_run(work, **kwargs)
+
+    db.run = flaky  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop=stop, idle=0.01, retry=0.01))
+    try:
+        for _ in range(500):
+            if mailer.sent:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await running
+        db.run = real_run  # type: ignore[method-assign]
+    assert mailer.sent == ["a@x"]
+    assert worker.failures == 1 and "database is locked" in (worker.last_error or "")

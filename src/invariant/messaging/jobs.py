@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,13 +38,16 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.domain.errors import StoreError
 from invariant.messaging.consumer import Backoff
 from invariant.messaging.relay import serialize
 from invariant.projections.database import ReadModelDatabase
 from invariant.store.clock import from_micros, to_micros, utc_now
 
 PENDING, DEAD = "pending", "dead"
+log = logging.getLogger("invariant.jobs")
 
 JobHandler = Callable[["Job"], Awaitable[None]]
 
@@ -126,6 +130,8 @@ class JobWorker:
         self.backoff = backoff or Backoff(attempts=5, first=1.0, cap=3600.0)
         self.lease = lease
         self.clock = clock
+        self.failures = 0
+        self.last_error: str | None = None
 
     async def setup(self) -> None:
         """Create the jobs table."""
@@ -141,10 +147,23 @@ class JobWorker:
             await self._run(job)
         return len(claimed)
 
-    async def run(self, *, stop: asyncio.Event, idle: float = 0.2) -> None:
-        """Run jobs until ``stop`` is set, polling every ``idle`` seconds when none is due."""
+    async def run(self, *, stop: asyncio.Event, idle: float = 0.2, retry: float = 0.5) -> None:
+        """Run jobs until ``stop`` is set, polling every ``idle`` seconds when none is due.
+        A database failure (e.g. SQLite busy, a dropped connection) does not stop the
+        worker: it waits ``retry`` seconds and claims again (``failures`` and
+        ``last_error`` show it; a claimed job whose outcome was not written runs again once
+        its claim expires)."""
         while not stop.is_set():
-            if not await self.run_once():
+            try:
+                ran = await self.run_once()
+            except (StoreError, SQLAlchemyError) as exc:
+                ran = 0
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("job worker: %s; retrying in %s s", self.last_error, retry)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), retry)
+            if not ran:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), idle)
 
