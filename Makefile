@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint typecheck imports contracts-check pytest bench clean
+.PHONY: run demo bank test lint typecheck imports contracts-check pytest bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,16 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
-## make run: the main job (the seed's bank scenarios on SQLite; no server needed)
+## make run: the main job: shop on SQLite at http://127.0.0.1:8000 (no server needed)
 run: $(STAMP)
+	$(BIN)/python -m shop
+
+## make demo: a scripted walkthrough of shop over HTTP (starts its own shop in var/demo)
+demo: $(STAMP)
+	$(BIN)/python -m shop demo
+
+## make bank: the seed's bank-account scenarios (event store, snapshots, temporal reads)
+bank: $(STAMP)
 	$(BIN)/python -m examples.bank
 
 ## make test: everything — lint, types, import boundaries, tests

@@ -122,3 +122,18 @@ def test_problem_for_is_a_pure_function() -> None:
     problem = problem_for(ConcurrencyError("users-u-1", 3, 4))
     assert (problem.status, problem.headers) == (409, {"Retry-After": "0"})
     assert problem_for(ValueError("x")).status == 500
+
+
+def test_routing_and_parsing_refusals_are_problem_details_too(client: TestClient) -> None:
+    unknown = client.get("/no/such/route")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert unknown.json()["type"] == "urn:invariant:problem:not-found"
+    wrong_method = client.delete("/typed")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["title"] == "Method not allowed"
+    assert "POST" in wrong_method.headers["allow"]  # the headers of the refusal are kept
+    garbled = client.post("/typed", content=b"{not json", headers={
+        "content-type": "application/json"})
+    assert garbled.status_code in (400, 422)
+    assert garbled.headers["content-type"] == "application/problem+json"

@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import os
 import re
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,8 +21,11 @@ import pytest
 import uvicorn
 
 from invariant.config import Settings
+from invariant.messaging.inprocess import InProcessBroker
+from invariant.store.clock import Clock, utc_now
 from shop.config import ShopSettings
 from shop.platform.http import create_app
+from shop.platform.module import ModuleFactory
 from shop.platform.runtime import Shop
 from tests.conftest import POSTGRES_DSN, fresh_pg_schema
 
@@ -59,6 +63,13 @@ class ShopServer:
             codes = [m for m in (_otp_in(mail) for mail in self.mails(to)) if m]
             return codes[previous] if len(codes) > previous else None
         return await eventually(code, timeout=timeout, what=f"a code emailed to {to}")
+
+    async def mail(self, to: str, subject: str, *, timeout: float = 10.0  # noqa: ASYNC109
+                   ) -> EmailMessage:
+        """The first email to ``to`` whose subject contains ``subject`` (waiting for it)."""
+        async def find() -> EmailMessage | None:
+            return next((m for m in self.mails(to) if subject in str(m["Subject"])), None)
+        return await eventually(find, timeout=timeout, what=f"an email {subject!r} to {to}")
 
     async def login(self, email_address: str, password: str) -> dict[str, str]:
         response = await self.client.post("/identity/login",
@@ -113,8 +124,12 @@ def shop_settings(tmp_path: Path, invariant: Settings, **overrides: Any) -> Shop
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: ShopSettings) -> AsyncIterator[ShopServer]:
-    shop = Shop(settings)
+async def serve(settings: ShopSettings, *, clock: Clock | None = None,
+                modules: Sequence[ModuleFactory] | None = None) -> AsyncIterator[ShopServer]:
+    """Run a shop on ``settings``; with ``clock`` (e.g. a ManualClock) and only some
+    context ``modules`` when given."""
+    broker = InProcessBroker() if os.environ.get("SHOP_TEST_BROKER") == "inprocess" else None
+    shop = Shop(settings, broker=broker, modules=modules, clock=clock or utc_now)
     api = create_app(shop)
     server = uvicorn.Server(uvicorn.Config(api, host=settings.host, port=settings.port,
                                            log_level="warning", lifespan="on"))

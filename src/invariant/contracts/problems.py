@@ -55,7 +55,9 @@ def field_error(detail: ErrorDetails, subject: str) -> FieldError:
     """One pydantic error detail as a FieldError (the path joined with dots)."""
     path = ".".join(str(part) for part in detail["loc"])
     code = code_for(detail["type"])
-    message = _MESSAGES.get(code, detail["msg"]).format(subject=subject)
+    known = _MESSAGES.get(code)
+    # pydantic's own messages may hold braces (a pattern such as ^[A-Z]{3}$): not templates
+    message = known.format(subject=subject) if known is not None else detail["msg"]
     return FieldError(path, message, code)
 
 

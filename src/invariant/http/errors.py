@@ -24,7 +24,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from invariant.contracts.problems import code_for
 from invariant.domain.errors import (
@@ -101,6 +102,18 @@ def request_validation_problem(exc: RequestValidationError) -> ValidationError:
                            subject="request")
 
 
+_HTTP_KINDS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthenticated", "Not signed in"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("too-large", "Request too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error raised by a route with a problem+json response."""
 
@@ -111,6 +124,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_error(request: Request, exc: Exception) -> JSONResponse:
         return response_for(exc)
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code < 400 or exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        kind, title = _HTTP_KINDS.get(exc.status_code, ("http-error", "Request refused"))
+        problem = _problem(exc.status_code, kind, title, str(exc.detail))
+        return JSONResponse(problem.body, problem.status, exc.headers, media_type=MEDIA_TYPE)
+
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(InvariantError, on_error)
     # Starlette answers with this handler, then re-raises so the server sees the crash too.

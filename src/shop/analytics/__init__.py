@@ -1,9 +1,13 @@
-"""The analytics context (to be built)."""
+"""The analytics context: a sales report, a read model fed by ordering's and payments'
+integration events (through the inbox)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shop.analytics.api import router
+from shop.analytics.application import GetSalesReport, SalesReport
+from shop.analytics.infrastructure import CONSUMER, consume, create_tables, report
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
@@ -11,4 +15,13 @@ if TYPE_CHECKING:
 
 
 def module(shop: Shop) -> Module:
-    return Module(name="analytics")
+    """Analytics' part of the shop."""
+
+    async def setup(shop: Shop) -> None:
+        await shop.read_models.run(create_tables)
+
+    async def sales_report(query: GetSalesReport) -> SalesReport:
+        return await shop.read_models.run(report, write=False)
+
+    return Module(name="analytics", consumers={CONSUMER: consume},
+                  queries={GetSalesReport: sales_report}, router=router(), setup=setup)

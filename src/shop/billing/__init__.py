@@ -1,9 +1,15 @@
-"""The billing context (to be built)."""
+"""The billing context: invoices per customer, a read model fed by ordering's and
+payments' integration events (through the inbox)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Connection
+
+from shop.billing.api import router
+from shop.billing.application import InvoicePage, ListInvoices
+from shop.billing.infrastructure import CONSUMER, consume, create_tables, customer_invoices
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
@@ -11,4 +17,15 @@ if TYPE_CHECKING:
 
 
 def module(shop: Shop) -> Module:
-    return Module(name="billing")
+    """Billing's part of the shop."""
+
+    async def setup(shop: Shop) -> None:
+        await shop.read_models.run(create_tables)
+
+    async def list_invoices(query: ListInvoices) -> InvoicePage:
+        def read(conn: Connection) -> InvoicePage:
+            return customer_invoices(conn, query.customer_id, query.offset, query.limit)
+        return await shop.read_models.run(read, write=False)
+
+    return Module(name="billing", consumers={CONSUMER: consume},
+                  queries={ListInvoices: list_invoices}, router=router(), setup=setup)

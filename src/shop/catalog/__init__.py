@@ -1,9 +1,16 @@
-"""The catalog context (to be built)."""
+"""The catalog context: products, prices and full-text search (state-stored, from the
+``ProductDetails`` contract). Answers ``GetProductForSale`` for ordering."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
+from invariant.domain import UniquenessError
+from shop.catalog.api import router
+from shop.catalog.application import CatalogService, GetProductForSale
+from shop.catalog.infrastructure import SqlProductCatalog
+from shop.catalog.sample import SAMPLE_PRODUCTS
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
@@ -11,4 +18,17 @@ if TYPE_CHECKING:
 
 
 def module(shop: Shop) -> Module:
-    return Module(name="catalog")
+    """The catalog, in the shop's database (opened when the shop starts)."""
+    products = SqlProductCatalog(lambda: shop.read_models, clock=shop.clock)
+    catalog = CatalogService(products)
+
+    async def setup(shop: Shop) -> None:
+        await products.setup()
+        if shop.settings.sample_catalog and await products.count() == 0:
+            for sample in SAMPLE_PRODUCTS:
+                with contextlib.suppress(UniquenessError):  # another process was first
+                    await catalog.add(sample.details(), sample.id)
+
+    return Module(name="catalog", queries={GetProductForSale: catalog.for_sale},
+                  router=router(catalog), setup=setup)
+

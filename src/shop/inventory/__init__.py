@@ -1,9 +1,21 @@
-"""The inventory context (to be built)."""
+"""The inventory context (event sourced): stock per product, reserved per order, never
+below zero. Fulfilment reserves, releases and commits stock with its commands."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shop.catalog.sample import SAMPLE_STOCK
+from shop.inventory.api import router
+from shop.inventory.application import (
+    HANDLERS,
+    GetStockLevel,
+    SeedStock,
+    StockLevel,
+)
+from shop.inventory.domain import EVENTS, Stock
+from shop.inventory.infrastructure import StockLevels, stock_page
+from shop.kernel import ProductId
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
@@ -11,4 +23,21 @@ if TYPE_CHECKING:
 
 
 def module(shop: Shop) -> Module:
-    return Module(name="inventory")
+    """Inventory on the shop's event store; its admin list is a projection."""
+    levels = StockLevels()
+
+    async def stock_level(query: GetStockLevel) -> StockLevel:
+        stock = await shop.app.aggregates.repository(Stock).find(ProductId(query.product_id))
+        return StockLevel.of(stock if stock is not None else Stock(ProductId(query.product_id)))
+
+    async def page(offset: int, limit: int) -> tuple[list[StockLevel], int]:
+        return await stock_page(shop.read_models, levels, offset=offset, limit=limit)
+
+    async def setup(shop: Shop) -> None:
+        if shop.settings.sample_catalog:
+            for product, units in SAMPLE_STOCK.items():
+                await shop.commands.dispatch(SeedStock(product_id=product, on_hand=units))
+
+    return Module(name="inventory", events=EVENTS, commands=HANDLERS,
+                  queries={GetStockLevel: stock_level}, projections=[levels],
+                  router=router(page, levels.name), setup=setup)

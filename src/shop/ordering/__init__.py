@@ -1,9 +1,23 @@
-"""The ordering context (to be built)."""
+"""The ordering context (event sourced): draft orders, the credit limit, placing,
+cancelling and shipping orders; publishes ``order.placed``, ``order.cancelled`` and
+``order.shipped`` v1."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shop.ordering.api import router
+from shop.ordering.application import (
+    GetOrder,
+    ListOrders,
+    OrderingHandlers,
+    OrderList,
+    OrderView,
+    PricedProduct,
+)
+from shop.ordering.domain import EVENTS
+from shop.ordering.infrastructure import CustomerOrders, OrderQueries
+from shop.ordering.published import PUBLISHED
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
@@ -11,4 +25,28 @@ if TYPE_CHECKING:
 
 
 def module(shop: Shop) -> Module:
-    return Module(name="ordering")
+    """Ordering's part of the shop; prices come from catalog's ``GetProductForSale``."""
+    from shop.catalog.application import GetProductForSale
+
+    async def price_of(product_id: str) -> PricedProduct:
+        product = await shop.queries.ask(GetProductForSale(product_id))
+        return PricedProduct(product.name, product.unit_price)
+
+    def queries() -> OrderQueries:
+        return OrderQueries(shop.app.aggregates, shop.read_models)
+
+    async def get_order(query: GetOrder) -> OrderView:
+        return await queries().get_order(query)
+
+    async def list_orders(query: ListOrders) -> OrderList:
+        return await queries().list_orders(query)
+
+    return Module(
+        name="ordering",
+        events=EVENTS,
+        commands=OrderingHandlers(price_of, shop.clock).handlers(),
+        queries={GetOrder: get_order, ListOrders: list_orders},
+        projections=[CustomerOrders()],
+        integration_events=PUBLISHED,
+        router=router(),
+    )

@@ -18,6 +18,7 @@ from shop.platform.runtime import Shop
 T = TypeVar("T")
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A body that could not be read (problem+json)"},
     401: {"description": "No valid access token (problem+json)"},
     403: {"description": "Not allowed for this account (problem+json)"},
     404: {"description": "Not found (problem+json)"},
@@ -38,8 +39,12 @@ class Page(BaseModel, Generic[T]):
     next_offset: int | None
 
 
+MAX_OFFSET = 2**31 - 1
+"""Past any real list, and within every database's integer range (a larger one is a 422)."""
+
+
 class PageParams(BaseModel):
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
     limit: int = Field(20, ge=1, le=100)
 
     def page(self, items: list[T], total: int) -> Page[T]:
@@ -48,7 +53,7 @@ class PageParams(BaseModel):
                        next_offset=end if end < total else None)
 
 
-def page_params(offset: Annotated[int, Query(ge=0)] = 0,
+def page_params(offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> PageParams:
     return PageParams(offset=offset, limit=limit)
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from invariant.bootstrap import App, bootstrap, open_broker, open_read_models
+from invariant.application.middleware import default_middleware
+from invariant.bootstrap import App, bootstrap, open_broker, open_read_models, open_storage
 from invariant.contracts.engine import create_engine
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging.consumer import Backoff, Consumer
@@ -40,6 +41,7 @@ from shop.platform.auth import Tokens
 from shop.platform.module import Module, ModuleFactory
 
 log = logging.getLogger("shop")
+COMMAND_RETRIES = 10
 
 
 def default_modules() -> list[ModuleFactory]:
@@ -81,6 +83,8 @@ class Shop:
         queries = _merge("query", {m.name: m.queries for m in self.modules})
         # The shop runs its own relay (after its consumers declared their groups), so the
         # application is built without one.
+        self.owns_storage = storage is None
+        storage = storage if storage is not None else open_storage(self.settings.invariant)
         self.app: App = bootstrap(
             replace(self.settings.invariant, broker=None, broker_url=None),
             events=[e for m in self.modules for e in m.events],
@@ -88,8 +92,10 @@ class Shop:
             query_handlers=lambda app: queries,
             projections=[p for m in self.modules for p in m.projections],
             storage=storage,
+            # Many customers may reserve the last units of one product at once: a command
+            # that lost a race is run again on fresh state, up to COMMAND_RETRIES times.
+            middleware=default_middleware(storage, retries=COMMAND_RETRIES),
         )
-        self.owns_storage = storage is None
         self.read_models: ReadModelDatabase = (
             self.app.read_models or open_read_models(self.settings.invariant, self.app.storage))
         self._owns_read_models = self.app.read_models is None

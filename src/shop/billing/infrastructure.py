@@ -1,0 +1,137 @@
+"""Billing's read model: one invoice per placed order, fed by integration events
+(``order.placed``, ``order.cancelled``, ``payment.charged``, ``payment.refunded``) through
+the inbox (each message applied once).
+
+Messages of different streams may arrive in any order, so every handler creates the
+invoice row if it is missing and fills in what its message knows; the status is derived
+from the row each time: ``refunded`` > ``paid`` > ``void`` (cancelled unpaid) > ``open``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+
+from invariant.messaging.port import Message
+from invariant.messaging.published_language import IntegrationEvent, IntegrationEvents
+from shop.billing.application import Invoice, InvoiceLine, InvoicePage
+from shop.ordering.published import OrderCancelled, OrderPlaced
+from shop.payments.published import PaymentCharged, PaymentRefunded
+
+CONSUMER = "billing"
+metadata = MetaData()
+invoices = Table(
+    "billing_invoices", metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=True),
+    Column("total", String(40), nullable=True),
+    Column("paid", String(40), nullable=True),
+    Column("refunded", String(40), nullable=True),
+    Column("cancelled", Boolean, nullable=False),
+    Column("lines", Text, nullable=False),
+    Column("issued_at", String(40), nullable=True),
+    Column("paid_at", String(40), nullable=True),
+    Column("updated_at", String(40), nullable=False),
+)
+EVENTS = IntegrationEvents(OrderPlaced, OrderCancelled, PaymentCharged, PaymentRefunded)
+NAMES = frozenset({"order.placed", "order.cancelled", "payment.charged", "payment.refunded"})
+
+
+def create_tables(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+def consume(conn: Connection, message: Message) -> None:
+    """The billing consumer: applies one integration event to the invoices."""
+    if message.message_type not in NAMES:
+        return  # the broker carries every context's events; billing needs only these
+    event = EVENTS.decode(message)
+    _apply(conn, event)
+
+
+def _apply(conn: Connection, event: IntegrationEvent) -> None:
+    match event:
+        case OrderPlaced():
+            lines = [{"product_id": x.product_id, "name": x.name, "quantity": x.quantity,
+                      "unit_price": str(x.unit_price.value)} for x in event.lines]
+            _update(conn, event.order_id, event.customer_id, event.occurred_at,
+                    currency=event.total.currency, total=str(event.total.value),
+                    lines=json.dumps(lines), issued_at=event.occurred_at.isoformat())
+        case OrderCancelled():
+            _update(conn, event.order_id, event.customer_id, event.occurred_at,
+                    cancelled=True)
+        case PaymentCharged():
+            _update(conn, event.order_id, event.customer_id, event.occurred_at,
+                    currency=event.amount.currency, paid=str(event.amount.value),
+                    paid_at=event.occurred_at.isoformat())
+        case PaymentRefunded():
+            _update(conn, event.order_id, event.customer_id, event.occurred_at,
+                    refunded=str(event.amount.value))
+
+
+def _update(conn: Connection, order_id: str, customer_id: str, at: datetime,
+            **values: Any) -> None:
+    t = invoices
+    row = conn.execute(select(t).where(t.c.order_id == order_id)).first()
+    if row is None:
+        conn.execute(t.insert().values(order_id=order_id, customer_id=customer_id,
+                                       status="open", cancelled=False, lines="[]",
+                                       updated_at=at.isoformat()))
+        row = conn.execute(select(t).where(t.c.order_id == order_id)).one()
+    merged = {**row._mapping, **values}
+    conn.execute(t.update().where(t.c.order_id == order_id).values(
+        status=_status(merged), updated_at=at.isoformat(), **values))
+
+
+def _status(row: dict[str, Any]) -> str:
+    if row["refunded"] is not None:
+        return "refunded"
+    if row["paid"] is not None:
+        return "paid"
+    if row["cancelled"]:
+        return "void"
+    return "open"
+
+
+def customer_invoices(conn: Connection, customer_id: str, offset: int, limit: int
+                      ) -> InvoicePage:
+    """A customer's invoices, newest first."""
+    t = invoices
+    mine = t.c.customer_id == customer_id
+    total = int(conn.execute(select(func.count()).select_from(t).where(mine)).scalar_one())
+    if offset >= total:  # also keeps huge offsets away from the database
+        return InvoicePage([], total)
+    rows = conn.execute(select(t).where(mine)
+                        .order_by(t.c.issued_at.desc(), t.c.order_id)
+                        .offset(offset).limit(limit)).all()
+    return InvoicePage([_invoice(r._mapping) for r in rows], total)
+
+
+def _invoice(r: Any) -> Invoice:
+    def money(value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    lines = [InvoiceLine(x["product_id"], x["name"], int(x["quantity"]),
+                         Decimal(x["unit_price"])) for x in json.loads(r["lines"])]
+    return Invoice(
+        invoice_id=f"INV-{r['order_id']}", order_id=r["order_id"], status=r["status"],
+        currency=r["currency"], total=money(r["total"]), paid=money(r["paid"]),
+        refunded=money(r["refunded"]), lines=lines,
+        issued_at=None if r["issued_at"] is None else datetime.fromisoformat(r["issued_at"]),
+        paid_at=None if r["paid_at"] is None else datetime.fromisoformat(r["paid_at"]))

@@ -1,0 +1,246 @@
+"""Where the catalog lives: the contract's table ``catalog_products``, its full-text index,
+and the outbox its events leave through.
+
+Products are stored as the contract's rows (``table_for(ProductDetails)``: id, version,
+the contract's fields, timestamps) with optimistic locking on ``version``, and the events
+a change records go to ``invariant_outbox`` in the same transaction, as
+:class:`invariant.state.StateStoredRepository` does. Each use case is one transaction of
+the shop's :class:`~invariant.projections.ReadModelDatabase` rather than of an async
+engine: on SQLite every other writer of the file (event store, projections, relay, jobs)
+writes on the event loop's thread, and a transaction that held the write lock across
+``await`` points would wait for a loop blocked on that very lock.
+
+Full-text search:
+
+* SQLite: an FTS5 table ``catalog_products_fts`` kept in step with the products table by
+  triggers, so every insert and update re-indexes the product in the same transaction.
+  Search terms are quoted, so no user input is ever FTS5 syntax.
+* PostgreSQL: a GIN index on ``to_tsvector('english', name || ' ' || description)``,
+  searched with ``plainto_tsquery`` (which accepts any text).
+
+The tables are created at start-up with ``metadata.create_all`` (idempotent: only what is
+missing is created) rather than an Alembic chain: shop is one process that owns its
+database, and the table comes straight from the contract, so ``invariant contracts check``
+still reports any drift between the contract and the database. A deployment that must
+migrate existing data generates the migration from the same contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import Connection, MetaData, Table, func, insert, select, text, true, update
+from sqlalchemy.exc import DBAPIError
+
+from invariant.contracts.sql import contracts_metadata, table_for
+from invariant.domain import ConcurrencyError, StoreError, UniquenessError
+from invariant.projections import ReadModelDatabase
+from invariant.state.db_errors import unique_violation
+from invariant.state.outbox import outbox_ddl, outbox_table
+from invariant.store.clock import Clock, utc_now
+from invariant.store.codec import Codec
+from shop.catalog.application import ProductView
+from shop.catalog.contracts import ProductDetails
+from shop.catalog.domain import Product, ProductNotForSale
+from shop.kernel import ProductId
+
+TSVECTOR = "to_tsvector('english', name || ' ' || description)"
+"""The indexed document on PostgreSQL (queries must spell it the same way to use the index)."""
+RETRIES = 3
+
+_SQLITE_FTS = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS catalog_products_fts USING fts5("
+    "product_id UNINDEXED, name, description, tokenize = 'porter unicode61')",
+    "CREATE TRIGGER IF NOT EXISTS catalog_products_fts_insert AFTER INSERT ON catalog_products "
+    "BEGIN INSERT INTO catalog_products_fts (product_id, name, description) "
+    "VALUES (new.id, new.name, new.description); END",
+    "CREATE TRIGGER IF NOT EXISTS catalog_products_fts_update "
+    "AFTER UPDATE OF name, description ON catalog_products "
+    "BEGIN DELETE FROM catalog_products_fts WHERE product_id = old.id; "
+    "INSERT INTO catalog_products_fts (product_id, name, description) "
+    "VALUES (new.id, new.name, new.description); END",
+    "CREATE TRIGGER IF NOT EXISTS catalog_products_fts_delete AFTER DELETE ON catalog_products "
+    "BEGIN DELETE FROM catalog_products_fts WHERE product_id = old.id; END",
+)
+_SQLITE_REINDEX = (
+    "DELETE FROM catalog_products_fts",
+    "INSERT INTO catalog_products_fts (product_id, name, description) "
+    "SELECT id, name, description FROM catalog_products",
+)
+_POSTGRES_FTS = (
+    f"CREATE INDEX IF NOT EXISTS ix_catalog_products_search ON catalog_products "
+    f"USING GIN ({TSVECTOR})",
+)
+
+
+class SqlProductCatalog:
+    """The catalog in the shop's database (SQLite or PostgreSQL)."""
+
+    def __init__(self, database: Callable[[], ReadModelDatabase], *,
+                 clock: Clock = utc_now) -> None:
+        self._database = database
+        self._clock = clock
+        self._codec = Codec()
+        self.table: Table = table_for(ProductDetails, contracts_metadata())
+        self._outbox = outbox_table(MetaData())
+
+    async def _run(self, work: Callable[[Connection], Any], *, write: bool = True) -> Any:
+        try:
+            return await self._database().run(work, write=write)
+        except DBAPIError as exc:
+            raise StoreError(f"the catalog's database failed: {exc.orig}") from exc
+
+    # -- schema ---------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Create the products table, its full-text index and the outbox when missing."""
+        await self._run(self._create)
+
+    def _create(self, conn: Connection) -> None:
+        for statement in outbox_ddl(conn.dialect.name):
+            conn.exec_driver_sql(statement)
+        self.table.metadata.create_all(conn, tables=[self.table])
+        if conn.dialect.name == "sqlite":
+            for statement in _SQLITE_FTS:
+                conn.exec_driver_sql(statement)
+            indexed = conn.exec_driver_sql("SELECT count(*) FROM catalog_products_fts").scalar()
+            if indexed != conn.execute(select(func.count()).select_from(self.table)).scalar():
+                for statement in _SQLITE_REINDEX:  # rows written before the index existed
+                    conn.exec_driver_sql(statement)
+        else:
+            for statement in _POSTGRES_FTS:
+                conn.exec_driver_sql(statement)
+
+    # -- aggregates -----------------------------------------------------------------------
+
+    async def get(self, product_id: ProductId) -> Product:
+        found: Product | None = await self._run(lambda c: self._load(c, product_id),
+                                                write=False)
+        if found is None:
+            raise ProductNotForSale(product_id.value)
+        return found
+
+    async def add(self, product: Product) -> None:
+        try:
+            await self._database().run(lambda c: self._write(c, product))
+        except DBAPIError as exc:
+            if unique_violation(exc, self.table) is not None:
+                raise UniquenessError("product", ("id",)) from None
+            raise StoreError(f"storing the product failed: {exc.orig}") from exc
+
+    async def revise(self, product_id: ProductId, change: Callable[[Product], None]
+                     ) -> Product:
+        def work(conn: Connection) -> Product:
+            product = self._load(conn, product_id, lock=True)
+            if product is None:
+                raise ProductNotForSale(product_id.value)
+            change(product)
+            if product.pending_events:  # an unchanged product keeps its version
+                self._write(conn, product)
+            return product
+
+        for attempt in range(RETRIES + 1):
+            try:
+                revised: Product = await self._run(work)
+                return revised
+            except ConcurrencyError:
+                if attempt == RETRIES:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load(self, conn: Connection, product_id: ProductId, *, lock: bool = False
+              ) -> Product | None:
+        query = select(self.table).where(self.table.c.id == product_id.value)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()  # SQLite: the transaction holds the write lock
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return Product.restore(product_id, ProductDetails.from_row(dict(row)), row["version"])
+
+    def _write(self, conn: Connection, product: Product) -> None:
+        key, expected, now = product.id.value, product.version, self._clock()
+        values = self._state(product).to_row()
+        if expected == 0:
+            conn.execute(insert(self.table).values(id=key, version=1, created_at=now,
+                                                   updated_at=now, **values))
+        else:
+            result = conn.execute(
+                update(self.table)
+                .where(self.table.c.id == key, self.table.c.version == expected)
+                .values(version=expected + 1, updated_at=now, **values))
+            if result.rowcount != 1:
+                raise ConcurrencyError(f"catalog_products-{key}", expected, -1)
+        events = product.pending_events
+        if events:
+            conn.execute(insert(self._outbox), [self._message(key, e, now) for e in events])
+        product.mark_saved(expected + 1)
+
+    @staticmethod
+    def _state(product: Product) -> ProductDetails:
+        state = product.state
+        if not isinstance(state, ProductDetails):
+            raise TypeError(f"a product's state must be ProductDetails, got {type(state)}")
+        return state
+
+    def _message(self, key: str, event: Any, now: datetime) -> dict[str, Any]:
+        return {"message_id": uuid4(), "stream_id": f"catalog_products-{key}",
+                "message_type": event.event_type, "schema_version": event.schema_version,
+                "position": None, "data": self._codec.encode(event), "metadata": {},
+                "created_at": now, "published_at": None}
+
+    # -- queries --------------------------------------------------------------------------
+
+    async def count(self) -> int:
+        return int(await self._run(
+            lambda c: c.execute(select(func.count()).select_from(self.table)).scalar_one(),
+            write=False))
+
+    async def page(self, *, offset: int, limit: int, active_only: bool
+                   ) -> tuple[list[ProductView], int]:
+        t = self.table
+        where = t.c.active.is_(True) if active_only else true()
+
+        def work(conn: Connection) -> tuple[list[ProductView], int]:
+            rows = conn.execute(select(t).where(where).order_by(t.c.name, t.c.id)
+                                .offset(offset).limit(limit)).mappings().all()
+            total = conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
+            return [_view(row) for row in rows], int(total)
+
+        found: tuple[list[ProductView], int] = await self._run(work, write=False)
+        return found
+
+    async def search(self, terms: Sequence[str], *, offset: int, limit: int
+                     ) -> tuple[list[ProductView], int]:
+        found: tuple[list[ProductView], int] = await self._run(
+            lambda conn: self._search(conn, terms, offset, limit), write=False)
+        return found
+
+    def _search(self, conn: Connection, terms: Sequence[str], offset: int, limit: int
+                ) -> tuple[list[ProductView], int]:
+        page = {"limit": limit, "offset": offset}
+        if conn.dialect.name == "sqlite":
+            # Each term becomes a quoted FTS5 string: operators, column filters and stray
+            # quotes in user input are plain text, never query syntax.
+            params: dict[str, Any] = {
+                "match": " ".join('"' + term.replace('"', '""') + '"' for term in terms)}
+            found = ("FROM catalog_products_fts f JOIN catalog_products p "
+                     "ON p.id = f.product_id WHERE catalog_products_fts MATCH :match "
+                     "AND p.active")
+            order = "f.rank, p.name, p.id"
+        else:
+            params = {"q": " ".join(terms)}
+            found = (f"FROM catalog_products p, plainto_tsquery('english', :q) query "
+                     f"WHERE p.active AND {TSVECTOR} @@ query")
+            order = f"ts_rank({TSVECTOR}, query) DESC, p.name, p.id"
+        rows_sql = text(f"SELECT p.* {found} ORDER BY {order} LIMIT :limit OFFSET :offset")
+        rows = conn.execute(rows_sql.columns(*self.table.columns), {**params, **page})
+        total = conn.execute(text(f"SELECT count(*) {found}"), params).scalar_one()
+        return [_view(row) for row in rows.mappings().all()], int(total)
+
+
+def _view(row: Any) -> ProductView:
+    return ProductView.of(str(row["id"]), ProductDetails.from_row(dict(row)))

@@ -1,0 +1,154 @@
+"""identity's HTTP routes (``/identity/...``).
+
+User enumeration, decided: registering an email that already has an account is refused
+with 409 (the caller must learn why sign-up failed, as on nearly every sign-up form). The
+other routes do not tell whether an email is registered: a failed login says "the email or
+password is wrong" (and takes as long for an unknown email: a dummy argon2 check), verify
+answers an unknown email as it answers a wrong code, and asking for a new code answers 202
+whether or not an unverified account exists. The password and the code are never echoed
+back, not even in validation errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from shop.identity.application import (
+    AccountView,
+    ChangePassword,
+    IdentityService,
+    InvalidCredentials,
+    LogIn,
+    Register,
+    SendNewCode,
+    Verify,
+)
+from shop.identity.domain import CodeRequestedTooSoon, NotVerified, Role
+from shop.platform.auth import CurrentUser
+from shop.platform.errors import Forbidden, NotAuthenticated, TooManyRequests
+
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+EMAIL_PATTERN = rf"^{_LOCAL}@{_DOMAIN}$"
+"""An ASCII email address. Our own pattern, not email-validator's: that refuses
+special-use domains such as ``.local`` and ``.test``, which a development shop (and its
+admin account) uses; in the OpenAPI document, so clients can check addresses first."""
+
+Email = Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN,
+                             examples=["ada@example.com"])]
+NewPassword = Annotated[str, Field(min_length=8, max_length=128,
+                                   description="8 to 128 characters")]
+AnyPassword = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegistrationIn(_Body):
+    email: Email
+    password: NewPassword
+
+
+class VerificationIn(_Body):
+    email: Email
+    code: str = Field(pattern=r"^[0-9]{6}$", description="the 6-digit code from the email")
+
+
+class CodeRequestIn(_Body):
+    email: Email
+
+
+class LoginIn(_Body):
+    email: Email
+    password: AnyPassword
+
+
+class PasswordChangeIn(_Body):
+    current_password: AnyPassword
+    new_password: NewPassword
+
+
+class AccountOut(BaseModel):
+    """An account as its owner sees it."""
+
+    user_id: str
+    email: str
+    role: Role
+    verified: bool
+
+    @classmethod
+    def of(cls, account: AccountView) -> AccountOut:
+        return cls(user_id=account.user_id, email=account.email, role=account.role,
+                   verified=account.verified)
+
+
+class TokenOut(BaseModel):
+    """An access token: send it as ``Authorization: Bearer <access_token>``."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class Notice(BaseModel):
+    detail: str
+
+
+def router(service: Callable[[], IdentityService]) -> APIRouter:
+    """identity's routes over the service ``service()`` returns."""
+    api = APIRouter(prefix="/identity", tags=["identity"])
+
+    @api.post("/register", status_code=status.HTTP_201_CREATED)
+    async def register(body: RegistrationIn) -> AccountOut:
+        """Sign up; a 6-digit code is emailed to verify the address (409: the email has an
+        account already)."""
+        return AccountOut.of(await service().register(Register(body.email, body.password)))
+
+    @api.post("/verify")
+    async def verify(body: VerificationIn) -> AccountOut:
+        """Verify the email address with the emailed code (at most 5 wrong tries per code;
+        a code works for 10 minutes)."""
+        return AccountOut.of(await service().verify(Verify(body.email, body.code)))
+
+    @api.post("/verification-code", status_code=status.HTTP_202_ACCEPTED)
+    async def send_new_code(body: CodeRequestIn) -> Notice:
+        """Email a new code to an unverified account (the previous code stops working);
+        one per minute, else 429 with Retry-After."""
+        try:
+            await service().send_new_code(SendNewCode(body.email))
+        except CodeRequestedTooSoon as exc:
+            raise TooManyRequests(str(exc), exc.retry_after.total_seconds()) from None
+        return Notice(detail="if an unverified account has this email, a new code is on "
+                             "its way")
+
+    @api.post("/login")
+    async def log_in(body: LoginIn) -> TokenOut:
+        """Exchange email and password for an access token (403 until the email is
+        verified)."""
+        try:
+            token = await service().log_in(LogIn(body.email, body.password))
+        except InvalidCredentials as exc:
+            raise NotAuthenticated(str(exc)) from None
+        except NotVerified as exc:
+            raise Forbidden(str(exc)) from None
+        return TokenOut(access_token=token.access_token, token_type=token.token_type,
+                        expires_in=token.expires_in)
+
+    @api.post("/password")
+    async def change_password(body: PasswordChangeIn, user: CurrentUser) -> AccountOut:
+        """Change the signed-in user's password (the current one is required); the owner is
+        told by email."""
+        return AccountOut.of(await service().change_password(ChangePassword(
+            user.user_id, body.current_password, body.new_password)))
+
+    @api.get("/me")
+    async def me(user: CurrentUser) -> AccountOut:
+        """The signed-in user's account."""
+        return AccountOut.of(await service().me(user.user_id))
+
+    return api

@@ -1,0 +1,343 @@
+"""identity's use cases: register, verify, resend a code, log in, change the password.
+
+Each use case loads and saves accounts in one transaction of the :class:`AccountStore`,
+which also takes the integration events to publish (the outbox, in that same
+transaction): an email is never sent inside the request; notifications sends it later.
+Password hashing is slow on purpose and runs outside those transactions.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from invariant.domain import DomainError, NotFoundError, UniquenessError
+from invariant.messaging.published_language import IntegrationEvent
+from shop.identity.domain import (
+    Account,
+    AlreadyVerified,
+    Role,
+    Verification,
+)
+from shop.identity.published import (
+    CodeSeal,
+    PasswordChanged,
+    UserRegistered,
+    UserVerified,
+    VerificationCodeIssued,
+)
+from shop.kernel import CustomerId
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+
+# -- ports ------------------------------------------------------------------------------
+
+class PasswordHasher(Protocol):
+    """Hashes and checks passwords (slowly, off the event loop)."""
+
+    async def hash(self, password: str) -> str:
+        """A salted hash of ``password``."""
+        ...
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether ``password`` matches; ``None`` (no such account) takes as long and is
+        False, so that response times do not tell which emails are registered."""
+        ...
+
+
+class CodeDigest(Protocol):
+    """The keyed digest a one-time code is stored as."""
+
+    def __call__(self, user_id: str, code: str) -> str: ...
+
+
+class AccountSession(Protocol):
+    """The accounts of one transaction, and the integration events it publishes."""
+
+    def by_email(self, email: str) -> Account | None:
+        """The account of ``email`` (compared case-insensitively), locked for this
+        transaction."""
+        ...
+
+    def get(self, user_id: CustomerId) -> Account | None:
+        """The account ``user_id``, locked for this transaction."""
+        ...
+
+    def add(self, account: Account) -> None:
+        """Store a new account; UniquenessError when its email is taken."""
+        ...
+
+    def save(self, account: Account) -> None:
+        """Store a changed account; ConcurrencyError when it changed since it was read."""
+        ...
+
+    def publish(self, event: IntegrationEvent, user_id: CustomerId, now: datetime) -> None:
+        """Publish ``event`` if (and only if) this transaction commits (the outbox)."""
+        ...
+
+
+class AccountStore(Protocol):
+    """Where accounts live."""
+
+    async def run(self, work: Callable[[AccountSession], T]) -> T:
+        """Run ``work`` in one transaction: committed when it returns, rolled back if it
+        raises. ``work`` is synchronous: slow things (hashing) happen before or after."""
+        ...
+
+
+class TokenIssuer(Protocol):
+    """Issues signed access tokens (shop's :class:`~shop.platform.auth.Tokens`)."""
+
+    @property
+    def ttl_seconds(self) -> int: ...
+
+    def issue(self, user_id: str, role: Role) -> str: ...
+
+
+# -- commands, queries and their results --------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Sign up with an email address and a password; a code is emailed to verify it."""
+
+    email: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    """Prove the email address with the code that was sent to it."""
+
+    email: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendNewCode:
+    """Email a new code (the previous one stops working)."""
+
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogIn:
+    """Exchange email and password for an access token."""
+
+    email: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePassword:
+    """Replace the password of the signed-in user (who must know the current one)."""
+
+    user_id: str
+    current_password: str
+    new_password: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """An account as its owner sees it (never any secret)."""
+
+    user_id: str
+    email: str
+    role: Role
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A signed access token and its lifetime in seconds."""
+
+    access_token: str
+    expires_in: int
+    token_type: str = "bearer"
+
+
+class InvalidCredentials(DomainError):
+    """The email or the password is wrong (one message for both: no user enumeration)."""
+
+    def __init__(self) -> None:
+        super().__init__("the email or password is wrong")
+
+
+class WrongCurrentPassword(DomainError):
+    """Changing the password needs the current one."""
+
+    def __init__(self) -> None:
+        super().__init__("the current password is wrong")
+
+
+class CodeRejected(DomainError):
+    """A verification code that did not verify the account; the message says why."""
+
+    def __init__(self, outcome: Verification, tries_left: int = 0) -> None:
+        self.outcome = outcome
+        messages = {
+            Verification.WRONG: f"the code is wrong; {tries_left} tries left before it "
+                                "stops working",
+            Verification.EXPIRED: "the code has expired; ask for a new one with "
+                                  "POST /identity/verification-code",
+            Verification.LOCKED: "too many wrong codes: this code no longer works; ask for a "
+                                 "new one with POST /identity/verification-code",
+            Verification.NO_CODE: "the code is not valid for this email; ask for a new one "
+                                  "with POST /identity/verification-code",
+        }
+        super().__init__(messages.get(outcome, "the code was not accepted"))
+
+
+def view(account: Account) -> AccountView:
+    """The owner's view of ``account``."""
+    return AccountView(account.id.value, account.email, account.role, account.is_verified)
+
+
+def new_code() -> str:
+    """A uniformly random 6-digit code."""
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+# -- the use cases --------------------------------------------------------------------------
+
+class IdentityService:
+    """identity's use cases over its ports."""
+
+    def __init__(self, store: AccountStore, passwords: PasswordHasher, digest: CodeDigest,
+                 seal: CodeSeal, tokens: TokenIssuer, clock: Clock) -> None:
+        self.store = store
+        self.passwords = passwords
+        self.digest = digest
+        self.seal = seal
+        self.tokens = tokens
+        self.clock = clock
+
+    async def register(self, command: Register) -> AccountView:
+        """A new unverified account; its code goes out by email (through the outbox)."""
+        password_hash = await self.passwords.hash(command.password)
+        code, now = new_code(), self.clock()
+
+        def work(session: AccountSession) -> Account:
+            if session.by_email(command.email) is not None:
+                raise UniquenessError("account", ("email",))
+            account = Account.register(CustomerId.new(), command.email, password_hash, now)
+            pending = account.issue_code(self.digest(account.id.value, code), now)
+            session.add(account)
+            session.publish(UserRegistered(
+                user_id=account.id.value, email=account.email, registered_at=now),
+                account.id, now)
+            self._announce_code(session, account, code, pending.expires_at, now)
+            return account
+        return view(await self.store.run(work))
+
+    async def verify(self, command: Verify) -> AccountView:
+        """Verify the account with its code; CodeRejected says why a code did not work.
+        Wrong tries are recorded even though the request fails."""
+        now = self.clock()
+
+        def work(session: AccountSession) -> tuple[Account | None, Verification]:
+            account = session.by_email(command.email)
+            if account is None:
+                return None, Verification.NO_CODE
+            outcome = account.verify(self.digest(account.id.value, command.code), now)
+            if outcome in (Verification.VERIFIED, Verification.WRONG, Verification.LOCKED):
+                session.save(account)
+            if outcome is Verification.VERIFIED:
+                session.publish(UserVerified(user_id=account.id.value, email=account.email),
+                                account.id, now)
+            return account, outcome
+        account, outcome = await self.store.run(work)
+        if account is None or outcome is not Verification.VERIFIED:
+            raise CodeRejected(outcome, account.tries_left if account else 0)
+        return view(account)
+
+    async def send_new_code(self, command: SendNewCode) -> None:
+        """Email a new code to an unverified account (rate-limited:
+        CodeRequestedTooSoon). Unknown and verified addresses get nothing, silently."""
+        code, now = new_code(), self.clock()
+
+        def work(session: AccountSession) -> None:
+            account = session.by_email(command.email)
+            if account is None or account.is_verified:
+                return
+            pending = account.issue_code(self.digest(account.id.value, code), now)
+            session.save(account)
+            self._announce_code(session, account, code, pending.expires_at, now)
+        await self.store.run(work)
+
+    def _announce_code(self, session: AccountSession, account: Account, code: str,
+                       expires_at: datetime, now: datetime) -> None:
+        """Publish the code, sealed: the email is sent from notifications, later."""
+        session.publish(VerificationCodeIssued(
+            user_id=account.id.value, email=account.email,
+            sealed_code=self.seal.seal(code, now), expires_at=expires_at), account.id, now)
+
+    async def log_in(self, command: LogIn) -> AccessToken:
+        """An access token for a verified account whose password matches."""
+        account = await self.store.run(lambda session: session.by_email(command.email))
+        matches = await self.passwords.verify(
+            account.password_hash if account else None, command.password)
+        if account is None or not matches:
+            raise InvalidCredentials()
+        account.ensure_may_log_in()
+        return AccessToken(self.tokens.issue(account.id.value, account.role),
+                           self.tokens.ttl_seconds)
+
+    async def change_password(self, command: ChangePassword) -> AccountView:
+        """Replace the password; the owner is told by email."""
+        user_id = CustomerId(command.user_id)
+        account = await self.store.run(lambda session: session.get(user_id))
+        if account is None:
+            raise NotFoundError("this account no longer exists")
+        if not await self.passwords.verify(account.password_hash, command.current_password):
+            raise WrongCurrentPassword()
+        new_hash = await self.passwords.hash(command.new_password)
+        now = self.clock()
+
+        def work(session: AccountSession) -> Account:
+            account = session.get(user_id)
+            if account is None:
+                raise NotFoundError("this account no longer exists")
+            account.change_password(new_hash)
+            session.save(account)
+            session.publish(PasswordChanged(
+                user_id=account.id.value, email=account.email, changed_at=now), user_id, now)
+            return account
+        return view(await self.store.run(work))
+
+    async def me(self, user_id: str) -> AccountView:
+        """The caller's own account."""
+        account = await self.store.run(lambda session: session.get(CustomerId(user_id)))
+        if account is None:
+            raise NotFoundError("this account no longer exists")
+        return view(account)
+
+    async def ensure_admin(self, email: str, password: str) -> bool:
+        """Make the admin account (verified) unless an account has that email; whether it
+        was made now."""
+        if await self.store.run(lambda session: session.by_email(email)) is not None:
+            return False
+        password_hash = await self.passwords.hash(password)
+        now = self.clock()
+
+        def work(session: AccountSession) -> bool:
+            if session.by_email(email) is not None:
+                return False  # another instance made it meanwhile
+            account = Account.administrator(CustomerId.new(), email, password_hash, now)
+            session.add(account)
+            session.publish(UserRegistered(
+                user_id=account.id.value, email=account.email, registered_at=now),
+                account.id, now)
+            return True
+        return await self.store.run(work)
+
+
+__all__ = [
+    "AccessToken", "AccountStore", "AccountView", "AlreadyVerified", "ChangePassword",
+    "CodeRejected", "IdentityService", "InvalidCredentials", "LogIn", "Register",
+    "SendNewCode", "Verify", "WrongCurrentPassword",
+]

@@ -1,0 +1,237 @@
+"""Inventory's commands, queries and the events other contexts react to.
+
+Published (fulfilment imports these): the commands :class:`SetStock`, :class:`ReserveStock`
+(with :class:`StockLine`), :class:`ReleaseStock`, :class:`CommitStock`, and the events
+:class:`StockReserved`, :class:`StockReservationRejected`, :class:`StockReleased`,
+:class:`StockCommitted` (stored as ``inventory.<name>``).
+
+Each handler returns the reservation's status (``"reserved"``, ``"rejected"``,
+``"released"``, ``"committed"``, ``"closed"`` or ``"open"``), or the stock level for
+:class:`SetStock`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from invariant.application import Command, Query, UnitOfWork
+from invariant.domain import FieldError, ValidationError
+from shop.inventory.domain import (
+    MAX_UNITS,
+    Reservation,
+    ReservedLine,
+    Stock,
+    StockCommitted,
+    StockReleased,
+    StockReservationRejected,
+    StockReserved,
+    check_units,
+)
+from shop.kernel import OrderId, ProductId
+
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+"""Product and order ids inventory accepts (catalog slugs, UUIDs)."""
+MAX_LINES = 100
+
+
+def _check_id(field: str, value: object, problems: list[FieldError]) -> None:
+    if not isinstance(value, str) or ID.fullmatch(value) is None:
+        problems.append(FieldError(field, "must be an id of 1-64 letters, digits, '.', '_', "
+                                          "':' or '-'", "invalid_id"))
+
+
+def _raise(problems: list[FieldError], subject: str) -> None:
+    if problems:
+        raise ValidationError(problems, subject=subject)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class SetStock(Command):
+    """Admin: the units of a product on hand (at least what orders hold)."""
+
+    product_id: str
+    on_hand: int
+
+    def validate(self) -> None:
+        problems: list[FieldError] = []
+        _check_id("product_id", self.product_id, problems)
+        _raise(problems, "SetStock")
+        check_units("on_hand", self.on_hand, low=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeedStock(Command):
+    """Start-up: stock a product that has never been stocked (a stocked one is left as is)."""
+
+    product_id: str
+    on_hand: int
+
+    def validate(self) -> None:
+        SetStock(product_id=self.product_id, on_hand=self.on_hand).validate()
+
+
+@dataclass(frozen=True)
+class StockLine:
+    """Units of one product an order wants."""
+
+    product_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReserveStock(Command):
+    """Hold every line for the order, or nothing. Idempotent per order."""
+
+    order_id: str
+    lines: tuple[StockLine, ...]
+
+    def validate(self) -> None:
+        problems: list[FieldError] = []
+        _check_id("order_id", self.order_id, problems)
+        if not isinstance(self.lines, tuple) or not 1 <= len(self.lines) <= MAX_LINES:
+            problems.append(FieldError("lines", f"must hold 1 to {MAX_LINES} lines",
+                                       "invalid_lines"))
+        else:
+            for i, line in enumerate(self.lines):
+                _check_id(f"lines.{i}.product_id", getattr(line, "product_id", None), problems)
+                quantity = getattr(line, "quantity", None)
+                if isinstance(quantity, bool) or not isinstance(quantity, int) \
+                        or not 1 <= quantity <= MAX_UNITS:
+                    problems.append(FieldError(f"lines.{i}.quantity",
+                                               f"must be a whole number from 1 to {MAX_UNITS}",
+                                               "out_of_range"))
+        _raise(problems, "ReserveStock")
+
+    def wanted(self) -> dict[str, int]:
+        """Quantity per product (a product named twice wants the sum)."""
+        totals: dict[str, int] = {}
+        for line in self.lines:
+            totals[line.product_id] = totals.get(line.product_id, 0) + line.quantity
+        return totals
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseStock(Command):
+    """Give back exactly what the order holds; nothing when it holds nothing (idempotent)."""
+
+    order_id: str
+
+    def validate(self) -> None:
+        problems: list[FieldError] = []
+        _check_id("order_id", self.order_id, problems)
+        _raise(problems, "ReleaseStock")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommitStock(Command):
+    """The order shipped: the units it holds leave on-hand stock (idempotent)."""
+
+    order_id: str
+
+    def validate(self) -> None:
+        ReleaseStock(order_id=self.order_id).validate()
+
+
+COMMANDS: tuple[type[Command], ...] = (SetStock, SeedStock, ReserveStock, ReleaseStock,
+                                       CommitStock)
+
+
+# -- queries -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GetStockLevel(Query):
+    """A product's stock now (from its stream: it includes the latest writes)."""
+
+    product_id: str
+
+    def validate(self) -> None:
+        problems: list[FieldError] = []
+        _check_id("product_id", self.product_id, problems)
+        _raise(problems, "GetStockLevel")
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    """Units of a product: on hand, held by orders, and available to new orders."""
+
+    product_id: str
+    on_hand: int
+    reserved: int
+    available: int
+
+    @classmethod
+    def of(cls, stock: Stock) -> StockLevel:
+        return cls(stock.id.value, stock.on_hand, stock.reserved, stock.available)
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+async def _stocks(uow: UnitOfWork, products: Iterable[str]) -> dict[str, Stock]:
+    """The stock of each product (a never-stocked product has none available)."""
+    found: dict[str, Stock] = {}
+    for product in products:
+        stock = await uow.find(Stock, ProductId(product))
+        if stock is None:
+            stock = Stock(ProductId(product))
+            uow.add(stock)  # written only if it records something
+        found[product] = stock
+    return found
+
+
+async def _reservation(uow: UnitOfWork, order_id: str) -> Reservation:
+    reservation = await uow.find(Reservation, OrderId(order_id))
+    if reservation is None:
+        reservation = Reservation(OrderId(order_id))
+        uow.add(reservation)
+    return reservation
+
+
+async def set_stock(command: SetStock, uow: UnitOfWork) -> dict[str, int]:
+    stock = (await _stocks(uow, [command.product_id]))[command.product_id]
+    stock.set_level(command.on_hand)
+    return {"on_hand": stock.on_hand, "reserved": stock.reserved, "available": stock.available}
+
+
+async def seed_stock(command: SeedStock, uow: UnitOfWork) -> bool:
+    if await uow.find(Stock, ProductId(command.product_id)) is not None:
+        return False
+    stock = Stock(ProductId(command.product_id))
+    stock.set_level(command.on_hand)
+    uow.add(stock)
+    return True
+
+
+async def reserve_stock(command: ReserveStock, uow: UnitOfWork) -> str:
+    reservation = await _reservation(uow, command.order_id)
+    if reservation.status != "open":
+        return reservation.status
+    wanted = command.wanted()
+    return reservation.reserve(wanted, await _stocks(uow, wanted))
+
+
+async def release_stock(command: ReleaseStock, uow: UnitOfWork) -> str:
+    reservation = await _reservation(uow, command.order_id)
+    stocks = await _stocks(uow, [line.product_id for line in reservation.lines])
+    return reservation.release(stocks)
+
+
+async def commit_stock(command: CommitStock, uow: UnitOfWork) -> str:
+    reservation = await _reservation(uow, command.order_id)
+    stocks = await _stocks(uow, [line.product_id for line in reservation.lines])
+    return reservation.commit(stocks)
+
+
+HANDLERS: dict[type[Command], Callable[..., Awaitable[Any]]] = {
+    SetStock: set_stock, SeedStock: seed_stock, ReserveStock: reserve_stock,
+    ReleaseStock: release_stock, CommitStock: commit_stock}
+
+__all__ = [
+    "COMMANDS", "HANDLERS", "CommitStock", "GetStockLevel", "ReleaseStock", "ReserveStock",
+    "ReservedLine", "SeedStock", "SetStock", "StockCommitted", "StockLevel", "StockLine",
+    "StockReleased", "StockReservationRejected", "StockReserved",
+]

@@ -1,0 +1,130 @@
+"""notifications' adapters: the recipients table, the consumer and job handlers over it, the
+SMTP mailer (aiosmtplib) and the local SMTP sink (aiosmtpd) that saves every message it
+receives as ``<directory>/<sortable UTC time>-<uuid>.eml``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import Column, Connection, MetaData, String, Table, insert, select, update
+
+from invariant.messaging import jobs
+from invariant.messaging.port import Message
+from shop.notifications.application import SEND_EMAIL, emails_for
+from shop.notifications.domain import Email
+
+SENDER = "shop <no-reply@shop.local>"
+MAX_ATTEMPTS = 8
+"""Sending attempts per email (the job worker's backoff may allow fewer)."""
+
+metadata = MetaData()
+recipients = Table(
+    "notifications_recipients", metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False),
+)
+
+
+def create_tables(conn: Connection) -> None:
+    """Create notifications' tables when missing."""
+    metadata.create_all(conn)
+
+
+class SqlRecipients:
+    """Recipients in the consumer's transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def remember(self, user_id: str, email: str) -> None:
+        done = self.conn.execute(update(recipients).where(recipients.c.user_id == user_id)
+                                 .values(email=email))
+        if done.rowcount == 0:
+            self.conn.execute(insert(recipients).values(user_id=user_id, email=email))
+
+    def email_of(self, user_id: str) -> str | None:
+        found = self.conn.execute(select(recipients.c.email)
+                                  .where(recipients.c.user_id == user_id)).scalar()
+        return None if found is None else str(found)
+
+
+def consume(conn: Connection, message: Message) -> None:
+    """The consumer handler: queue the emails ``message`` asks for, in its transaction."""
+    for job in emails_for(message, SqlRecipients(conn)):
+        jobs.enqueue(conn, SEND_EMAIL, job.payload(), max_attempts=MAX_ATTEMPTS)
+
+
+class SmtpMailer:
+    """Sends over SMTP to ``host:port`` (STARTTLS when the server offers it)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+
+    async def send(self, email: Email) -> None:
+        message = EmailMessage()
+        message["From"] = SENDER
+        message["To"] = email.to
+        message["Subject"] = email.subject
+        message["Message-ID"] = make_msgid(domain="shop.local")
+        message.set_content(email.text)
+        await aiosmtplib.send(message, hostname=self.host, port=self.port,
+                              timeout=self.timeout)
+
+
+class _SaveMessages:
+    """aiosmtpd handler: each message received becomes one ``.eml`` file."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content or b""
+        body = content.encode() if isinstance(content, str) else content
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.eml"
+        await asyncio.to_thread(_write_atomically, self.directory / name, body)
+        return "250 Message accepted for delivery"
+
+
+def _write_atomically(path: Path, body: bytes) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(body)
+    partial.replace(path)  # readers globbing *.eml never see half a message
+
+
+@asynccontextmanager
+async def mail_sink(host: str, port: int, directory: Path) -> AsyncIterator[None]:
+    """A local SMTP server on ``host:port`` saving messages into ``directory``, served by
+    the running event loop while the block runs."""
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    # aiosmtpd logs every line of every message at DEBUG: that would put one-time codes
+    # in the shop's logs. Its INFO lines (connections, commands) are enough.
+    smtp_log = logging.getLogger("mail.log")
+    if smtp_log.level < logging.INFO:  # unset or DEBUG
+        smtp_log.setLevel(logging.INFO)
+    handler = _SaveMessages(directory)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _smtp(handler), host, port)
+    try:
+        yield
+    finally:
+        server.close()
+        with contextlib.suppress(TimeoutError):  # a client still connected: do not hang
+            await asyncio.wait_for(server.wait_closed(), 2.0)
+
+
+def _smtp(handler: Any) -> SMTP:
+    return SMTP(handler, hostname="shop-mail-sink", ident="shop mail sink")

@@ -1,0 +1,175 @@
+"""Ordering's read side: the list of each customer's orders (a projection of the order
+events) and the query handlers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    select,
+)
+
+from invariant.application import Aggregates
+from invariant.domain import DomainEvent, Money, NotFoundError
+from invariant.projections import Projection, ReadModelDatabase
+from invariant.projections.checkpoints import active_version
+from invariant.store import EventEnvelope
+from shop.kernel import CustomerId, OrderId
+from shop.ordering.application import (
+    GetOrder,
+    ListOrders,
+    OrderList,
+    OrderSummary,
+    OrderView,
+    order_view,
+)
+from shop.ordering.domain import (
+    CANCELLED,
+    DRAFT,
+    PLACED,
+    SHIPPED,
+    ItemAdded,
+    ItemQuantityChanged,
+    ItemRemoved,
+    Order,
+    OrderCancelled,
+    OrderLine,
+    OrderPlaced,
+    OrderShipped,
+    OrderStarted,
+)
+
+
+class CustomerOrders(Projection):
+    """Per order: its customer, status, number of items and total, for the order lists."""
+
+    name = "ordering_orders"
+    event_types = (OrderStarted, ItemAdded, ItemQuantityChanged, ItemRemoved, OrderPlaced,
+                   OrderCancelled, OrderShipped)
+
+    def define(self, metadata: MetaData) -> None:
+        self.orders = Table(
+            self.table_name("orders"), metadata,
+            Column("order_id", String(64), primary_key=True),
+            Column("customer_id", String(64), nullable=False, index=True),
+            Column("status", String(16), nullable=False),
+            Column("items", Integer, nullable=False),
+            Column("total", String(40), nullable=True),
+            Column("currency", String(3), nullable=True),
+            Column("started_at", String(40), nullable=False),
+            Column("position", BigInteger, nullable=False),
+        )
+        self.lines = Table(
+            self.table_name("lines"), metadata,
+            Column("order_id", String(64), primary_key=True),
+            Column("product_id", String(64), primary_key=True),
+            Column("quantity", Integer, nullable=False),
+            Column("unit_price", String(40), nullable=False),
+            Column("currency", String(3), nullable=False),
+        )
+
+    def apply(self, envelope: EventEnvelope, conn: Connection) -> None:
+        event = envelope.event
+        if isinstance(event, OrderStarted):
+            conn.execute(self.orders.insert().values(
+                order_id=event.order_id, customer_id=event.customer_id, status=DRAFT,
+                items=0, total=None, currency=None, started_at=event.started_at.isoformat(),
+                position=envelope.position))
+            return
+        status = _status(event)
+        if status is not None:
+            self._set(conn, event, status=status)
+            return
+        self._change_lines(conn, event)
+        self._retotal(conn, getattr(event, "order_id", ""))
+
+    def _change_lines(self, conn: Connection, event: DomainEvent) -> None:
+        t = self.lines
+        match event:
+            case ItemAdded(order_id=order_id, line=line):
+                conn.execute(t.insert().values(
+                    order_id=order_id, product_id=line.product_id, quantity=line.quantity,
+                    unit_price=str(line.unit_price.amount),
+                    currency=line.unit_price.currency.code))
+            case ItemQuantityChanged(order_id=order_id, product_id=product_id,
+                                     quantity=quantity):
+                conn.execute(t.update().where(t.c.order_id == order_id,
+                                              t.c.product_id == product_id)
+                             .values(quantity=quantity))
+            case ItemRemoved(order_id=order_id, product_id=product_id):
+                conn.execute(t.delete().where(t.c.order_id == order_id,
+                                              t.c.product_id == product_id))
+
+    def _retotal(self, conn: Connection, order_id: str) -> None:
+        rows = conn.execute(select(self.lines).where(self.lines.c.order_id == order_id)).all()
+        if not rows:
+            self._set(conn, order_id, items=0, total=None, currency=None)
+            return
+        total = Money.zero(rows[0].currency)
+        for row in rows:
+            total = total + Money.of(row.unit_price, row.currency).multiply(row.quantity)
+        self._set(conn, order_id, items=sum(r.quantity for r in rows),
+                  total=str(total.amount), currency=total.currency.code)
+
+    def _set(self, conn: Connection, order: DomainEvent | str, **values: object) -> None:
+        order_id = order if isinstance(order, str) else getattr(order, "order_id", "")
+        conn.execute(self.orders.update().where(self.orders.c.order_id == order_id)
+                     .values(**values))
+
+
+def _status(event: DomainEvent) -> str | None:
+    match event:
+        case OrderPlaced():
+            return PLACED
+        case OrderCancelled():
+            return CANCELLED
+        case OrderShipped():
+            return SHIPPED
+    return None
+
+
+class OrderQueries:
+    """Answers ordering's queries: one order from its stream (always current), the lists
+    from the ``ordering_orders`` read model."""
+
+    def __init__(self, aggregates: Aggregates, database: ReadModelDatabase) -> None:
+        self.aggregates = aggregates
+        self.database = database
+
+    async def get_order(self, query: GetOrder) -> OrderView:
+        order = await self.aggregates.repository(Order).find(OrderId(query.order_id))
+        if order is None or not order.belongs_to(CustomerId(query.customer_id)):
+            raise NotFoundError(f"you have no order {query.order_id}")
+        return order_view(order)
+
+    async def list_orders(self, query: ListOrders) -> OrderList:
+        def read(conn: Connection) -> OrderList:
+            t = CustomerOrders(active_version(conn, CustomerOrders.name)).orders
+            mine = t.c.customer_id == query.customer_id
+            total = int(conn.execute(select(func.count()).select_from(t).where(mine))
+                        .scalar_one())
+            if query.offset >= total:  # also keeps huge offsets away from the database
+                return OrderList([], total)
+            rows = conn.execute(select(t).where(mine).order_by(t.c.position.desc())
+                                .offset(query.offset).limit(query.limit)).all()
+            return OrderList([_summary(r) for r in rows], total)
+
+        return await self.database.run(read, write=False)
+
+
+def _summary(row: object) -> OrderSummary:
+    m = row._mapping  # type: ignore[attr-defined]
+    total = None if m["total"] is None else Money.of(m["total"], m["currency"])
+    return OrderSummary(m["order_id"], m["status"], m["items"], total,
+                        datetime.fromisoformat(m["started_at"]))
+
+
+__all__ = ["CustomerOrders", "OrderLine", "OrderQueries"]

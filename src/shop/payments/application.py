@@ -1,0 +1,136 @@
+"""Payments' use cases: charge an order (one attempt at a time) and refund it.
+
+Published to other contexts: the commands :class:`ChargePayment` and :class:`RefundPayment`
+and the events fulfilment reacts to (:class:`PaymentCharged`, :class:`PaymentDeclined`,
+:class:`PaymentTimedOut`, :class:`PaymentRefunded`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from invariant.application import Command, UnitOfWork
+from invariant.domain import Money, ValidationError
+from invariant.messaging.published_language import Amount
+from invariant.store.clock import Clock
+from shop.kernel import OrderId
+from shop.payments import published
+from shop.payments.domain import (
+    Approved,
+    ChargeOutcome,
+    Declined,
+    Payment,
+    PaymentCharged,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentTimedOut,
+)
+
+SOURCE = "payments"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargePayment(Command):
+    """Attempt number ``attempt`` to charge ``amount`` for an order; answered by one of
+    PaymentCharged, PaymentDeclined or PaymentTimedOut (nothing if it was charged
+    already)."""
+
+    order_id: str
+    customer_id: str
+    amount: Money
+    attempt: int
+
+    def validate(self) -> None:
+        if self.attempt < 1:
+            raise ValidationError.single("attempt", "attempts count from 1",
+                                         "invalid_attempt", subject="ChargePayment")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundPayment(Command):
+    """Give back what was charged for the order (once); with nothing charged, close the
+    payment so that no late charge can go through."""
+
+    order_id: str
+
+
+COMMANDS: tuple[type[Command], ...] = (ChargePayment, RefundPayment)
+
+
+class Gateway(Protocol):
+    """The payment provider as payments sees it (the anti-corruption layer implements it)."""
+
+    async def charge(self, order_id: str, customer_id: str, attempt: int, amount: Money
+                     ) -> ChargeOutcome:
+        """Charge ``amount`` once per order and attempt, however often asked."""
+
+    async def refund(self, order_id: str, charge_id: str) -> str:
+        """Refund the charge (once); the provider's refund reference."""
+
+
+class PaymentHandlers:
+    """The command handlers, with the gateway (the anti-corruption layer) and the clock."""
+
+    def __init__(self, gateway: Gateway, clock: Clock) -> None:
+        self.gateway = gateway
+        self.clock = clock
+
+    def handlers(self) -> dict[type[Command], Callable[[Any, UnitOfWork], Awaitable[Any]]]:
+        return {ChargePayment: self.charge, RefundPayment: self.refund}
+
+    async def charge(self, command: ChargePayment, uow: UnitOfWork) -> str:
+        payment = await _payment(uow, command.order_id)
+        if not payment.needs_charge(command.attempt):
+            payment.refuse_closed(command.attempt)
+            return "nothing to charge"
+        outcome = await self.gateway.charge(command.order_id, command.customer_id,
+                                            command.attempt, command.amount)
+        match outcome:
+            case Approved(charge_id=charge_id):
+                payment.charged(command.attempt, charge_id, command.customer_id,
+                                command.amount)
+                now = self.clock()
+                uow.emit(published.PaymentCharged(
+                    order_id=command.order_id, customer_id=command.customer_id,
+                    charge_id=charge_id, attempt=command.attempt,
+                    amount=_amount(command.amount), occurred_at=now,
+                ).to_outbox(source=SOURCE, stream_id=payment.stream_id(), occurred_at=now))
+                return "charged"
+            case Declined(reason=reason):
+                payment.declined(command.attempt, reason)
+                return "declined"
+        payment.timed_out(command.attempt)
+        return "timed out"
+
+    async def refund(self, command: RefundPayment, uow: UnitOfWork) -> str:
+        payment = await _payment(uow, command.order_id)
+        if payment.charge is None or not payment.needs_refund():
+            payment.close()
+            return "nothing to refund"
+        refund_id = await self.gateway.refund(command.order_id, payment.charge.charge_id)
+        charge = payment.charge
+        payment.refunded_as(refund_id)
+        now = self.clock()
+        uow.emit(published.PaymentRefunded(
+            order_id=command.order_id, customer_id=charge.customer_id, refund_id=refund_id,
+            amount=_amount(charge.amount), occurred_at=now,
+        ).to_outbox(source=SOURCE, stream_id=payment.stream_id(), occurred_at=now))
+        return "refunded"
+
+
+async def _payment(uow: UnitOfWork, order_id: str) -> Payment:
+    found = await uow.find(Payment, OrderId(order_id))
+    if found is None:
+        found = Payment(OrderId(order_id))
+        uow.add(found)
+    return found
+
+
+def _amount(money: Money) -> Amount:
+    return Amount(value=money.amount, currency=money.currency.code)
+
+
+__all__ = ["COMMANDS", "ChargePayment", "PaymentCharged", "PaymentDeclined",
+           "PaymentHandlers", "PaymentRefunded", "PaymentTimedOut", "RefundPayment"]

@@ -1,0 +1,57 @@
+"""Shipping's HTTP API (admin only): the carrier's failure switch and shipment lookups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict
+
+from shop.platform.auth import AdminUser
+from shop.platform.http import ShopDep
+from shop.shipping.application import (
+    ID,
+    GetCarrierRefusal,
+    GetShipment,
+    ShipmentView,
+    SwitchCarrierRefusal,
+)
+
+OrderIdPath = Annotated[str, Path(pattern=f"^{ID.pattern}$", max_length=64)]
+
+
+class Failures(BaseModel):
+    """Whether the carrier refuses new shipments (fulfilment then refunds and cancels)."""
+
+    model_config = ConfigDict(extra="forbid")
+    refuse: bool
+
+
+class ShipmentOut(BaseModel):
+    """An order's shipment: ``new`` (none yet), ``created``, ``refused`` or ``cancelled``."""
+
+    order_id: str
+    status: str
+    tracking_number: str | None
+
+
+def router() -> APIRouter:
+    api = APIRouter(tags=["shipping"])
+
+    @api.get("/admin/shipping/failures", summary="Whether the carrier refuses shipments")
+    async def get_failures(shop: ShopDep, admin: AdminUser) -> Failures:
+        return Failures(refuse=await shop.queries.ask(GetCarrierRefusal()))
+
+    @api.put("/admin/shipping/failures", summary="Make the carrier refuse shipments, or not")
+    async def set_failures(shop: ShopDep, admin: AdminUser, body: Failures) -> Failures:
+        result = await shop.commands.dispatch(SwitchCarrierRefusal(refuse=body.refuse))
+        return Failures(refuse=result.value)
+
+    @api.get("/admin/shipping/shipments/{order_id}", summary="An order's shipment")
+    async def get_shipment(shop: ShopDep, admin: AdminUser, order_id: OrderIdPath
+                           ) -> ShipmentOut:
+        view: ShipmentView = await shop.queries.ask(GetShipment(order_id))
+        return ShipmentOut(order_id=view.order_id, status=view.status,
+                           tracking_number=view.tracking_number)
+
+    return api

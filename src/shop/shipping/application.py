@@ -1,0 +1,132 @@
+"""Shipping's commands, queries and the events fulfilment reacts to.
+
+Published: the commands :class:`CreateShipment` and :class:`CancelShipment`, and the events
+:class:`ShipmentCreated`, :class:`ShipmentRefused`, :class:`ShipmentCancelled` (stored as
+``shipping.<name>``). Handlers return the shipment's status (``"created"``, ``"refused"``,
+``"cancelled"``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from invariant.application import Command, Query, UnitOfWork
+from invariant.domain import FieldError, ValidationError
+from shop.kernel import OrderId
+from shop.shipping.domain import (
+    THE_CARRIER,
+    Carrier,
+    Shipment,
+    ShipmentCancelled,
+    ShipmentCreated,
+    ShipmentRefused,
+)
+
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+def _check_ids(subject: str, **ids: object) -> None:
+    problems = [FieldError(name, "must be an id of 1-64 letters, digits, '.', '_', ':' or '-'",
+                           "invalid_id")
+                for name, value in ids.items()
+                if not isinstance(value, str) or ID.fullmatch(value) is None]
+    if problems:
+        raise ValidationError(problems, subject=subject)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateShipment(Command):
+    """Ship a paid order (idempotent: the first outcome stands)."""
+
+    order_id: str
+    customer_id: str
+
+    def validate(self) -> None:
+        _check_ids("CreateShipment", order_id=self.order_id, customer_id=self.customer_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelShipment(Command):
+    """Cancel the order's shipment, created or not (idempotent)."""
+
+    order_id: str
+
+    def validate(self) -> None:
+        _check_ids("CancelShipment", order_id=self.order_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchCarrierRefusal(Command):
+    """Admin: make the carrier refuse new shipments (``refuse=True``) or take them again."""
+
+    refuse: bool
+
+    def validate(self) -> None:
+        if not isinstance(self.refuse, bool):
+            raise ValidationError.single("refuse", "must be true or false", "invalid_bool",
+                                         subject="SwitchCarrierRefusal")
+
+
+@dataclass(frozen=True)
+class GetCarrierRefusal(Query):
+    """Whether the carrier refuses new shipments now."""
+
+
+@dataclass(frozen=True)
+class GetShipment(Query):
+    """An order's shipment (status ``"new"`` when there is none)."""
+
+    order_id: str
+
+    def validate(self) -> None:
+        _check_ids("GetShipment", order_id=self.order_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentView:
+    order_id: str
+    status: str
+    tracking_number: str | None
+
+    @classmethod
+    def of(cls, shipment: Shipment) -> ShipmentView:
+        return cls(shipment.id.value, shipment.status, shipment.tracking_number)
+
+
+async def _shipment(uow: UnitOfWork, order_id: str) -> Shipment:
+    shipment = await uow.find(Shipment, OrderId(order_id))
+    if shipment is None:
+        shipment = Shipment(OrderId(order_id))
+        uow.add(shipment)
+    return shipment
+
+
+async def create_shipment(command: CreateShipment, uow: UnitOfWork) -> str:
+    shipment = await _shipment(uow, command.order_id)
+    carrier = await uow.find(Carrier, THE_CARRIER)
+    return shipment.create(refuse=carrier is not None and carrier.refuses)
+
+
+async def cancel_shipment(command: CancelShipment, uow: UnitOfWork) -> str:
+    return (await _shipment(uow, command.order_id)).cancel()
+
+
+async def switch_carrier_refusal(command: SwitchCarrierRefusal, uow: UnitOfWork) -> bool:
+    carrier = await uow.find(Carrier, THE_CARRIER)
+    if carrier is None:
+        carrier = Carrier(THE_CARRIER)
+        uow.add(carrier)
+    carrier.switch_refusal(command.refuse)
+    return carrier.refuses
+
+
+HANDLERS: dict[type[Command], Callable[..., Awaitable[Any]]] = {
+    CreateShipment: create_shipment, CancelShipment: cancel_shipment,
+    SwitchCarrierRefusal: switch_carrier_refusal}
+
+__all__ = ["HANDLERS", "CancelShipment", "CreateShipment", "GetCarrierRefusal", "GetShipment",
+           "ShipmentCancelled", "ShipmentCreated", "ShipmentRefused", "ShipmentView",
+           "SwitchCarrierRefusal"]
