@@ -33,20 +33,21 @@ def banner(shop: Shop) -> None:
     base = f"http://{s.host}:{s.port}"
     where = (f"SQLite file {s.invariant.sqlite_path}" if s.invariant.store == "sqlite"
              else f"PostgreSQL, schema {s.invariant.postgres_schema}")
-    mail = (f"local SMTP sink on {s.smtp_host}:{s.smtp_port}, messages saved in "
-            f"{s.data / 'mail'}" if s.mail_sink else f"SMTP server {s.smtp_host}:{s.smtp_port}")
-    password = (f"{s.admin_password}  (generated; set SHOP_ADMIN_PASSWORD to choose one)"
+    mail = (f"{s.data / 'mail'}/*.eml (local SMTP sink on port {s.smtp_port})"
+            if s.mail_sink else f"SMTP server {s.smtp_host}:{s.smtp_port}")
+    password = (f"{s.admin_password}  (kept in {s.data / 'admin.password'})"
                 if s.admin_password_generated else "(from SHOP_ADMIN_PASSWORD)")
     console.print(Panel.fit(
         f"[bold]shop is running[/bold] at {base}\n\n"
-        f"  API docs     {base}/docs   (OpenAPI: {base}/openapi.json)\n"
+        f"  API docs     {base}/docs\n"
+        f"  OpenAPI      {base}/openapi.json\n"
         f"  health       {base}/health\n"
         f"  admin        {s.admin_email}\n"
         f"  password     {password}\n"
         f"  data         {where}\n"
         f"  mail         {mail}\n"
-        f"  workers      projections, fulfilment process, outbox relay, "
-        f"{len(shop.consumers)} consumers, job worker\n\n"
+        f"  workers      projections, fulfilment, relay, {len(shop.consumers)} consumers, "
+        "jobs\n\n"
         "Try it: make demo (in another terminal) walks through sign-up and orders.\n"
         "Stop with Ctrl+C.", title="shop"))
 

@@ -10,7 +10,8 @@ broker keep invariant's own ``INVARIANT_*`` settings).
                                 characters. Unset: a random one is made once and kept in
                                 ``SHOP_DATA/secret.key`` (development only)
 ``SHOP_ADMIN_EMAIL``            the admin account made at start-up (``admin@shop.local``)
-``SHOP_ADMIN_PASSWORD``         its password; unset: a random one, printed at start-up
+``SHOP_ADMIN_PASSWORD``         its password; unset: a random one, made once in
+                                ``SHOP_DATA/admin.password`` and printed at start-up
 ``SHOP_TOKEN_TTL``              access-token lifetime in seconds (3600)
 ``SHOP_SMTP_HOST``/``PORT``     the SMTP server emails go to (``127.0.0.1``/``8025``)
 ``SHOP_MAIL_SINK``              ``on`` (default): shop starts its own local SMTP sink on
@@ -108,7 +109,13 @@ class ShopSettings:
                 key.write_text(secrets.token_urlsafe(48))
             settings = replace(settings, secret=key.read_text().strip())
         if not settings.admin_password:
-            settings = replace(settings, admin_password=secrets.token_urlsafe(12),
+            # Generated once, kept beside the secret: the password printed at every start
+            # is the one the admin account was made with.
+            stored = settings.data / "admin.password"
+            if not stored.exists():
+                stored.touch(mode=0o600)
+                stored.write_text(secrets.token_urlsafe(12))
+            settings = replace(settings, admin_password=stored.read_text().strip(),
                                admin_password_generated=True)
         return settings
 

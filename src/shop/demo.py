@@ -133,7 +133,10 @@ async def _walkthrough(base: str, settings: ShopSettings, console: Console) -> N
         invoices = await step.expect(200, "GET", "/billing/invoices", headers=alice)
         console.print(f"Billing shows {invoices.get('total', 0)} invoice(s) for {CUSTOMER}.")
         analytics = await step.expect(200, "GET", "/admin/analytics", headers=admin)
-        console.print(f"Analytics: {analytics}")
+        counts = analytics.get("orders", {})
+        console.print("Analytics: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+                      + "; revenue " + ", ".join(
+                          f"{r['net']} {r['currency']}" for r in analytics.get("revenue", [])))
         emails = len(step.mails(CUSTOMER))
         console.print(f"{emails} email(s) reached {CUSTOMER} through outbox → broker → "
                       "notifications → job → SMTP.")
@@ -202,7 +205,8 @@ class _Steps:
         while time.monotonic() < deadline:
             order: dict[str, Any] = await self.expect(200, "GET", f"/orders/{order_id}",
                                                       headers=customer)
-            if order.get("status") in FINAL:
+            phase = (order.get("fulfilment") or {}).get("phase")
+            if order.get("status") in FINAL and phase in (None, *FINAL):
                 self.console.print(f"  → {order['status']}"
                                    + (f": {order.get('cancel_reason')}"
                                       if order.get("cancel_reason") else ""))

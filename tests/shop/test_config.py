@@ -1,0 +1,43 @@
+"""shop's settings: defaults, clear errors, and the development secret and admin password
+made once and kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from invariant.domain import ConfigurationError
+from shop.config import ShopSettings
+
+
+def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
+    settings = ShopSettings.from_env({"SHOP_DATA": str(tmp_path)})
+    assert (settings.host, settings.port, settings.mail_sink) == ("127.0.0.1", 8000, True)
+    assert settings.invariant.store == "sqlite"
+    assert settings.invariant.sqlite_path == tmp_path / "shop.db"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"SHOP_PORT": "eighty"}, "SHOP_PORT must be a whole number, got 'eighty'"),
+    ({"SHOP_PORT": "70000"}, "SHOP_PORT=70000 is out of range"),
+    ({"SHOP_MAIL_SINK": "maybe"}, "SHOP_MAIL_SINK must be on or off, got 'maybe'"),
+    ({"SHOP_SECRET": "short"}, "SHOP_SECRET must be at least 32 characters"),
+    ({"SHOP_COLOUR": "blue"}, "unknown setting(s) SHOP_COLOUR"),
+    ({"INVARIANT_STORE": "postgres"}, "INVARIANT_STORE=postgres needs INVARIANT_POSTGRES_DSN"),
+])
+def test_bad_settings_say_what_is_wrong(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        ShopSettings.from_env(env)
+    assert message in str(raised.value)
+
+
+def test_the_development_secret_and_admin_password_are_made_once(tmp_path: Path) -> None:
+    first = ShopSettings.from_env({"SHOP_DATA": str(tmp_path)}).resolved()
+    again = ShopSettings.from_env({"SHOP_DATA": str(tmp_path)}).resolved()
+    assert len(first.secret) >= 32 and first.admin_password_generated
+    assert (again.secret, again.admin_password) == (first.secret, first.admin_password)
+    assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0  # readable by its owner only
+    chosen = ShopSettings.from_env({"SHOP_DATA": str(tmp_path),
+                                    "SHOP_ADMIN_PASSWORD": "chosen-password"}).resolved()
+    assert chosen.admin_password == "chosen-password" and not chosen.admin_password_generated
