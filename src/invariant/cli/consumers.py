@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from typing import Annotated
 
 import typer
 
 from invariant.bootstrap import open_broker, open_read_models
 from invariant.cli.deadletters import load_consumers
+from invariant.cli.running import guarded, stop_event
 from invariant.config import Settings
-from invariant.domain.errors import ConfigurationError, InvariantError
+from invariant.domain.errors import ConfigurationError
 
 app = typer.Typer(help="Run consumers on the configured broker.", no_args_is_help=True)
 
@@ -49,12 +49,7 @@ def run(
             for consumer in chosen:
                 await consumer.setup()
             await broker.connect()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            if seconds is not None:
-                loop.call_later(seconds, stop.set)
+            stop = stop_event(seconds)
             counts = await asyncio.gather(*(c.consume(broker, stop=stop, batch=batch)
                                             for c in chosen))
             return {c.name: n for c, n in zip(chosen, counts, strict=True)}
@@ -63,10 +58,6 @@ def run(
                 await broker.close()
             await database.close()
 
-    try:
-        handled = asyncio.run(main())
-    except InvariantError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    handled = guarded(main)
     for name, count in handled.items():
         typer.echo(f"{name}: handled {count} message(s)")

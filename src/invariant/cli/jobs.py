@@ -11,13 +11,11 @@ functions, or a function without arguments returning one.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -25,8 +23,9 @@ from rich.console import Console
 from rich.table import Table
 
 from invariant.bootstrap import open_job_queue, open_read_models
+from invariant.cli.running import guarded, stop_event
 from invariant.config import Settings
-from invariant.domain.errors import ConfigurationError, InvariantError
+from invariant.domain.errors import ConfigurationError
 from invariant.messaging import jobs
 from invariant.messaging.jobs import JobHandler
 from invariant.messaging.relay import serialize
@@ -37,24 +36,6 @@ app = typer.Typer(help="Background jobs: workers, the forwarder, dead jobs.",
                   no_args_is_help=True)
 
 SecondsOption = Annotated[float | None, typer.Option(help="stop after this long")]
-
-
-def _guarded(main: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return asyncio.run(main())  # type: ignore[arg-type]
-    except InvariantError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-def _stop_event(seconds: float | None) -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if seconds is not None:
-        loop.call_later(seconds, stop.set)
-    return stop
 
 
 async def _setup(database: ReadModelDatabase) -> None:
@@ -98,7 +79,7 @@ def work(
         found = load_handlers(handlers)
         database = open_read_models(settings)
         queue = open_job_queue(settings)
-        stop = _stop_event(seconds)
+        stop = stop_event(seconds)
         try:
             if queue is None:
                 from invariant.messaging.jobs import JobWorker
@@ -118,7 +99,7 @@ def work(
                 await queue.close()
             await database.close()
 
-    typer.echo(f"worker stopped ({_guarded(main)})")
+    typer.echo(f"worker stopped ({guarded(main)})")
 
 
 @app.command()
@@ -140,7 +121,7 @@ def forward(
 
         database = open_read_models(settings)
         forwarder = JobForwarder(database, queue, batch_size=batch_size, lease=lease)
-        stop = _stop_event(seconds)
+        stop = stop_event(seconds)
         try:
             await forwarder.setup()
             await forwarder.run(stop=stop)
@@ -150,7 +131,7 @@ def forward(
                 await queue.close()
             await database.close()
 
-    typer.echo(f"forwarded {_guarded(main)} job(s)")
+    typer.echo(f"forwarded {guarded(main)} job(s)")
 
 
 @app.command()
@@ -164,7 +145,7 @@ def dead() -> None:
         finally:
             await database.close()
 
-    found = _guarded(main)
+    found = guarded(main)
     table = Table("id", "name", "attempts", "due", "payload", "error")
     for job in found:
         table.add_row(str(job.id), job.name, f"{job.attempt}/{job.max_attempts}",
@@ -189,5 +170,5 @@ def retry(job_id: Annotated[int, typer.Argument(help="the dead job's id (see dea
         finally:
             await database.close()
 
-    _guarded(main)
+    guarded(main)
     typer.echo(f"job {job_id} is due again")

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from dataclasses import replace
 from typing import Annotated
 
 import typer
 
 from invariant.bootstrap import open_broker, open_read_models
+from invariant.cli.running import guarded, stop_event
 from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError, InvariantError
 from invariant.messaging.brokers import broker_from_url
@@ -57,12 +57,7 @@ def run(
                 "a relay process needs a server: set INVARIANT_BROKER to nats, rabbitmq, redis "
                 "or kafka with INVARIANT_BROKER_URL, or pass --broker URL")
         relay = OutboxRelay(database, target, batch_size=batch_size, lease=lease)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if seconds is not None:
-            loop.call_later(seconds, stop.set)
+        stop = stop_event(seconds)
         try:
             await target.connect()
             await relay.setup()
@@ -73,12 +68,7 @@ def run(
                 await target.close()
             await database.close()
 
-    try:
-        published = asyncio.run(main())
-    except InvariantError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"published {published} message(s)")
+    typer.echo(f"published {guarded(main)} message(s)")
 
 
 @app.command()
