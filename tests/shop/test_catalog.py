@@ -3,9 +3,11 @@ full-text search), admin product management, and problem+json for bad input."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, text
 
 from invariant.domain import Money, NotFoundError
 from shop.catalog.application import GetProductForSale, ProductForSale
@@ -176,3 +178,31 @@ async def test_ordering_asks_the_price_of_a_product_for_sale(server: ShopServer)
     assert answer == ProductForSale("mouse", "Wireless mouse", Money.of("29.50", "USD"))
     with pytest.raises(NotFoundError):
         await server.shop.queries.ask(GetProductForSale("no-such-product"))
+
+
+async def test_concurrent_revisions_of_one_product_all_apply_and_no_ops_write_nothing(
+        server: ShopServer) -> None:
+    """Products are invariant's state-stored aggregates, saved on the shop's database:
+    each revision bumps the row's version, a revision that changes nothing writes nothing,
+    and concurrent revisions of one product queue for it (none is lost)."""
+    admin = await server.admin()
+    await server.client.post("/admin/catalog/products", headers=admin,
+                             json=new_product(id="red-mug"))
+
+    async def version() -> int:
+        def read(conn: Connection) -> int:
+            return int(conn.execute(text(
+                "SELECT version FROM catalog_products WHERE id = 'red-mug'")).scalar_one())
+        return await server.shop.read_models.run(read, write=False)
+
+    assert await version() == 1
+    same = await server.client.patch("/admin/catalog/products/red-mug", headers=admin,
+                                     json={"name": "Red mug"})
+    assert same.status_code == 200 and await version() == 1
+    responses = await asyncio.gather(*(
+        server.client.patch("/admin/catalog/products/red-mug", headers=admin,
+                            json={"description": f"Revision {n}."}) for n in range(6)))
+    assert [r.status_code for r in responses] == [200] * 6
+    assert await version() == 7
+    shown = (await server.client.get("/catalog/products/red-mug")).json()
+    assert shown["description"] in {f"Revision {n}." for n in range(6)}

@@ -1,8 +1,10 @@
-"""The state-stored User aggregate on SQLite and PostgreSQL: versions, uniqueness, outbox."""
+"""The state-stored User aggregate on SQLite and PostgreSQL, on an async engine and on a
+ReadModelDatabase: versions, uniqueness, outbox."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC, datetime
 
 import pytest
@@ -161,6 +163,55 @@ async def test_a_domain_refusal_inside_update_writes_nothing(
         await users.update("u-1", User.suspend)
     assert await users.version_of("u-1") == 2
     assert len(await backend.outbox()) == 2
+
+
+async def test_an_update_that_changes_nothing_writes_nothing(
+    users: StateStoredRepository[User], backend: Backend
+) -> None:
+    await users.save(ada())
+    unchanged = await users.update("u-1", lambda u: None)
+    assert unchanged.version == 1 and await users.version_of("u-1") == 1
+    assert len(await backend.outbox()) == 1
+
+
+async def test_an_asynchronous_change_is_applied(
+    users: StateStoredRepository[User], backend: Backend
+) -> None:
+    await users.save(ada())
+
+    async def suspend_later(user: User) -> None:
+        await asyncio.sleep(0)
+        user.suspend()
+
+    first = await users.update("u-1", suspend_later)  # a coroutine function
+    second = await users.update("u-1", lambda u: change_email_later(u, "ada@lovelace.org"))
+    assert (first.version, second.version) == (2, 3)
+    final = await users.get("u-1")
+    assert (final.state.status, final.state.email) == ("suspended", "ada@lovelace.org")
+    assert [row[1] for row in await backend.outbox()] == [
+        "UserRegistered", "UserSuspended", "EmailChanged"]
+
+
+async def change_email_later(user: User, email: str) -> None:
+    await asyncio.sleep(0)
+    user.change_email(email)
+
+
+async def test_concurrent_asynchronous_changes_all_apply(
+    users: StateStoredRepository[User],
+) -> None:
+    await users.save(ada())
+    await asyncio.gather(*(
+        users.update("u-1", functools.partial(change_email_later, email=f"ada{n}@x.org"))
+        for n in range(3)))  # the default 3 retries cover the worst interleaving
+    assert await users.version_of("u-1") == 4
+
+
+async def test_anything_but_an_engine_or_a_database_is_refused() -> None:
+    from examples.users.contracts import UserProfile
+
+    with pytest.raises(ConfigurationError, match="AsyncEngine or a ReadModelDatabase"):
+        StateStoredRepository("sqlite:///x.db", User, UserProfile)  # type: ignore[arg-type]
 
 
 async def test_a_state_of_another_contract_is_refused(

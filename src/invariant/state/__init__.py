@@ -1,8 +1,12 @@
 """State-stored aggregates on SQLAlchemy (SQLite, PostgreSQL): rows with a version column,
-optimistic locking, and domain events written to the outbox in the same transaction."""
+optimistic locking, and domain events written to the outbox in the same transaction.
+
+Run the repository on the application's ReadModelDatabase (``app.read_models``, or
+``invariant.bootstrap.open_read_models``) whenever invariant's event store writes the same
+SQLite file; see :class:`StateStoredRepository`."""
 
 from invariant.contracts.engine import create_engine
 from invariant.state.outbox import outbox_table
-from invariant.state.repository import Isolation, StateStoredRepository
+from invariant.state.repository import Database, Isolation, StateStoredRepository
 
-__all__ = ["Isolation", "StateStoredRepository", "create_engine", "outbox_table"]
+__all__ = ["Database", "Isolation", "StateStoredRepository", "create_engine", "outbox_table"]

@@ -1,14 +1,17 @@
 """Where the catalog lives: the contract's table ``catalog_products``, its full-text index,
 and the outbox its events leave through.
 
-Products are stored as the contract's rows (``table_for(ProductDetails)``: id, version,
-the contract's fields, timestamps) with optimistic locking on ``version``, and the events
-a change records go to ``invariant_outbox`` in the same transaction, as
-:class:`invariant.state.StateStoredRepository` does. Each use case is one transaction of
-the shop's :class:`~invariant.projections.ReadModelDatabase` rather than of an async
-engine: on SQLite every other writer of the file (event store, projections, relay, jobs)
-writes on the event loop's thread, and a transaction that held the write lock across
-``await`` points would wait for a loop blocked on that very lock.
+Products are loaded and saved by invariant's
+:class:`~invariant.state.StateStoredRepository` (the contract's rows: id, version, the
+contract's fields, timestamps; optimistic locking on ``version``; the events a change
+records go to ``invariant_outbox`` in the same transaction), run on the shop's
+:class:`~invariant.projections.ReadModelDatabase` rather than on an async engine: on SQLite
+every other writer of the file (event store, projections, relay, jobs) writes on the event
+loop's thread, and a transaction that held the write lock across ``await`` points would
+wait for a loop blocked on that very lock. Revisions lock the row (``FOR UPDATE``) on
+PostgreSQL, so that concurrent revisions of one product queue rather than conflict.
+
+What the repository does not do lives here: the listing and search queries.
 
 Full-text search:
 
@@ -28,20 +31,16 @@ migrate existing data generates the migration from the same contract.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
-from uuid import uuid4
 
-from sqlalchemy import Connection, MetaData, Table, func, insert, select, text, true, update
+from sqlalchemy import Connection, Table, func, select, text, true
 from sqlalchemy.exc import DBAPIError
 
 from invariant.contracts.sql import contracts_metadata, table_for
-from invariant.domain import ConcurrencyError, StoreError, UniquenessError
+from invariant.domain import AggregateNotFoundError, ConcurrencyError, StoreError, UniquenessError
 from invariant.projections import ReadModelDatabase
-from invariant.state.db_errors import unique_violation
-from invariant.state.outbox import outbox_ddl, outbox_table
+from invariant.state import StateStoredRepository
 from invariant.store.clock import Clock, utc_now
-from invariant.store.codec import Codec
 from shop.catalog.application import ProductView
 from shop.catalog.contracts import ProductDetails
 from shop.catalog.domain import Product, ProductNotForSale
@@ -81,11 +80,22 @@ class SqlProductCatalog:
 
     def __init__(self, database: Callable[[], ReadModelDatabase], *,
                  clock: Clock = utc_now) -> None:
-        self._database = database
+        self._database = database  # the shop opens its database after the modules exist
         self._clock = clock
-        self._codec = Codec()
+        self._products: StateStoredRepository[Product] | None = None
+        self._products_on: ReadModelDatabase | None = None
         self.table: Table = table_for(ProductDetails, contracts_metadata())
-        self._outbox = outbox_table(MetaData())
+
+    @property
+    def products(self) -> StateStoredRepository[Product]:
+        """The repository of products, on the shop's database."""
+        database = self._database()
+        if self._products is None or self._products_on is not database:
+            self._products = StateStoredRepository(
+                database, Product, ProductDetails, id_type=ProductId, clock=self._clock,
+                retries=RETRIES, lock_rows=True)
+            self._products_on = database
+        return self._products
 
     async def _run(self, work: Callable[[Connection], Any], *, write: bool = True) -> Any:
         try:
@@ -97,11 +107,10 @@ class SqlProductCatalog:
 
     async def setup(self) -> None:
         """Create the products table, its full-text index and the outbox when missing."""
+        await self.products.setup()
         await self._run(self._create)
 
     def _create(self, conn: Connection) -> None:
-        for statement in outbox_ddl(conn.dialect.name):
-            conn.exec_driver_sql(statement)
         self.table.metadata.create_all(conn, tables=[self.table])
         if conn.dialect.name == "sqlite":
             for statement in _SQLITE_FTS:
@@ -114,83 +123,30 @@ class SqlProductCatalog:
             for statement in _POSTGRES_FTS:
                 conn.exec_driver_sql(statement)
 
-    # -- aggregates -----------------------------------------------------------------------
+    # -- aggregates (invariant's repository) ----------------------------------------------
 
     async def get(self, product_id: ProductId) -> Product:
-        found: Product | None = await self._run(lambda c: self._load(c, product_id),
-                                                write=False)
-        if found is None:
-            raise ProductNotForSale(product_id.value)
-        return found
+        try:
+            return await self.products.get(product_id)
+        except AggregateNotFoundError:
+            raise ProductNotForSale(product_id.value) from None
 
     async def add(self, product: Product) -> None:
         try:
-            await self._database().run(lambda c: self._write(c, product))
-        except DBAPIError as exc:
-            if unique_violation(exc, self.table) is not None:
-                raise UniquenessError("product", ("id",)) from None
-            raise StoreError(f"storing the product failed: {exc.orig}") from exc
+            await self.products.save(product)
+        except ConcurrencyError as exc:
+            if exc.expected != 0:
+                raise
+            raise UniquenessError("product", ("id",)) from None  # the id is taken
 
     async def revise(self, product_id: ProductId, change: Callable[[Product], None]
                      ) -> Product:
-        def work(conn: Connection) -> Product:
-            product = self._load(conn, product_id, lock=True)
-            if product is None:
-                raise ProductNotForSale(product_id.value)
-            change(product)
-            if product.pending_events:  # an unchanged product keeps its version
-                self._write(conn, product)
-            return product
-
-        for attempt in range(RETRIES + 1):
-            try:
-                revised: Product = await self._run(work)
-                return revised
-            except ConcurrencyError:
-                if attempt == RETRIES:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _load(self, conn: Connection, product_id: ProductId, *, lock: bool = False
-              ) -> Product | None:
-        query = select(self.table).where(self.table.c.id == product_id.value)
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()  # SQLite: the transaction holds the write lock
-        row = conn.execute(query).mappings().first()
-        if row is None:
-            return None
-        return Product.restore(product_id, ProductDetails.from_row(dict(row)), row["version"])
-
-    def _write(self, conn: Connection, product: Product) -> None:
-        key, expected, now = product.id.value, product.version, self._clock()
-        values = self._state(product).to_row()
-        if expected == 0:
-            conn.execute(insert(self.table).values(id=key, version=1, created_at=now,
-                                                   updated_at=now, **values))
-        else:
-            result = conn.execute(
-                update(self.table)
-                .where(self.table.c.id == key, self.table.c.version == expected)
-                .values(version=expected + 1, updated_at=now, **values))
-            if result.rowcount != 1:
-                raise ConcurrencyError(f"catalog_products-{key}", expected, -1)
-        events = product.pending_events
-        if events:
-            conn.execute(insert(self._outbox), [self._message(key, e, now) for e in events])
-        product.mark_saved(expected + 1)
-
-    @staticmethod
-    def _state(product: Product) -> ProductDetails:
-        state = product.state
-        if not isinstance(state, ProductDetails):
-            raise TypeError(f"a product's state must be ProductDetails, got {type(state)}")
-        return state
-
-    def _message(self, key: str, event: Any, now: datetime) -> dict[str, Any]:
-        return {"message_id": uuid4(), "stream_id": f"catalog_products-{key}",
-                "message_type": event.event_type, "schema_version": event.schema_version,
-                "position": None, "data": self._codec.encode(event), "metadata": {},
-                "created_at": now, "published_at": None}
+        """Load, change and save in one transaction, retried on conflicts; a change that
+        changes nothing writes nothing (the product keeps its version)."""
+        try:
+            return await self.products.update(product_id, change)
+        except AggregateNotFoundError:
+            raise ProductNotForSale(product_id.value) from None
 
     # -- queries --------------------------------------------------------------------------
 

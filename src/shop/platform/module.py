@@ -2,7 +2,9 @@
 
 Each context package has ``module(shop) -> Module`` in its ``__init__``. The factory runs
 before anything is started; handlers and routes close over ``shop`` and use its parts
-(``shop.app``, ``shop.read_models``, ``shop.engine``, ``shop.tokens``) when they run.
+(``shop.app``, ``shop.read_models``, ``shop.tokens``) when they run. State-stored
+contexts keep their rows in ``shop.read_models`` (one synchronous transaction each, safe
+beside the event store's writer on SQLite).
 """
 
 from __future__ import annotations

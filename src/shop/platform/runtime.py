@@ -20,11 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from invariant.application.middleware import default_middleware
 from invariant.bootstrap import App, bootstrap, open_broker, open_read_models, open_storage
-from invariant.contracts.engine import create_engine
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging.consumer import Backoff, Consumer
 from invariant.messaging.jobs import JobWorker
@@ -34,8 +31,6 @@ from invariant.processes import ProcessRunner
 from invariant.projections import ReadModelDatabase
 from invariant.store.clock import Clock, utc_now
 from invariant.store.port import EventStorage
-from invariant.store.postgres import PostgresStorage
-from invariant.store.sqlite import SQLiteStorage
 from shop.config import ShopSettings
 from shop.platform.auth import Tokens
 from shop.platform.module import Module, ModuleFactory
@@ -99,8 +94,6 @@ class Shop:
         self.read_models: ReadModelDatabase = (
             self.app.read_models or open_read_models(self.settings.invariant, self.app.storage))
         self._owns_read_models = self.app.read_models is None
-        self.engine: AsyncEngine = _state_engine(self.app.storage)
-        """For state-stored contexts (identity, catalog): the same database, async."""
         self.broker: Broker = broker if broker is not None else open_broker(
             replace(self.settings.invariant, broker=self.settings.invariant.broker or "sql"),
             self.read_models)
@@ -140,7 +133,6 @@ class Shop:
         await self._stack.enter_async_context(self.app)
         if self._owns_read_models:
             self._stack.push_async_callback(self.read_models.close)
-        self._stack.push_async_callback(self.engine.dispose)
         for module in self.modules:
             if module.setup is not None:
                 await module.setup(self)
@@ -199,11 +191,3 @@ def _merge(kind: str, parts: Mapping[str, Mapping[Any, Any]]) -> dict[Any, Any]:
                     f"{owner[key]} and {module}; one context owns each {kind}")
             merged[key], owner[key] = handler, module
     return merged
-
-
-def _state_engine(storage: EventStorage) -> AsyncEngine:
-    if isinstance(storage, SQLiteStorage):
-        return create_engine(f"sqlite:///{storage.path}")
-    if isinstance(storage, PostgresStorage):
-        return create_engine(storage.dsn, schema=storage.schema)
-    raise ConfigurationError("shop needs INVARIANT_STORE=sqlite or postgres")
