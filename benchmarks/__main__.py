@@ -78,7 +78,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="skip R1 (outbox relay and delivery per broker, benchmarks.r1)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="where SQLite files go (default: a fresh temporary directory)")
+    p.add_argument("--only", type=_csv((*WORKLOADS, "W3", "R1")), default=None,
+                   help="run only these workloads (e.g. W3, or W1,W3); overrides --workload, "
+                        "--no-w3 and --no-r1")
     args = p.parse_args(argv)
+    if args.only is not None:
+        args.workload = [w for w in args.only if w in WORKLOADS]
+        args.no_w3 = "W3" not in args.only
+        args.no_r1 = "R1" not in args.only
     if args.scale <= 0:
         p.error("--scale must be > 0")
     if args.repeat < 1:

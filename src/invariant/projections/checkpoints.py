@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
+    case,
     select,
     update,
 )
@@ -87,15 +89,45 @@ def register(conn: Connection, name: str, version: int, now: datetime) -> Checkp
     return created
 
 
+# Built once: the runner reads and moves a checkpoint in every page's transaction.
+_KEY = (checkpoints.c.name == bindparam("_name")) & (checkpoints.c.version == bindparam("_version"))
+_READ = select(checkpoints).where(_KEY)
+_READ_LOCKED = _READ.with_for_update()
+_CLAIM = (
+    update(checkpoints)
+    .where(_KEY, checkpoints.c.position == bindparam("_expected"),
+           checkpoints.c.state != FAILED)
+    .values(position=bindparam("_position"),
+            state=case((checkpoints.c.state == bindparam("_finishing"), RUNNING),
+                       else_=checkpoints.c.state),
+            attempts=0, error=None, error_position=None, updated_at=bindparam("_updated_at"))
+    .returning(checkpoints.c.state)
+)
+
+
 def read(conn: Connection, name: str, version: int, *, lock: bool = False
          ) -> Checkpoint | None:
     """The row of ``(name, version)``; ``lock`` holds it for this transaction (PostgreSQL)."""
-    query = select(checkpoints).where(checkpoints.c.name == name,
-                                      checkpoints.c.version == version)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_READ_LOCKED if lock else _READ,
+                       {"_name": name, "_version": version}).first()
     return None if row is None else _row(row)
+
+
+def claim(conn: Connection, name: str, version: int, now: datetime, expected: int,
+          position: int, *, caught_up: bool) -> str | None:
+    """Move the checkpoint from ``expected`` to ``position`` (a page about to be applied in
+    this transaction), clearing any error; a rebuilding version that ``caught_up`` is
+    running again. Returns the new state, or None when the checkpoint is not at
+    ``expected``, is failed or does not exist (nothing changed then).
+
+    One statement, which also locks the row until the transaction ends: a second worker or
+    a rebuild waits for it, then finds the checkpoint moved.
+    """
+    row = conn.execute(_CLAIM, {
+        "_name": name, "_version": version, "_expected": expected, "_position": position,
+        "_finishing": REBUILDING if caught_up else "", "_updated_at": to_micros(now),
+    }).first()
+    return None if row is None else str(row[0])
 
 
 def read_all(conn: Connection) -> list[Checkpoint]:

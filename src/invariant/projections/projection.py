@@ -25,6 +25,11 @@ class Projection:
     Handlers are synchronous SQLAlchemy Core on the connection of the page's transaction;
     the checkpoint is written in that same transaction. They must not commit, and should
     not call other services: a page may be retried.
+
+    Envelopes are read lean while a projection catches up: the event, stream id, position,
+    type and schema versions. The first time a handler (or :meth:`cache_tags`) asks for
+    ``event_id``, ``stream_version``, ``metadata`` or ``recorded_at``, the page is rolled
+    back and read again with every field, as are this projection's later pages.
     """
 
     name: ClassVar[str]

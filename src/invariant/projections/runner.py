@@ -1,9 +1,14 @@
 """Runs projections: catch up from the checkpoint in pages, then follow the log live.
 
-Exactly once: each page is applied in one transaction that first re-reads (and on
-PostgreSQL locks) the checkpoint row, refuses to apply if it is no longer where the page
-starts, and moves it to the page's end. A crash rolls back the whole page; a second worker
-racing on the same page finds the checkpoint moved and applies nothing.
+Exactly once: each page is applied in one transaction that first moves the checkpoint row
+from where the page starts to the page's end (one UPDATE, which locks the row until the
+transaction ends) and applies nothing if the checkpoint was no longer there. A crash rolls
+back the whole page; a second worker racing on the same page finds the checkpoint moved
+and applies nothing.
+
+Pages are read lean (no event ids, stream versions, metadata or recorded times) and one
+page ahead; a handler that asks for a missing field rolls its page back and makes its
+projection read every field from then on (see :class:`DetailsNotLoaded`).
 
 Never skipping: a page that fails is retried as single events, each with exponential
 backoff; an event that still fails stops the projection *before* it, with the error and
@@ -13,9 +18,12 @@ position in its status, until :meth:`ProjectionRunner.resume` or ``rebuild``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,8 +41,8 @@ from invariant.projections.database import Lease, ReadModelDatabase, lease_key
 from invariant.projections.projection import Projection
 from invariant.projections.status import ProjectionStatus, read_status
 from invariant.store.clock import Clock, utc_now
-from invariant.store.event_store import EventEnvelope, EventStore
-from invariant.store.records import RecordedEvent
+from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
+from invariant.store.port import LogReader
 from invariant.store.signal import CommitSignal
 
 _log = logging.getLogger("invariant.projections")
@@ -69,6 +77,80 @@ class _Track:
     position: int = 0
     state: str = checkpoints.RUNNING
     applied: int = field(default=0)
+    details: bool = False
+    """Read with every envelope field: set once a handler asked for one (see below)."""
+    filter: bool = field(init=False)
+    """Whether read events may be of types the projection does not handle."""
+
+    def __post_init__(self) -> None:
+        self.filter = not set(self.read_types) <= self.projection.handled
+
+
+# A page is the list of what the storage returned: lean rows ``(position, stream_id,
+# event_type, schema_version, data)`` of ``read_log``, or RecordedEvents of ``read_all``
+# (``lean`` says which). Lean envelopes lack event ids, stream versions, metadata and
+# recorded times; a handler that asks for one raises DetailsNotLoaded, which rolls its page
+# back, and the projection's pages are read with every field from then on.
+
+
+class _GcPaused:
+    """Pauses the cyclic garbage collector while a projection catches up.
+
+    Every page makes thousands of objects (rows, events, envelopes) that live until it is
+    applied (the next one is already read by then) and are freed by reference counting
+    alone. With the collector on, they trigger collections that scan them, and the whole
+    heap with them, several times per page: a third of the time of a catch-up. Paused, it
+    still collects the young generations every second (:meth:`tick`) and everything every
+    minute, so that cyclic garbage of other tasks cannot pile up during a long catch-up.
+    Nested or concurrent pauses are harmless: only the one that paused it resumes it.
+    """
+
+    __slots__ = ("full", "paused", "young")
+
+    def __enter__(self) -> _GcPaused:
+        self.paused = gc.isenabled()
+        if self.paused:
+            gc.disable()
+        self.young = self.full = time.monotonic()
+        return self
+
+    def tick(self) -> None:
+        if not self.paused:
+            return
+        now = time.monotonic()
+        if now - self.young >= 1.0:
+            full = now - self.full >= 60.0
+            gc.collect(2 if full else 1)
+            self.young = now
+            if full:
+                self.full = now
+
+    def __exit__(self, *exc: object) -> None:
+        if self.paused:
+            gc.enable()
+
+
+def _position_of(item: Any, lean: bool) -> int:
+    return int(item[0] if lean else item.position)
+
+
+@dataclass(slots=True)
+class _Page:
+    after: int
+    items: Sequence[Any]
+    lean: bool
+    last: int
+    """The position of the last item (0 if none)."""
+    envelopes: list[EventEnvelope] | None = None
+    """Decoded when read; None if an event failed to decode (found when applied)."""
+
+
+async def _discard(task: asyncio.Task[Any]) -> None:
+    """Cancel a read-ahead that is no longer wanted, and retrieve its outcome."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 class ProjectionRunner:
@@ -99,6 +181,7 @@ class ProjectionRunner:
         self.lease_retry = lease_retry
         self.clock = clock
         self.progress = CommitSignal()
+        self._log_reader = isinstance(store.storage, LogReader)
         upcast = set(store.upcasters.highest_from)
         # Events whose type an upcaster may rename are read too, and kept if they become
         # a handled type once upcast.
@@ -177,50 +260,104 @@ class ProjectionRunner:
 
     async def _catch_up(self, track: _Track, lease: Lease, progress: Progress | None) -> int:
         await self._load(track)
-        storage = self.store.storage
         before = track.applied
-        while lease.held():
-            head = await storage.head_position()
-            records = await storage.read_all(after_position=track.position,
-                                             limit=self.page_size, event_types=track.read_types)
-            full = len(records) >= self.page_size
-            # A short page holds every handled event up to the head read before it, so the
-            # checkpoint may move past the unhandled ones in between.
-            end = records[-1].position if full else max(head, records[-1].position
-                                                        if records else 0)
-            if end <= track.position and (full or track.state != checkpoints.REBUILDING):
-                break
+        # Read before any page: a short page holds every handled event up to this head, so
+        # the checkpoint may move past the unhandled ones in between.
+        head = await self.store.storage.head_position()
+        ahead: asyncio.Task[_Page] | None = None
+        with _GcPaused() as collector:
             try:
-                await self._apply_page(track, records, max(end, track.position), not full)
-            except _Moved as moved:
-                track.position = moved.position
-                continue
-            if progress is not None:
-                progress(track.position, max(head, track.position))
-            if not full:
-                break
+                while lease.held():
+                    collector.tick()
+                    page = await self._next(track, ahead)
+                    ahead = None
+                    full = len(page.items) >= self.page_size
+                    end = page.last if full else max(head, page.last)
+                    if end <= track.position and (full or track.state != checkpoints.REBUILDING):
+                        break
+                    if full:
+                        # Read (and decode) the next page while this one is being applied.
+                        ahead = asyncio.create_task(self._read_page(track, end))
+                    try:
+                        await self._apply_page(track, page.items, page.lean,
+                                               max(end, track.position), not full,
+                                               page.envelopes)
+                    except _Moved as moved:
+                        track.position = moved.position
+                        continue
+                    except DetailsNotLoaded:
+                        # The page was rolled back: read it again, with every field.
+                        track.details = True
+                        continue
+                    if progress is not None:
+                        progress(track.position, max(head, track.position))
+                    if not full:
+                        break
+            finally:
+                if ahead is not None:
+                    await _discard(ahead)
         return track.applied - before
 
-    async def _apply_page(self, track: _Track, records: Sequence[RecordedEvent], end: int,
-                          caught_up: bool) -> None:
+    def _lean(self, track: _Track) -> bool:
+        return self._log_reader and not track.details
+
+    async def _next(self, track: _Track, ahead: asyncio.Task[_Page] | None) -> _Page:
+        """The page read ahead if it still fits (it starts at the checkpoint and is read the
+        way the projection needs now), else a fresh read."""
+        if ahead is not None:
+            page = await ahead
+            if page.after == track.position and page.lean == self._lean(track):
+                return page
+        return await self._read_page(track, track.position)
+
+    async def _read_page(self, track: _Track, after: int) -> _Page:
+        storage = self.store.storage
+        items: Sequence[Any]
+        if self._lean(track):
+            items = await storage.read_log(  # type: ignore[attr-defined]
+                after_position=after, limit=self.page_size, event_types=track.read_types)
+            page = _Page(after, items, True, items[-1][0] if items else 0)
+        else:
+            items = await storage.read_all(after_position=after, limit=self.page_size,
+                                           event_types=track.read_types)
+            page = _Page(after, items, False, items[-1].position if items else 0)
         try:
-            await self._commit_page(track, records, end, caught_up)
+            page.envelopes = self._envelopes(track, items, page.lean)
+        except Exception:
+            page.envelopes = None  # decoded (and failing) event by event when applied
+        return page
+
+    def _envelopes(self, track: _Track, items: Sequence[Any], lean: bool
+                   ) -> list[EventEnvelope]:
+        envelopes = (self.store.log_envelopes(items) if lean
+                     else list(map(self.store.envelope, items)))
+        if track.filter:
+            handled = track.projection.handled
+            envelopes = [e for e in envelopes if e.event_type in handled]
+        return envelopes
+
+    async def _apply_page(self, track: _Track, items: Sequence[Any], lean: bool, end: int,
+                          caught_up: bool, envelopes: list[EventEnvelope] | None = None
+                          ) -> None:
+        try:
+            await self._commit_page(track, items, lean, end, caught_up, envelopes)
         except (_Moved, ProjectionFailedError):
             raise
         except Exception as exc:
-            if len(records) <= 1:
-                await self._retry(track, records, end, caught_up, exc)
+            if len(items) <= 1:
+                await self._retry(track, items, lean, end, caught_up, exc)
                 return
             # Find the failing event: apply the page one event per transaction.
-            for i, record in enumerate(records):
-                last = i == len(records) - 1
-                await self._apply_page(track, [record], end if last else record.position,
+            for i, item in enumerate(items):
+                last = i == len(items) - 1
+                await self._apply_page(track, [item], lean,
+                                       end if last else _position_of(item, lean),
                                        caught_up and last)
 
-    async def _retry(self, track: _Track, records: Sequence[RecordedEvent], end: int,
+    async def _retry(self, track: _Track, items: Sequence[Any], lean: bool, end: int,
                      caught_up: bool, error: Exception) -> None:
         p = track.projection
-        at = records[0].position if records else end
+        at = _position_of(items[0], lean) if items else end
         attempt = 1
         while True:
             message = f"{type(error).__name__}: {error}"
@@ -230,7 +367,7 @@ class ProjectionRunner:
                 raise ProjectionFailedError(p.key, at, message) from error
             await asyncio.sleep(self.retry.delay(attempt))
             try:
-                await self._commit_page(track, records, end, caught_up)
+                await self._commit_page(track, items, lean, end, caught_up)
                 return
             except (_Moved, ProjectionFailedError):
                 raise
@@ -257,28 +394,27 @@ class ProjectionRunner:
             track.state = checkpoints.FAILED
             self.progress.notify()
 
-    async def _commit_page(self, track: _Track, records: Sequence[RecordedEvent], end: int,
-                           caught_up: bool) -> None:
+    async def _commit_page(self, track: _Track, items: Sequence[Any], lean: bool, end: int,
+                           caught_up: bool, decoded: list[EventEnvelope] | None = None
+                           ) -> None:
         p, expected, now = track.projection, track.position, self.clock()
-        envelopes = [e for e in map(self.store.envelope, records) if e.event_type in p.handled]
+        envelopes = self._envelopes(track, items, lean) if decoded is None else decoded
 
         def work(conn: Connection) -> str:
-            row = checkpoints.read(conn, p.name, p.version, lock=True)
-            if row is None:
-                raise ConfigurationError(f"projection {p.key} is not set up")
-            if row.state == checkpoints.FAILED:
-                raise ProjectionFailedError(p.key, row.error_position, row.error or "failed")
-            if row.position != expected:
+            # The checkpoint moves first (and stays locked): if the handler fails, the
+            # transaction rolls both back.
+            state = checkpoints.claim(conn, p.name, p.version, now, expected, end,
+                                      caught_up=caught_up)
+            if state is None:
+                row = checkpoints.read(conn, p.name, p.version)
+                if row is None:
+                    raise ConfigurationError(f"projection {p.key} is not set up")
+                if row.state == checkpoints.FAILED:
+                    raise ProjectionFailedError(p.key, row.error_position,
+                                                row.error or "failed")
                 raise _Moved(row.position)
             if envelopes:
                 p.apply_batch(envelopes, conn)
-            values: dict[str, object] = {"position": end}
-            if row.attempts or row.error is not None:
-                values.update(attempts=0, error=None, error_position=None)
-            state = row.state
-            if caught_up and state == checkpoints.REBUILDING:
-                state = values["state"] = checkpoints.RUNNING
-            checkpoints.change(conn, p.name, p.version, now, **values)
             return state
 
         track.state = await self.database.run(work)
@@ -288,9 +424,31 @@ class ProjectionRunner:
         if self.cache is not None and envelopes:
             await self._invalidate(track, envelopes)
 
+    async def _with_details(self, track: _Track, envelopes: Sequence[EventEnvelope]
+                            ) -> list[EventEnvelope]:
+        """The same events as ``envelopes`` (lean ones), read again with every field."""
+        wanted = {e.position for e in envelopes}
+        last = envelopes[-1].position
+        position = envelopes[0].position - 1
+        out: list[EventEnvelope] = []
+        while position < last:
+            records = await self.store.storage.read_all(
+                after_position=position, limit=self.page_size, event_types=track.read_types)
+            if not records:
+                break
+            out.extend(self.store.envelope(r) for r in records if r.position in wanted)
+            position = records[-1].position
+        return out
+
     async def _invalidate(self, track: _Track, envelopes: Sequence[EventEnvelope]) -> None:
         assert self.cache is not None
-        tags = {tag for e in envelopes for tag in track.projection.cache_tags(e)}
+        p = track.projection
+        try:
+            tags = {tag for e in envelopes for tag in p.cache_tags(e)}
+        except DetailsNotLoaded:
+            track.details = True
+            full = await self._with_details(track, envelopes)
+            tags = {tag for e in full for tag in p.cache_tags(e)}
         if not tags:
             return
         attempt = 1

@@ -1,14 +1,15 @@
 """Event store: the port, its adapters, the codec, upcasting and the typed facade."""
 
 from invariant.store.codec import Codec
-from invariant.store.event_store import EventEnvelope, EventStore
+from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.memory import MemoryStorage
-from invariant.store.port import EventStorage
+from invariant.store.port import EventStorage, LogReader
 from invariant.store.records import (
     AppendRequest,
     Commit,
     CommitResult,
     ExpectedVersion,
+    LogRow,
     NewEvent,
     OutboxMessage,
     OutboxRecord,
@@ -27,11 +28,14 @@ __all__ = [
     "Codec",
     "Commit",
     "CommitResult",
+    "DetailsNotLoaded",
     "EventEnvelope",
     "EventRegistry",
     "EventStorage",
     "EventStore",
     "ExpectedVersion",
+    "LogReader",
+    "LogRow",
     "MemoryStorage",
     "NewEvent",
     "OutboxMessage",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -17,6 +18,7 @@ from invariant.store.records import (
     Commit,
     CommitResult,
     ExpectedVersion,
+    LogRow,
     NewEvent,
     RecordedEvent,
     StreamState,
@@ -25,19 +27,97 @@ from invariant.store.registry import EventRegistry
 from invariant.store.upcasting import Upcasters
 
 
-class EventEnvelope(NamedTuple):
-    """A domain event with everything the store knows about it (immutable)."""
+class DetailsNotLoaded(BaseException):
+    """An envelope read on the lean path was asked for a field it was not read with.
+
+    Raised by :attr:`EventEnvelope.event_id`, ``stream_version``, ``metadata`` and
+    ``recorded_at`` of envelopes made by :meth:`EventStore.log_envelopes`. The projection
+    runner catches it, rolls the page back and reads that projection's pages with every
+    field from then on. A ``BaseException``, so that a handler's ``except Exception`` does
+    not swallow it.
+    """
+
+
+_NOT_LOADED: Any = type("_NotLoaded", (), {"__repr__": lambda self: "<not loaded>"})()
+
+
+class EventEnvelope:
+    """A domain event with everything the store knows about it (immutable).
+
+    Envelopes of the projection runner's lean reads carry the event, its stream, position,
+    type and schema versions; asking one of them for ``event_id``, ``stream_version``,
+    ``metadata`` or ``recorded_at`` raises :class:`DetailsNotLoaded` (see there).
+    """
+
+    __slots__ = ("_event_id", "_metadata", "_recorded_at", "_stream_version", "event",
+                 "event_type", "position", "schema_version", "stored_schema_version",
+                 "stream_id")
+    __match_args__ = ("event", "event_id", "stream_id", "stream_version", "position",
+                      "event_type", "schema_version", "stored_schema_version", "metadata",
+                      "recorded_at")
 
     event: DomainEvent
-    event_id: UUID
     stream_id: str
-    stream_version: int
     position: int
     event_type: str
     schema_version: int
     stored_schema_version: int
-    metadata: dict[str, Any]
-    recorded_at: datetime
+    _event_id: UUID
+    _stream_version: int
+    _metadata: dict[str, Any]
+    _recorded_at: datetime
+
+    def __init__(
+        self,
+        event: DomainEvent,
+        event_id: UUID,
+        stream_id: str,
+        stream_version: int,
+        position: int,
+        event_type: str,
+        schema_version: int,
+        stored_schema_version: int,
+        metadata: dict[str, Any],
+        recorded_at: datetime,
+    ) -> None:
+        self.event = event
+        self._event_id = event_id
+        self.stream_id = stream_id
+        self._stream_version = stream_version
+        self.position = position
+        self.event_type = event_type
+        self.schema_version = schema_version
+        self.stored_schema_version = stored_schema_version
+        self._metadata = metadata
+        self._recorded_at = recorded_at
+
+    @property
+    def event_id(self) -> UUID:
+        try:
+            return self._event_id
+        except AttributeError:
+            raise DetailsNotLoaded("event_id") from None
+
+    @property
+    def stream_version(self) -> int:
+        try:
+            return self._stream_version
+        except AttributeError:
+            raise DetailsNotLoaded("stream_version") from None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        try:
+            return self._metadata
+        except AttributeError:
+            raise DetailsNotLoaded("metadata") from None
+
+    @property
+    def recorded_at(self) -> datetime:
+        try:
+            return self._recorded_at
+        except AttributeError:
+            raise DetailsNotLoaded("recorded_at") from None
 
     @property
     def correlation_id(self) -> str | None:
@@ -48,6 +128,48 @@ class EventEnvelope(NamedTuple):
     def causation_id(self) -> str | None:
         value = self.metadata.get("causation_id")
         return None if value is None else str(value)
+
+    @property
+    def has_details(self) -> bool:
+        """False for envelopes of a lean read (see :class:`DetailsNotLoaded`)."""
+        return hasattr(self, "_event_id")
+
+    def _fields(self) -> tuple[Any, ...]:
+        """Every field, in order (``_NOT_LOADED`` for the details of a lean envelope)."""
+        return (self.event, getattr(self, "_event_id", _NOT_LOADED), self.stream_id,
+                getattr(self, "_stream_version", _NOT_LOADED), self.position, self.event_type,
+                self.schema_version, self.stored_schema_version,
+                getattr(self, "_metadata", _NOT_LOADED),
+                getattr(self, "_recorded_at", _NOT_LOADED))
+
+    def _replace(self, **changes: Any) -> EventEnvelope:
+        """A copy with ``changes`` (as a named tuple's ``_replace``); all fields needed."""
+        values = dict(zip(self.__match_args__, self._fields(), strict=True))
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise ValueError(f"EventEnvelope has no field(s) {sorted(unknown)}")
+        values.update(changes)
+        missing = [k for k, v in values.items() if v is _NOT_LOADED]
+        if missing:
+            raise DetailsNotLoaded(", ".join(missing))
+        return EventEnvelope(**values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventEnvelope):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((self.position, self.stream_id, self.event_type))
+
+    def __repr__(self) -> str:
+        if not self.has_details:
+            return (f"EventEnvelope(event={self.event!r}, stream_id={self.stream_id!r}, "
+                    f"position={self.position!r}, event_type={self.event_type!r}, "
+                    "details not loaded)")
+        inner = ", ".join(f"{k}={v!r}" for k, v in zip(self.__match_args__, self._fields(),
+                                                         strict=True))
+        return f"EventEnvelope({inner})"
 
 
 class EventStore:
@@ -179,6 +301,70 @@ class EventStore:
             metadata=record.metadata,
             recorded_at=record.recorded_at,
         )
+
+    def log_envelopes(self, rows: Iterable[LogRow]) -> list[EventEnvelope]:
+        """Lean envelopes of ``rows`` of :meth:`EventStorage.read_log`, upcast as needed.
+
+        They carry the event, stream id, position, type and schema versions only: the other
+        fields raise :class:`DetailsNotLoaded` (the projection runner reads those pages
+        again with :meth:`EventStorage.read_all` then). One decoder lookup per run of equal
+        types; malformed data raises what :meth:`decode_event` raises.
+        """
+        out: list[EventEnvelope] = []
+        # Thousands of new objects that all live until the page is applied: the cyclic
+        # garbage collector would scan them again and again (half of the decoding time).
+        # It pauses while a page is decoded; pausing defers collections, it loses none.
+        collecting = gc.isenabled()
+        if collecting:
+            gc.disable()
+        try:
+            self._log_envelopes(rows, out.append)
+        finally:
+            if collecting:
+                gc.enable()
+        return out
+
+    def _log_envelopes(self, rows: Iterable[LogRow],
+                       append: Callable[[EventEnvelope], None]) -> None:
+        highest_from = self.upcasters.highest_from
+        decoders: dict[tuple[str, int], Callable[[dict[str, Any]], DomainEvent]] = {}
+        loads = orjson.loads
+        new = object.__new__
+        envelope_class = EventEnvelope
+        last_type: str | None = None
+        last_version = 0
+        upcast = False
+        decoder: Callable[[dict[str, Any]], DomainEvent] | None = None
+        for position, stream_id, stored_type, stored_version, stored in rows:
+            data = stored if type(stored) is dict else loads(stored)  # type: ignore[arg-type]
+            if stored_type != last_type or stored_version != last_version:
+                last_type, last_version = stored_type, stored_version
+                upcast = stored_version <= highest_from.get(stored_type, 0)
+                if upcast:
+                    decoder = None
+                else:
+                    decoder = decoders.get((stored_type, stored_version))
+                    if decoder is None:
+                        decoder = decoders[(stored_type, stored_version)] = (
+                            self.registry.decoder_for(stored_type, stored_version))
+            if upcast:
+                event_type, version, data = self.upcasters.upcast(stored_type, stored_version,
+                                                                  data)
+                event = self.registry.decode(event_type, version, data)
+            else:
+                event_type, version = stored_type, stored_version
+                try:
+                    event = decoder(data)  # type: ignore[misc]
+                except Exception:
+                    event = self.registry.decode(event_type, version, data)
+            envelope = new(envelope_class)
+            envelope.event = event
+            envelope.stream_id = stream_id
+            envelope.position = position
+            envelope.event_type = event_type
+            envelope.schema_version = version
+            envelope.stored_schema_version = stored_version
+            append(envelope)
 
     async def read_stream(self, stream_id: str, **bounds: Any) -> list[EventEnvelope]:
         """Envelopes of one stream; takes the bounds of :meth:`EventStorage.read_stream`."""

@@ -17,6 +17,7 @@ from invariant.store.clock import Clock, utc_now
 from invariant.store.records import (
     Commit,
     CommitResult,
+    LogRow,
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
@@ -164,6 +165,14 @@ class MemoryStorage:
             if len(out) >= limit:
                 break
         return out
+
+    async def read_log(
+        self, *, after_position: int = 0, limit: int = 1000,
+        event_types: Sequence[str] | None = None,
+    ) -> list[LogRow]:
+        return [(r.position, r.stream_id, r.event_type, r.schema_version, r.data)
+                for r in await self.read_all(after_position=after_position, limit=limit,
+                                             event_types=event_types)]
 
     async def head_position(self) -> int:
         return len(self._log)

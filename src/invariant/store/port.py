@@ -10,6 +10,7 @@ from uuid import UUID
 from invariant.store.records import (
     Commit,
     CommitResult,
+    LogRow,
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
@@ -105,3 +106,21 @@ class EventStorage(Protocol):
 
     async def mark_published(self, ids: Sequence[int]) -> None:
         """Mark outbox rows as published."""
+
+
+@runtime_checkable
+class LogReader(Protocol):
+    """An adapter that can also read the global log lean (memory, SQLite and PostgreSQL can).
+
+    What projections read when catching up: only the columns most handlers need, with the
+    event data left as JSON text for the caller's decoding loop. Adapters without it are
+    read with :meth:`EventStorage.read_all`.
+    """
+
+    async def read_log(
+        self, *, after_position: int = 0, limit: int = 1000,
+        event_types: Sequence[str] | None = None,
+    ) -> list[LogRow]:
+        """``(position, stream_id, event_type, schema_version, data)`` of the events that
+        :meth:`EventStorage.read_all` returns for the same arguments, in the same order
+        (``data`` is the JSON object or its text, str or bytes)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -38,6 +38,7 @@ from invariant.store.records import (
     AppendRequest,
     Commit,
     CommitResult,
+    LogRow,
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
@@ -360,6 +361,11 @@ class PostgresStorage:
         )
         self._sql_version = (
             f"SELECT coalesce(max(version), 0) FROM {s}.invariant_events WHERE stream_id = $1"
+        )
+        self._sql_read_log = (
+            "SELECT position, stream_id, event_type, schema_version, data::text"
+            f" FROM {s}.invariant_events WHERE position > $1 AND position <= $2"
+            " AND ($3::text[] IS NULL OR event_type = ANY($3)) ORDER BY position LIMIT $4"
         )
         self._sql_stream_data = (
             f"SELECT event_type, schema_version, data::text FROM {s}.invariant_events"
@@ -694,21 +700,56 @@ class PostgresStorage:
         event_types: Sequence[str] | None = None,
         category: str | None = None,
     ) -> list[RecordedEvent]:
-        head = self._safe_head
-        if after_position >= head:
-            head = await self.head_position()
-            if after_position >= head:
-                return []
-        rows = await self._fetch(
+        types = list(event_types) if event_types is not None else None
+        sql = (
             f"SELECT {_EVENT_COLUMNS} FROM {self.schema}.invariant_events"
             " WHERE position > $1 AND position <= $2"
             " AND ($3::text[] IS NULL OR event_type = ANY($3))"
             " AND ($4::text IS NULL OR category = $4)"
-            " ORDER BY position LIMIT $5",
-            after_position, head, list(event_types) if event_types is not None else None,
-            category, limit,
+            " ORDER BY position LIMIT $5"
+        )
+        rows = await self._up_to_safe_head(
+            after_position, limit,
+            lambda after, head, n: self._fetch(sql, after, head, types, category, n),
         )
         return [_row_to_event(r) for r in rows]
+
+    async def read_log(
+        self, *, after_position: int = 0, limit: int = 1000,
+        event_types: Sequence[str] | None = None,
+    ) -> list[LogRow]:
+        types = list(event_types) if event_types is not None else None
+        # asyncpg records index like tuples; data comes as JSON text, parsed by the caller.
+        rows: list[Any] = await self._up_to_safe_head(
+            after_position, limit,
+            lambda after, head, n: self._fetch(self._sql_read_log, after, head, types, n),
+        )
+        return rows
+
+    async def _up_to_safe_head(
+        self, after_position: int, limit: int,
+        fetch: Callable[[int, int, int], Awaitable[list[asyncpg.Record]]],
+    ) -> list[asyncpg.Record]:
+        """Rows after ``after_position`` up to the safe head, at most ``limit``.
+
+        A full page needs no fresh head (there is more to read anyway); a short one ending
+        at a head read earlier is continued up to the head as it is now, so that a reader
+        sees what was committed before it asked (its own commits, say)."""
+        if limit <= 0:
+            return []
+        head = self._safe_head
+        fresh = after_position >= head
+        if fresh:
+            head = await self.head_position()
+            if after_position >= head:
+                return []
+        rows = await fetch(after_position, head, limit)
+        if len(rows) < limit and not fresh:
+            # Every event up to ``head`` is in ``rows``: go on from there.
+            newer = await self.head_position()
+            if newer > head:
+                rows = [*rows, *await fetch(head, newer, limit - len(rows))]
+        return rows
 
     async def stream_version(self, stream_id: str) -> int:
         rows = await self._fetch(self._sql_version, stream_id)

@@ -13,6 +13,10 @@ from invariant.domain.errors import ConcurrencyError, ValidationError
 
 JsonObject = dict[str, Any]
 
+LogRow = tuple[int, str, str, int, dict[str, Any] | str | bytes]
+"""A lean row of the global log: ``(position, stream_id, event_type, schema_version, data)``,
+``data`` being the decoded JSON object or its JSON text (see ``EventStorage.read_log``)."""
+
 
 class StreamState(enum.Enum):
     """Expected-version wildcards for appends."""

@@ -41,6 +41,7 @@ from invariant.store.records import (
     AppendRequest,
     Commit,
     CommitResult,
+    LogRow,
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
@@ -139,6 +140,10 @@ _UPSERT_SNAPSHOT = (
 _EVENT_COLUMNS = (
     "event_id, stream_id, version, position, event_type, schema_version, data, metadata,"
     " recorded_at"
+)
+_READ_LOG = (
+    "SELECT position, stream_id, event_type, schema_version, data FROM invariant_events"
+    " WHERE position > ? ORDER BY position LIMIT ?"
 )
 _PAGE = 5000
 _EMPTY_JSON = "{}"
@@ -659,6 +664,22 @@ class SQLiteStorage:
             [*params, limit],
         )
         return [_row_to_event(r) for r in rows]
+
+    async def read_log(
+        self, *, after_position: int = 0, limit: int = 1000,
+        event_types: Sequence[str] | None = None,
+    ) -> list[LogRow]:
+        # The rows as SQLite returns them: no conversion at all, data stays JSON text.
+        if event_types is None:
+            return self._query(_READ_LOG, (after_position, limit))
+        if not event_types:
+            return []
+        return self._query(
+            "SELECT position, stream_id, event_type, schema_version, data FROM invariant_events"
+            f" WHERE position > ? AND event_type IN ({','.join('?' * len(event_types))})"
+            " ORDER BY position LIMIT ?",
+            [after_position, *event_types, limit],
+        )
 
     async def head_position(self) -> int:
         row = self._query("SELECT coalesce(max(position), 0) FROM invariant_events")

@@ -1,0 +1,60 @@
+"""The read models' PostgreSQL connections: pinged after being idle, not on every page."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import Connection
+
+from invariant.projections import PostgresReadModels
+from tests.conftest import POSTGRES_DSN
+
+pytestmark = pytest.mark.postgres
+
+
+def _backend_pid(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def _count_pings(database: PostgresReadModels) -> list[int]:
+    pings: list[int] = []
+    dialect: Any = database.engine.dialect
+    original = dialect.do_ping
+
+    def counting(dbapi_connection: Any) -> bool:
+        pings.append(1)
+        return bool(original(dbapi_connection))
+
+    dialect.do_ping = counting
+    return pings
+
+
+async def test_a_connection_dropped_while_idle_is_replaced_before_use(pg_schema: str) -> None:
+    database = PostgresReadModels(POSTGRES_DSN, schema=pg_schema, idle_ping=0.05)
+    try:
+        pings = _count_pings(database)
+        pid = await database.run(_backend_pid)
+        admin = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.1)
+
+        assert await database.run(_backend_pid) != pid  # pinged, failed, replaced
+        assert pings == [1]
+    finally:
+        await database.close()
+
+
+async def test_connections_in_steady_use_are_not_pinged(pg_schema: str) -> None:
+    database = PostgresReadModels(POSTGRES_DSN, schema=pg_schema, idle_ping=60)
+    try:
+        pings = _count_pings(database)
+        pids = {await database.run(_backend_pid) for _ in range(5)}
+        assert len(pids) == 1 and pings == []
+    finally:
+        await database.close()
