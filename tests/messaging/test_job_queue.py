@@ -428,3 +428,15 @@ async def test_a_message_that_is_not_a_job_is_dropped_and_the_worker_goes_on(
     await asyncio.sleep(0.7)  # past the ack wait: the bad message was terminated, not left
     assert await worker.run_once(timeout=0.5) == 0
     await sqlite_db.close()
+
+
+async def test_attempts_are_counted_in_the_database_never_below_the_servers_count(
+    db: ReadModelDatabase
+) -> None:
+    """The attempt number must not go back when JetStream under-reports a redelivery."""
+    from invariant.messaging.job_queue import _attempts_metadata, _count_attempt
+
+    await db.run(_attempts_metadata.create_all)
+    counts = [await db.run(lambda c, d=d: _count_attempt(c, 7, d)) for d in (1, 2, 1, 1, 9)]
+    assert counts == [1, 2, 3, 4, 9]
+    assert await db.run(lambda c: _count_attempt(c, 8, 1)) == 1  # per job

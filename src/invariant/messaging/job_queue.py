@@ -37,8 +37,12 @@ within its duplicate window. Jobs are at least once: a worker that dies after th
 effects and before its ack, a lost ack, or a republish after the duplicate window runs a job
 again. Make effects idempotent with the job id (``Job.id``, never reused).
 
-``Job.attempt`` counts deliveries (a delivery to a worker that died counts as an attempt). A
-job delivered again after its last attempt (its worker died each time: a "poison" job) is
+``Job.attempt`` counts deliveries (a delivery to a worker that died counts as an attempt). The
+count is kept in the database (``invariant_job_attempts``, one row per job in flight, bumped
+in a transaction of its own before each run, and never below JetStream's delivery count):
+JetStream's count alone is not enough, as under load the server was seen to report a
+redelivered message as delivered once. A job
+delivered again after its last attempt (its worker died each time: a "poison" job) is
 written back as dead without running. ``Job.last_error`` is only known on the dead row: a
 redelivered job does not carry the previous attempt's error.
 """
@@ -48,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -59,7 +64,18 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
-from sqlalchemy import Connection, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    Table,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from invariant.messaging.consumer import Backoff
 from invariant.messaging.errors import BrokerError
@@ -71,6 +87,31 @@ from invariant.store.clock import from_micros, to_micros, utc_now
 _ERRORS = (nats.errors.Error, OSError, TimeoutError)
 
 DONE, RETRIED, BURIED = "done", "retried", "dead"
+
+_attempts_metadata = MetaData()
+attempts = Table(
+    "invariant_job_attempts", _attempts_metadata,
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("attempts", Integer, nullable=False),
+)
+"""How many times each job in flight was handed to a worker."""
+
+
+def _count_attempt(conn: Connection, job_id: int, delivered: int) -> int:
+    """One more attempt of ``job_id``, and at least ``delivered`` (the server's count, which
+    also sees deliveries to workers that died before counting): the new count."""
+    postgres = conn.dialect.name == "postgresql"
+    statement = (postgresql if postgres else sqlite).insert(attempts).values(
+        job_id=job_id, attempts=max(1, delivered))
+    bigger = func.greatest if postgres else func.max
+    statement = statement.on_conflict_do_update(
+        index_elements=["job_id"],
+        set_={"attempts": bigger(attempts.c.attempts + 1, statement.excluded.attempts)})
+    return int(conn.execute(statement.returning(attempts.c.attempts)).scalar_one())
+
+
+def _forget_attempts(conn: Connection, job_id: int) -> None:
+    conn.execute(attempts.delete().where(attempts.c.job_id == job_id))
 
 
 def _encode(job: Job, created_at: int, attempts: int) -> bytes:
@@ -240,6 +281,7 @@ class JobForwarder:
         def work(conn: Connection) -> None:
             serialize(conn, self.database, "setup")
             create(conn)
+            _attempts_metadata.create_all(conn)
         await self.database.run(work)
         await self.queue.connect()
 
@@ -319,6 +361,7 @@ class QueuedJobWorker:
         def work(conn: Connection) -> None:
             serialize(conn, self.database, "setup")
             create(conn)
+            _attempts_metadata.create_all(conn)
         await self.database.run(work)
         await self.queue.connect()
 
@@ -342,7 +385,15 @@ class QueuedJobWorker:
         return min(job.max_attempts, self.backoff.attempts)
 
     async def _run(self, delivered: QueuedJob) -> None:
-        job = delivered.job
+        try:
+            counted = await self.database.run(
+                lambda conn: _count_attempt(conn, delivered.job.id, delivered.deliveries))
+        except Exception:
+            with contextlib.suppress(BrokerError):  # not counted, not run: deliver it again
+                await delivered.retry(self.backoff.delay(1))
+            return
+        delivered.job = job = replace(delivered.job,
+                                      attempt=delivered.previous_attempts + counted)
         if job.attempt > self._limit(job):
             await self._bury(delivered, f"the worker running attempt {job.attempt - 1} was "
                              "lost (it died or lost its connection) and no attempt is left")
@@ -371,6 +422,8 @@ class QueuedJobWorker:
         self.outcomes[DONE] += 1
         with contextlib.suppress(BrokerError):  # unacknowledged: it runs again (at least once)
             await delivered.ack()
+        with contextlib.suppress(Exception):  # a leftover count only misnumbers a rerun
+            await self.database.run(lambda conn: _forget_attempts(conn, job.id))
 
     async def _heartbeat(self, delivered: QueuedJob) -> None:
         while True:
@@ -381,6 +434,7 @@ class QueuedJobWorker:
         job = delivered.job
 
         def bury(conn: Connection) -> None:
+            _forget_attempts(conn, job.id)
             conn.execute(jobs.delete().where(jobs.c.id == job.id))
             conn.execute(jobs.insert().values(
                 id=job.id, name=job.name, payload=orjson.dumps(job.payload).decode(),
