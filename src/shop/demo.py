@@ -30,7 +30,7 @@ from rich.table import Table
 
 from invariant.config import Settings
 from shop.config import ShopSettings
-from shop.platform.http import create_app
+from shop.platform.http import ServerNotStarted, create_app, served
 from shop.platform.runtime import Shop
 
 DEMO_DATA = Path("var/demo")
@@ -57,21 +57,15 @@ async def _own_shop(settings: ShopSettings, console: Console) -> AsyncIterator[S
         admin_password=settings.admin_password or "demo-admin-password",
         payment_timeout=2.0, reservation_timeout=5.0, provider_timeout=0.5)
     shop = Shop(demo)
-    server = uvicorn.Server(uvicorn.Config(create_app(shop), host=demo.host, port=demo.port,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise DemoFailed("the demo shop stopped while starting")
-        await asyncio.sleep(0.02)
-    console.print(f"Started a demo shop at http://{demo.host}:{demo.port} "
-                  f"(data in {DEMO_DATA}, mail sink on port {demo.smtp_port})\n")
+    config = uvicorn.Config(create_app(shop), host=demo.host, port=demo.port,
+                            log_level="warning")
     try:
-        yield shop.settings
-    finally:
-        server.should_exit = True
-        await task
+        async with served(config):
+            console.print(f"Started a demo shop at http://{demo.host}:{demo.port} "
+                          f"(data in {DEMO_DATA}, mail sink on port {demo.smtp_port})\n")
+            yield shop.settings
+    except ServerNotStarted:
+        raise DemoFailed("the demo shop stopped while starting") from None
 
 
 async def run_demo(settings: ShopSettings, url: str | None, console: Console) -> int:

@@ -24,7 +24,7 @@ from invariant.config import Settings
 from invariant.messaging.inprocess import InProcessBroker
 from invariant.store.clock import Clock, utc_now
 from shop.config import ShopSettings
-from shop.platform.http import create_app
+from shop.platform.http import create_app, served
 from shop.platform.module import ModuleFactory
 from shop.platform.runtime import Shop
 from tests.conftest import POSTGRES_DSN, fresh_pg_schema
@@ -32,6 +32,7 @@ from tests.conftest import POSTGRES_DSN, fresh_pg_schema
 T = TypeVar("T")
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@shop.test", "admin-password-123"
+PROBLEM = "application/problem+json"
 
 
 def free_port() -> int:
@@ -71,6 +72,11 @@ class ShopServer:
             return next((m for m in self.mails(to) if subject in str(m["Subject"])), None)
         return await eventually(find, timeout=timeout, what=f"an email {subject!r} to {to}")
 
+    async def events(self, stream_id: str, event_type: str) -> list[Any]:
+        """The events of one type in a stream of the event store."""
+        found = await self.shop.app.store.read_stream(stream_id)
+        return [e.event for e in found if e.event_type == event_type]
+
     async def login(self, email_address: str, password: str) -> dict[str, str]:
         response = await self.client.post("/identity/login",
                                           json={"email": email_address, "password": password})
@@ -80,13 +86,18 @@ class ShopServer:
     async def admin(self) -> dict[str, str]:
         return await self.login(ADMIN_EMAIL, ADMIN_PASSWORD)
 
-    async def customer(self, email_address: str, password: str = "correct horse battery"
-                       ) -> dict[str, str]:
-        """Register, verify with the emailed code, log in: the customer's auth headers."""
+    async def register(self, email_address: str, password: str) -> str:
+        """Register ``email_address`` (not verified yet): the code emailed to it."""
         response = await self.client.post("/identity/register",
                                           json={"email": email_address, "password": password})
         assert response.status_code == 201, response.text
-        code = await self.otp(email_address)
+        assert response.json()["verified"] is False
+        return await self.otp(email_address)
+
+    async def customer(self, email_address: str, password: str = "correct horse battery"
+                       ) -> dict[str, str]:
+        """Register, verify with the emailed code, log in: the customer's auth headers."""
+        code = await self.register(email_address, password)
         response = await self.client.post("/identity/verify",
                                           json={"email": email_address, "code": code})
         assert response.status_code == 200, response.text
@@ -130,22 +141,11 @@ async def serve(settings: ShopSettings, *, clock: Clock | None = None,
     context ``modules`` when given."""
     broker = InProcessBroker() if os.environ.get("SHOP_TEST_BROKER") == "inprocess" else None
     shop = Shop(settings, broker=broker, modules=modules, clock=clock or utc_now)
-    api = create_app(shop)
-    server = uvicorn.Server(uvicorn.Config(api, host=settings.host, port=settings.port,
-                                           log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("the server stopped while starting")
-            await asyncio.sleep(0.02)
-        base = f"http://{settings.host}:{settings.port}"
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            yield ShopServer(shop, base, client, settings.data / "mail")
-    finally:
-        server.should_exit = True
-        await task
+    config = uvicorn.Config(create_app(shop), host=settings.host, port=settings.port,
+                            log_level="warning", lifespan="on")
+    base = f"http://{settings.host}:{settings.port}"
+    async with served(config), httpx.AsyncClient(base_url=base, timeout=30) as client:
+        yield ShopServer(shop, base, client, settings.data / "mail")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -45,8 +45,8 @@ def message(event: IntegrationEvent, version: int | None = None) -> Message:
 def conn() -> Iterator[Connection]:
     engine = create_engine("sqlite://")
     with engine.begin() as connection:
-        billing.create_tables(connection)
-        analytics.create_tables(connection)
+        billing.metadata.create_all(connection)
+        analytics.metadata.create_all(connection)
         yield connection
     engine.dispose()
 

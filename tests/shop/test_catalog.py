@@ -11,9 +11,7 @@ from sqlalchemy import Connection, text
 
 from invariant.domain import Money, NotFoundError
 from shop.catalog.application import GetProductForSale, ProductForSale
-from tests.shop.conftest import ShopServer
-
-PROBLEM = "application/problem+json"
+from tests.shop.conftest import PROBLEM, ShopServer
 
 
 def new_product(**overrides: Any) -> dict[str, Any]:

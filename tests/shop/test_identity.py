@@ -21,7 +21,7 @@ from invariant.config import Settings
 from invariant.testing.clock import ManualClock
 from shop import identity, notifications
 from shop.identity.infrastructure import accounts
-from tests.shop.conftest import ADMIN_EMAIL, ShopServer, eventually, serve, shop_settings
+from tests.shop.conftest import ADMIN_EMAIL, PROBLEM, ShopServer, eventually, serve, shop_settings
 
 PASSWORD = "Tr0ub4dor&3-horse-staple"
 MODULES = [identity.module, notifications.module]
@@ -42,11 +42,7 @@ async def server(backend: Settings, tmp_path: Path, clock: ManualClock
 
 async def register(server: ShopServer, email: str, password: str = PASSWORD) -> str:
     """Register ``email``; the code emailed to it."""
-    response = await server.client.post("/identity/register",
-                                      json={"email": email, "password": password})
-    assert response.status_code == 201, response.text
-    assert response.json()["verified"] is False
-    return await server.otp(email)
+    return await server.register(email, password)
 
 
 def wrong(code: str) -> str:
@@ -245,7 +241,7 @@ async def test_invalid_input_is_422_without_echoing_the_password(server: ShopSer
     ]:
         response = await server.client.post("/identity/register", json=body)
         assert response.status_code == 422, body
-        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.headers["content-type"].startswith(PROBLEM)
         if "password" in body:
             assert body["password"] not in response.text
     for code in ("12345", "1234567", "abcdef", "١٢٣٤٥٦"):

@@ -18,9 +18,7 @@ from shop.inventory.application import (
     StockReleased,
     StockReserved,
 )
-from tests.shop.conftest import ShopServer, eventually
-
-PROBLEM = "application/problem+json"
+from tests.shop.conftest import PROBLEM, ShopServer, eventually
 
 
 async def level(server: ShopServer, product: str) -> StockLevel:
@@ -36,9 +34,8 @@ async def reserve(server: ShopServer, order: str, *lines: tuple[str, int]
 
 
 async def events_of(server: ShopServer, order: str, event_type: str) -> list[Any]:
-    """The order's reservation events of one type (read from its stream)."""
-    found = await server.shop.app.store.read_stream(f"inventory_reservation-{order}")
-    return [e.event for e in found if e.event_type == event_type]
+    """The order's reservation events of one type."""
+    return await server.events(f"inventory_reservation-{order}", event_type)
 
 
 async def test_sample_stock_is_available_to_everyone(server: ShopServer) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.shop.conftest import ShopServer, eventually
+from tests.shop.conftest import PROBLEM, ShopServer, eventually
 from tests.shop.shopping import available, order_with, place, provider, settled
 
 
@@ -57,7 +57,7 @@ async def test_an_order_is_reserved_charged_shipped_billed_and_counted(
     assert mine["items"][0]["items"] == 3
     response = await server.client.post(f"/orders/{order_id}/cancel", headers=alice)
     assert response.status_code == 422, "a shipped order can no longer be cancelled"
-    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["content-type"].startswith(PROBLEM)
 
 
 async def test_an_order_short_of_stock_is_cancelled_and_nothing_is_charged(

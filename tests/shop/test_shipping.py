@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from shop.shipping.application import CancelShipment, CreateShipment, ShipmentCreated
 from shop.shipping.domain import tracking_number
-from tests.shop.conftest import ShopServer
-
-PROBLEM = "application/problem+json"
+from tests.shop.conftest import PROBLEM, ShopServer
 
 
 async def count(server: ShopServer, event_type: str, order: str) -> int:
-    found = await server.shop.app.store.read_stream(f"shipping_shipment-{order}")
-    return sum(1 for e in found if e.event_type == event_type)
+    return len(await server.events(f"shipping_shipment-{order}", event_type))
 
 
 async def test_the_failure_switch_makes_the_carrier_refuse(server: ShopServer) -> None:

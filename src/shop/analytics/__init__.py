@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from shop.analytics.api import router
 from shop.analytics.application import GetSalesReport, SalesReport
-from shop.analytics.infrastructure import CONSUMER, consume, create_tables, report
+from shop.analytics.infrastructure import CONSUMER, consume, metadata, report
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
@@ -17,11 +17,8 @@ if TYPE_CHECKING:
 def module(shop: Shop) -> Module:
     """Analytics' part of the shop."""
 
-    async def setup(shop: Shop) -> None:
-        await shop.read_models.run(create_tables)
-
     async def sales_report(query: GetSalesReport) -> SalesReport:
         return await shop.read_models.run(report, write=False)
 
     return Module(name="analytics", consumers={CONSUMER: consume},
-                  queries={GetSalesReport: sales_report}, router=router(), setup=setup)
+                  queries={GetSalesReport: sales_report}, router=router(), tables=metadata)

@@ -9,11 +9,11 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, select
 
 from invariant.domain import Currency
-from invariant.messaging.port import Message
-from invariant.messaging.published_language import Amount, IntegrationEvents
+from invariant.messaging.published_language import Amount, IntegrationEvent
 from shop.analytics.application import ProductUnits, Revenue, SalesReport
 from shop.ordering.published import OrderCancelled, OrderLine, OrderPlaced, OrderShipped
 from shop.payments.published import PaymentCharged, PaymentRefunded
+from shop.platform.consumers import integration_consumer
 
 CONSUMER = "analytics"
 metadata = MetaData()
@@ -35,22 +35,11 @@ products = Table(
     Column("cancelled", BigInteger, nullable=False),
     Column("shipped", BigInteger, nullable=False),
 )
-EVENTS = IntegrationEvents(OrderPlaced, OrderCancelled, OrderShipped, PaymentCharged,
-                           PaymentRefunded)
-NAMES = frozenset({"order.placed", "order.cancelled", "order.shipped", "payment.charged",
-                   "payment.refunded"})
 COUNTERS = ("orders_placed", "orders_cancelled", "orders_shipped")
 
 
-def create_tables(conn: Connection) -> None:
-    metadata.create_all(conn)
-
-
-def consume(conn: Connection, message: Message) -> None:
-    """The analytics consumer: one integration event into the counters."""
-    if message.message_type not in NAMES:
-        return
-    match EVENTS.decode(message):
+def _apply(conn: Connection, event: IntegrationEvent) -> None:
+    match event:
         case OrderPlaced(lines=lines):
             _count(conn, "orders_placed")
             _units(conn, lines, "ordered")
@@ -64,6 +53,11 @@ def consume(conn: Connection, message: Message) -> None:
             _money(conn, amount, "charged")
         case PaymentRefunded(amount=amount):
             _money(conn, amount, "refunded")
+
+
+consume = integration_consumer(_apply, OrderPlaced, OrderCancelled, OrderShipped,
+                               PaymentCharged, PaymentRefunded)
+"""The analytics consumer: one integration event into the counters."""
 
 
 def _add(conn: Connection, table: Table, key: str, keyed: str, column: str, delta: int,

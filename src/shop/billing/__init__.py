@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from shop.billing.api import router
 from shop.billing.application import InvoicePage, ListInvoices
-from shop.billing.infrastructure import CONSUMER, consume, create_tables, customer_invoices
+from shop.billing.infrastructure import CONSUMER, consume, customer_invoices, metadata
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
@@ -19,13 +19,10 @@ if TYPE_CHECKING:
 def module(shop: Shop) -> Module:
     """Billing's part of the shop."""
 
-    async def setup(shop: Shop) -> None:
-        await shop.read_models.run(create_tables)
-
     async def list_invoices(query: ListInvoices) -> InvoicePage:
         def read(conn: Connection) -> InvoicePage:
             return customer_invoices(conn, query.customer_id, query.offset, query.limit)
         return await shop.read_models.run(read, write=False)
 
     return Module(name="billing", consumers={CONSUMER: consume},
-                  queries={ListInvoices: list_invoices}, router=router(), setup=setup)
+                  queries={ListInvoices: list_invoices}, router=router(), tables=metadata)

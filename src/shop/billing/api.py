@@ -10,21 +10,14 @@ from pydantic import BaseModel, Field
 
 from shop.billing.application import Invoice, InvoicePage, ListInvoices
 from shop.platform.auth import CurrentUser
-from shop.platform.http import Page, Paging, ShopDep
-
-
-class AmountOut(BaseModel):
-    """An amount of money: a decimal string and an ISO 4217 currency."""
-
-    amount: str = Field(examples=["12.50"])
-    currency: str = Field(examples=["USD"])
+from shop.platform.http import MoneyOut, Page, Paging, ShopDep
 
 
 class InvoiceLineOut(BaseModel):
     product_id: str
     name: str
     quantity: int
-    unit_price: AmountOut
+    unit_price: MoneyOut
 
 
 class InvoiceOut(BaseModel):
@@ -32,9 +25,9 @@ class InvoiceOut(BaseModel):
     order_id: str
     status: str = Field(description="open (placed, unpaid), paid, void (cancelled unpaid) "
                                     "or refunded")
-    total: AmountOut | None
-    paid: AmountOut | None
-    refunded: AmountOut | None
+    total: MoneyOut | None
+    paid: MoneyOut | None
+    refunded: MoneyOut | None
     lines: list[InvoiceLineOut]
     issued_at: datetime | None
     paid_at: datetime | None
@@ -43,15 +36,15 @@ class InvoiceOut(BaseModel):
 def _out(invoice: Invoice) -> InvoiceOut:
     currency = invoice.currency or ""
 
-    def amount(value: Decimal | None) -> AmountOut | None:
-        return None if value is None else AmountOut(amount=str(value), currency=currency)
+    def amount(value: Decimal | None) -> MoneyOut | None:
+        return None if value is None else MoneyOut(amount=str(value), currency=currency)
 
     return InvoiceOut(
         invoice_id=invoice.invoice_id, order_id=invoice.order_id, status=invoice.status,
         total=amount(invoice.total), paid=amount(invoice.paid),
         refunded=amount(invoice.refunded),
         lines=[InvoiceLineOut(product_id=x.product_id, name=x.name, quantity=x.quantity,
-                              unit_price=AmountOut(amount=str(x.unit_price),
+                              unit_price=MoneyOut(amount=str(x.unit_price),
                                                    currency=currency))
                for x in invoice.lines],
         issued_at=invoice.issued_at, paid_at=invoice.paid_at)

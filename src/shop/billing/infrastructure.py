@@ -22,15 +22,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
     select,
 )
 
-from invariant.messaging.port import Message
-from invariant.messaging.published_language import IntegrationEvent, IntegrationEvents
+from invariant.messaging.published_language import IntegrationEvent
 from shop.billing.application import Invoice, InvoiceLine, InvoicePage
 from shop.ordering.published import OrderCancelled, OrderPlaced
 from shop.payments.published import PaymentCharged, PaymentRefunded
+from shop.platform.consumers import integration_consumer
+from shop.platform.paging import read_page
 
 CONSUMER = "billing"
 metadata = MetaData()
@@ -49,20 +49,6 @@ invoices = Table(
     Column("paid_at", String(40), nullable=True),
     Column("updated_at", String(40), nullable=False),
 )
-EVENTS = IntegrationEvents(OrderPlaced, OrderCancelled, PaymentCharged, PaymentRefunded)
-NAMES = frozenset({"order.placed", "order.cancelled", "payment.charged", "payment.refunded"})
-
-
-def create_tables(conn: Connection) -> None:
-    metadata.create_all(conn)
-
-
-def consume(conn: Connection, message: Message) -> None:
-    """The billing consumer: applies one integration event to the invoices."""
-    if message.message_type not in NAMES:
-        return  # the broker carries every context's events; billing needs only these
-    event = EVENTS.decode(message)
-    _apply(conn, event)
 
 
 def _apply(conn: Connection, event: IntegrationEvent) -> None:
@@ -83,6 +69,11 @@ def _apply(conn: Connection, event: IntegrationEvent) -> None:
         case PaymentRefunded():
             _update(conn, event.order_id, event.customer_id, event.occurred_at,
                     refunded=str(event.amount.value))
+
+
+consume = integration_consumer(_apply, OrderPlaced, OrderCancelled, PaymentCharged,
+                               PaymentRefunded)
+"""The billing consumer: applies one integration event to the invoices."""
 
 
 def _update(conn: Connection, order_id: str, customer_id: str, at: datetime,
@@ -113,14 +104,10 @@ def customer_invoices(conn: Connection, customer_id: str, offset: int, limit: in
                       ) -> InvoicePage:
     """A customer's invoices, newest first."""
     t = invoices
-    mine = t.c.customer_id == customer_id
-    total = int(conn.execute(select(func.count()).select_from(t).where(mine)).scalar_one())
-    if offset >= total:  # also keeps huge offsets away from the database
-        return InvoicePage([], total)
-    rows = conn.execute(select(t).where(mine)
-                        .order_by(t.c.issued_at.desc(), t.c.order_id)
-                        .offset(offset).limit(limit)).all()
-    return InvoicePage([_invoice(r._mapping) for r in rows], total)
+    rows, total = read_page(conn, t, where=t.c.customer_id == customer_id,
+                            order_by=(t.c.issued_at.desc(), t.c.order_id),
+                            offset=offset, limit=limit)
+    return InvoicePage([_invoice(r) for r in rows], total)
 
 
 def _invoice(r: Any) -> Invoice:

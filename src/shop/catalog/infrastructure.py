@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, text, true
+from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from invariant.contracts.sql import contracts_metadata, table_for
@@ -45,6 +45,7 @@ from shop.catalog.application import ProductView
 from shop.catalog.contracts import ProductDetails
 from shop.catalog.domain import Product, ProductNotForSale
 from shop.kernel import ProductId
+from shop.platform.paging import read_page
 
 TSVECTOR = "to_tsvector('english', name || ' ' || description)"
 """The indexed document on PostgreSQL (queries must spell it the same way to use the index)."""
@@ -158,13 +159,12 @@ class SqlProductCatalog:
     async def page(self, *, offset: int, limit: int, active_only: bool
                    ) -> tuple[list[ProductView], int]:
         t = self.table
-        where = t.c.active.is_(True) if active_only else true()
+        where = t.c.active.is_(True) if active_only else None
 
         def work(conn: Connection) -> tuple[list[ProductView], int]:
-            rows = conn.execute(select(t).where(where).order_by(t.c.name, t.c.id)
-                                .offset(offset).limit(limit)).mappings().all()
-            total = conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
-            return [_view(row) for row in rows], int(total)
+            rows, total = read_page(conn, t, where=where, order_by=(t.c.name, t.c.id),
+                                    offset=offset, limit=limit)
+            return [_view(row) for row in rows], total
 
         found: tuple[list[ProductView], int] = await self._run(work, write=False)
         return found

@@ -34,6 +34,7 @@ made at start-up when no account has that email.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,7 @@ from shop.identity.infrastructure import (
     Argon2Passwords,
     HmacCodeDigest,
     SqlAccountStore,
-    create_tables,
+    metadata,
 )
 from shop.identity.published import PUBLISHED, CodeSeal
 from shop.platform.module import Module
@@ -56,23 +57,18 @@ log = logging.getLogger("shop.identity")
 
 def module(shop: Shop) -> Module:
     """identity's part of the shop."""
-    built: list[IdentityService] = []
-
+    @functools.cache
     def service() -> IdentityService:
         # Built on first use: the shop's database exists only once the shop is assembled.
-        if not built:
-            settings = shop.settings
-            built.append(IdentityService(
-                SqlAccountStore(shop.read_models), Argon2Passwords(),
-                HmacCodeDigest(settings.secret), CodeSeal(settings.secret), shop.tokens,
-                shop.clock))
-        return built[0]
+        settings = shop.settings
+        return IdentityService(SqlAccountStore(shop.read_models), Argon2Passwords(),
+                               HmacCodeDigest(settings.secret), CodeSeal(settings.secret),
+                               shop.tokens, shop.clock)
 
     async def setup(shop: Shop) -> None:
-        await shop.read_models.run(create_tables)
         settings = shop.settings
         if await service().ensure_admin(settings.admin_email, settings.admin_password):
             log.info("made the admin account")
 
     return Module(name="identity", integration_events=PUBLISHED, router=router(service),
-                  setup=setup)
+                  tables=metadata, setup=setup)

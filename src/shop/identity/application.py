@@ -226,10 +226,7 @@ class IdentityService:
                 raise UniquenessError("account", ("email",))
             account = Account.register(CustomerId.new(), command.email, password_hash, now)
             pending = account.issue_code(self.digest(account.id.value, code), now)
-            session.add(account)
-            session.publish(UserRegistered(
-                user_id=account.id.value, email=account.email, registered_at=now),
-                account.id, now)
+            _add_registered(session, account, now)
             self._announce_code(session, account, code, pending.expires_at, now)
             return account
         return view(await self.store.run(work))
@@ -290,18 +287,14 @@ class IdentityService:
     async def change_password(self, command: ChangePassword) -> AccountView:
         """Replace the password; the owner is told by email."""
         user_id = CustomerId(command.user_id)
-        account = await self.store.run(lambda session: session.get(user_id))
-        if account is None:
-            raise NotFoundError("this account no longer exists")
+        account = await self.store.run(lambda session: _existing(session, user_id))
         if not await self.passwords.verify(account.password_hash, command.current_password):
             raise WrongCurrentPassword()
         new_hash = await self.passwords.hash(command.new_password)
         now = self.clock()
 
         def work(session: AccountSession) -> Account:
-            account = session.get(user_id)
-            if account is None:
-                raise NotFoundError("this account no longer exists")
+            account = _existing(session, user_id)
             account.change_password(new_hash)
             session.save(account)
             session.publish(PasswordChanged(
@@ -311,10 +304,7 @@ class IdentityService:
 
     async def me(self, user_id: str) -> AccountView:
         """The caller's own account."""
-        account = await self.store.run(lambda session: session.get(CustomerId(user_id)))
-        if account is None:
-            raise NotFoundError("this account no longer exists")
-        return view(account)
+        return view(await self.store.run(lambda session: _existing(session, CustomerId(user_id))))
 
     async def ensure_admin(self, email: str, password: str) -> bool:
         """Make the admin account (verified) unless an account has that email; whether it
@@ -328,12 +318,24 @@ class IdentityService:
             if session.by_email(email) is not None:
                 return False  # another instance made it meanwhile
             account = Account.administrator(CustomerId.new(), email, password_hash, now)
-            session.add(account)
-            session.publish(UserRegistered(
-                user_id=account.id.value, email=account.email, registered_at=now),
-                account.id, now)
+            _add_registered(session, account, now)
             return True
         return await self.store.run(work)
+
+
+def _existing(session: AccountSession, user_id: CustomerId) -> Account:
+    """The account of a signed-in user (NotFoundError if it was removed since)."""
+    account = session.get(user_id)
+    if account is None:
+        raise NotFoundError("this account no longer exists")
+    return account
+
+
+def _add_registered(session: AccountSession, account: Account, now: datetime) -> None:
+    """Store a new account and publish that it registered."""
+    session.add(account)
+    session.publish(UserRegistered(
+        user_id=account.id.value, email=account.email, registered_at=now), account.id, now)
 
 
 __all__ = [

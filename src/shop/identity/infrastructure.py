@@ -51,11 +51,6 @@ _outbox = outbox_table(MetaData())
 T = TypeVar("T")
 
 
-def create_tables(conn: Connection) -> None:
-    """Create identity's tables when missing."""
-    metadata.create_all(conn)
-
-
 class SqlAccountSession:
     """Accounts in one database transaction (see :class:`~shop.identity.application.
     AccountSession`)."""

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from invariant.domain import ProjectionError
-from shop.inventory.application import ID, GetStockLevel, SetStock, StockLevel
+from shop.inventory.application import GetStockLevel, SetStock, StockLevel
 from shop.inventory.domain import MAX_UNITS
 from shop.platform.auth import AdminUser
-from shop.platform.http import Page, Paging, ShopDep
+from shop.platform.http import ID_PATTERN, Page, Paging, ShopDep
 
-ProductIdPath = Annotated[str, Path(pattern=f"^{ID.pattern}$", max_length=64,
+ProductIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64,
                                     description="A product id, e.g. 'keyboard'")]
 StockPage = Callable[[int, int], Awaitable[tuple[list[StockLevel], int]]]
 

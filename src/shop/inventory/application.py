@@ -12,7 +12,6 @@ Each handler returns the reservation's status (``"reserved"``, ``"rejected"``,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,22 +29,9 @@ from shop.inventory.domain import (
     StockReserved,
     check_units,
 )
-from shop.kernel import OrderId, ProductId
+from shop.kernel import OrderId, ProductId, check_ids, id_problems
 
-ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-"""Product and order ids inventory accepts (catalog slugs, UUIDs)."""
 MAX_LINES = 100
-
-
-def _check_id(field: str, value: object, problems: list[FieldError]) -> None:
-    if not isinstance(value, str) or ID.fullmatch(value) is None:
-        problems.append(FieldError(field, "must be an id of 1-64 letters, digits, '.', '_', "
-                                          "':' or '-'", "invalid_id"))
-
-
-def _raise(problems: list[FieldError], subject: str) -> None:
-    if problems:
-        raise ValidationError(problems, subject=subject)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -58,9 +44,7 @@ class SetStock(Command):
     on_hand: int
 
     def validate(self) -> None:
-        problems: list[FieldError] = []
-        _check_id("product_id", self.product_id, problems)
-        _raise(problems, "SetStock")
+        check_ids("SetStock", product_id=self.product_id)
         check_units("on_hand", self.on_hand, low=0)
 
 
@@ -91,21 +75,22 @@ class ReserveStock(Command):
     lines: tuple[StockLine, ...]
 
     def validate(self) -> None:
-        problems: list[FieldError] = []
-        _check_id("order_id", self.order_id, problems)
+        problems = id_problems({"order_id": self.order_id})
         if not isinstance(self.lines, tuple) or not 1 <= len(self.lines) <= MAX_LINES:
             problems.append(FieldError("lines", f"must hold 1 to {MAX_LINES} lines",
                                        "invalid_lines"))
         else:
             for i, line in enumerate(self.lines):
-                _check_id(f"lines.{i}.product_id", getattr(line, "product_id", None), problems)
+                problems += id_problems({f"lines.{i}.product_id":
+                                         getattr(line, "product_id", None)})
                 quantity = getattr(line, "quantity", None)
                 if isinstance(quantity, bool) or not isinstance(quantity, int) \
                         or not 1 <= quantity <= MAX_UNITS:
                     problems.append(FieldError(f"lines.{i}.quantity",
                                                f"must be a whole number from 1 to {MAX_UNITS}",
                                                "out_of_range"))
-        _raise(problems, "ReserveStock")
+        if problems:
+            raise ValidationError(problems, subject="ReserveStock")
 
     def wanted(self) -> dict[str, int]:
         """Quantity per product (a product named twice wants the sum)."""
@@ -122,9 +107,7 @@ class ReleaseStock(Command):
     order_id: str
 
     def validate(self) -> None:
-        problems: list[FieldError] = []
-        _check_id("order_id", self.order_id, problems)
-        _raise(problems, "ReleaseStock")
+        check_ids("ReleaseStock", order_id=self.order_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,9 +133,7 @@ class GetStockLevel(Query):
     product_id: str
 
     def validate(self) -> None:
-        problems: list[FieldError] = []
-        _check_id("product_id", self.product_id, problems)
-        _raise(problems, "GetStockLevel")
+        check_ids("GetStockLevel", product_id=self.product_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, select, update
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select, update
 
 from invariant.projections import Projection, ReadModelDatabase
 from invariant.store import EventEnvelope
 from shop.inventory.application import StockLevel
 from shop.inventory.domain import StockLevelSet, UnitsAllocated, UnitsDeallocated, UnitsShipped
+from shop.platform.paging import read_page
 
 
 class StockLevels(Projection):
@@ -44,10 +45,9 @@ class StockLevels(Projection):
     def page(self, conn: Connection, offset: int, limit: int) -> tuple[list[StockLevel], int]:
         """Stocked products by id, and how many there are."""
         t = self.levels
-        rows = conn.execute(select(t).order_by(t.c.product_id).offset(offset).limit(limit))
-        total = conn.execute(select(func.count()).select_from(t)).scalar_one()
-        return [StockLevel(r.product_id, r.on_hand, r.reserved, r.on_hand - r.reserved)
-                for r in rows], int(total)
+        rows, total = read_page(conn, t, order_by=(t.c.product_id,), offset=offset, limit=limit)
+        return [StockLevel(r["product_id"], r["on_hand"], r["reserved"],
+                           r["on_hand"] - r["reserved"]) for r in rows], total
 
 
 async def stock_page(database: ReadModelDatabase, levels: StockLevels, *, offset: int,

@@ -1,12 +1,18 @@
 """The shared kernel of ordering and billing (and every context that names them): typed
-identities and Money. Changing anything here is a decision for every context that uses it.
+identities, the ids commands and routes accept, and Money. Changing anything here is a
+decision for every context that uses it.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from invariant.domain import Currency, Identity, Money
+from invariant.domain import Currency, FieldError, Identity, Money, ValidationError
+
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+"""Product and order ids that commands and routes accept (catalog slugs, UUIDs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,4 +30,21 @@ class ProductId(Identity):
     """A product of the catalog (also the stock-keeping unit of inventory)."""
 
 
-__all__ = ["Currency", "CustomerId", "Money", "OrderId", "ProductId"]
+def id_problems(ids: Mapping[str, object]) -> list[FieldError]:
+    """A problem for each field of ``ids`` whose value is not an :data:`ID`."""
+    return [FieldError(name, "must be an id of 1-64 letters, digits, '.', '_', ':' or '-'",
+                       "invalid_id")
+            for name, value in ids.items()
+            if not isinstance(value, str) or ID.fullmatch(value) is None]
+
+
+def check_ids(subject: str, **ids: object) -> None:
+    """Refuse ``subject`` (a :class:`ValidationError`) naming every one of ``ids`` that is
+    not an :data:`ID`."""
+    problems = id_problems(ids)
+    if problems:
+        raise ValidationError(problems, subject=subject)
+
+
+__all__ = ["ID", "Currency", "CustomerId", "Money", "OrderId", "ProductId", "check_ids",
+           "id_problems"]

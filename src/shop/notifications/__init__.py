@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from invariant.messaging.jobs import Job
 from shop.identity.published import CodeSeal
 from shop.notifications.application import SEND_EMAIL, send_email
-from shop.notifications.infrastructure import SmtpMailer, consume, create_tables, mail_sink
+from shop.notifications.infrastructure import SmtpMailer, consume, mail_sink, metadata
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
@@ -44,9 +44,6 @@ def module(shop: Shop) -> Module:
     async def run(job: Job) -> None:
         await send_email(job.id, job.payload, mailer, seal, shop.clock)
 
-    async def setup(shop: Shop) -> None:
-        await shop.read_models.run(create_tables)
-
     @asynccontextmanager
     async def lifespan(shop: Shop) -> AsyncIterator[None]:
         if not settings.mail_sink:
@@ -56,4 +53,4 @@ def module(shop: Shop) -> Module:
             yield
 
     return Module(name="notifications", consumers={CONSUMER: consume},
-                  jobs={SEND_EMAIL: run}, setup=setup, lifespan=lifespan)
+                  jobs={SEND_EMAIL: run}, tables=metadata, lifespan=lifespan)

@@ -37,11 +37,6 @@ recipients = Table(
 )
 
 
-def create_tables(conn: Connection) -> None:
-    """Create notifications' tables when missing."""
-    metadata.create_all(conn)
-
-
 class SqlRecipients:
     """Recipients in the consumer's transaction."""
 

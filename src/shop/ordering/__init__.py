@@ -4,6 +4,7 @@ cancelling and shipping orders; publishes ``order.placed``, ``order.cancelled`` 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from shop.ordering.api import router
@@ -32,7 +33,9 @@ def module(shop: Shop) -> Module:
         product = await shop.queries.ask(GetProductForSale(product_id))
         return PricedProduct(product.name, product.unit_price)
 
+    @functools.cache
     def queries() -> OrderQueries:
+        # Built on first use: the shop's store and database exist once it is assembled.
         return OrderQueries(shop.app.aggregates, shop.read_models)
 
     async def get_order(query: GetOrder) -> OrderView:

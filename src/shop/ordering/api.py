@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from invariant.domain import Money
 from shop.ordering.application import (
     AddItem,
     CancelOrder,
@@ -29,22 +27,7 @@ from shop.ordering.application import (
 )
 from shop.ordering.domain import MAX_QUANTITY
 from shop.platform.auth import CurrentUser
-from shop.platform.http import Page, Paging, ShopDep
-
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-OrderIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
-ProductIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
-
-
-class MoneyOut(BaseModel):
-    """An amount of money: a decimal string and an ISO 4217 currency."""
-
-    amount: str = Field(examples=["12.50"])
-    currency: str = Field(examples=["USD"])
-
-    @classmethod
-    def of(cls, money: Money) -> MoneyOut:
-        return cls(amount=str(money.amount), currency=money.currency.code)
+from shop.platform.http import ID_PATTERN, IdPath, MoneyOut, Page, Paging, ShopDep
 
 
 class LineOut(BaseModel):
@@ -148,12 +131,12 @@ def router() -> APIRouter:
         return paging.page([_summary_out(s) for s in found.items], found.total)
 
     @api.get("/{order_id}")
-    async def get_order(order_id: OrderIdPath, shop: ShopDep, user: CurrentUser) -> OrderOut:
+    async def get_order(order_id: IdPath, shop: ShopDep, user: CurrentUser) -> OrderOut:
         """One of your orders, with how far its fulfilment got."""
         return await _current(shop, order_id, user.user_id)
 
     @api.post("/{order_id}/items", status_code=status.HTTP_201_CREATED)
-    async def add_item(order_id: OrderIdPath, item: NewItem, shop: ShopDep,
+    async def add_item(order_id: IdPath, item: NewItem, shop: ShopDep,
                        user: CurrentUser) -> OrderOut:
         """Add a product at its current price (to its line, if the order has one)."""
         await shop.commands.dispatch(AddItem(order_id=order_id, customer_id=user.user_id,
@@ -162,7 +145,7 @@ def router() -> APIRouter:
         return await _current(shop, order_id, user.user_id)
 
     @api.patch("/{order_id}/items/{product_id}")
-    async def change_quantity(order_id: OrderIdPath, product_id: ProductIdPath,
+    async def change_quantity(order_id: IdPath, product_id: IdPath,
                               change: QuantityChange, shop: ShopDep, user: CurrentUser
                               ) -> OrderOut:
         await shop.commands.dispatch(ChangeQuantity(
@@ -171,14 +154,14 @@ def router() -> APIRouter:
         return await _current(shop, order_id, user.user_id)
 
     @api.delete("/{order_id}/items/{product_id}")
-    async def remove_item(order_id: OrderIdPath, product_id: ProductIdPath, shop: ShopDep,
+    async def remove_item(order_id: IdPath, product_id: IdPath, shop: ShopDep,
                           user: CurrentUser) -> OrderOut:
         await shop.commands.dispatch(RemoveItem(order_id=order_id, customer_id=user.user_id,
                                                 product_id=product_id))
         return await _current(shop, order_id, user.user_id)
 
     @api.post("/{order_id}/place", status_code=status.HTTP_202_ACCEPTED)
-    async def place_order(order_id: OrderIdPath, shop: ShopDep, user: CurrentUser
+    async def place_order(order_id: IdPath, shop: ShopDep, user: CurrentUser
                           ) -> OrderOut:
         """Place the order: fulfilment (stock, payment, shipping) goes on in the
         background; follow it with GET /orders/{order_id}."""
@@ -186,7 +169,7 @@ def router() -> APIRouter:
         return await _current(shop, order_id, user.user_id)
 
     @api.post("/{order_id}/cancel")
-    async def cancel_order(order_id: OrderIdPath, shop: ShopDep, user: CurrentUser,
+    async def cancel_order(order_id: IdPath, shop: ShopDep, user: CurrentUser,
                            cancellation: Cancellation | None = None) -> OrderOut:
         """Cancel an order that has not shipped; what fulfilment did so far is undone
         (stock released, payment refunded)."""

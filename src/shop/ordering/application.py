@@ -201,8 +201,11 @@ async def _order(uow: UnitOfWork, order_id: str) -> Order:
 
 
 async def _own_order(uow: UnitOfWork, order_id: str, customer_id: str) -> Order:
+    return owned(await uow.find(Order, OrderId(order_id)), order_id, customer_id)
+
+
+def owned(order: Order | None, order_id: str, customer_id: str) -> Order:
     """The customer's order; someone else's is "not found", as if it did not exist."""
-    order = await uow.find(Order, OrderId(order_id))
     if order is None or not order.belongs_to(CustomerId(customer_id)):
         raise NotFoundError(f"you have no order {order_id}")
     return order

@@ -11,18 +11,18 @@ from sqlalchemy import (
     Connection,
     Integer,
     MetaData,
+    RowMapping,
     String,
     Table,
-    func,
     select,
 )
 
 from invariant.application import Aggregates
-from invariant.domain import DomainEvent, Money, NotFoundError
+from invariant.domain import DomainEvent, Money
 from invariant.projections import Projection, ReadModelDatabase
 from invariant.projections.checkpoints import active_version
 from invariant.store import EventEnvelope
-from shop.kernel import CustomerId, OrderId
+from shop.kernel import OrderId
 from shop.ordering.application import (
     GetOrder,
     ListOrders,
@@ -30,6 +30,7 @@ from shop.ordering.application import (
     OrderSummary,
     OrderView,
     order_view,
+    owned,
 )
 from shop.ordering.domain import (
     CANCELLED,
@@ -46,6 +47,7 @@ from shop.ordering.domain import (
     OrderShipped,
     OrderStarted,
 )
+from shop.platform.paging import read_page
 
 
 class CustomerOrders(Projection):
@@ -146,27 +148,20 @@ class OrderQueries:
 
     async def get_order(self, query: GetOrder) -> OrderView:
         order = await self.aggregates.repository(Order).find(OrderId(query.order_id))
-        if order is None or not order.belongs_to(CustomerId(query.customer_id)):
-            raise NotFoundError(f"you have no order {query.order_id}")
-        return order_view(order)
+        return order_view(owned(order, query.order_id, query.customer_id))
 
     async def list_orders(self, query: ListOrders) -> OrderList:
         def read(conn: Connection) -> OrderList:
             t = CustomerOrders(active_version(conn, CustomerOrders.name)).orders
-            mine = t.c.customer_id == query.customer_id
-            total = int(conn.execute(select(func.count()).select_from(t).where(mine))
-                        .scalar_one())
-            if query.offset >= total:  # also keeps huge offsets away from the database
-                return OrderList([], total)
-            rows = conn.execute(select(t).where(mine).order_by(t.c.position.desc())
-                                .offset(query.offset).limit(query.limit)).all()
+            rows, total = read_page(conn, t, where=t.c.customer_id == query.customer_id,
+                                    order_by=(t.c.position.desc(),),
+                                    offset=query.offset, limit=query.limit)
             return OrderList([_summary(r) for r in rows], total)
 
         return await self.database.run(read, write=False)
 
 
-def _summary(row: object) -> OrderSummary:
-    m = row._mapping  # type: ignore[attr-defined]
+def _summary(m: RowMapping) -> OrderSummary:
     total = None if m["total"] is None else Money.of(m["total"], m["currency"])
     return OrderSummary(m["order_id"], m["status"], m["items"], total,
                         datetime.fromisoformat(m["started_at"]))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, FastAPI, Query, Request
+import uvicorn
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from invariant.domain import Money
 from invariant.http import install_error_handlers
 from invariant.http.errors import MEDIA_TYPE
+from shop.kernel import ID
 from shop.platform.errors import Forbidden, NotAuthenticated, TooManyRequests
 from shop.platform.runtime import Shop
 
@@ -26,6 +31,17 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid input or refused by a business rule (problem+json)"},
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
 }
+
+
+class MoneyOut(BaseModel):
+    """An amount of money: a decimal string and an ISO 4217 currency."""
+
+    amount: str = Field(examples=["12.50"])
+    currency: str = Field(examples=["USD"])
+
+    @classmethod
+    def of(cls, money: Money) -> MoneyOut:
+        return cls(amount=str(money.amount), currency=money.currency.code)
 
 
 class Page(BaseModel, Generic[T]):
@@ -43,9 +59,12 @@ MAX_OFFSET = 2**31 - 1
 """Past any real list, and within every database's integer range (a larger one is a 422)."""
 
 
-class PageParams(BaseModel):
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
-    limit: int = Field(20, ge=1, le=100)
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    """The page a list request asks for (bounded by :func:`page_params`)."""
+
+    offset: int
+    limit: int
 
     def page(self, items: list[T], total: int) -> Page[T]:
         end = self.offset + len(items)
@@ -67,6 +86,11 @@ def get_shop(request: Request) -> Shop:
 
 
 ShopDep = Annotated[Shop, Depends(get_shop)]
+
+
+ID_PATTERN = f"^{ID.pattern}$"
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
+"""A product or order id in a route's path."""
 
 
 class Health(BaseModel):
@@ -106,6 +130,28 @@ def create_app(shop: Shop, *, on_started: Callable[[Shop], None] | None = None) 
         if module.router is not None:
             app.include_router(module.router)
     return app
+
+
+class ServerNotStarted(RuntimeError):
+    """uvicorn stopped before it started serving (its log says why)."""
+
+
+@asynccontextmanager
+async def served(config: uvicorn.Config) -> AsyncIterator[None]:
+    """Serve ``config``'s app on the running event loop while the block runs (entered once
+    the server has started)."""
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise ServerNotStarted("the server stopped while starting")
+            await asyncio.sleep(0.02)
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 def _problem(status: int, kind: str, title: str, detail: str,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
+from sqlalchemy import MetaData
 
 from invariant.application import Command, Query
 from invariant.domain import DomainEvent
@@ -42,7 +43,9 @@ class Module:
     * ``jobs``: ``{job name: async def run(job)}`` for the background job worker.
     * ``integration_events``: the published language this context owns.
     * ``router``: its HTTP routes.
-    * ``setup``: idempotent start-up work (tables, seed data), after the store is ready.
+    * ``tables``: its own tables in ``shop.read_models``, created at start-up when missing
+      (before any ``setup``).
+    * ``setup``: idempotent start-up work (e.g. seed data), after the store is ready.
     * ``lifespan``: a service that runs while the shop runs (e.g. the local mail sink).
     """
 
@@ -58,6 +61,7 @@ class Module:
     jobs: Mapping[str, JobHandler] = field(default_factory=dict)
     integration_events: Sequence[type[IntegrationEvent]] = ()
     router: APIRouter | None = None
+    tables: MetaData | None = None
     setup: Callable[[Shop], Awaitable[None]] | None = None
     lifespan: Callable[[Shop], AbstractAsyncContextManager[None]] | None = None
 

@@ -134,6 +134,9 @@ class Shop:
         if self._owns_read_models:
             self._stack.push_async_callback(self.read_models.close)
         for module in self.modules:
+            if module.tables is not None:
+                await self.read_models.run(module.tables.create_all)
+        for module in self.modules:
             if module.setup is not None:
                 await module.setup(self)
         for module in self.modules:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from shop.platform.auth import AdminUser
-from shop.platform.http import ShopDep
+from shop.platform.http import IdPath, ShopDep
 from shop.shipping.application import (
-    ID,
     GetCarrierRefusal,
     GetShipment,
     ShipmentView,
     SwitchCarrierRefusal,
 )
-
-OrderIdPath = Annotated[str, Path(pattern=f"^{ID.pattern}$", max_length=64)]
 
 
 class Failures(BaseModel):
@@ -48,7 +43,7 @@ def router() -> APIRouter:
         return Failures(refuse=result.value)
 
     @api.get("/admin/shipping/shipments/{order_id}", summary="An order's shipment")
-    async def get_shipment(shop: ShopDep, admin: AdminUser, order_id: OrderIdPath
+    async def get_shipment(shop: ShopDep, admin: AdminUser, order_id: IdPath
                            ) -> ShipmentOut:
         view: ShipmentView = await shop.queries.ask(GetShipment(order_id))
         return ShipmentOut(order_id=view.order_id, status=view.status,

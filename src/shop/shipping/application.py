@@ -8,14 +8,13 @@ Published: the commands :class:`CreateShipment` and :class:`CancelShipment`, and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from invariant.application import Command, Query, UnitOfWork
-from invariant.domain import FieldError, ValidationError
-from shop.kernel import OrderId
+from invariant.domain import ValidationError
+from shop.kernel import OrderId, check_ids
 from shop.shipping.domain import (
     THE_CARRIER,
     Carrier,
@@ -24,17 +23,6 @@ from shop.shipping.domain import (
     ShipmentCreated,
     ShipmentRefused,
 )
-
-ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-
-
-def _check_ids(subject: str, **ids: object) -> None:
-    problems = [FieldError(name, "must be an id of 1-64 letters, digits, '.', '_', ':' or '-'",
-                           "invalid_id")
-                for name, value in ids.items()
-                if not isinstance(value, str) or ID.fullmatch(value) is None]
-    if problems:
-        raise ValidationError(problems, subject=subject)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +33,7 @@ class CreateShipment(Command):
     customer_id: str
 
     def validate(self) -> None:
-        _check_ids("CreateShipment", order_id=self.order_id, customer_id=self.customer_id)
+        check_ids("CreateShipment", order_id=self.order_id, customer_id=self.customer_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +43,7 @@ class CancelShipment(Command):
     order_id: str
 
     def validate(self) -> None:
-        _check_ids("CancelShipment", order_id=self.order_id)
+        check_ids("CancelShipment", order_id=self.order_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +70,7 @@ class GetShipment(Query):
     order_id: str
 
     def validate(self) -> None:
-        _check_ids("GetShipment", order_id=self.order_id)
+        check_ids("GetShipment", order_id=self.order_id)
 
 
 @dataclass(frozen=True, slots=True)
