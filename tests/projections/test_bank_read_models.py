@@ -142,8 +142,13 @@ async def test_a_new_version_is_built_beside_the_old_one_then_switched_atomicall
     await both.catch_up("account_summary")  # both versions, v1 first, then v2
     summary = await get_summary(bank.database, "ACC-001")
     assert summary is not None and summary.current_balance == Decimal("1301.00")
+    serving = await bank.database.run(AccountSummary.serving, write=False)
+    assert serving.version == 1
 
     await both.switch("account_summary", 2)
+    serving = await bank.database.run(AccountSummary.serving, write=False)
+    assert serving.version == 2 and serving.accounts.name == v2.accounts.name
+    assert await bank.database.run(AccountSummary.serving, write=False) is serving  # kept
 
     states = {(s.version, s.active, s.state) for s in await both.status()}
     assert states == {(1, False, "running"), (2, True, "running")}

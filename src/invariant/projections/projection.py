@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from sqlalchemy import Connection, MetaData, Table
 
 from invariant.domain.errors import ConfigurationError
 from invariant.domain.events import DomainEvent
+from invariant.projections import checkpoints
 from invariant.store.event_store import EventEnvelope, EventStore
 
 
@@ -48,6 +49,20 @@ class Projection:
         )
         self.metadata = MetaData()
         self.define(self.metadata)
+
+    @classmethod
+    def serving(cls, conn: Connection) -> Self:
+        """This projection at the version that serves queries now (after a side-by-side
+        rebuild is switched, the new one), for a query to read its tables. One instance per
+        version is built and kept, so a query costs one checkpoint lookup."""
+        version = checkpoints.active_version(conn, cls.name)
+        built: dict[int, Self] = cls.__dict__.get("_serving_versions") or {}
+        if not built:
+            cls._serving_versions = built  # type: ignore[attr-defined]
+        found = built.get(version)
+        if found is None:
+            found = built[version] = cls(version)
+        return found
 
     @property
     def key(self) -> str:

@@ -31,7 +31,7 @@ def module(shop: Shop) -> Module:
         return StockLevel.of(stock if stock is not None else Stock(ProductId(query.product_id)))
 
     async def page(offset: int, limit: int) -> tuple[list[StockLevel], int]:
-        return await stock_page(shop.read_models, levels, offset=offset, limit=limit)
+        return await stock_page(shop.read_models, offset=offset, limit=limit)
 
     async def setup(shop: Shop) -> None:
         if shop.settings.sample_catalog:

@@ -50,6 +50,8 @@ class StockLevels(Projection):
                            r["on_hand"] - r["reserved"]) for r in rows], total
 
 
-async def stock_page(database: ReadModelDatabase, levels: StockLevels, *, offset: int,
-                     limit: int) -> tuple[list[StockLevel], int]:
-    return await database.run(lambda conn: levels.page(conn, offset, limit), write=False)
+async def stock_page(database: ReadModelDatabase, *, offset: int, limit: int
+                     ) -> tuple[list[StockLevel], int]:
+    """A page of the version of the read model that serves queries now."""
+    return await database.run(
+        lambda conn: StockLevels.serving(conn).page(conn, offset, limit), write=False)

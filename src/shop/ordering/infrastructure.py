@@ -20,7 +20,6 @@ from sqlalchemy import (
 from invariant.application import Aggregates
 from invariant.domain import DomainEvent, Money
 from invariant.projections import Projection, ReadModelDatabase
-from invariant.projections.checkpoints import active_version
 from invariant.store import EventEnvelope
 from shop.kernel import OrderId
 from shop.ordering.application import (
@@ -152,7 +151,7 @@ class OrderQueries:
 
     async def list_orders(self, query: ListOrders) -> OrderList:
         def read(conn: Connection) -> OrderList:
-            t = CustomerOrders(active_version(conn, CustomerOrders.name)).orders
+            t = CustomerOrders.serving(conn).orders
             rows, total = read_page(conn, t, where=t.c.customer_id == query.customer_id,
                                     order_by=(t.c.position.desc(),),
                                     offset=query.offset, limit=query.limit)
