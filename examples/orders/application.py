@@ -90,11 +90,7 @@ A = TypeVar("A", bound=AggregateRoot[Any])
 
 async def _get(uow: UnitOfWork, cls: type[A], order_id: str) -> A:
     """The context's aggregate of the order, created on first use."""
-    found = await uow.find(cls, OrderId(order_id))
-    if found is None:
-        found = cls(OrderId(order_id))
-        uow.add(found)
-    return found
+    return await uow.find_or_add(cls, OrderId(order_id))
 
 
 async def place_order(c: PlaceOrder, uow: UnitOfWork) -> None:

@@ -202,3 +202,30 @@ async def test_reading_through_a_caching_repository_sees_other_writers(any_stora
     await Aggregates(bank_store(any_storage), cache_size=0).run(deposit(account_id, 50))
     account = await aggs.repository(BankAccount).load(account_id)
     assert (account.version, account.balance()) == (3, usd(151))
+
+
+async def test_find_or_add_creates_on_first_use_and_racing_creators_conflict_then_retry(
+        any_storage: Any) -> None:
+    from examples.orders.application import orders_store
+    from examples.orders.domain import OrderId, Reservation
+
+    aggs = Aggregates(orders_store(any_storage))
+    order = OrderId("order-1")
+    both_started = asyncio.Event()
+    started: list[int] = []
+
+    async def reserve(uow: UnitOfWork) -> bool:
+        reservation = await uow.find_or_add(Reservation, order)
+        assert await uow.find_or_add(Reservation, order) is reservation  # tracked once
+        started.append(1)
+        if len(started) == 2:
+            both_started.set()
+        await asyncio.wait_for(both_started.wait(), 5)  # both saw no stream yet
+        return reservation.reserve("sku-1", 2, stock=10)
+
+    first, second = await asyncio.gather(aggs.run(reserve, retries=3),
+                                         aggs.run(reserve, retries=3))
+    assert (first.value, second.value) == (True, True)
+    assert first.retries + second.retries == 1  # the loser ran again and saw the first's
+    stored = await aggs.store.read_stream("reservation-order-1")
+    assert [e.event_type for e in stored] == ["InventoryReserved"]

@@ -287,3 +287,12 @@ def test_key_styles_round_trip() -> None:
     assert to_snake("paymentIntentId") == "payment_intent_id"
     assert to_snake("HTTPStatusCode") == "http_status_code"
     assert to_camel("payment_intent_id") == "paymentIntentId"
+
+
+def test_money_enters_the_published_language_exactly() -> None:
+    from invariant.domain import Money
+    from invariant.messaging import Amount
+
+    amount = Amount.of(Money.of("1234.50", "EUR"))
+    assert amount.model_dump(mode="json") == {"value": "1234.50", "currency": "EUR"}
+    assert Amount.of(Money.of("0.005", "BHD")).value == Decimal("0.005")  # 3-decimal currency

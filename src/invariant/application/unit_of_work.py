@@ -179,6 +179,17 @@ class UnitOfWork:
                                          False)
         return loaded.aggregate
 
+    async def find_or_add(self, aggregate_type: type[A], aggregate_id: Any) -> A:
+        """The aggregate if it exists, else a new one (``aggregate_type(aggregate_id)``),
+        tracked either way: for aggregates that begin with their first command (a stock
+        item, a payment per order). Two units of work that both create it conflict at
+        commit (the second's stream exists), so a retry sees the first one's."""
+        found = await self.find(aggregate_type, aggregate_id)
+        if found is None:
+            found = aggregate_type(aggregate_id)
+            self.add(found)
+        return found
+
     def add(self, aggregate: AggregateRoot[Any]) -> None:
         """Track a new aggregate; committing fails if its stream already exists."""
         repo = self._aggregates.repository(type(aggregate))

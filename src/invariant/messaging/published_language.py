@@ -35,6 +35,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from invariant.domain.money import Money
 from invariant.messaging.errors import PermanentMessageError, UnsupportedVersionError
 from invariant.messaging.port import Message
 from invariant.store.records import OutboxMessage
@@ -69,6 +70,11 @@ class Amount(BaseModel):
 
     value: DecimalText
     currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+    @classmethod
+    def of(cls, money: Money) -> Amount:
+        """``money`` in the published language (exact: the Decimal as it is)."""
+        return cls(value=money.amount, currency=money.currency.code)
 
 
 class IntegrationEvent(BaseModel):

@@ -155,21 +155,9 @@ class StockLevel:
 async def _stocks(uow: UnitOfWork, products: Iterable[str]) -> dict[str, Stock]:
     """The stock of each product (a never-stocked product has none available)."""
     found: dict[str, Stock] = {}
-    for product in products:
-        stock = await uow.find(Stock, ProductId(product))
-        if stock is None:
-            stock = Stock(ProductId(product))
-            uow.add(stock)  # written only if it records something
-        found[product] = stock
+    for product in products:  # a new one is written only if it records something
+        found[product] = await uow.find_or_add(Stock, ProductId(product))
     return found
-
-
-async def _reservation(uow: UnitOfWork, order_id: str) -> Reservation:
-    reservation = await uow.find(Reservation, OrderId(order_id))
-    if reservation is None:
-        reservation = Reservation(OrderId(order_id))
-        uow.add(reservation)
-    return reservation
 
 
 async def set_stock(command: SetStock, uow: UnitOfWork) -> dict[str, int]:
@@ -188,7 +176,7 @@ async def seed_stock(command: SeedStock, uow: UnitOfWork) -> bool:
 
 
 async def reserve_stock(command: ReserveStock, uow: UnitOfWork) -> str:
-    reservation = await _reservation(uow, command.order_id)
+    reservation = await uow.find_or_add(Reservation, OrderId(command.order_id))
     if reservation.status != "open":
         return reservation.status
     wanted = command.wanted()
@@ -196,13 +184,13 @@ async def reserve_stock(command: ReserveStock, uow: UnitOfWork) -> str:
 
 
 async def release_stock(command: ReleaseStock, uow: UnitOfWork) -> str:
-    reservation = await _reservation(uow, command.order_id)
+    reservation = await uow.find_or_add(Reservation, OrderId(command.order_id))
     stocks = await _stocks(uow, [line.product_id for line in reservation.lines])
     return reservation.release(stocks)
 
 
 async def commit_stock(command: CommitStock, uow: UnitOfWork) -> str:
-    reservation = await _reservation(uow, command.order_id)
+    reservation = await uow.find_or_add(Reservation, OrderId(command.order_id))
     stocks = await _stocks(uow, [line.product_id for line in reservation.lines])
     return reservation.commit(stocks)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from invariant.application import Command, Query, UnitOfWork
 from invariant.domain import FieldError, Money, NotFoundError, ValidationError
+from invariant.messaging.published_language import Amount
 from invariant.store.clock import Clock
 from shop.kernel import CustomerId, OrderId
 from shop.ordering import published
@@ -216,10 +217,10 @@ def _published_order(order: Order) -> dict[str, Any]:
     assert total is not None, "only non-empty orders are published"
     return {
         "order_id": order.id.value, "customer_id": order.customer_id.value,
-        "total": published.amount(total),
+        "total": Amount.of(total),
         "lines": [published.OrderLine(product_id=x.product_id, name=x.name,
                                       quantity=x.quantity,
-                                      unit_price=published.amount(x.unit_price))
+                                      unit_price=Amount.of(x.unit_price))
                   for x in order.lines.values()],
     }
 

@@ -13,7 +13,6 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from invariant.domain import Money
 from invariant.messaging.published_language import Amount, IntegrationEvent, UtcTime
 
 
@@ -71,8 +70,3 @@ class OrderShipped(IntegrationEvent):
 
 
 PUBLISHED: tuple[type[IntegrationEvent], ...] = (OrderPlaced, OrderCancelled, OrderShipped)
-
-
-def amount(money: Money) -> Amount:
-    """Money in the published language."""
-    return Amount(value=money.amount, currency=money.currency.code)

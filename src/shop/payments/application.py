@@ -81,7 +81,7 @@ class PaymentHandlers:
         return {ChargePayment: self.charge, RefundPayment: self.refund}
 
     async def charge(self, command: ChargePayment, uow: UnitOfWork) -> str:
-        payment = await _payment(uow, command.order_id)
+        payment = await uow.find_or_add(Payment, OrderId(command.order_id))
         if not payment.needs_charge(command.attempt):
             payment.refuse_closed(command.attempt)
             return "nothing to charge"
@@ -95,7 +95,7 @@ class PaymentHandlers:
                 uow.emit(published.PaymentCharged(
                     order_id=command.order_id, customer_id=command.customer_id,
                     charge_id=charge_id, attempt=command.attempt,
-                    amount=_amount(command.amount), occurred_at=now,
+                    amount=Amount.of(command.amount), occurred_at=now,
                 ).to_outbox(source=SOURCE, stream_id=payment.stream_id(), occurred_at=now))
                 return "charged"
             case Declined(reason=reason):
@@ -105,7 +105,7 @@ class PaymentHandlers:
         return "timed out"
 
     async def refund(self, command: RefundPayment, uow: UnitOfWork) -> str:
-        payment = await _payment(uow, command.order_id)
+        payment = await uow.find_or_add(Payment, OrderId(command.order_id))
         if payment.charge is None or not payment.needs_refund():
             payment.close()
             return "nothing to refund"
@@ -115,21 +115,11 @@ class PaymentHandlers:
         now = self.clock()
         uow.emit(published.PaymentRefunded(
             order_id=command.order_id, customer_id=charge.customer_id, refund_id=refund_id,
-            amount=_amount(charge.amount), occurred_at=now,
+            amount=Amount.of(charge.amount), occurred_at=now,
         ).to_outbox(source=SOURCE, stream_id=payment.stream_id(), occurred_at=now))
         return "refunded"
 
 
-async def _payment(uow: UnitOfWork, order_id: str) -> Payment:
-    found = await uow.find(Payment, OrderId(order_id))
-    if found is None:
-        found = Payment(OrderId(order_id))
-        uow.add(found)
-    return found
-
-
-def _amount(money: Money) -> Amount:
-    return Amount(value=money.amount, currency=money.currency.code)
 
 
 __all__ = ["COMMANDS", "ChargePayment", "PaymentCharged", "PaymentDeclined",

@@ -84,29 +84,18 @@ class ShipmentView:
         return cls(shipment.id.value, shipment.status, shipment.tracking_number)
 
 
-async def _shipment(uow: UnitOfWork, order_id: str) -> Shipment:
-    shipment = await uow.find(Shipment, OrderId(order_id))
-    if shipment is None:
-        shipment = Shipment(OrderId(order_id))
-        uow.add(shipment)
-    return shipment
-
-
 async def create_shipment(command: CreateShipment, uow: UnitOfWork) -> str:
-    shipment = await _shipment(uow, command.order_id)
+    shipment = await uow.find_or_add(Shipment, OrderId(command.order_id))
     carrier = await uow.find(Carrier, THE_CARRIER)
     return shipment.create(refuse=carrier is not None and carrier.refuses)
 
 
 async def cancel_shipment(command: CancelShipment, uow: UnitOfWork) -> str:
-    return (await _shipment(uow, command.order_id)).cancel()
+    return (await uow.find_or_add(Shipment, OrderId(command.order_id))).cancel()
 
 
 async def switch_carrier_refusal(command: SwitchCarrierRefusal, uow: UnitOfWork) -> bool:
-    carrier = await uow.find(Carrier, THE_CARRIER)
-    if carrier is None:
-        carrier = Carrier(THE_CARRIER)
-        uow.add(carrier)
+    carrier = await uow.find_or_add(Carrier, THE_CARRIER)
     carrier.switch_refusal(command.refuse)
     return carrier.refuses
 
