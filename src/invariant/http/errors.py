@@ -111,6 +111,7 @@ _HTTP_KINDS = {
     406: ("not-acceptable", "Not acceptable"),
     413: ("too-large", "Request too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("too-many-requests", "Too many requests"),
 }
 
 

@@ -10,14 +10,11 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from invariant.domain import Money
 from invariant.http import install_error_handlers
-from invariant.http.errors import MEDIA_TYPE
 from shop.kernel import ID
-from shop.platform.errors import Forbidden, NotAuthenticated, TooManyRequests
 from shop.platform.runtime import Shop
 
 T = TypeVar("T")
@@ -116,9 +113,6 @@ def create_app(shop: Shop, *, on_started: Callable[[Shop], None] | None = None) 
                     "problem details (application/problem+json).")
     app.state.shop = shop
     install_error_handlers(app)
-    app.add_exception_handler(NotAuthenticated, _unauthenticated)
-    app.add_exception_handler(Forbidden, _forbidden)
-    app.add_exception_handler(TooManyRequests, _too_many)
 
     @app.get("/health", tags=["health"])
     async def health(shop: ShopDep) -> Health:
@@ -152,25 +146,3 @@ async def served(config: uvicorn.Config) -> AsyncIterator[None]:
     finally:
         server.should_exit = True
         await task
-
-
-def _problem(status: int, kind: str, title: str, detail: str,
-             headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(
-        {"type": f"urn:invariant:problem:{kind}", "title": title, "status": status,
-         "detail": detail}, status_code=status, media_type=MEDIA_TYPE, headers=headers)
-
-
-async def _unauthenticated(request: Request, exc: Exception) -> JSONResponse:
-    return _problem(401, "unauthenticated", "Not signed in", str(exc),
-                    {"WWW-Authenticate": "Bearer"})
-
-
-async def _forbidden(request: Request, exc: Exception) -> JSONResponse:
-    return _problem(403, "forbidden", "Forbidden", str(exc))
-
-
-async def _too_many(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, TooManyRequests)
-    return _problem(429, "too-many-requests", "Too many requests", str(exc),
-                    {"Retry-After": str(max(1, round(exc.retry_after)))})
