@@ -35,13 +35,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.dml import Insert
 
 from invariant.domain import DomainEvent
 from invariant.projections import Projection, ProjectionRunner, ReadModelDatabase
+from invariant.projections.database import dialect_insert
 from invariant.store import (
     AppendRequest,
     Commit,
@@ -89,8 +88,7 @@ class Balances(Projection):
         """``INSERT .. ON CONFLICT DO UPDATE`` adding to the balance, built once per dialect."""
         statement = self._upserts.get(dialect)
         if statement is None:
-            insert = (pg_dialect if dialect == "postgresql" else sqlite_dialect).insert(
-                self.balances)
+            insert = dialect_insert(dialect, self.balances)
             statement = self._upserts[dialect] = insert.on_conflict_do_update(
                 index_elements=["account_id"],
                 set_={"balance": self.balances.c.balance + insert.excluded.balance},

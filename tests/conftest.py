@@ -4,9 +4,10 @@ server fails the run."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -39,6 +40,14 @@ async def fresh_pg_schema() -> AsyncIterator[str]:
     finally:
         await conn.execute(f"DROP SCHEMA {schema} CASCADE")
         await conn.close()
+
+
+@pytest.fixture
+def gc_state() -> Iterator[None]:
+    """Restores the garbage collector's on/off state after the test."""
+    enabled = gc.isenabled()
+    yield
+    (gc.enable if enabled else gc.disable)()
 
 
 @pytest.fixture

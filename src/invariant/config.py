@@ -103,11 +103,11 @@ class Settings:
                 f"{PREFIX}STORE=postgres needs {PREFIX}POSTGRES_DSN, e.g. "
                 "postgresql://postgres@127.0.0.1:5432/test"
             )
-        broker = (env.get(f"{PREFIX}BROKER") or "").strip().lower() or None
-        broker_url = (env.get(f"{PREFIX}BROKER_URL") or "").strip() or None
-        channel = (env.get(f"{PREFIX}BROKER_CHANNEL") or "").strip() or "invariant"
-        jobs = (env.get(f"{PREFIX}JOBS") or "").strip().lower() or "database"
-        jobs_url = (env.get(f"{PREFIX}JOBS_URL") or "").strip() or None
+        broker = _setting(env, "BROKER").lower() or None
+        broker_url = _setting(env, "BROKER_URL") or None
+        channel = _setting(env, "BROKER_CHANNEL") or "invariant"
+        jobs = _setting(env, "JOBS").lower() or "database"
+        jobs_url = _setting(env, "JOBS_URL") or None
         settings = cls(
             store=store,
             sqlite_path=Path(env.get(f"{PREFIX}SQLITE_PATH", "var/invariant.db")),
@@ -124,6 +124,11 @@ class Settings:
         check_broker(settings)
         check_jobs(settings)
         return settings
+
+
+def _setting(env: Mapping[str, str], name: str) -> str:
+    """``INVARIANT_<name>`` without surrounding blanks ('' when unset)."""
+    return (env.get(f"{PREFIX}{name}") or "").strip()
 
 
 def url_scheme(url: str) -> str:
@@ -164,11 +169,8 @@ def check_broker(settings: Settings) -> None:
     elif url is None:
         raise ConfigurationError(
             f"{PREFIX}BROKER={broker} needs {PREFIX}BROKER_URL, e.g. {BROKER_EXAMPLES[broker]}")
-    elif url_scheme(url) not in BROKER_SCHEMES[broker]:
-        schemes = " or ".join(f"{s}://" for s in BROKER_SCHEMES[broker])
-        raise ConfigurationError(
-            f"{PREFIX}BROKER_URL={_redact(url)!r} is not a {broker} URL: it must start with "
-            f"{schemes}, e.g. {BROKER_EXAMPLES[broker]}")
+    else:
+        _check_scheme("BROKER_URL", url, broker, broker)
     if not _CHANNEL.match(settings.broker_channel):
         raise ConfigurationError(
             f"{PREFIX}BROKER_CHANNEL={settings.broker_channel!r} must be 1 to 64 letters, "
@@ -192,10 +194,7 @@ def check_jobs(settings: Settings) -> None:
         raise ConfigurationError(
             f"{PREFIX}JOBS=nats needs a NATS server: set {PREFIX}JOBS_URL (e.g. "
             f"{BROKER_EXAMPLES['nats']}), or {PREFIX}BROKER=nats with {PREFIX}BROKER_URL")
-    if url_scheme(url) not in BROKER_SCHEMES["nats"]:
-        raise ConfigurationError(
-            f"{PREFIX}JOBS_URL={_redact(url)!r} is not a NATS URL: it must start with nats:// "
-            f"or tls://, e.g. {BROKER_EXAMPLES['nats']}")
+    _check_scheme("JOBS_URL", url, "nats", "NATS")
 
 
 def jobs_url(settings: Settings) -> str | None:
@@ -204,6 +203,15 @@ def jobs_url(settings: Settings) -> str | None:
     if settings.jobs_url is not None:
         return settings.jobs_url
     return settings.broker_url if settings.broker == "nats" else None
+
+
+def _check_scheme(variable: str, url: str, broker: str, label: str) -> None:
+    """Raise unless ``url`` (``INVARIANT_<variable>``) is one of ``broker``'s URLs."""
+    if url_scheme(url) not in BROKER_SCHEMES[broker]:
+        schemes = " or ".join(f"{s}://" for s in BROKER_SCHEMES[broker])
+        raise ConfigurationError(
+            f"{PREFIX}{variable}={_redact(url)!r} is not a {label} URL: it must start with "
+            f"{schemes}, e.g. {BROKER_EXAMPLES[broker]}")
 
 
 def _redact(url: str) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,27 +17,10 @@ from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.port import Message
 from invariant.messaging.published_language import IntegrationEvents
 from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
-from tests.conftest import POSTGRES_DSN, fresh_pg_schema
+from tests.conftest import POSTGRES_DSN
 from tests.messaging.helpers import count_effects, effects_metadata, record_effect
 
 FAST = Backoff(attempts=3, first=0.01)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path
-             ) -> AsyncIterator[ReadModelDatabase]:
-    async with contextlib.AsyncExitStack() as stack:
-        database: ReadModelDatabase
-        if request.param == "sqlite":
-            database = SQLiteReadModels(tmp_path / "effects.db")
-        else:
-            schema = await stack.enter_async_context(fresh_pg_schema())
-            database = ReadModelDatabase.for_url(POSTGRES_DSN, schema=schema)
-        await database.run(effects_metadata.create_all)
-        try:
-            yield database
-        finally:
-            await database.close()
 
 
 def msg(n: int = 1, **data: object) -> Message:
@@ -202,7 +183,7 @@ async def test_two_consumers_racing_on_one_message_apply_it_once(
     import asyncio
 
     if db.dialect == "sqlite":
-        other: ReadModelDatabase = SQLiteReadModels(tmp_path / "effects.db")
+        other: ReadModelDatabase = SQLiteReadModels(db.path)  # type: ignore[attr-defined]
     else:
         other = ReadModelDatabase.for_url(POSTGRES_DSN, schema=db.schema)  # type: ignore[attr-defined]
     a = Consumer("effects", db, record_effect, backoff=FAST)

@@ -6,7 +6,6 @@ lost when a worker is killed mid-job or its connection drops."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 import signal
@@ -25,7 +24,6 @@ from invariant.messaging.job_queue import JobForwarder, NatsJobQueue, QueuedJobW
 from invariant.messaging.jobs import Job
 from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store.clock import to_micros
-from tests.conftest import POSTGRES_DSN, fresh_pg_schema
 from tests.messaging.conftest import NATS_URL, require_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,21 +66,11 @@ async def rows(database: ReadModelDatabase) -> list[tuple[int, int, str, str]]:
     return await database.run(read)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path
-             ) -> AsyncIterator[ReadModelDatabase]:
-    async with contextlib.AsyncExitStack() as stack:
-        database: ReadModelDatabase
-        if request.param == "sqlite":
-            database = SQLiteReadModels(tmp_path / "jobs.db")
-        else:
-            schema = await stack.enter_async_context(fresh_pg_schema())
-            database = ReadModelDatabase.for_url(POSTGRES_DSN, schema=schema)
-        await database.run(effects_metadata.create_all)
-        try:
-            yield database
-        finally:
-            await database.close()
+@pytest.fixture
+async def db(db: ReadModelDatabase) -> ReadModelDatabase:
+    """The shared ``db`` fixture's database, with this module's effects table too."""
+    await db.run(effects_metadata.create_all)
+    return db
 
 
 @pytest.fixture

@@ -5,13 +5,10 @@ it, each effect once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Connection
 
 from invariant.messaging import jobs
@@ -23,23 +20,6 @@ from invariant.messaging.relay import OutboxRelay
 from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState
-from tests.conftest import POSTGRES_DSN, fresh_pg_schema
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path
-             ) -> AsyncIterator[ReadModelDatabase]:
-    async with contextlib.AsyncExitStack() as stack:
-        database: ReadModelDatabase
-        if request.param == "sqlite":
-            database = SQLiteReadModels(tmp_path / "jobs.db")
-        else:
-            schema = await stack.enter_async_context(fresh_pg_schema())
-            database = ReadModelDatabase.for_url(POSTGRES_DSN, schema=schema)
-        try:
-            yield database
-        finally:
-            await database.close()
 
 
 class Mailer:

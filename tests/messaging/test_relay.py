@@ -4,11 +4,8 @@ sharing the work, lag reported — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from invariant.messaging.inprocess import InProcessBroker
@@ -17,29 +14,7 @@ from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.store.clock import to_micros
 from invariant.store.port import EventStorage
-from invariant.store.postgres import PostgresStorage
-from tests.conftest import POSTGRES_DSN, fresh_pg_schema
 from tests.messaging.helpers import CountingBroker, commit_events
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path
-                ) -> AsyncIterator[tuple[EventStorage, str, str | None]]:
-    """The event storage, the database URL of its outbox and its schema."""
-    async with contextlib.AsyncExitStack() as stack:
-        storage: EventStorage
-        if request.param == "sqlite":
-            storage = SQLiteStorage(tmp_path / "events.db")
-            url, schema = f"sqlite:///{tmp_path / 'events.db'}", None
-        else:
-            schema = await stack.enter_async_context(fresh_pg_schema())
-            storage = PostgresStorage(POSTGRES_DSN, schema=schema)
-            url = POSTGRES_DSN
-        await storage.setup()
-        try:
-            yield storage, url, schema
-        finally:
-            await storage.close()
 
 
 def database(url: str, schema: str | None) -> ReadModelDatabase:
@@ -54,9 +29,9 @@ def in_stream_order(broker: InProcessBroker) -> dict[str, list[int]]:
 
 
 async def test_the_relay_publishes_every_row_in_order_and_marks_it_published(
-    store: tuple[EventStorage, str, str | None]
+    app_db: tuple[EventStorage, str, str | None]
 ) -> None:
-    storage, url, schema = store
+    storage, url, schema = app_db
     total = await commit_events(storage, streams=3, per_stream=40)
     db = database(url, schema)
     broker = InProcessBroker()
@@ -76,9 +51,9 @@ async def test_the_relay_publishes_every_row_in_order_and_marks_it_published(
 
 
 async def test_two_relays_share_the_work_and_publish_each_row_once(
-    store: tuple[EventStorage, str, str | None]
+    app_db: tuple[EventStorage, str, str | None]
 ) -> None:
-    storage, url, schema = store
+    storage, url, schema = app_db
     total = await commit_events(storage, streams=6, per_stream=30, per_commit=3)
     inner = InProcessBroker()
     counting = CountingBroker(inner, delay=0.01)
@@ -100,9 +75,9 @@ async def test_two_relays_share_the_work_and_publish_each_row_once(
 
 
 async def test_a_dead_relays_claims_are_taken_over_after_the_lease(
-    store: tuple[EventStorage, str, str | None]
+    app_db: tuple[EventStorage, str, str | None]
 ) -> None:
-    storage, url, schema = store
+    storage, url, schema = app_db
     total = await commit_events(storage, streams=2, per_stream=10)
     db = database(url, schema)
     dead = OutboxRelay(db, InProcessBroker(), batch_size=8, lease=0.5)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
@@ -157,13 +157,6 @@ async def test_an_event_that_cannot_be_decoded_stops_the_projection_before_it(
         return sorted(r.position for r in conn.execute(select(projection.rows)))
 
     assert await bank.database.run(read, write=False) == [1, 2, 3, 4]
-
-
-@pytest.fixture
-def gc_state() -> Iterator[None]:
-    enabled = gc.isenabled()
-    yield
-    (gc.enable if enabled else gc.disable)()
 
 
 @pytest.mark.usefixtures("gc_state")

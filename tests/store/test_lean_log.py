@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,13 +162,6 @@ def test_malformed_or_unknown_events_fail_as_decode_event_fails() -> None:
         store.log_envelopes([(1, "acct-1", "Nope", 1, "{}")])
     with pytest.raises(SerializationError, match="v3"):
         store.log_envelopes([(1, "acct-1", "Renamed", 3, '{"name": "x"}')])
-
-
-@pytest.fixture
-def gc_state() -> Iterator[None]:
-    enabled = gc.isenabled()
-    yield
-    (gc.enable if enabled else gc.disable)()
 
 
 @pytest.mark.usefixtures("gc_state")

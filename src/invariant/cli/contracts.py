@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 
+from invariant.cli.running import exit_on_error, guarded, import_from_here
 from invariant.contracts import check as checks
 from invariant.contracts import migrations as mig
 from invariant.contracts.contract import Contract
@@ -20,7 +17,6 @@ from invariant.contracts.engine import create_engine
 from invariant.contracts.jsonschema import json_schema
 from invariant.contracts.loading import load_contracts, stored
 from invariant.contracts.sql import contracts_metadata
-from invariant.domain.errors import InvariantError
 
 T = TypeVar("T")
 app = typer.Typer(help="Check and migrate the database against the contracts.",
@@ -37,22 +33,8 @@ MigrationsOpt = Annotated[Path | None, typer.Option(
 
 
 def _contracts(spec: str) -> list[type[Contract]]:
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like python -m: modules of the current project
-    return _guarded(lambda: load_contracts(spec))
-
-
-def _run(work: Callable[[], Awaitable[T]]) -> T:
-    return _guarded(lambda: asyncio.run(work()))  # type: ignore[arg-type]
-
-
-def _guarded(step: Callable[[], T]) -> T:
-    """Run ``step``; an invariant error is printed as one line and exits with status 2."""
-    try:
-        return step()
-    except InvariantError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    import_from_here()
+    return exit_on_error(lambda: load_contracts(spec))
 
 
 @app.command()
@@ -86,7 +68,7 @@ def check(
             found += checks.check_schemas(declared, schemas)
         return found
 
-    differences = _run(work)
+    differences = guarded(work)
     for line in differences:
         typer.echo(f"drift: {line}")
     if differences:
@@ -123,7 +105,7 @@ def revision(
                 await engine.dispose()
         return created
 
-    created = _run(work)
+    created = guarded(work)
     typer.echo(f"created {created}" if created else "no changes: the migrations match")
 
 
@@ -146,7 +128,7 @@ def upgrade(
             await engine.dispose()
         return revisions
 
-    typer.echo(f"database at {', '.join(_run(work)) or 'base'}")
+    typer.echo(f"database at {', '.join(guarded(work)) or 'base'}")
 
 
 @app.command(name="schema")

@@ -7,10 +7,6 @@ the database and returning the :class:`~invariant.messaging.consumer.Consumer` o
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import os
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -19,8 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from invariant.bootstrap import open_read_models
+from invariant.cli.running import guarded, import_attribute
 from invariant.config import Settings
-from invariant.domain.errors import ConfigurationError, InvariantError
+from invariant.domain.errors import ConfigurationError
 from invariant.messaging import deadletters
 from invariant.messaging.consumer import Consumer
 from invariant.projections.database import ReadModelDatabase
@@ -38,24 +35,12 @@ def _with_database(work: Callable[[ReadModelDatabase], Awaitable[T]]) -> T:
         finally:
             await database.close()
 
-    try:
-        return asyncio.run(main())
-    except InvariantError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return guarded(main)
 
 
 def load_consumers(spec: str, database: ReadModelDatabase) -> dict[str, Consumer]:
     """The consumers ``package.module:factory`` builds for ``database``, by name."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    module_name, _, attribute = spec.partition(":")
-    if not attribute:
-        raise ConfigurationError(f"--consumers {spec!r}: expected package.module:factory")
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"--consumers {spec!r}: {exc}") from exc
+    factory = import_attribute(spec, "--consumers", "factory")
     return {c.name: c for c in factory(database)}
 
 

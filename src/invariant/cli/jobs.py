@@ -12,9 +12,6 @@ functions, or a function without arguments returning one.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import os
-import sys
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
@@ -23,12 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from invariant.bootstrap import open_job_queue, open_read_models
-from invariant.cli.running import guarded, stop_event
+from invariant.cli.running import guarded, import_attribute, stop_event
 from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging import jobs
 from invariant.messaging.jobs import JobHandler
-from invariant.messaging.relay import serialize
+from invariant.messaging.relay import create_tables
 from invariant.projections.database import ReadModelDatabase
 
 T = TypeVar("T")
@@ -39,24 +36,13 @@ SecondsOption = Annotated[float | None, typer.Option(help="stop after this long"
 
 
 async def _setup(database: ReadModelDatabase) -> None:
-    def work(conn: Any) -> None:
-        serialize(conn, database, "setup")
-        jobs.create(conn)
-    await database.run(work)
+    await database.run(lambda conn: create_tables(conn, database, jobs.create))
 
 
 def load_handlers(spec: str) -> dict[str, JobHandler]:
     """The job handlers ``package.module:attribute`` names (a mapping, or a function
     returning one)."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    module_name, _, attribute = spec.partition(":")
-    if not attribute:
-        raise ConfigurationError(f"--handlers {spec!r}: expected package.module:attribute")
-    try:
-        found = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"--handlers {spec!r}: {exc}") from exc
+    found = import_attribute(spec, "--handlers", "attribute")
     if callable(found) and not isinstance(found, Mapping):
         found = found()
     if not isinstance(found, Mapping):

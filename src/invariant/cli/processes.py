@@ -7,7 +7,6 @@ the processes' table lives in the event store's database (``INVARIANT_STORE``,
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Annotated, TypeVar
@@ -18,8 +17,9 @@ from rich.table import Table
 from sqlalchemy import Connection
 
 from invariant.bootstrap import open_read_models
+from invariant.cli.running import guarded
 from invariant.config import Settings
-from invariant.domain.errors import InvariantError, NotFoundError
+from invariant.domain.errors import NotFoundError
 from invariant.processes import STATUSES, ProcessRecord, resume_parked, setup_tables
 from invariant.processes import state as process_state
 from invariant.store.clock import utc_now
@@ -43,11 +43,7 @@ def _with_database(work: Callable[[Connection], T], *, write: bool = False) -> T
         finally:
             await database.close()
 
-    try:
-        return asyncio.run(main())
-    except InvariantError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return guarded(main)
 
 
 @app.command("list")

@@ -7,9 +7,6 @@ the store (``INVARIANT_STORE``, ``INVARIANT_SQLITE_PATH`` or ``INVARIANT_POSTGRE
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -19,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from invariant.bootstrap import load_projections, open_read_models, open_storage
+from invariant.cli.running import guarded, import_from_here
 from invariant.config import Settings
-from invariant.domain.errors import InvariantError
 from invariant.projections import ProjectionRunner, ProjectionStatus
 
 T = TypeVar("T")
@@ -33,8 +30,7 @@ app = typer.Typer(
 def _with_runner(work: Callable[[ProjectionRunner], Awaitable[T]]) -> T:
     """Build the runner the settings describe, set it up, run ``work``, clean up.
     An invariant error is printed as one line and exits with status 2."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like python -m: modules of the current project
+    import_from_here()
 
     async def main() -> T:
         settings = Settings.from_env()
@@ -50,11 +46,7 @@ def _with_runner(work: Callable[[ProjectionRunner], Awaitable[T]]) -> T:
             await storage.close()
             await database.close()
 
-    try:
-        return asyncio.run(main())
-    except InvariantError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return guarded(main)
 
 
 def _table(statuses: list[ProjectionStatus]) -> Table:

@@ -5,7 +5,6 @@ lag. The database is the store's (``INVARIANT_*`` settings); the broker is
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from dataclasses import replace
 from typing import Annotated
@@ -15,7 +14,7 @@ import typer
 from invariant.bootstrap import open_broker, open_read_models
 from invariant.cli.running import guarded, stop_event
 from invariant.config import Settings
-from invariant.domain.errors import ConfigurationError, InvariantError
+from invariant.domain.errors import ConfigurationError
 from invariant.messaging.brokers import broker_from_url
 from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay, RelayLag
@@ -83,9 +82,5 @@ def lag() -> None:
         finally:
             await database.close()
 
-    try:
-        found = asyncio.run(main())
-    except InvariantError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    found = guarded(main)
     typer.echo(f"pending {found.pending}, oldest {found.oldest_age_seconds:.1f} s")

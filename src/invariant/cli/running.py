@@ -4,27 +4,52 @@ and turn invariant's errors into a message and exit code 2."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
 import signal
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import typer
 
-from invariant.domain.errors import InvariantError
+from invariant.domain.errors import ConfigurationError, InvariantError
 
 T = TypeVar("T")
 
 
-def guarded(main: Callable[[], Awaitable[T]]) -> T:
+def guarded(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``main``; an InvariantError is printed as ``error: ...`` and exits with 2."""
-    async def run() -> T:
-        return await main()
+    return exit_on_error(lambda: asyncio.run(main()))
 
+
+def exit_on_error(step: Callable[[], T]) -> T:
+    """Run ``step``; an InvariantError is printed as ``error: ...`` and exits with 2."""
     try:
-        return asyncio.run(run())
+        return step()
     except InvariantError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def import_from_here() -> None:
+    """Make the current directory's modules importable, as ``python -m`` does."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+def import_attribute(spec: str, option: str, shape: str) -> Any:
+    """What ``package.module:attribute`` (``spec``, given as ``option``) names; a malformed
+    or missing one raises :class:`ConfigurationError` naming ``option`` and the expected
+    ``package.module:<shape>``."""
+    import_from_here()
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise ConfigurationError(f"{option} {spec!r}: expected package.module:{shape}")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"{option} {spec!r}: {exc}") from exc
 
 
 def stop_event(seconds: float | None) -> asyncio.Event:

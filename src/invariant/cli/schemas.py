@@ -3,13 +3,12 @@ against the released ones (see :mod:`invariant.messaging.schemas` for what is br
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from invariant.cli.running import import_from_here
 from invariant.messaging import schemas
 
 app = typer.Typer(help="Integration event schemas: export and breaking-change check.",
@@ -20,8 +19,7 @@ EventsOption = Annotated[str, typer.Option(
 
 
 def _events(module: str) -> list[type]:
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    import_from_here()
     try:
         found = schemas.events_in(module)
     except ImportError as exc:

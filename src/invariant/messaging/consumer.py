@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from invariant.messaging import deadletters, inbox
 from invariant.messaging.errors import BrokerError, MessagingError, PermanentMessageError
 from invariant.messaging.port import Broker, Delivery, Message
-from invariant.messaging.relay import serialize
+from invariant.messaging.relay import create_tables
 from invariant.projections.database import ReadModelDatabase
 from invariant.store.clock import utc_now
 
@@ -56,11 +56,8 @@ class Consumer:
 
     async def setup(self) -> None:
         """Create the inbox and dead-letter tables."""
-        def create(conn: Connection) -> None:
-            serialize(conn, self.database, "setup")
-            inbox.create(conn)
-            deadletters.create(conn)
-        await self.database.run(create)
+        await self.database.run(lambda conn: create_tables(
+            conn, self.database, inbox.create, deadletters.create))
 
     async def handle(self, message: Message) -> str:
         """Apply ``message`` once: ``handled``, ``duplicate`` or ``parked``."""

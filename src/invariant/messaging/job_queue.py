@@ -72,19 +72,25 @@ from sqlalchemy import (
     MetaData,
     Table,
     func,
-    select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from invariant.messaging.consumer import Backoff
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.jobs import DEAD, PENDING, Job, JobHandler, create, jobs
-from invariant.messaging.relay import serialize
-from invariant.projections.database import ReadModelDatabase
+from invariant.messaging.jobs import (
+    DEAD,
+    PENDING,
+    Job,
+    JobHandler,
+    claim_due,
+    create,
+    job_from_row,
+    jobs,
+)
+from invariant.messaging.nats import ERRORS, abort_socket, connect_jetstream
+from invariant.messaging.relay import create_tables, poll, serialize, sleep_or_stop
+from invariant.projections.database import ReadModelDatabase, dialect_insert
 from invariant.store.clock import from_micros, to_micros, utc_now
-
-_ERRORS = (nats.errors.Error, OSError, TimeoutError)
 
 DONE, RETRIED, BURIED = "done", "retried", "dead"
 
@@ -100,14 +106,18 @@ attempts = Table(
 def _count_attempt(conn: Connection, job_id: int, delivered: int) -> int:
     """One more attempt of ``job_id``, and at least ``delivered`` (the server's count, which
     also sees deliveries to workers that died before counting): the new count."""
-    postgres = conn.dialect.name == "postgresql"
-    statement = (postgresql if postgres else sqlite).insert(attempts).values(
+    statement = dialect_insert(conn.dialect.name, attempts).values(
         job_id=job_id, attempts=max(1, delivered))
-    bigger = func.greatest if postgres else func.max
+    bigger = func.greatest if conn.dialect.name == "postgresql" else func.max
     statement = statement.on_conflict_do_update(
         index_elements=["job_id"],
         set_={"attempts": bigger(attempts.c.attempts + 1, statement.excluded.attempts)})
     return int(conn.execute(statement.returning(attempts.c.attempts)).scalar_one())
+
+
+async def _create_tables(database: ReadModelDatabase) -> None:
+    await database.run(lambda conn: create_tables(conn, database, create,
+                                                  _attempts_metadata.create_all))
 
 
 def _forget_attempts(conn: Connection, job_id: int) -> None:
@@ -138,20 +148,20 @@ class QueuedJob:
         """Done: the work queue drops the job (confirmed by the server)."""
         try:
             await self._msg.ack_sync(timeout=5)
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise BrokerError(f"NATS ack failed (the job will run again): {exc}") from exc
 
     async def retry(self, delay: float) -> None:
         """Not done: deliver the job again in ``delay`` seconds."""
         try:
             await self._msg.nak(delay=max(delay, 0.001))
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise BrokerError(f"NATS nak failed (redelivered after the ack wait): {exc}"
                               ) from exc
 
     async def touch(self) -> None:
         """Still working on it: restart the ack deadline."""
-        with contextlib.suppress(*_ERRORS):
+        with contextlib.suppress(*ERRORS):
             await self._msg.in_progress()
 
 
@@ -181,13 +191,11 @@ class NatsJobQueue:
         if self._nc is not None:
             return
         try:
-            self._nc = await nats.connect(self.url, max_reconnect_attempts=-1,
-                                          reconnect_time_wait=0.2, connect_timeout=5)
-            self._js = self._nc.jetstream(timeout=self.request_timeout)
+            self._nc, self._js = await connect_jetstream(self.url, self.request_timeout)
             await self._js.add_stream(name=self.stream, subjects=[self.subject],
                                       retention=RetentionPolicy.WORK_QUEUE,
                                       duplicate_window=self.duplicate_window)
-        except _ERRORS as exc:
+        except ERRORS as exc:
             await self.close()
             raise BrokerError(f"cannot connect the job queue to NATS at {self.url}: {exc}"
                               ) from exc
@@ -196,7 +204,7 @@ class NatsJobQueue:
         """Close the connection."""
         nc, self._nc, self._js, self._sub = self._nc, None, None, None
         if nc is not None:
-            with contextlib.suppress(*_ERRORS):
+            with contextlib.suppress(*ERRORS):
                 await nc.close()
 
     def _jetstream(self) -> JetStreamContext:
@@ -213,7 +221,7 @@ class NatsJobQueue:
                 await js.publish(self.subject, _encode(job, created_at, job.attempt),
                                  stream=self.stream, headers={
                                      "Nats-Msg-Id": f"job-{job.id}-{to_micros(job.run_at)}"})
-            except _ERRORS as exc:
+            except ERRORS as exc:
                 raise BrokerError(f"NATS publish of job {job.id} failed: {exc}") from exc
 
     async def fetch(self, max_jobs: int, timeout: float  # noqa: ASYNC109
@@ -228,7 +236,7 @@ class NatsJobQueue:
                 self._sub = await js.pull_subscribe(
                     self.subject, durable=self.consumer, stream=self.stream, config=config)
                 info = await js.consumer_info(self.stream, self.consumer)
-            except _ERRORS as exc:
+            except ERRORS as exc:
                 raise BrokerError(f"cannot create the NATS job consumer: {exc}") from exc
             if info.config.ack_wait:  # an existing consumer keeps its own: heartbeat to it
                 self.ack_wait = float(info.config.ack_wait)
@@ -236,14 +244,14 @@ class NatsJobQueue:
             msgs = await self._sub.fetch(max_jobs, timeout=max(timeout, 0.01))
         except (nats.errors.TimeoutError, TimeoutError):
             return []
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise BrokerError(f"NATS fetch of jobs failed: {exc}") from exc
         out = []
         for m in msgs:
             try:
                 out.append(QueuedJob(m))
             except (ValueError, KeyError, TypeError):  # not a job this module wrote
-                with contextlib.suppress(*_ERRORS):
+                with contextlib.suppress(*ERRORS):
                     await m.term()
         return out
 
@@ -254,10 +262,7 @@ class NatsJobQueue:
 
     def drop_connection(self) -> None:
         """Abort the client's socket (tests: the client must reconnect, losing nothing)."""
-        transport = getattr(self._nc, "_transport", None)
-        writer = getattr(transport, "_io_writer", None)
-        if writer is not None:
-            writer.transport.abort()
+        abort_socket(self._nc)
 
 
 class JobForwarder:
@@ -278,11 +283,7 @@ class JobForwarder:
 
     async def setup(self) -> None:
         """Create the jobs table and connect the queue."""
-        def work(conn: Connection) -> None:
-            serialize(conn, self.database, "setup")
-            create(conn)
-            _attempts_metadata.create_all(conn)
-        await self.database.run(work)
+        await _create_tables(self.database)
         await self.queue.connect()
 
     async def run_once(self) -> int:
@@ -310,34 +311,13 @@ class JobForwarder:
                   ) -> None:
         """Forward until ``stop`` is set, polling every ``idle`` seconds when nothing is
         due, ``retry`` seconds after a failure (``failures`` and ``last_error`` show it)."""
-        while not stop.is_set():
-            try:
-                moved = await self.run_once()
-            except Exception as exc:  # a broker or database outage: try again
-                moved = 0
-                self.failures += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                await _sleep_or_stop(stop, retry)
-            if not moved:
-                await _sleep_or_stop(stop, idle)
+        # any error: a broker or database outage, try again
+        await poll(self, self.run_once, stop=stop, idle=idle, retry=retry, errors=(Exception,))
 
     def _claim(self, conn: Connection, now: int) -> list[tuple[Job, int]]:
         serialize(conn, self.database, "jobs")  # the key JobWorker claims under
-        rows = conn.execute(select(jobs).where(
-            jobs.c.state == PENDING, jobs.c.run_at <= now,
-            (jobs.c.claimed_until.is_(None)) | (jobs.c.claimed_until < now),
-        ).order_by(jobs.c.run_at, jobs.c.id).limit(self.batch_size)).all()
-        if not rows:
-            return []
-        conn.execute(update(jobs).where(jobs.c.id.in_([r.id for r in rows])).values(
-            claimed_until=now + int(self.lease * 1_000_000)))
-        out = []
-        for row in rows:
-            r = row._mapping
-            out.append((Job(r["id"], r["name"], orjson.loads(r["payload"]), r["attempts"],
-                            r["max_attempts"], from_micros(r["run_at"]), r["last_error"]),
-                        int(r["created_at"])))
-        return out
+        return [(job_from_row(r), int(r.created_at))
+                for r in claim_due(conn, now, self.batch_size, self.lease)]
 
 
 class QueuedJobWorker:
@@ -358,11 +338,7 @@ class QueuedJobWorker:
 
     async def setup(self) -> None:
         """Create the jobs table (dead jobs go there) and connect the queue."""
-        def work(conn: Connection) -> None:
-            serialize(conn, self.database, "setup")
-            create(conn)
-            _attempts_metadata.create_all(conn)
-        await self.database.run(work)
+        await _create_tables(self.database)
         await self.queue.connect()
 
     async def run_once(self, timeout: float = 0.5) -> int:  # noqa: ASYNC109
@@ -379,7 +355,7 @@ class QueuedJobWorker:
             try:
                 await self.run_once(poll)
             except BrokerError:
-                await _sleep_or_stop(stop, retry)  # the client reconnects
+                await sleep_or_stop(stop, retry)  # the client reconnects
 
     def _limit(self, job: Job) -> int:
         return min(job.max_attempts, self.backoff.attempts)
@@ -450,7 +426,3 @@ class QueuedJobWorker:
         with contextlib.suppress(BrokerError):  # redelivered: buried again, harmlessly
             await delivered.ack()
 
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -18,9 +18,8 @@ consume; ``enqueue``, ``dead_jobs`` and ``retry_dead`` stay as they are.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     MetaData,
+    Row,
     String,
     Table,
     Text,
@@ -42,7 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.domain.errors import StoreError
 from invariant.messaging.consumer import Backoff
-from invariant.messaging.relay import serialize
+from invariant.messaging.relay import create_tables, poll, serialize
 from invariant.projections.database import ReadModelDatabase
 from invariant.store.clock import from_micros, to_micros, utc_now
 
@@ -104,7 +104,7 @@ def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
 def dead_jobs(conn: Connection) -> list[Job]:
     """Jobs that exhausted their attempts, with their last error."""
     rows = conn.execute(select(jobs).where(jobs.c.state == DEAD).order_by(jobs.c.id))
-    return [_job(r) for r in rows]
+    return [job_from_row(r) for r in rows]
 
 
 def retry_dead(conn: Connection, job_id: int, now: datetime | None = None) -> None:
@@ -113,7 +113,23 @@ def retry_dead(conn: Connection, job_id: int, now: datetime | None = None) -> No
         state=PENDING, attempts=0, claimed_until=None, run_at=to_micros(now or utc_now())))
 
 
-def _job(row: Any) -> Job:
+def claim_due(conn: Connection, now: int, limit: int, lease: float, **changes: Any
+              ) -> Sequence[Row[Any]]:
+    """The rows of up to ``limit`` pending jobs due at ``now`` (microseconds) and not
+    claimed, first due first, now claimed for ``lease`` seconds (with ``changes`` too).
+    Callers serialize claims (``serialize(conn, database, "jobs")``) first."""
+    rows = conn.execute(select(jobs).where(
+        jobs.c.state == PENDING, jobs.c.run_at <= now,
+        (jobs.c.claimed_until.is_(None)) | (jobs.c.claimed_until < now),
+    ).order_by(jobs.c.run_at, jobs.c.id).limit(limit)).all()
+    if rows:
+        conn.execute(update(jobs).where(jobs.c.id.in_([r.id for r in rows])).values(
+            claimed_until=now + int(lease * 1_000_000), **changes))
+    return rows
+
+
+def job_from_row(row: Any) -> Job:
+    """The job of an ``invariant_jobs`` row."""
     r = row._mapping
     return Job(r["id"], r["name"], orjson.loads(r["payload"]), r["attempts"],
                r["max_attempts"], from_micros(r["run_at"]), r["last_error"], r["state"])
@@ -135,10 +151,7 @@ class JobWorker:
 
     async def setup(self) -> None:
         """Create the jobs table."""
-        def work(conn: Connection) -> None:
-            serialize(conn, self.database, "setup")
-            create(conn)
-        await self.database.run(work)
+        await self.database.run(lambda conn: create_tables(conn, self.database, create))
 
     async def run_once(self, limit: int = 10) -> int:
         """Run the jobs due now (up to ``limit``); how many ran (successfully or not)."""
@@ -153,33 +166,15 @@ class JobWorker:
         worker: it waits ``retry`` seconds and claims again (``failures`` and
         ``last_error`` show it; a claimed job whose outcome was not written runs again once
         its claim expires)."""
-        while not stop.is_set():
-            try:
-                ran = await self.run_once()
-            except (StoreError, SQLAlchemyError) as exc:
-                ran = 0
-                self.failures += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("job worker: %s; retrying in %s s", self.last_error, retry)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), retry)
-            if not ran:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), idle)
+        await poll(self, self.run_once, stop=stop, idle=idle, retry=retry,
+                   errors=(StoreError, SQLAlchemyError), warn=lambda error: log.warning(
+                       "job worker: %s; retrying in %s s", error, retry))
 
     def _claim(self, conn: Connection, limit: int) -> list[Job]:
         serialize(conn, self.database, "jobs")
-        now = to_micros(self.clock())
-        rows = conn.execute(select(jobs).where(
-            jobs.c.state == PENDING, jobs.c.run_at <= now,
-            (jobs.c.claimed_until.is_(None)) | (jobs.c.claimed_until < now),
-        ).order_by(jobs.c.run_at, jobs.c.id).limit(limit)).all()
-        if not rows:
-            return []
-        ids = [r.id for r in rows]
-        conn.execute(update(jobs).where(jobs.c.id.in_(ids)).values(
-            claimed_until=now + int(self.lease * 1_000_000), attempts=jobs.c.attempts + 1))
-        return [_claimed(_job(r)) for r in rows]
+        rows = claim_due(conn, to_micros(self.clock()), limit, self.lease,
+                         attempts=jobs.c.attempts + 1)
+        return [_claimed(job_from_row(r)) for r in rows]
 
     async def _run(self, job: Job) -> None:
         handler = self.handlers.get(job.name)

@@ -18,7 +18,24 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
 
-_ERRORS = (nats.errors.Error, OSError, TimeoutError)
+ERRORS = (nats.errors.Error, OSError, TimeoutError)
+"""What the client raises when the server or the connection fails."""
+
+
+async def connect_jetstream(url: str, request_timeout: float
+                            ) -> tuple[Client, JetStreamContext]:
+    """A client of ``url`` that reconnects forever, and its JetStream context."""
+    nc = await nats.connect(url, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
+                            connect_timeout=5)
+    return nc, nc.jetstream(timeout=request_timeout)
+
+
+def abort_socket(nc: Client | None) -> None:
+    """Abort ``nc``'s socket, as a network failure would."""
+    transport = getattr(nc, "_transport", None)
+    writer = getattr(transport, "_io_writer", None)
+    if writer is not None:
+        writer.transport.abort()
 
 
 class _NatsDelivery:
@@ -37,14 +54,14 @@ class _NatsDelivery:
     async def ack(self) -> None:
         try:
             await self._msg.ack()
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise BrokerError(f"NATS ack failed (the message will be redelivered): {exc}"
                               ) from exc
 
     async def nack(self) -> None:
         try:
             await self._msg.nak()
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise BrokerError(f"NATS nak failed: {exc}") from exc
 
 
@@ -71,12 +88,10 @@ class NatsBroker:
         if self._nc is not None:
             return
         try:
-            self._nc = await nats.connect(self.url, max_reconnect_attempts=-1,
-                                          reconnect_time_wait=0.2, connect_timeout=5)
-            self._js = self._nc.jetstream(timeout=self.request_timeout)
+            self._nc, self._js = await connect_jetstream(self.url, self.request_timeout)
             await self._js.add_stream(name=self.stream, subjects=[f"{self.subject}.>"],
                                       duplicate_window=self.duplicate_window)
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise BrokerError(f"cannot connect to NATS at {self.url}: {exc}") from exc
 
     async def close(self) -> None:
@@ -104,7 +119,7 @@ class NatsBroker:
             try:
                 self._subs[group] = await js.pull_subscribe(
                     f"{self.subject}.>", durable=group, stream=self.stream, config=config)
-            except _ERRORS as exc:
+            except ERRORS as exc:
                 raise BrokerError(f"cannot create NATS consumer {group!r}: {exc}") from exc
         return self._subs[group]
 
@@ -116,7 +131,7 @@ class NatsBroker:
                 await js.publish(f"{self.subject}.{message.message_type}", message.encode(),
                                  stream=self.stream,
                                  headers={"Nats-Msg-Id": message.message_id})
-            except _ERRORS as exc:
+            except ERRORS as exc:
                 raise BrokerError(f"NATS publish failed: {exc}") from exc
 
     async def fetch(self, group: str, *, max_messages: int, timeout: float  # noqa: ASYNC109
@@ -127,13 +142,10 @@ class NatsBroker:
             msgs = await sub.fetch(max_messages, timeout=max(timeout, 0.01))
         except (nats.errors.TimeoutError, TimeoutError):
             return []
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise BrokerError(f"NATS fetch failed: {exc}") from exc
         return [_NatsDelivery(m) for m in msgs]
 
     def drop_connection(self) -> None:
         """Abort the client's socket (tests: the client must reconnect, losing nothing)."""
-        transport = getattr(self._nc, "_transport", None)
-        writer = getattr(transport, "_io_writer", None)
-        if writer is not None:
-            writer.transport.abort()
+        abort_socket(self._nc)

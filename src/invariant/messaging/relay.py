@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -43,7 +43,7 @@ from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
 from invariant.projections.database import ReadModelDatabase, lease_key
-from invariant.state.outbox import outbox_ddl
+from invariant.state.outbox import create_outbox
 from invariant.store.clock import from_micros, to_micros, utc_now
 
 metadata = MetaData()
@@ -93,10 +93,7 @@ class OutboxRelay:
     async def setup(self) -> None:
         """Create the outbox (if the event store has not) and the claims table."""
         def create(conn: Connection) -> str:
-            serialize(conn, self.database, "setup")  # concurrent CREATEs race on PostgreSQL
-            for statement in outbox_ddl(self.database.dialect):
-                conn.exec_driver_sql(statement)
-            metadata.create_all(conn)
+            create_tables(conn, self.database, create_outbox, metadata.create_all)
             with_events = inspect(conn).has_table("invariant_events")
             return _SELECT.format(
                 data="coalesce(o.data, e.data)" if with_events else "o.data",
@@ -129,16 +126,8 @@ class OutboxRelay:
         """Relay until ``stop`` is set: batches back to back, ``idle`` seconds between
         empty polls, ``retry`` seconds after a broker or database failure (the batch is
         retried; ``failures`` and ``last_error`` show it)."""
-        while not stop.is_set():
-            try:
-                moved = await self.run_once()
-            except (BrokerError, StoreError, SQLAlchemyError) as exc:
-                moved = 0
-                self.failures += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                await _sleep_or_stop(stop, retry)
-            if not moved:
-                await _sleep_or_stop(stop, idle)
+        await poll(self, self.run_once, stop=stop, idle=idle, retry=retry,
+                   errors=(BrokerError, StoreError, SQLAlchemyError))
 
     async def lag(self) -> RelayLag:
         """Unpublished rows and the age of the oldest (for dashboards and alerts)."""
@@ -203,6 +192,43 @@ def serialize(conn: Connection, database: ReadModelDatabase, key: str) -> None:
                      {"k": lease_key(getattr(database, "schema", ""), f"messaging:{key}")})
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+def create_tables(conn: Connection, database: ReadModelDatabase,
+                  *creates: Callable[[Connection], object]) -> None:
+    """Run ``creates`` (each creates tables if missing) serialized with every other
+    messaging setup: concurrent CREATEs race on PostgreSQL."""
+    serialize(conn, database, "setup")
+    for create in creates:
+        create(conn)
+
+
+class Retrying(Protocol):
+    """What :func:`poll` counts failures on."""
+
+    failures: int
+    last_error: str | None
+
+
+async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asyncio.Event,
+               idle: float, retry: float, errors: tuple[type[Exception], ...],
+               warn: Callable[[str], object] | None = None) -> None:
+    """Run ``step`` until ``stop`` is set: again at once after it did something, ``idle``
+    seconds after it did nothing, ``retry`` seconds after it raised one of ``errors``
+    (counted in ``owner.failures`` and ``owner.last_error``, passed to ``warn``)."""
+    while not stop.is_set():
+        try:
+            done = await step()
+        except errors as exc:
+            done = 0
+            owner.failures += 1
+            owner.last_error = f"{type(exc).__name__}: {exc}"
+            if warn is not None:
+                warn(owner.last_error)
+            await sleep_or_stop(stop, retry)
+        if not done:
+            await sleep_or_stop(stop, idle)
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)

@@ -61,7 +61,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
-from invariant.messaging.relay import serialize
+from invariant.messaging.relay import create_tables, serialize
 from invariant.projections.database import (
     PostgresReadModels,
     ReadModelDatabase,
@@ -192,10 +192,7 @@ class SqlBroker:
 
     async def setup(self) -> None:
         """Create the broker's tables if missing."""
-        def work(conn: Connection) -> None:
-            serialize(conn, self.database, "setup")  # concurrent CREATEs race on PostgreSQL
-            create(conn)
-        await self._run(work)
+        await self._run(lambda conn: create_tables(conn, self.database, create))
         self._ready = True
 
     async def close(self) -> None:

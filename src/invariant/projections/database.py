@@ -28,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -214,6 +215,14 @@ class PostgresReadModels(ReadModelDatabase):
             await engine.dispose()
 
 
+def dialect_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` into ``table`` in the flavour of ``dialect`` (``postgresql`` or
+    ``sqlite``), which has ``on_conflict_do_update`` and ``excluded``: an upsert."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
     with conn.begin():
         return work(conn)
@@ -229,13 +238,11 @@ def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
     """
     used = "invariant_used"
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection: Any, record: Any) -> None:
+    def used_now(dbapi_connection: Any, record: Any) -> None:
         record.info[used] = time.monotonic()
 
-    @event.listens_for(engine.sync_engine, "checkin")
-    def on_checkin(dbapi_connection: Any, record: Any) -> None:
-        record.info[used] = time.monotonic()
+    event.listen(engine.sync_engine, "connect", used_now)
+    event.listen(engine.sync_engine, "checkin", used_now)
 
     @event.listens_for(engine.sync_engine, "checkout")
     def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:

@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Dialect,
     Integer,
     LargeBinary,
@@ -40,6 +41,12 @@ def outbox_ddl(dialect: str) -> tuple[str, ...]:
     if dialect == "postgresql":
         return tuple(postgres_outbox_ddl(""))
     return SQLITE_OUTBOX_DDL
+
+
+def create_outbox(conn: Connection) -> None:
+    """Create the outbox on ``conn`` if missing (:func:`outbox_ddl` of its dialect)."""
+    for statement in outbox_ddl(conn.dialect.name):
+        conn.exec_driver_sql(statement)
 
 
 class MessageId(TypeDecorator[UUID]):

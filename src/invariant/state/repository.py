@@ -34,7 +34,7 @@ from invariant.domain.errors import (
 from invariant.domain.events import DomainEvent
 from invariant.domain.state import StateAggregate
 from invariant.state.db_errors import is_serialization_failure, unique_violation
-from invariant.state.outbox import outbox_ddl, outbox_table
+from invariant.state.outbox import create_outbox, outbox_table
 from invariant.store.clock import Clock, utc_now
 from invariant.store.codec import Codec
 
@@ -157,7 +157,7 @@ class StateStoredRepository(Generic[A]):
 
     async def setup(self) -> None:
         """Create the outbox table when missing (the same DDL as the event store's)."""
-        await self._transact(self._create_outbox)
+        await self._transact(create_outbox)
 
     async def get(self, id: object) -> A:
         """The aggregate stored under ``id``; AggregateNotFoundError when there is none."""
@@ -302,10 +302,6 @@ class StateStoredRepository(Generic[A]):
         )
 
     # -- statements (synchronous, one implementation for both paths) ------------------------
-
-    def _create_outbox(self, conn: Connection) -> None:
-        for statement in outbox_ddl(conn.dialect.name):
-            conn.exec_driver_sql(statement)
 
     def _load(
         self, conn: Connection, key: str, *, lock: bool, isolate: bool = False
