@@ -123,6 +123,52 @@ async def test_the_consumer_loop_acknowledges_after_the_effects() -> None:
         await db.close()
 
 
+async def test_a_broker_outage_is_counted_and_stop_is_heard_while_waiting(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from invariant.messaging.errors import BrokerError
+
+    class Flaky(InProcessBroker):
+        """Unreachable for the first two fetches."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = 2
+
+        async def fetch(self, group: str, *, max_messages: int, timeout: float  # noqa: ASYNC109
+                        ) -> list:  # type: ignore[type-arg]
+            if self.down:
+                self.down -= 1
+                raise BrokerError("connection refused")
+            return await super().fetch(group, max_messages=max_messages, timeout=timeout)
+
+    db = SQLiteReadModels(tmp_path / "e.db")
+    await db.run(effects_metadata.create_all)
+    broker = Flaky()
+    consumer = Consumer("effects", db, record_effect)
+    await consumer.setup()
+    await broker.declare("effects")
+    await broker.publish([msg(1)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.consume(broker, stop=stop, poll=0.05))
+    async with asyncio.timeout(10):
+        while (await db.run(count_effects, write=False))[0] < 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert (consumer.failures, consumer.last_error) == (2, "BrokerError: connection refused")
+    stop.set()
+    assert await task == 1
+
+    broker.down = 1_000_000  # down for good: stopping must not wait for a long poll
+    waiting = asyncio.create_task(consumer.consume(broker, stop=(halt := asyncio.Event()),
+                                                   poll=30))
+    await asyncio.sleep(0.05)
+    halt.set()
+    async with asyncio.timeout(2):
+        assert await waiting == 0
+    await db.close()
+
+
 # -- the command line: `invariant deadletters list|replay` --
 
 FIXED = {"on": False}

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from invariant.messaging import deadletters, inbox
 from invariant.messaging.errors import BrokerError, MessagingError, PermanentMessageError
 from invariant.messaging.port import Broker, Delivery, Message
-from invariant.messaging.relay import create_tables
+from invariant.messaging.relay import create_tables, sleep_or_stop
 from invariant.projections.database import ReadModelDatabase
 from invariant.store.clock import utc_now
 
@@ -51,6 +51,9 @@ class Consumer:
         self.database = database
         self.handler = handler
         self.backoff = backoff or Backoff()
+        self.failures = 0
+        """How many fetches failed (the broker was unreachable); ``last_error`` says why."""
+        self.last_error: str | None = None
         self.outcomes: dict[str, int] = {HANDLED: 0, DUPLICATE: 0, PARKED: 0}
         """How many messages were handled, dropped as duplicates, parked (metrics)."""
 
@@ -115,8 +118,10 @@ class Consumer:
         while not stop.is_set():
             try:
                 deliveries = await broker.fetch(self.name, max_messages=batch, timeout=poll)
-            except BrokerError:
-                await asyncio.sleep(poll)  # the adapter reconnects
+            except BrokerError as exc:
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                await sleep_or_stop(stop, poll)  # the adapter reconnects meanwhile
                 continue
             for delivery in deliveries:
                 count += await self.consume_one(delivery)
