@@ -201,3 +201,16 @@ async def test_postgres_reads_see_what_was_committed_before_they_were_asked(
     finally:
         await reader.close()
         await writer.close()
+
+
+@pytest.mark.usefixtures("gc_state")
+def test_overlapping_pauses_resume_the_collector_only_when_the_last_ends() -> None:
+    from invariant.store import gc_pause
+
+    gc.enable()
+    gc_pause.pause()  # a catch-up
+    gc_pause.pause()  # another one, overlapping
+    gc_pause.resume()  # the first ends while the second still runs
+    assert not gc.isenabled() and gc_pause.paused()
+    gc_pause.resume()
+    assert gc.isenabled() and not gc_pause.paused()

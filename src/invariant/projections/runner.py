@@ -40,6 +40,7 @@ from invariant.projections.consistency import wait_until
 from invariant.projections.database import Lease, ReadModelDatabase, lease_key
 from invariant.projections.projection import Projection
 from invariant.projections.status import ProjectionStatus, read_status
+from invariant.store import gc_pause
 from invariant.store.clock import Clock, utc_now
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.port import LogReader
@@ -94,28 +95,19 @@ class _Track:
 
 
 class _GcPaused:
-    """Pauses the cyclic garbage collector while a projection catches up.
+    """The collector paused for a catch-up (:mod:`invariant.store.gc_pause`), with the
+    young generations still collected every second (:meth:`tick`) and everything every
+    minute, so that cyclic garbage of other tasks cannot pile up during a long catch-up."""
 
-    Every page makes thousands of objects (rows, events, envelopes) that live until it is
-    applied (the next one is already read by then) and are freed by reference counting
-    alone. With the collector on, they trigger collections that scan them, and the whole
-    heap with them, several times per page: a third of the time of a catch-up. Paused, it
-    still collects the young generations every second (:meth:`tick`) and everything every
-    minute, so that cyclic garbage of other tasks cannot pile up during a long catch-up.
-    Nested or concurrent pauses are harmless: only the one that paused it resumes it.
-    """
-
-    __slots__ = ("full", "paused", "young")
+    __slots__ = ("full", "young")
 
     def __enter__(self) -> _GcPaused:
-        self.paused = gc.isenabled()
-        if self.paused:
-            gc.disable()
+        gc_pause.pause()
         self.young = self.full = time.monotonic()
         return self
 
     def tick(self) -> None:
-        if not self.paused:
+        if not gc_pause.paused():
             return
         now = time.monotonic()
         if now - self.young >= 1.0:
@@ -126,8 +118,7 @@ class _GcPaused:
                 self.full = now
 
     def __exit__(self, *exc: object) -> None:
-        if self.paused:
-            gc.enable()
+        gc_pause.resume()
 
 
 def _position_of(item: Any, lean: bool) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from uuid import UUID
 import orjson
 
 from invariant.domain.events import DomainEvent
+from invariant.store import gc_pause
 from invariant.store.ids import new_uuid
 from invariant.store.port import EventStorage
 from invariant.store.records import (
@@ -311,17 +311,12 @@ class EventStore:
         types; malformed data raises what :meth:`decode_event` raises.
         """
         out: list[EventEnvelope] = []
-        # Thousands of new objects that all live until the page is applied: the cyclic
-        # garbage collector would scan them again and again (half of the decoding time).
-        # It pauses while a page is decoded; pausing defers collections, it loses none.
-        collecting = gc.isenabled()
-        if collecting:
-            gc.disable()
+        # Thousands of new objects that all live until the page is applied (see gc_pause).
+        gc_pause.pause()
         try:
             self._log_envelopes(rows, out.append)
         finally:
-            if collecting:
-                gc.enable()
+            gc_pause.resume()
         return out
 
     def _log_envelopes(self, rows: Iterable[LogRow],
