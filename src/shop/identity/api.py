@@ -27,7 +27,7 @@ from shop.identity.application import (
     SendNewCode,
     Verify,
 )
-from shop.identity.domain import CodeRequestedTooSoon, NotVerified, Role
+from shop.identity.domain import CodeRequestedTooSoon, NotVerified, Role, TooManyLogIns
 from shop.platform.auth import CurrentUser
 from shop.platform.errors import Forbidden, NotAuthenticated, TooManyRequests
 
@@ -136,6 +136,8 @@ def router(service: Callable[[], IdentityService]) -> APIRouter:
             raise NotAuthenticated(str(exc)) from None
         except NotVerified as exc:
             raise Forbidden(str(exc)) from None
+        except TooManyLogIns as exc:
+            raise TooManyRequests(str(exc), exc.retry_after.total_seconds()) from None
         return TokenOut(access_token=token.access_token, token_type=token.token_type,
                         expires_in=token.expires_in)
 

@@ -21,6 +21,8 @@ from shop.identity.domain import (
     AlreadyVerified,
     Role,
     Verification,
+    email_key,
+    login_locked,
 )
 from shop.identity.published import (
     CodeSeal,
@@ -78,6 +80,20 @@ class AccountSession(Protocol):
 
     def publish(self, event: IntegrationEvent, user_id: CustomerId, now: datetime) -> None:
         """Publish ``event`` if (and only if) this transaction commits (the outbox)."""
+        ...
+
+    def login_locked_until(self, key: str) -> datetime | None:
+        """Until when log-in is locked for the email key ``key`` (None: it is not)."""
+        ...
+
+    def login_failed(self, key: str, now: datetime) -> None:
+        """Count a wrong password for ``key``, atomically (concurrent tries all count);
+        lock log-in for :data:`LOGIN_LOCKOUT` at :data:`MAX_LOGIN_FAILURES` within
+        :data:`LOGIN_WINDOW`."""
+        ...
+
+    def login_succeeded(self, key: str) -> None:
+        """Forget ``key``'s wrong passwords."""
         ...
 
 
@@ -275,12 +291,20 @@ class IdentityService:
 
     async def log_in(self, command: LogIn) -> AccessToken:
         """An access token for a verified account whose password matches."""
-        account = await self.store.run(lambda session: session.by_email(command.email))
+        key, now = email_key(command.email), self.clock()
+
+        def lookup(session: AccountSession) -> Account | None:
+            login_locked(session.login_locked_until(key), now)
+            return session.by_email(command.email)
+
+        account = await self.store.run(lookup)
         matches = await self.passwords.verify(
             account.password_hash if account else None, command.password)
         if account is None or not matches:
+            await self.store.run(lambda session: session.login_failed(key, now))
             raise InvalidCredentials()
         account.ensure_may_log_in()
+        await self.store.run(lambda session: session.login_succeeded(key))
         return AccessToken(self.tokens.issue(account.id.value, account.role),
                            self.tokens.ttl_seconds)
 

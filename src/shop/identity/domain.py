@@ -48,6 +48,28 @@ class NotVerified(DomainError):
             "(POST /identity/verify), or ask for a new one (POST /identity/verification-code)")
 
 
+MAX_LOGIN_FAILURES = 5
+"""Wrong passwords for one email within :data:`LOGIN_WINDOW` that lock its log-in..."""
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_LOCKOUT = timedelta(minutes=15)
+"""... for this long (known and unknown emails alike: no enumeration)."""
+
+
+class TooManyLogIns(DomainError):
+    """Log-in is locked for this email after too many wrong passwords."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        self.retry_after = retry_after
+        seconds = max(1, round(retry_after.total_seconds()))
+        super().__init__(f"too many wrong passwords for this email; try again in {seconds} s")
+
+
+def login_locked(locked_until: datetime | None, now: datetime) -> None:
+    """Refuse a log-in while the email's lock holds."""
+    if locked_until is not None and now < locked_until:
+        raise TooManyLogIns(locked_until - now)
+
+
 class CodeRequestedTooSoon(DomainError):
     """A new code was asked for within :data:`RESEND_INTERVAL` of the last one."""
 

@@ -18,16 +18,35 @@ from typing import Any, TypeVar
 import argon2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 
 from invariant.domain import ConcurrencyError, StoreError, UniquenessError
 from invariant.messaging.published_language import IntegrationEvent
-from invariant.projections.database import ReadModelDatabase
+from invariant.projections.database import ReadModelDatabase, dialect_insert
 from invariant.state.db_errors import unique_violation
 from invariant.state.outbox import Moment, outbox_table
 from shop.identity.application import AccountSession
-from shop.identity.domain import Account, PendingCode, email_key
+from shop.identity.domain import (
+    LOGIN_LOCKOUT,
+    LOGIN_WINDOW,
+    MAX_LOGIN_FAILURES,
+    Account,
+    PendingCode,
+    email_key,
+)
 from shop.identity.published import SOURCE
 from shop.kernel import CustomerId
 
@@ -47,6 +66,14 @@ accounts = Table(
     Column("code_wrong_tries", Integer, nullable=False, default=0),
     Column("version", Integer, nullable=False),
 )
+login_failures = Table(
+    "identity_login_failures", metadata,
+    Column("email_key", String(320), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started", Moment(), nullable=False),
+    Column("locked_until", Moment()),
+)
+"""Wrong passwords per email key (known or not) in the current window, and the lock."""
 _outbox = outbox_table(MetaData())
 T = TypeVar("T")
 
@@ -57,6 +84,30 @@ class SqlAccountSession:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def login_locked_until(self, key: str) -> datetime | None:
+        t = login_failures
+        found: datetime | None = self.conn.execute(
+            select(t.c.locked_until).where(t.c.email_key == key)).scalar()
+        return found
+
+    def login_failed(self, key: str, now: datetime) -> None:
+        t = login_failures
+        fresh = t.c.window_started < now - LOGIN_WINDOW  # the last window is over
+        upsert = dialect_insert(self.conn.dialect.name, t).values(
+            email_key=key, failures=1, window_started=now, locked_until=None)
+        failures = self.conn.execute(upsert.on_conflict_do_update(
+            index_elements=[t.c.email_key],
+            set_={"failures": case((fresh, 1), else_=t.c.failures + 1),
+                  "window_started": case((fresh, literal(now, t.c.window_started.type)),
+                                         else_=t.c.window_started)},
+        ).returning(t.c.failures)).scalar_one()
+        if failures >= MAX_LOGIN_FAILURES:  # locked; counting starts again after it
+            self.conn.execute(update(t).where(t.c.email_key == key).values(
+                failures=0, window_started=now, locked_until=now + LOGIN_LOCKOUT))
+
+    def login_succeeded(self, key: str) -> None:
+        self.conn.execute(login_failures.delete().where(login_failures.c.email_key == key))
 
     def by_email(self, email: str) -> Account | None:
         return self._one(accounts.c.email_key == email_key(email))
