@@ -32,7 +32,6 @@ from examples.bank.domain import AccountOpened, MoneyDeposited, MoneyWithdrawn
 from examples.bank.wiring import bank_store
 from invariant.domain import Currency, Money
 from invariant.projections import Projection, ProjectionSet, ReadModelDatabase
-from invariant.projections.checkpoints import active_version
 from invariant.store import EventEnvelope, EventStorage
 from invariant.store.clock import from_micros, to_micros
 
@@ -131,7 +130,7 @@ class AccountSummaryView:
 
 
 def _summary_table(conn: Connection) -> Table:
-    return AccountSummary(active_version(conn, AccountSummary.name)).accounts
+    return AccountSummary.serving(conn).accounts
 
 
 async def get_summary(database: ReadModelDatabase, account_id: str, currency: str = "USD"
@@ -225,7 +224,7 @@ async def accounts_of_owner(database: ReadModelDatabase, owner_id: str
     """The owner's accounts (seed: ``getAccountList``)."""
 
     def query(conn: Connection) -> list[dict[str, object]]:
-        t = AccountList(active_version(conn, AccountList.name)).accounts
+        t = AccountList.serving(conn).accounts
         rows = conn.execute(select(t).where(t.c.owner_id == owner_id)
                             .order_by(t.c.account_id, t.c.currency))
         return [{"account_id": r.account_id, "currency": r.currency,
@@ -287,7 +286,7 @@ async def search_accounts(database: ReadModelDatabase, text: str) -> list[str]:
     needle = f"%{text.lower()}%"
 
     def query(conn: Connection) -> list[str]:
-        t = AccountSearch(active_version(conn, AccountSearch.name)).accounts
+        t = AccountSearch.serving(conn).accounts
         rows = conn.execute(select(t.c.account_id).where(
             func.lower(t.c.account_id).like(needle) | func.lower(t.c.owner_name).like(needle)
             | t.c.tags.like(needle)

@@ -15,7 +15,6 @@ from sqlalchemy import BigInteger, Boolean, Column, Connection, MetaData, String
 
 from examples.orders.domain import OrderCancelled, OrderPlaced, PaymentCharged, PaymentRefunded
 from invariant.projections import Projection, ReadModelDatabase
-from invariant.projections.checkpoints import active_version
 from invariant.store import EventEnvelope
 
 
@@ -98,7 +97,7 @@ async def statement(database: ReadModelDatabase, customer_id: str) -> CustomerSt
     """The billing statement of one customer, from the active version of the view."""
 
     def query(conn: Connection) -> CustomerStatement | None:
-        t = CustomerBilling(active_version(conn, CustomerBilling.name)).customers
+        t = CustomerBilling.serving(conn).customers
         row = conn.execute(select(t).where(t.c.customer_id == customer_id)).first()
         if row is None:
             return None
