@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -123,11 +124,32 @@ def claim(conn: Connection, name: str, version: int, now: datetime, expected: in
     One statement, which also locks the row until the transaction ends: a second worker or
     a rebuild waits for it, then finds the checkpoint moved.
     """
-    row = conn.execute(_CLAIM, {
+    values = {
         "_name": name, "_version": version, "_expected": expected, "_position": position,
         "_finishing": REBUILDING if caught_up else "", "_updated_at": to_micros(now),
-    }).first()
+    }
+    row = _execute_driver(conn, _CLAIM, values).fetchone()
     return None if row is None else str(row[0])
+
+
+_DRIVER_SQL: dict[tuple[int, str], tuple[str, list[str], dict[str, object]]] = {}
+
+
+def _execute_driver(conn: Connection, statement: Any, values: dict[str, object]) -> Any:
+    """Run one of this module's statements on the driver's own cursor: compiled once per
+    dialect, without SQLAlchemy's per-execution work (the runner claims a checkpoint in
+    every page's transaction; the statement's bound values are plain scalars)."""
+    key = (id(statement), conn.dialect.name)
+    found = _DRIVER_SQL.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=conn.dialect)
+        names = list(compiled.positiontup or ())
+        found = _DRIVER_SQL[key] = (compiled.string, names, dict(compiled.params))
+    sql, names, constants = found
+    params = tuple(values[n] if n in values else constants[n] for n in names)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(sql, params)
+    return cursor
 
 
 def read_all(conn: Connection) -> list[Checkpoint]:

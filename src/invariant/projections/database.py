@@ -113,6 +113,7 @@ class SQLiteReadModels(ReadModelDatabase):
             max_workers=1, thread_name_prefix="invariant-read-models"
         ) if in_thread else None
         self._engine: Engine | None = None
+        self._writer: Connection | None = None
 
     def _get_engine(self) -> Engine:
         if self._engine is None:
@@ -144,13 +145,32 @@ class SQLiteReadModels(ReadModelDatabase):
             with conn.begin():
                 return work(conn)
 
+    def _run_write(self, work: Callable[[Connection], T]) -> T:
+        # Write transactions on the loop's thread never overlap (each runs to its end
+        # synchronously), so they share one connection, kept open between them.
+        conn = self._writer
+        if conn is None:
+            conn = self._writer = self._get_engine().connect().execution_options(
+                **{_BEGIN: "IMMEDIATE"})
+        try:
+            with conn.begin():
+                return work(conn)
+        except BaseException:
+            if conn.invalidated or conn.in_transaction():
+                self._writer = None
+                conn.close()
+            raise
+
     async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         if self._executor is None:
-            return self._run(work, write)
+            return self._run_write(work) if write else self._run(work, write)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._run, work, write)
 
     async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
         engine, self._engine = self._engine, None
         if self._executor is None:
             if engine is not None:

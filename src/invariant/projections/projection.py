@@ -12,6 +12,7 @@ from sqlalchemy import Connection, MetaData, Table
 from invariant.domain.errors import ConfigurationError
 from invariant.domain.events import DomainEvent
 from invariant.projections import checkpoints
+from invariant.store.batch import EventBatch
 from invariant.store.event_store import EventEnvelope, EventStore
 
 
@@ -85,9 +86,14 @@ class Projection:
         """Apply one event of a handled type."""
         raise NotImplementedError(f"{type(self).__name__} must override apply or apply_batch")
 
-    def apply_batch(self, envelopes: Sequence[EventEnvelope], conn: Connection) -> None:
-        """Apply a page of handled events, in position order (default: one by one)."""
-        for envelope in envelopes:
+    def apply_batch(self, batch: EventBatch, conn: Connection) -> None:
+        """Apply a page of handled events, in position order (default: one by one).
+
+        ``batch`` is a sequence of envelopes; a handler that needs only the events, their
+        streams or positions reads its columns (``batch.events``, ``batch.stream_ids``,
+        ``batch.positions``) and no envelope is made (see :class:`EventBatch`).
+        """
+        for envelope in batch:
             self.apply(envelope, conn)
 
     def reset(self, conn: Connection, after: int) -> None:

@@ -41,6 +41,7 @@ from invariant.projections.database import Lease, ReadModelDatabase, lease_key
 from invariant.projections.projection import Projection
 from invariant.projections.status import ProjectionStatus, read_status
 from invariant.store import gc_pause
+from invariant.store.batch import EventBatch, decode_log_page
 from invariant.store.clock import Clock, utc_now
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.port import LogReader
@@ -132,7 +133,7 @@ class _Page:
     lean: bool
     last: int
     """The position of the last item (0 if none)."""
-    envelopes: list[EventEnvelope] | None = None
+    envelopes: EventBatch | None = None
     """Decoded when read; None if an event failed to decode (found when applied)."""
 
 
@@ -318,17 +319,17 @@ class ProjectionRunner:
             page.envelopes = None  # decoded (and failing) event by event when applied
         return page
 
-    def _envelopes(self, track: _Track, items: Sequence[Any], lean: bool
-                   ) -> list[EventEnvelope]:
-        envelopes = (self.store.log_envelopes(items) if lean
-                     else list(map(self.store.envelope, items)))
-        if track.filter:
-            handled = track.projection.handled
-            envelopes = [e for e in envelopes if e.event_type in handled]
-        return envelopes
+    def _envelopes(self, track: _Track, items: Sequence[Any], lean: bool) -> EventBatch:
+        handled = track.projection.handled if track.filter else None
+        if lean:
+            return decode_log_page(self.store, items, handled)
+        envelopes = map(self.store.envelope, items)
+        if handled is not None:
+            return EventBatch.of([e for e in envelopes if e.event_type in handled])
+        return EventBatch.of(list(envelopes))
 
     async def _apply_page(self, track: _Track, items: Sequence[Any], lean: bool, end: int,
-                          caught_up: bool, envelopes: list[EventEnvelope] | None = None
+                          caught_up: bool, envelopes: EventBatch | None = None
                           ) -> None:
         try:
             await self._commit_page(track, items, lean, end, caught_up, envelopes)
@@ -386,7 +387,7 @@ class ProjectionRunner:
             self.progress.notify()
 
     async def _commit_page(self, track: _Track, items: Sequence[Any], lean: bool, end: int,
-                           caught_up: bool, decoded: list[EventEnvelope] | None = None
+                           caught_up: bool, decoded: EventBatch | None = None
                            ) -> None:
         p, expected, now = track.projection, track.position, self.clock()
         envelopes = self._envelopes(track, items, lean) if decoded is None else decoded

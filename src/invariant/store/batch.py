@@ -1,0 +1,213 @@
+"""A page of the global log as projections receive it: typed events, and envelopes on demand.
+
+The projection runner reads the log a page at a time. :func:`decode_log_page` turns a page
+of lean rows (:meth:`EventStorage.read_log`) into an :class:`EventBatch`: every event is
+decoded and upcast at once (so a malformed one is found before anything is applied), but
+the :class:`EventEnvelope` of each is only made when a handler iterates or indexes the
+batch. Handlers that need no more than the events, their streams and positions read the
+batch's columns instead, and no envelope is made at all::
+
+    def apply_batch(self, batch: EventBatch, conn: Connection) -> None:
+        totals: dict[str, int] = {}
+        for stream_id, event in zip(batch.stream_ids, batch.events, strict=True):
+            totals[stream_id] = totals.get(stream_id, 0) + event.amount
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
+
+import orjson
+
+from invariant.domain.events import DomainEvent
+from invariant.store import gc_pause
+from invariant.store.records import LogRow
+
+if TYPE_CHECKING:
+    from invariant.store.event_store import EventEnvelope, EventStore
+
+
+class EventBatch(Sequence["EventEnvelope"]):
+    """A page of events in position order: a sequence of :class:`EventEnvelope`, and the
+    columns :attr:`events`, :attr:`stream_ids` and :attr:`positions` (equal lengths).
+
+    Envelopes of a lean read carry the event, stream id, position, type and schema versions;
+    asking one for another field raises :class:`DetailsNotLoaded` (see there).
+    """
+
+    __slots__ = ("_envelopes", "_positions", "_rows", "_stream_ids", "events")
+
+    events: list[DomainEvent]
+    """The typed events, upcast to their current schema."""
+
+    def __init__(self, events: list[DomainEvent], *, rows: Sequence[LogRow] | None = None,
+                 envelopes: list[EventEnvelope] | None = None) -> None:
+        # Exactly one of ``rows`` (lean rows, aligned with ``events``) or ``envelopes``.
+        self.events = events
+        self._rows = rows
+        self._envelopes = envelopes
+        self._stream_ids: list[str] | None = None
+        self._positions: list[int] | None = None
+
+    @classmethod
+    def of(cls, envelopes: Sequence[EventEnvelope]) -> EventBatch:
+        """A batch of envelopes already made (e.g. read with every field)."""
+        envelopes = list(envelopes)
+        return cls([e.event for e in envelopes], envelopes=envelopes)
+
+    @property
+    def stream_ids(self) -> list[str]:
+        """The stream of each event."""
+        if self._stream_ids is None:
+            if self._rows is not None:
+                self._stream_ids = [r[1] for r in self._rows]
+            else:
+                self._stream_ids = [e.stream_id for e in self.envelopes]
+        return self._stream_ids
+
+    @property
+    def positions(self) -> list[int]:
+        """The global position of each event."""
+        if self._positions is None:
+            if self._rows is not None:
+                self._positions = [r[0] for r in self._rows]
+            else:
+                self._positions = [e.position for e in self.envelopes]
+        return self._positions
+
+    @property
+    def envelopes(self) -> list[EventEnvelope]:
+        """Every event's envelope (made once, on first use)."""
+        if self._envelopes is None:
+            self._envelopes = _lean_envelopes(self._rows or (), self.events)
+        return self._envelopes
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    @overload
+    def __getitem__(self, index: int) -> EventEnvelope: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[EventEnvelope]: ...
+
+    def __getitem__(self, index: int | slice) -> EventEnvelope | list[EventEnvelope]:
+        return self.envelopes[index]
+
+    def __iter__(self) -> Iterator[EventEnvelope]:
+        return iter(self.envelopes)
+
+    def __bool__(self) -> bool:
+        return bool(self.events)
+
+    def __repr__(self) -> str:
+        positions = self.positions
+        span = f"positions {positions[0]}..{positions[-1]}" if positions else "empty"
+        return f"EventBatch({len(self)} events, {span})"
+
+
+def _lean_envelopes(rows: Sequence[LogRow], events: list[DomainEvent]
+                    ) -> list[EventEnvelope]:
+    from invariant.store.event_store import EventEnvelope
+
+    new = object.__new__
+    out: list[EventEnvelope] = []
+    append = out.append
+    gc_pause.pause()
+    try:
+        for row, event in zip(rows, events, strict=True):
+            envelope = new(EventEnvelope)
+            envelope.event = event
+            envelope.stream_id = row[1]
+            envelope.position = row[0]
+            envelope.event_type = event.event_type
+            envelope.schema_version = event.schema_version
+            envelope.stored_schema_version = row[3]
+            append(envelope)
+    finally:
+        gc_pause.resume()
+    return out
+
+
+def decode_log_page(store: EventStore, rows: Sequence[LogRow],
+                    handled: frozenset[str] | None = None) -> EventBatch:
+    """The events of ``rows`` (lean rows of :meth:`EventStorage.read_log`), upcast as
+    needed, keeping only those whose (upcast) type is in ``handled`` when it is given.
+
+    One decoder lookup per run of rows of equal stored type and schema version; rows of a
+    type that is neither handled nor upcast are skipped undecoded. Malformed data raises
+    what :meth:`EventStore.decode_event` raises.
+    """
+    gc_pause.pause()  # thousands of new objects that live until the page is applied
+    try:
+        return _decode(store, rows, handled)
+    finally:
+        gc_pause.resume()
+
+
+def _decode(store: EventStore, rows: Sequence[LogRow], handled: frozenset[str] | None
+            ) -> EventBatch:
+    registry = store.registry
+    upcasters = store.upcasters
+    highest_from = upcasters.highest_from
+    loads: Any = orjson.loads
+    if rows and type(rows[0][4]) is dict:
+        loads = _as_is  # an adapter that hands out decoded objects does so for every row
+    events: list[DomainEvent] = []
+    append = events.append
+    kept: list[LogRow] | None = None  # the rows of ``events``, once some are left out
+    decoders: dict[tuple[str, int], Any] = {}
+    last_type: str | None = None
+    last_version = 0
+    decode = True  # the current run is decoded as it is (no upcast, not skipped)
+    decoder: Any = None
+    for row in rows:
+        stored_type = row[2]
+        stored_version = row[3]
+        if stored_type != last_type or stored_version != last_version:
+            last_type, last_version = stored_type, stored_version
+            decode = stored_version > highest_from.get(stored_type, 0) and (
+                handled is None or stored_type in handled)
+            if decode:
+                decoder = decoders.get((stored_type, stored_version))
+                if decoder is None:
+                    decoder = decoders[(stored_type, stored_version)] = (
+                        registry.decoder_for(stored_type, stored_version))
+        if decode:
+            data = loads(row[4])
+            try:
+                event = decoder(data)
+            except Exception:
+                # The careful path reports malformed data precisely.
+                event = registry.decode(stored_type, stored_version, data)
+        else:
+            event = _decode_other(store, row, handled)
+            if event is None:
+                if kept is None:
+                    kept = list(rows[:len(events)])  # every row before this one was kept
+                continue
+        if kept is not None:
+            kept.append(row)
+        append(event)
+    return EventBatch(events, rows=rows if kept is None else kept)
+
+
+def _as_is(data: Any) -> Any:
+    return data
+
+
+def _decode_other(store: EventStore, row: LogRow, handled: frozenset[str] | None
+                  ) -> DomainEvent | None:
+    """A row that is upcast, or left out (None) because its type is not handled."""
+    stored_type, stored_version, stored = row[2], row[3], row[4]
+    if stored_version > store.upcasters.highest_from.get(stored_type, 0):
+        return None  # not upcast, so not handled
+    data: dict[str, Any] = stored if isinstance(stored, dict) else orjson.loads(stored)
+    event_type, version, data = store.upcasters.upcast(stored_type, stored_version, data)
+    if handled is not None and event_type not in handled:
+        return None
+    return store.registry.decode(event_type, version, data)
+
+
+__all__ = ["EventBatch", "decode_log_page"]
