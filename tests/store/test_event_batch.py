@@ -21,17 +21,7 @@ from invariant.store import (
     Upcasters,
 )
 from invariant.store.batch import EventBatch, decode_log_page
-
-
-@dataclass(frozen=True)
-class Credited(DomainEvent):
-    amount: int
-
-
-@dataclass(frozen=True)
-class Renamed(DomainEvent):
-    name: str
-    schema_version = 2
+from tests.store.test_lean_log import Credited, Renamed
 
 
 @dataclass(frozen=True)

@@ -60,21 +60,20 @@ class EventBatch(Sequence["EventEnvelope"]):
     def stream_ids(self) -> list[str]:
         """The stream of each event."""
         if self._stream_ids is None:
-            if self._rows is not None:
-                self._stream_ids = [r[1] for r in self._rows]
-            else:
-                self._stream_ids = [e.stream_id for e in self.envelopes]
+            self._stream_ids = self._column(1, "stream_id")
         return self._stream_ids
 
     @property
     def positions(self) -> list[int]:
         """The global position of each event."""
         if self._positions is None:
-            if self._rows is not None:
-                self._positions = [r[0] for r in self._rows]
-            else:
-                self._positions = [e.position for e in self.envelopes]
+            self._positions = self._column(0, "position")
         return self._positions
+
+    def _column(self, index: int, field: str) -> list[Any]:
+        if self._rows is not None:
+            return [r[index] for r in self._rows]
+        return [getattr(e, field) for e in self.envelopes]
 
     @property
     def envelopes(self) -> list[EventEnvelope]:
