@@ -145,6 +145,14 @@ _READ_LOG = (
     "SELECT position, stream_id, event_type, schema_version, data FROM invariant_events"
     " WHERE position > ? ORDER BY position LIMIT ?"
 )
+_READ_STREAM_DATA = (
+    "SELECT event_type, schema_version, data FROM invariant_events"
+    " WHERE stream_id = ? AND version > ? ORDER BY version LIMIT ?"
+)
+_READ_STREAM_DATA_TO = (
+    "SELECT event_type, schema_version, data FROM invariant_events"
+    " WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?"
+)
 _PAGE = 5000
 _EMPTY_JSON = "{}"
 
@@ -623,17 +631,14 @@ class SQLiteStorage:
     async def read_stream_data(
         self, stream_id: str, *, after_version: int = 0, to_version: int | None = None
     ) -> list[tuple[str, int, dict[str, Any] | str | bytes]]:
-        # Rows carry the JSON text; EventStore.decode_rows parses it in its own loop.
+        # Rows carry the JSON text; EventStore.decode_into parses it in its own loop.
         out: list[Any] = []
         low = after_version
-        high = to_version if to_version is not None else -1
         while True:
-            rows = self._query(
-                "SELECT event_type, schema_version, data FROM invariant_events"
-                " WHERE stream_id = ? AND version > ? AND (? < 0 OR version <= ?)"
-                " ORDER BY version LIMIT ?",
-                (stream_id, low, high, high, _PAGE),
-            )
+            if to_version is None:
+                rows = self._query(_READ_STREAM_DATA, (stream_id, low, _PAGE))
+            else:  # both bounds on the index: an OR on the upper one scans to the stream's end
+                rows = self._query(_READ_STREAM_DATA_TO, (stream_id, low, to_version, _PAGE))
             out.extend(rows)
             if len(rows) < _PAGE:
                 return out

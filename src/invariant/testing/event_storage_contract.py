@@ -253,6 +253,9 @@ class EventStorageContract:
         assert rows == [("Happened", 1, {"n": 3}), ("Happened", 1, {"n": 4}),
                         ("Happened", 1, {"n": 5})]
         assert len(await storage.read_stream_data("s-1", to_version=2)) == 2
+        between = await storage.read_stream_data("s-1", after_version=1, to_version=3)
+        assert [d if isinstance(d, dict) else orjson.loads(d) for _, _, d in between] == [
+            {"n": 2}, {"n": 3}]
         assert await storage.read_stream_data("s-404") == []
 
     async def test_long_streams_are_read_completely(self, storage: EventStorage) -> None:
