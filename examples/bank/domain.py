@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from invariant.domain import AggregateRoot, DomainError, DomainEvent, Identity, Money
+from invariant.domain import (
+    AggregateRoot,
+    DomainError,
+    DomainEvent,
+    Identity,
+    Money,
+    applies,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +93,25 @@ class BankAccount(AggregateRoot[AccountId]):
 
     # -- state ------------------------------------------------------------------------------
 
-    def apply(self, event: DomainEvent) -> None:
-        match event:
-            case MoneyDeposited(amount=amount):
-                code = amount.currency.code
-                current = self.balances.get(code)
-                self.balances[code] = amount if current is None else current + amount
-                self.transactions += 1
-            case MoneyWithdrawn(amount=amount):
-                code = amount.currency.code
-                self.balances[code] = self.balances[code] - amount
-                self.transactions += 1
-            case AccountOpened(owner_id=owner, initial_deposit=initial):
-                self.owner_id = owner
-                self._credit(initial)
+    @applies(AccountOpened)
+    def _opened(self, event: AccountOpened) -> None:
+        self.owner_id = event.owner_id
+        self._credit(event.initial_deposit)
+
+    @applies(MoneyDeposited)
+    def _deposited(self, event: MoneyDeposited) -> None:
+        amount = event.amount
+        code = amount.currency.code
+        current = self.balances.get(code)
+        self.balances[code] = amount if current is None else current + amount
+        self.transactions += 1
+
+    @applies(MoneyWithdrawn)
+    def _withdrawn(self, event: MoneyWithdrawn) -> None:
+        amount = event.amount
+        code = amount.currency.code
+        self.balances[code] = self.balances[code] - amount
+        self.transactions += 1
 
     def _credit(self, amount: Money) -> None:
         code = amount.currency.code

@@ -1,6 +1,6 @@
 """The pure domain kit: no I/O, standard library only."""
 
-from invariant.domain.aggregate import AggregateRoot, stream_id_for
+from invariant.domain.aggregate import AggregateRoot, applies, stream_id_for
 from invariant.domain.entity import Entity
 from invariant.domain.errors import (
     AggregateNotFoundError,
@@ -57,5 +57,6 @@ __all__ = [
     "UniquenessError",
     "ValidationError",
     "ValueObject",
+    "applies",
     "stream_id_for",
 ]
