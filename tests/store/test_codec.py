@@ -488,3 +488,21 @@ def test_decoding_a_newer_schema_says_it_was_written_by_newer_code() -> None:
 
 def test_decoding_the_current_schema_works() -> None:
     assert EventRegistry([ShapeV3]).decode("ShapeV3", 3, {"name": "x"}) == ShapeV3("x")
+
+
+def test_the_loading_decoder_gives_what_decode_gives() -> None:
+    registry = EventRegistry([EverythingHappened, Paid])
+    event = everything()
+    fresh = Paid(OrderId("o-1"), Money.of("98765.43", "GBP"))  # an amount not interned yet
+    decoder = registry.decoder_for("Paid", 1)
+
+    assert registry.decoder_for("EverythingHappened", 1)(
+        json.loads(json.dumps(registry.encode(event)))) == event
+    assert decoder(json.loads(json.dumps(registry.encode(fresh)))) == fresh
+    assert decoder(registry.encode(fresh)).amount is fresh_decoded_amount(registry, fresh)
+
+
+def fresh_decoded_amount(registry: EventRegistry, event: Paid) -> Money:
+    decoded = registry.decode("Paid", 1, registry.encode(event))
+    assert isinstance(decoded, Paid)
+    return decoded.amount  # interned: the same instance every time

@@ -166,10 +166,11 @@ class Money(ValueObject):
         Values are interned: the same stored amount and currency give the same (immutable)
         instance, which makes loading long histories of repeated amounts cheap.
         """
-        key = (amount, currency)
-        money = _INTERNED.get(key)
-        if money is not None:
-            return money
+        by_amount = _INTERNED.get(currency)
+        if by_amount is not None:
+            money = by_amount.get(amount)
+            if money is not None:
+                return money
         units = _MINOR_UNITS.get(currency)
         cur = Currency.of(currency) if units is None else _CACHE.get(currency) or \
             Currency.of(currency)
@@ -188,20 +189,23 @@ class Money(ValueObject):
             money = cls(value, cur)  # the full validation names the problem
         else:
             money = cls._trusted(value, cur)
-        if len(_INTERNED) >= _INTERN_LIMIT:
-            _INTERNED.clear()
-        _INTERNED[key] = money
+        if by_amount is None:
+            by_amount = _INTERNED.setdefault(cur.code, {})
+        elif len(by_amount) >= _INTERN_LIMIT:
+            by_amount.clear()
+        by_amount[amount] = money
         return money
 
     def add(self, other: Money) -> Money:
-        if self.currency is not other.currency and self.currency != other.currency:
-            raise CurrencyMismatchError(self.currency.code, other.currency.code)
+        currency = self.currency
+        if currency is not other.currency and currency != other.currency:
+            raise CurrencyMismatchError(currency.code, other.currency.code)
         total = self.amount + other.amount
         if total >= MAX_AMOUNT:
             raise _too_large(total)
         money = _new(Money)
         _set_amount(money, total)
-        _set_currency(money, self.currency)
+        _set_currency(money, currency)
         return money
 
     def subtract(self, other: Money) -> Money:
@@ -268,7 +272,7 @@ class Money(ValueObject):
 _new = object.__new__
 _set_amount = Money.__dict__["amount"].__set__  # slot setters: bypass frozen __setattr__
 _set_currency = Money.__dict__["currency"].__set__
-_INTERNED: dict[tuple[str, str], Money] = {}
+_INTERNED: dict[str, dict[str, Money]] = {}  # currency code -> stored amount -> Money
 _INTERN_LIMIT = 4096
 
 

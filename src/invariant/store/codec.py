@@ -12,7 +12,7 @@ import dataclasses
 import enum
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,10 +47,13 @@ def _encode_money(value: Money) -> dict[str, str]:
     return {"amount": str(value.amount), "currency": value.currency.code}
 
 
+_NONE_INTERNED: Mapping[str, Money] = types.MappingProxyType({})
+
+
 def _decode_money(value: dict[str, str]) -> Money:
     try:
         amount, currency = value["amount"], value["currency"]
-        interned = _INTERNED.get((amount, currency))
+        interned = _INTERNED.get(currency, _NONE_INTERNED).get(amount)
         if interned is not None:
             return interned
     except KeyError as exc:
@@ -70,7 +73,7 @@ class _ClassCodec:
     their own decoders. The generated code is plain attribute assignment, field by field.
     """
 
-    __slots__ = ("cls", "decode_fast", "encode", "encoders", "required")
+    __slots__ = ("cls", "decode_fast", "decode_hot", "encode", "encoders", "required")
 
     def __init__(
         self,
@@ -83,6 +86,10 @@ class _ClassCodec:
         self.encoders = encoders
         self.required = required
         self.decode_fast = _generate_decoder(cls, decoders)
+        # For loops over many stored events that fall back to decode() on any exception:
+        # Money fields look their interned value up inline. Malformed data may raise other
+        # exceptions here than in decode_fast, never give another result.
+        self.decode_hot = _generate_decoder(cls, decoders, inline_money=True)
         self.encode: Callable[[Any], dict[str, Any]] = _generate_encoder(encoders)
 
     def decode(self, data: dict[str, Any]) -> Any:
@@ -126,10 +133,12 @@ def _generate_encoder(encoders: list[tuple[str, Encoder | None]]
 
 
 def _generate_decoder(
-    cls: type[Any], decoders: list[tuple[str, Decoder | None, tuple[str, Any]]]
+    cls: type[Any], decoders: list[tuple[str, Decoder | None, tuple[str, Any]]],
+    *, inline_money: bool = False,
 ) -> Callable[[dict[str, Any]], Any]:
     """Build ``decode(data)`` specialised to ``cls``'s fields."""
-    namespace: dict[str, Any] = {"cls": cls, "new": object.__new__, "setattr": object.__setattr__}
+    namespace: dict[str, Any] = {"cls": cls, "new": object.__new__, "setattr": object.__setattr__,
+                                 "interned": _INTERNED.get, "none": _NONE_INTERNED}
     lines = ["def decode(data):", "    obj = new(cls)"]
     # Instances with a __dict__ take their fields straight into it (frozen dataclasses only
     # guard attribute assignment); slotted classes go through object.__setattr__.
@@ -147,7 +156,15 @@ def _generate_decoder(
                 f"(data[{name!r}] if {name!r} in data else default_{i}())"
                 if kind == "factory" else f"data.get({name!r}, default_{i})"
             )
-        if dec is not None:
+        if dec is _decode_money and kind == "required" and inline_money:
+            # _decode_money's interned hit without its call; a miss (or a malformed value:
+            # the caller falls back to the careful decoder) goes through it.
+            namespace[f"dec_{i}"] = dec
+            lines.append(f"    raw_{i} = {raw}")
+            lines.append(
+                f"    value_{i} = interned(raw_{i}['currency'], none).get(raw_{i}['amount'])")
+            value = f"dec_{i}(raw_{i}) if value_{i} is None else value_{i}"
+        elif dec is not None:
             namespace[f"dec_{i}"] = dec
             value = f"dec_{i}({raw})"
         else:

@@ -73,7 +73,7 @@ class EventRegistry:
         _, codec, version = self._entry(event_type)
         if schema_version != version:
             self.decode(event_type, schema_version, {})  # raises the explanatory error
-        decoder: Callable[[dict[str, Any]], DomainEvent] = codec.decode_fast
+        decoder: Callable[[dict[str, Any]], DomainEvent] = codec.decode_hot
         return decoder
 
     def _entry(self, event_type: str) -> tuple[type[DomainEvent], _ClassCodec, int]:
