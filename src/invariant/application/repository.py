@@ -136,7 +136,7 @@ class Repository(Generic[A]):
             return None
         aggregate = base if base is not None else self.aggregate_type(aggregate_id)
         # Same apply path as AggregateRoot.rehydrate, fused with decoding.
-        applied = self.store.decode_into(rows, aggregate.apply)
+        applied = self.store.decode_into(rows, aggregate.apply, aggregate.applier_for)
         aggregate._restored_at(aggregate.version + applied)
         return Loaded(aggregate, snapshot_version)
 

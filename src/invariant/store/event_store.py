@@ -172,6 +172,10 @@ class EventEnvelope:
         return f"EventEnvelope({inner})"
 
 
+def _before_first_run(data: Any) -> DomainEvent:
+    raise AssertionError("decode_into sets a decoder at the first row")
+
+
 class EventStore:
     """Appends and reads domain events through an :class:`EventStorage` adapter."""
 
@@ -231,46 +235,77 @@ class EventStore:
         self,
         rows: Iterable[tuple[str, int, dict[str, Any] | str | bytes]],
         consume: Callable[[DomainEvent], object],
+        consumer_for: Callable[[type[DomainEvent]], Callable[[DomainEvent], object]]
+        | None = None,
     ) -> int:
         """Decode rows and hand each event to ``consume`` (e.g. an aggregate's ``apply``).
 
-        The hot path of aggregate loading: one decoder lookup per run of equal types, no
-        intermediate list. Returns the number of events consumed.
+        The hot path of aggregate loading, with no intermediate list. Rows come in runs of
+        one event type and schema version: per run the decoder is looked up once and, given
+        ``consumer_for`` (e.g. an aggregate's ``applier_for``), so is the consumer of that
+        run's event class (events of upcast rows go to ``consume``). Returns the number of
+        events consumed.
         """
+        history = rows if isinstance(rows, list | tuple) else list(rows)
         highest_from = self.upcasters.highest_from
+        registry = self.registry
         decoders: dict[tuple[str, int], Callable[[dict[str, Any]], DomainEvent]] = {}
+        sinks: dict[str, Callable[[DomainEvent], object]] = {}
 
         def decoder_for(event_type: str, version: int) -> Callable[[dict[str, Any]], DomainEvent]:
             found = decoders.get((event_type, version))
             if found is None:
-                found = decoders[(event_type, version)] = self.registry.decoder_for(
+                found = decoders[(event_type, version)] = registry.decoder_for(
                     event_type, version
                 )
             return found
 
+        def upcast_decoder(event_type: str, version: int
+                           ) -> Callable[[dict[str, Any]], DomainEvent]:
+            upcast = self.upcasters.upcast
+
+            def decode(data: dict[str, Any]) -> DomainEvent:
+                new_type, new_version, new_data = upcast(event_type, version, data)
+                return self._decode_one(decoder_for(new_type, new_version), new_type,
+                                        new_version, new_data)
+
+            return decode
+
         loads = orjson.loads
-        last_type: str | None = None
-        last_version = 0
-        upcast = False
-        decoder = None
-        count = 0
-        for count, (event_type, version, stored) in enumerate(rows, 1):  # noqa: B007
-            data = stored if type(stored) is dict else loads(stored)  # type: ignore[arg-type]
-            if event_type != last_type or version != last_version:
-                last_type, last_version = event_type, version
-                upcast = version <= highest_from.get(event_type, 0)
-                decoder = None if upcast else decoder_for(event_type, version)
-            if upcast:
-                new_type, new_version, data = self.upcasters.upcast(event_type, version, data)
-                event = self._decode_one(decoder_for(new_type, new_version), new_type,
-                                         new_version, data)
-            else:
-                try:
-                    event = decoder(data)  # type: ignore[misc]
-                except Exception:
-                    event = self._decode_one(None, event_type, version, data)
-            consume(event)
-        return count
+        event_type = ""
+        version = 0  # no stored schema version: the first row starts a run
+        upcasting = text = False
+        decoder: Callable[[Any], DomainEvent] = _before_first_run
+        sink = consume
+        for stored_type, stored_version, stored in history:
+            if stored_version != version or stored_type != event_type:
+                event_type, version = stored_type, stored_version
+                text = type(stored) is not dict
+                upcasting = version <= highest_from.get(event_type, 0)
+                if upcasting:
+                    decoder, sink = upcast_decoder(event_type, version), consume
+                else:
+                    decoder = decoder_for(event_type, version)
+                    if consumer_for is None:
+                        sink = consume
+                    else:
+                        found = sinks.get(event_type)
+                        if found is None:
+                            found = sinks[event_type] = consumer_for(
+                                registry.class_for(event_type))
+                        sink = found
+            try:
+                event = decoder(loads(stored) if text else stored)  # type: ignore[arg-type]
+            except Exception:
+                if upcasting and text is (type(stored) is not dict):
+                    raise  # the upcaster's or the careful decoder's own error
+                # Malformed data (loads raises its own error here), or a row of another kind
+                # than the run's first: the careful path reports malformed data precisely.
+                data = stored if type(stored) is dict else loads(stored)  # type: ignore[arg-type]
+                event = decoder(data) if upcasting else self._decode_one(
+                    None, event_type, version, data)
+            sink(event)
+        return len(history)
 
     def _decode_one(
         self,
