@@ -97,6 +97,11 @@ def test_rows_with_decoded_objects_are_taken_as_they_are() -> None:
     rows = [(1, "acct-1", "Credited", 1, {"amount": 5}), (2, "acct-1", "Renamed", 1,
                                                          {"title": "t"})]
     assert decode_log_page(_store(), rows).events == [Credited(5), Renamed("t")]
+    # a page whose rows are of both kinds decodes every row all the same
+    mixed = [(1, "acct-1", "Credited", 1, '{"amount": 5}'), (2, "acct-1", "Credited", 1,
+                                                            {"amount": 6})]
+    assert decode_log_page(_store(), mixed).events == [Credited(5), Credited(6)]
+    assert decode_log_page(_store(), mixed[::-1]).events == [Credited(6), Credited(5)]
 
 
 def test_malformed_or_unknown_events_fail_precisely() -> None:

@@ -128,15 +128,16 @@ def claim(conn: Connection, name: str, version: int, now: datetime, expected: in
         "_name": name, "_version": version, "_expected": expected, "_position": position,
         "_finishing": REBUILDING if caught_up else "", "_updated_at": to_micros(now),
     }
-    row = _execute_driver(conn, _CLAIM, values).fetchone()
+    row = _first_row_on_driver(conn, _CLAIM, values)
     return None if row is None else str(row[0])
 
 
 _DRIVER_SQL: dict[tuple[int, str], tuple[str, list[str], dict[str, object]]] = {}
 
 
-def _execute_driver(conn: Connection, statement: Any, values: dict[str, object]) -> Any:
-    """Run one of this module's statements on the driver's own cursor: compiled once per
+def _first_row_on_driver(conn: Connection, statement: Any, values: dict[str, object]) -> Any:
+    """The first row of one of this module's statements, run on the driver's own cursor
+    (closed after): compiled once per
     dialect, without SQLAlchemy's per-execution work (the runner claims a checkpoint in
     every page's transaction; the statement's bound values are plain scalars)."""
     key = (id(statement), conn.dialect.name)
@@ -148,8 +149,11 @@ def _execute_driver(conn: Connection, statement: Any, values: dict[str, object])
     sql, names, constants = found
     params = tuple(values[n] if n in values else constants[n] for n in names)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(sql, params)
-    return cursor
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
 
 
 def read_all(conn: Connection) -> list[Checkpoint]:

@@ -133,7 +133,7 @@ class _Page:
     lean: bool
     last: int
     """The position of the last item (0 if none)."""
-    envelopes: EventBatch | None = None
+    batch: EventBatch | None = None
     """Decoded when read; None if an event failed to decode (found when applied)."""
 
 
@@ -273,7 +273,7 @@ class ProjectionRunner:
                     try:
                         await self._apply_page(track, page.items, page.lean,
                                                max(end, track.position), not full,
-                                               page.envelopes)
+                                               page.batch)
                     except _Moved as moved:
                         track.position = moved.position
                         continue
@@ -314,25 +314,24 @@ class ProjectionRunner:
                                            event_types=track.read_types)
             page = _Page(after, items, False, items[-1].position if items else 0)
         try:
-            page.envelopes = self._envelopes(track, items, page.lean)
+            page.batch = self._batch(track, items, page.lean)
         except Exception:
-            page.envelopes = None  # decoded (and failing) event by event when applied
+            page.batch = None  # decoded (and failing) event by event when applied
         return page
 
-    def _envelopes(self, track: _Track, items: Sequence[Any], lean: bool) -> EventBatch:
+    def _batch(self, track: _Track, items: Sequence[Any], lean: bool) -> EventBatch:
         handled = track.projection.handled if track.filter else None
         if lean:
             return decode_log_page(self.store, items, handled)
         envelopes = map(self.store.envelope, items)
-        if handled is not None:
-            return EventBatch.of([e for e in envelopes if e.event_type in handled])
-        return EventBatch.of(list(envelopes))
+        return EventBatch.of(envelopes if handled is None
+                             else [e for e in envelopes if e.event_type in handled])
 
     async def _apply_page(self, track: _Track, items: Sequence[Any], lean: bool, end: int,
-                          caught_up: bool, envelopes: EventBatch | None = None
+                          caught_up: bool, batch: EventBatch | None = None
                           ) -> None:
         try:
-            await self._commit_page(track, items, lean, end, caught_up, envelopes)
+            await self._commit_page(track, items, lean, end, caught_up, batch)
         except (_Moved, ProjectionFailedError):
             raise
         except Exception as exc:
@@ -390,7 +389,7 @@ class ProjectionRunner:
                            caught_up: bool, decoded: EventBatch | None = None
                            ) -> None:
         p, expected, now = track.projection, track.position, self.clock()
-        envelopes = self._envelopes(track, items, lean) if decoded is None else decoded
+        envelopes = self._batch(track, items, lean) if decoded is None else decoded
 
         def work(conn: Connection) -> str:
             # The checkpoint moves first (and stays locked): if the handler fails, the

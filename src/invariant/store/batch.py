@@ -15,7 +15,7 @@ batch's columns instead, and no envelope is made at all::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 import orjson
@@ -51,7 +51,7 @@ class EventBatch(Sequence["EventEnvelope"]):
         self._positions: list[int] | None = None
 
     @classmethod
-    def of(cls, envelopes: Sequence[EventEnvelope]) -> EventBatch:
+    def of(cls, envelopes: Iterable[EventEnvelope]) -> EventBatch:
         """A batch of envelopes already made (e.g. read with every field)."""
         envelopes = list(envelopes)
         return cls([e.event for e in envelopes], envelopes=envelopes)
@@ -150,9 +150,10 @@ def _decode(store: EventStore, rows: Sequence[LogRow], handled: frozenset[str] |
     registry = store.registry
     upcasters = store.upcasters
     highest_from = upcasters.highest_from
-    loads: Any = orjson.loads
-    if rows and type(rows[0][4]) is dict:
-        loads = _as_is  # an adapter that hands out decoded objects does so for every row
+    loads = orjson.loads
+    # Adapters hand out JSON text or decoded objects; the first row says which (a row of
+    # the other kind fails the fast path and is decoded on the careful one).
+    text = bool(rows) and type(rows[0][4]) is not dict
     events: list[DomainEvent] = []
     append = events.append
     kept: list[LogRow] | None = None  # the rows of ``events``, once some are left out
@@ -174,11 +175,12 @@ def _decode(store: EventStore, rows: Sequence[LogRow], handled: frozenset[str] |
                     decoder = decoders[(stored_type, stored_version)] = (
                         registry.decoder_for(stored_type, stored_version))
         if decode:
-            data = loads(row[4])
+            stored = row[4]
             try:
-                event = decoder(data)
+                event = decoder(loads(stored) if text else stored)  # type: ignore[arg-type]
             except Exception:
                 # The careful path reports malformed data precisely.
+                data = stored if isinstance(stored, dict) else loads(stored)
                 event = registry.decode(stored_type, stored_version, data)
         else:
             event = _decode_other(store, row, handled)
@@ -190,10 +192,6 @@ def _decode(store: EventStore, rows: Sequence[LogRow], handled: frozenset[str] |
             kept.append(row)
         append(event)
     return EventBatch(events, rows=rows if kept is None else kept)
-
-
-def _as_is(data: Any) -> Any:
-    return data
 
 
 def _decode_other(store: EventStore, row: LogRow, handled: frozenset[str] | None

@@ -10,7 +10,6 @@ from uuid import UUID
 import orjson
 
 from invariant.domain.events import DomainEvent
-from invariant.store import gc_pause
 from invariant.store.ids import new_uuid
 from invariant.store.port import EventStorage
 from invariant.store.records import (
@@ -337,64 +336,18 @@ class EventStore:
             recorded_at=record.recorded_at,
         )
 
-    def log_envelopes(self, rows: Iterable[LogRow]) -> list[EventEnvelope]:
+    def log_envelopes(self, rows: Sequence[LogRow]) -> list[EventEnvelope]:
         """Lean envelopes of ``rows`` of :meth:`EventStorage.read_log`, upcast as needed.
 
         They carry the event, stream id, position, type and schema versions only: the other
         fields raise :class:`DetailsNotLoaded` (the projection runner reads those pages
-        again with :meth:`EventStorage.read_all` then). One decoder lookup per run of equal
-        types; malformed data raises what :meth:`decode_event` raises.
+        again with :meth:`EventStorage.read_all` then). Decoded as the runner decodes its
+        pages (:func:`invariant.store.batch.decode_log_page`); malformed data raises what
+        :meth:`decode_event` raises.
         """
-        out: list[EventEnvelope] = []
-        # Thousands of new objects that all live until the page is applied (see gc_pause).
-        gc_pause.pause()
-        try:
-            self._log_envelopes(rows, out.append)
-        finally:
-            gc_pause.resume()
-        return out
+        from invariant.store.batch import decode_log_page
 
-    def _log_envelopes(self, rows: Iterable[LogRow],
-                       append: Callable[[EventEnvelope], None]) -> None:
-        highest_from = self.upcasters.highest_from
-        decoders: dict[tuple[str, int], Callable[[dict[str, Any]], DomainEvent]] = {}
-        loads = orjson.loads
-        new = object.__new__
-        envelope_class = EventEnvelope
-        last_type: str | None = None
-        last_version = 0
-        upcast = False
-        decoder: Callable[[dict[str, Any]], DomainEvent] | None = None
-        for position, stream_id, stored_type, stored_version, stored in rows:
-            data = stored if type(stored) is dict else loads(stored)  # type: ignore[arg-type]
-            if stored_type != last_type or stored_version != last_version:
-                last_type, last_version = stored_type, stored_version
-                upcast = stored_version <= highest_from.get(stored_type, 0)
-                if upcast:
-                    decoder = None
-                else:
-                    decoder = decoders.get((stored_type, stored_version))
-                    if decoder is None:
-                        decoder = decoders[(stored_type, stored_version)] = (
-                            self.registry.decoder_for(stored_type, stored_version))
-            if upcast:
-                event_type, version, data = self.upcasters.upcast(stored_type, stored_version,
-                                                                  data)
-                event = self.registry.decode(event_type, version, data)
-            else:
-                event_type, version = stored_type, stored_version
-                try:
-                    event = decoder(data)  # type: ignore[misc]
-                except Exception:
-                    event = self.registry.decode(event_type, version, data)
-            envelope = new(envelope_class)
-            envelope.event = event
-            envelope.stream_id = stream_id
-            envelope.position = position
-            envelope.event_type = event_type
-            envelope.schema_version = version
-            envelope.stored_schema_version = stored_version
-            append(envelope)
+        return decode_log_page(self, rows).envelopes
 
     async def read_stream(self, stream_id: str, **bounds: Any) -> list[EventEnvelope]:
         """Envelopes of one stream; takes the bounds of :meth:`EventStorage.read_stream`."""
