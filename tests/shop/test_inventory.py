@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from invariant.application import CommandResult
+from invariant.domain import ValidationError
 from shop.inventory.application import (
     CommitStock,
     GetStockLevel,
@@ -165,3 +168,11 @@ async def test_a_released_order_never_holds_stock_afterwards(server: ShopServer)
     assert (await level(server, "mouse")).reserved == 0
     assert await server.shop.commands.dispatch(SetStock(product_id="mouse", on_hand=0))
     assert (await level(server, "mouse")).available == 0
+
+
+def test_bad_order_ids_are_refused_under_the_command_that_carries_them() -> None:
+    for command in (CommitStock, ReleaseStock):
+        with pytest.raises(ValidationError) as caught:
+            command(order_id="not an id!").validate()
+        assert caught.value.subject == command.__name__
+        assert [e.field for e in caught.value.errors] == ["order_id"]

@@ -117,7 +117,7 @@ class CommitStock(Command):
     order_id: str
 
     def validate(self) -> None:
-        ReleaseStock(order_id=self.order_id).validate()
+        check_ids("CommitStock", order_id=self.order_id)
 
 
 COMMANDS: tuple[type[Command], ...] = (SetStock, SeedStock, ReserveStock, ReleaseStock,
