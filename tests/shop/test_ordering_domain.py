@@ -1,5 +1,5 @@
 """The order aggregate as a specification: the cart, the credit limit, placing,
-cancelling and shipping (no server)."""
+cancelling and shipping; and the ids its commands accept (no server)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from invariant.application import Command
 from invariant.domain import DomainError, Money, NotFoundError, ValidationError
 from shop.kernel import CustomerId, OrderId
+from shop.ordering.application import AddItem, ChangeQuantity, RemoveItem, StartOrder
 from shop.ordering.domain import (
     CANCELLED,
     PLACED,
@@ -178,3 +180,22 @@ def test_history_rebuilds_the_same_order() -> None:
     again = Order.rehydrate(OrderId("o-1"), order.pending_events)
     assert again.status == PLACED and again.total() == usd("89.00")
     assert again.customer_id == CustomerId("c-1") and again.version == order.version
+
+
+@pytest.mark.parametrize("command", [
+    StartOrder(order_id="o 1", customer_id="c-1"),
+    AddItem(order_id="o-1", customer_id="c-1", product_id="mouse/../x", quantity=1),
+    ChangeQuantity(order_id="o-1", customer_id="", product_id="mouse", quantity=2),
+    RemoveItem(order_id="o-1", customer_id="c-1", product_id="m" * 65),
+])
+def test_order_commands_accept_only_the_kernels_ids(command: Command) -> None:
+    # The shared kernel's rule, the one routes and other contexts apply too.
+    with pytest.raises(ValidationError) as caught:
+        command.validate()
+    assert caught.value.subject == type(command).__name__
+    assert [e.code for e in caught.value.errors] == ["invalid_id"]
+
+
+def test_order_commands_with_kernel_ids_are_valid() -> None:
+    StartOrder(order_id="0f8c2d1e", customer_id="3b1f-77:a").validate()
+    AddItem(order_id="o-1", customer_id="c-1", product_id="usb.mouse_2", quantity=1).validate()

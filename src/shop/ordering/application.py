@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from invariant.application import Command, Query, UnitOfWork
-from invariant.domain import FieldError, Money, NotFoundError, ValidationError
+from invariant.domain import Money, NotFoundError, ValidationError
 from invariant.messaging.published_language import Amount
 from invariant.store.clock import Clock
-from shop.kernel import CustomerId, OrderId
+from shop.kernel import CustomerId, OrderId, check_ids
 from shop.ordering import published
 from shop.ordering.domain import (
     CreditLimits,
@@ -29,7 +29,7 @@ from shop.ordering.domain import (
 )
 
 SOURCE = "ordering"
-MAX_ID, MAX_REASON = 64, 200
+MAX_REASON = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +46,6 @@ PriceList = Callable[[str], Awaitable[PricedProduct]]
 
 # -- commands --------------------------------------------------------------------------------
 
-def _check_id(field: str, value: str) -> list[FieldError]:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID:
-        return [FieldError(field, f"must be 1 to {MAX_ID} characters", "invalid_id")]
-    return []
-
-
 @dataclass(frozen=True, kw_only=True)
 class StartOrder(Command):
     """Open a new draft order (a cart) for a customer."""
@@ -60,10 +54,7 @@ class StartOrder(Command):
     customer_id: str
 
     def validate(self) -> None:
-        errors = _check_id("order_id", self.order_id) + _check_id("customer_id",
-                                                                  self.customer_id)
-        if errors:
-            raise ValidationError(errors, subject="StartOrder")
+        check_ids("StartOrder", order_id=self.order_id, customer_id=self.customer_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +66,10 @@ class AddItem(Command):
     product_id: str
     quantity: int
 
+    def validate(self) -> None:
+        check_ids("AddItem", order_id=self.order_id, customer_id=self.customer_id,
+                  product_id=self.product_id)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ChangeQuantity(Command):
@@ -85,6 +80,10 @@ class ChangeQuantity(Command):
     product_id: str
     quantity: int
 
+    def validate(self) -> None:
+        check_ids("ChangeQuantity", order_id=self.order_id, customer_id=self.customer_id,
+                  product_id=self.product_id)
+
 
 @dataclass(frozen=True, kw_only=True)
 class RemoveItem(Command):
@@ -93,6 +92,10 @@ class RemoveItem(Command):
     order_id: str
     customer_id: str
     product_id: str
+
+    def validate(self) -> None:
+        check_ids("RemoveItem", order_id=self.order_id, customer_id=self.customer_id,
+                  product_id=self.product_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,7 +173,7 @@ class OrderingHandlers:
         order.place(self.limits, now)
         uow.emit(published.OrderPlaced(
             **_published_order(order), occurred_at=now,
-        ).to_outbox(source=SOURCE, stream_id=order.stream_id(), occurred_at=now))
+        ).to_outbox(source=SOURCE, stream_id=order.stream_id()))
 
     async def cancel(self, command: CancelOrder, uow: UnitOfWork) -> None:
         if command.customer_id is None:
@@ -182,7 +185,7 @@ class OrderingHandlers:
         if order.cancel(command.reason, now) and was_placed:
             uow.emit(published.OrderCancelled(
                 **_published_order(order), reason=command.reason, occurred_at=now,
-            ).to_outbox(source=SOURCE, stream_id=order.stream_id(), occurred_at=now))
+            ).to_outbox(source=SOURCE, stream_id=order.stream_id()))
 
     async def mark_shipped(self, command: MarkOrderShipped, uow: UnitOfWork) -> None:
         order = await _order(uow, command.order_id)
@@ -191,7 +194,7 @@ class OrderingHandlers:
             uow.emit(published.OrderShipped(
                 **_published_order(order), tracking_number=command.tracking_number,
                 occurred_at=now,
-            ).to_outbox(source=SOURCE, stream_id=order.stream_id(), occurred_at=now))
+            ).to_outbox(source=SOURCE, stream_id=order.stream_id()))
 
 
 async def _order(uow: UnitOfWork, order_id: str) -> Order:
