@@ -59,6 +59,25 @@ def test_an_integration_event_speaks_the_published_language() -> None:
     assert out.metadata["occurred_at"].endswith("Z")
 
 
+class Stamped(IntegrationEvent):
+    event_name: ClassVar[str] = "test.stamped"
+    event_version: ClassVar[int] = 1
+    occurred_at: UtcTime
+
+
+def test_the_outbox_time_is_the_events_own_occurred_at_unless_given() -> None:
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert Stamped(occurred_at=at).to_outbox(source="t").metadata["occurred_at"] == (
+        "2026-03-01T08:30:00Z")
+    given = datetime(2026, 3, 2, tzinfo=UTC)
+    assert Stamped(occurred_at=at).to_outbox(source="t", occurred_at=given).metadata[
+        "occurred_at"] == "2026-03-02T00:00:00Z"
+    # An event without the field is stamped now.
+    before = datetime.now(UTC)
+    stamped = datetime.fromisoformat(placed().to_outbox(source="t").metadata["occurred_at"])
+    assert before <= stamped <= datetime.now(UTC)
+
+
 def test_a_consumer_decodes_the_versions_it_supports() -> None:
     events = IntegrationEvents(OrderPlaced, OrderCancelled)
     assert events.decode(as_message(placed())) == placed()

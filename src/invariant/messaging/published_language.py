@@ -88,8 +88,12 @@ class IntegrationEvent(BaseModel):
     def to_outbox(self, *, source: str, stream_id: str = "",
                   message_id: uuid.UUID | None = None,
                   occurred_at: datetime | None = None) -> OutboxMessage:
-        """The outbox message publishing this event (``UnitOfWork.emit`` it)."""
-        when = _utc(occurred_at or datetime.now(UTC))
+        """The outbox message publishing this event (``UnitOfWork.emit`` it).
+
+        ``occurred_at`` (the metadata's time) defaults to the event's own ``occurred_at``
+        field when it declares one, else to now."""
+        own = getattr(self, "occurred_at", None)
+        when = _utc(occurred_at or (own if isinstance(own, datetime) else datetime.now(UTC)))
         return OutboxMessage(
             message_id or uuid.uuid4(), self.event_name, self.event_version,
             self.model_dump(mode="json"),

@@ -96,7 +96,7 @@ class PaymentHandlers:
                     order_id=command.order_id, customer_id=command.customer_id,
                     charge_id=charge_id, attempt=command.attempt,
                     amount=Amount.of(command.amount), occurred_at=now,
-                ).to_outbox(source=SOURCE, stream_id=payment.stream_id(), occurred_at=now))
+                ).to_outbox(source=SOURCE, stream_id=payment.stream_id()))
                 return "charged"
             case Declined(reason=reason):
                 payment.declined(command.attempt, reason)
@@ -116,7 +116,7 @@ class PaymentHandlers:
         uow.emit(published.PaymentRefunded(
             order_id=command.order_id, customer_id=charge.customer_id, refund_id=refund_id,
             amount=Amount.of(charge.amount), occurred_at=now,
-        ).to_outbox(source=SOURCE, stream_id=payment.stream_id(), occurred_at=now))
+        ).to_outbox(source=SOURCE, stream_id=payment.stream_id()))
         return "refunded"
 
 
