@@ -152,6 +152,8 @@ class App:
     read_models: ReadModelDatabase | None = None
     owns_storage: bool = True
     """False when the caller passed the storage in: then the caller closes it."""
+    owns_read_models: bool = True
+    """False when the caller passed the read-model database in: then the caller closes it."""
     relay: OutboxRelay | None = None
     """The outbox relay running inside the application (embedded mode), when a broker was
     passed in or ``INVARIANT_BROKER`` is set; ``relay.broker`` is the broker."""
@@ -182,7 +184,7 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._live
             self._live = None
-        if self.read_models is not None:
+        if self.read_models is not None and self.owns_read_models:
             await self.read_models.close()
         if self.owns_storage:
             await self.storage.close()
@@ -204,6 +206,7 @@ def bootstrap(
     projections: Sequence[Projection] = (),
     middleware: Sequence[Middleware] | None = None,
     storage: EventStorage | None = None,
+    read_models: ReadModelDatabase | None = None,
     broker: Broker | None = None,
 ) -> App:
     """Build every part of an application from ``settings`` and the application's own
@@ -211,7 +214,9 @@ def bootstrap(
 
     ``query_handlers`` is a function of the wired :class:`App`, so query handlers get the
     read models or repositories they need without globals. ``storage`` overrides the
-    settings' store (tests pass one in). ``broker`` runs the outbox relay inside the
+    settings' store (tests pass one in); ``read_models`` is the read-model database to use
+    (by default one is opened in the store's database when projections or the relay need
+    it); the caller closes what it passed in. ``broker`` runs the outbox relay inside the
     application (the embedded mode: e.g. an ``InProcessBroker``); without it, the broker
     ``INVARIANT_BROKER`` names (:func:`open_broker`) does, when set; with neither, run
     ``invariant relay run`` as its own process (the distributed mode).
@@ -232,9 +237,9 @@ def bootstrap(
         aggregates, command_handlers, commands=commands,
         middleware=default_middleware(storage) if middleware is None else middleware,
     )
-    read_models: ReadModelDatabase | None = None
+    owns_read_models = read_models is None
     runner: ProjectionRunner | None = None
-    if projections or broker is not None or in_database:
+    if read_models is None and (projections or broker is not None or in_database):
         read_models = open_read_models(settings, storage)
     if in_database:
         broker = open_broker(settings, read_models)
@@ -250,7 +255,7 @@ def bootstrap(
         assert read_models is not None
         relay = OutboxRelay(read_models, broker)
     app = App(settings, storage, store, aggregates, bus, QueryBus({}), runner, read_models,
-              owns_storage, relay)
+              owns_storage, owns_read_models, relay)
     app.queries = QueryBus(query_handlers(app) if query_handlers else {}, queries=queries)
     return app
 

@@ -80,6 +80,7 @@ class Shop:
         # application is built without one.
         self.owns_storage = storage is None
         storage = storage if storage is not None else open_storage(self.settings.invariant)
+        self.read_models: ReadModelDatabase = open_read_models(self.settings.invariant, storage)
         self.app: App = bootstrap(
             replace(self.settings.invariant, broker=None, broker_url=None),
             events=[e for m in self.modules for e in m.events],
@@ -87,13 +88,11 @@ class Shop:
             query_handlers=lambda app: queries,
             projections=[p for m in self.modules for p in m.projections],
             storage=storage,
+            read_models=self.read_models,
             # Many customers may reserve the last units of one product at once: a command
             # that lost a race is run again on fresh state, up to COMMAND_RETRIES times.
             middleware=default_middleware(storage, retries=COMMAND_RETRIES),
         )
-        self.read_models: ReadModelDatabase = (
-            self.app.read_models or open_read_models(self.settings.invariant, self.app.storage))
-        self._owns_read_models = self.app.read_models is None
         self.broker: Broker = broker if broker is not None else open_broker(
             replace(self.settings.invariant, broker=self.settings.invariant.broker or "sql"),
             self.read_models)
@@ -130,9 +129,8 @@ class Shop:
 
     async def _start(self) -> None:
         self.app.owns_storage = self.owns_storage
+        self._stack.push_async_callback(self.read_models.close)
         await self._stack.enter_async_context(self.app)
-        if self._owns_read_models:
-            self._stack.push_async_callback(self.read_models.close)
         for module in self.modules:
             if module.tables is not None:
                 await self.read_models.run(module.tables.create_all)
