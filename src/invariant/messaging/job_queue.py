@@ -88,7 +88,7 @@ from invariant.messaging.jobs import (
     jobs,
 )
 from invariant.messaging.nats import ERRORS, abort_socket, connect_jetstream
-from invariant.messaging.relay import create_tables, poll, serialize, sleep_or_stop
+from invariant.messaging.relay import create_tables, hand_over, poll, serialize, sleep_or_stop
 from invariant.projections.database import ReadModelDatabase, dialect_insert
 from invariant.store.clock import from_micros, to_micros, utc_now
 
@@ -289,23 +289,21 @@ class JobForwarder:
     async def run_once(self) -> int:
         """Forward one batch of due jobs; how many."""
         now = to_micros(self.clock())
-        batch = await self.database.run(lambda conn: self._claim(conn, now))
-        if not batch:
-            return 0
-        ids = [job.id for job, _ in batch]
-        try:
-            await self.queue.publish(batch)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self.database.run(lambda conn: conn.execute(
-                    update(jobs).where(jobs.c.id.in_(ids), jobs.c.claimed_until == now
-                                       + int(self.lease * 1_000_000)
-                                       ).values(claimed_until=None)))
-            raise
-        await self.database.run(lambda conn: conn.execute(
-            jobs.delete().where(jobs.c.id.in_(ids), jobs.c.state == PENDING)))
-        self.forwarded += len(ids)
-        return len(ids)
+        until = now + int(self.lease * 1_000_000)
+
+        def release(conn: Connection, batch: Sequence[tuple[Job, int]]) -> None:
+            conn.execute(update(jobs).where(jobs.c.id.in_([job.id for job, _ in batch]),
+                                            jobs.c.claimed_until == until
+                                            ).values(claimed_until=None))
+
+        def settle(conn: Connection, batch: Sequence[tuple[Job, int]]) -> None:
+            conn.execute(jobs.delete().where(jobs.c.id.in_([job.id for job, _ in batch]),
+                                             jobs.c.state == PENDING))
+
+        forwarded = await hand_over(self.database, lambda conn: self._claim(conn, now),
+                                    self.queue.publish, release=release, settle=settle)
+        self.forwarded += forwarded
+        return forwarded
 
     async def run(self, *, stop: asyncio.Event, idle: float = 0.2, retry: float = 0.5
                   ) -> None:

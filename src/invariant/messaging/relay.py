@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import orjson
@@ -63,6 +63,8 @@ _SELECT = (
     "   AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
     " ORDER BY o.id LIMIT :n"
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,19 +109,13 @@ class OutboxRelay:
         if not self._select:
             await self.setup()
         now = to_micros(self.clock())
-        batch = await self.database.run(lambda conn: self._claim(conn, now))
-        if not batch:
-            return 0
-        ids = [row_id for row_id, _ in batch]
-        try:
-            await self.broker.publish([m for _, m in batch])
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self.database.run(lambda conn: self._release(conn, ids))
-            raise
-        await self.database.run(lambda conn: self._mark_published(conn, ids))
-        self.published += len(ids)
-        return len(ids)
+        published = await hand_over(
+            self.database, lambda conn: self._claim(conn, now),
+            lambda batch: self.broker.publish([m for _, m in batch]),
+            release=lambda conn, batch: self._release(conn, [i for i, _ in batch]),
+            settle=lambda conn, batch: self._mark_published(conn, [i for i, _ in batch]))
+        self.published += published
+        return published
 
     async def run(self, *, stop: asyncio.Event, idle: float = 0.05,
                   retry: float = 0.5) -> None:
@@ -199,6 +195,33 @@ def create_tables(conn: Connection, database: ReadModelDatabase,
     serialize(conn, database, "setup")
     for create in creates:
         create(conn)
+
+
+async def hand_over(
+    database: ReadModelDatabase, claim: Callable[[Connection], Sequence[T]],
+    send: Callable[[Sequence[T]], Awaitable[object]], *,
+    release: Callable[[Connection, Sequence[T]], object],
+    settle: Callable[[Connection, Sequence[T]], object],
+) -> int:
+    """Hand one batch of rows to a broker, at least once; how many rows.
+
+    ``claim`` takes the batch in one transaction (claims that expire: a dead worker's
+    rows go to another), ``send`` hands it over, and ``settle`` marks it done in a second
+    transaction. When sending fails, ``release`` gives the claims back (best effort: they
+    expire anyway) and the error is raised. A crash between sending and settling sends the
+    batch again later: receivers deduplicate by message id.
+    """
+    batch = await database.run(claim)
+    if not batch:
+        return 0
+    try:
+        await send(batch)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await database.run(lambda conn: release(conn, batch))
+        raise
+    await database.run(lambda conn: settle(conn, batch))
+    return len(batch)
 
 
 class Retrying(Protocol):
