@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from invariant.messaging.port import Delivery, Message
+from invariant.store.signal import wait_briefly
 
 
 @dataclass
@@ -94,7 +95,5 @@ class InProcessBroker:
             if out or remaining <= 0:
                 return out
             self._event.clear()
-            try:
-                await asyncio.wait_for(self._event.wait(), remaining)
-            except TimeoutError:
+            if not await wait_briefly(self._event.wait(), remaining):
                 return []

@@ -45,6 +45,7 @@ from invariant.messaging.port import Broker, Message
 from invariant.projections.database import ReadModelDatabase, lease_key
 from invariant.state.outbox import create_outbox
 from invariant.store.clock import from_micros, to_micros, utc_now
+from invariant.store.signal import wait_briefly
 
 metadata = MetaData()
 claims = Table(
@@ -253,5 +254,4 @@ async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asy
 
 async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+    await wait_briefly(stop.wait(), seconds)

@@ -68,6 +68,7 @@ from invariant.projections.database import (
     SQLiteReadModels,
 )
 from invariant.store.clock import to_micros, utc_now
+from invariant.store.signal import wait_briefly
 
 T = TypeVar("T")
 
@@ -259,8 +260,7 @@ class SqlBroker:
                 if next_visible is not None:  # <= 0: held by another fetcher's open
                     # transaction (SKIP LOCKED)
                     wait = min(wait, next_visible + 0.005 if next_visible > 0 else 0.05)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), wait)
+                await wait_briefly(event.wait(), wait)
                 if self._closed:  # closed while waiting
                     return []
         finally:

@@ -7,14 +7,13 @@ waiting for the projection to reach it before querying shows the caller its own 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from sqlalchemy import Connection
 
 from invariant.domain.errors import ProjectionFailedError, ProjectionLagError
 from invariant.projections import checkpoints
 from invariant.projections.database import ReadModelDatabase
-from invariant.store.signal import CommitSignal
+from invariant.store.signal import CommitSignal, wait_briefly
 
 
 async def wait_until(
@@ -61,8 +60,7 @@ async def wait_until(
             if woken is None:
                 await asyncio.sleep(delay)
             else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(woken), delay)
+                await wait_briefly(woken, delay)
             pause = min(pause * 2, 0.5)
         finally:
             if woken is not None and progress is not None:

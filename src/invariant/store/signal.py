@@ -3,12 +3,15 @@
 Adapters notify a :class:`CommitSignal` after every successful commit; a follower waiting in
 :func:`wait_for_head` registers itself *before* it reads the head, so a commit landing
 between the read and the wait still wakes it.
+
+Waits with a timeout go through :func:`wait_briefly`, never ``asyncio.wait_for``: on Python
+3.11, ``wait_for`` swallows a cancellation that arrives as the awaited future completes, and
+a follower cancelled just as a commit woke it would then follow the log forever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -74,7 +77,26 @@ async def wait_for_head(
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(woken), min(remaining, recheck))
+            await wait_briefly(woken, min(remaining, recheck))
         finally:
             signal.forget(woken)
+
+
+async def wait_briefly(waitable: Awaitable[object], timeout: float) -> bool:  # noqa: ASYNC109
+    """Wait at most ``timeout`` seconds for ``waitable``; True when it finished in time.
+
+    A future is left as it is on timeout; a coroutine still running is cancelled. A
+    cancellation of the caller always propagates, even when it arrives just as ``waitable``
+    finishes (``asyncio.wait_for`` on Python 3.11 swallows that one).
+    """
+    future = asyncio.ensure_future(waitable)
+    ours = future is not waitable  # a task made here for a coroutine: ours to stop
+    try:
+        done, _ = await asyncio.wait((future,), timeout=timeout)
+    except BaseException:
+        if ours:
+            future.cancel()
+        raise
+    if not done and ours:
+        future.cancel()
+    return bool(done)
