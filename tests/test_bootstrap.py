@@ -18,6 +18,7 @@ from examples.bank.domain import EVENTS
 from examples.bank.wiring import upcasters
 from invariant import App, Settings, bootstrap
 from invariant.domain import ConfigurationError, Money
+from invariant.projections.database import SQLiteReadModels
 from invariant.store import MemoryStorage, SQLiteStorage
 
 
@@ -58,6 +59,37 @@ async def test_a_passed_storage_is_left_open_for_its_owner() -> None:
     storage = MemoryStorage()
     async with build(Settings(store="memory"), storage=storage) as app:
         assert app.storage is storage and not app.owns_storage
+
+
+class CountedCloses(SQLiteReadModels):
+    closed = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+        await super().close()
+
+
+async def test_passed_read_models_serve_the_projections_and_stay_open_for_their_owner(
+    tmp_path: Path,
+) -> None:
+    from examples.bank.projections import bank_projections
+
+    settings = Settings(store="sqlite", sqlite_path=tmp_path / "app.db")
+    read_models = CountedCloses(tmp_path / "app.db")
+    async with build(settings, projections=bank_projections(),
+                     read_models=read_models) as app:
+        assert app.read_models is read_models and not app.owns_read_models
+        result = await app.commands.dispatch(OpenAccount(
+            account_id="A1", owner_id="U1", initial_deposit=Money.of(5, "USD")))
+        assert app.projections is not None
+        await app.projections.wait_until("account_summary", result.position, timeout=10)
+    assert read_models.closed == 0
+    await read_models.close()
+
+    # Without one, the App opens its own (and closes it).
+    own = build(Settings(store="sqlite", sqlite_path=tmp_path / "other.db"),
+                projections=bank_projections())
+    assert own.read_models is not None and own.owns_read_models
 
 
 def test_projections_on_the_memory_store_are_refused_with_advice() -> None:
