@@ -39,3 +39,34 @@ def test_the_checker_would_catch_a_third_party_import(tmp_path: Path) -> None:
 
 def test_every_package_ships_its_type_marker() -> None:
     assert (SRC / "py.typed").exists()
+
+
+def wait_for_calls(path: Path) -> list[int]:
+    """Lines calling ``asyncio.wait_for`` (or a bare imported ``wait_for``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    lines: list[int] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if (isinstance(func, ast.Attribute) and func.attr == "wait_for"
+                    and isinstance(func.value, ast.Name) and func.value.id == "asyncio") or (
+                    isinstance(func, ast.Name) and func.id == "wait_for"):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_no_timed_wait_can_swallow_a_cancellation() -> None:
+    # On Python 3.11, asyncio.wait_for returns normally when a cancellation lands as the
+    # awaited future completes: a follower or worker cancelled then runs on forever. Use
+    # invariant.store.signal.wait_briefly or ``async with asyncio.timeout(...)``.
+    root = SRC.parent
+    offenders = [f"{path.relative_to(root)}:{line}"
+                 for path in sorted(root.rglob("*.py")) for line in wait_for_calls(path)]
+    assert offenders == []
+
+
+def test_the_wait_for_checker_sees_both_spellings(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import asyncio\nfrom asyncio import wait_for\n"
+                   "async def f(x):\n    await asyncio.wait_for(x, 1)\n    await wait_for(x, 1)\n")
+    assert wait_for_calls(bad) == [4, 5]

@@ -155,9 +155,11 @@ class RabbitMQBroker:
         inbox = await self._inbox(group)
         out: list[Delivery] = []
         try:
-            out.append(_RabbitDelivery(await asyncio.wait_for(inbox.get(), timeout)))
+            async with asyncio.timeout(timeout):
+                first = await inbox.get()
         except TimeoutError:
             return out
+        out.append(_RabbitDelivery(first))
         while len(out) < max_messages and not inbox.empty():
             out.append(_RabbitDelivery(inbox.get_nowait()))
         return out

@@ -471,7 +471,8 @@ class EventStorageContract:
         assert not waiting.done()
         started = loop.time()
         await storage.commit(append("woken-1", StreamState.NO_STREAM, new_event()))
-        await asyncio.wait_for(waiting, 3)
+        async with asyncio.timeout(3):
+            await waiting
         assert loop.time() - started < 1  # woken by the commit, not by a periodic re-check
 
         started = loop.time()

@@ -118,7 +118,8 @@ async def mail_sink(host: str, port: int, directory: Path) -> AsyncIterator[None
     finally:
         server.close()
         with contextlib.suppress(TimeoutError):  # a client still connected: do not hang
-            await asyncio.wait_for(server.wait_closed(), 2.0)
+            async with asyncio.timeout(2.0):
+                await server.wait_closed()
 
 
 def _smtp(handler: Any) -> SMTP:

@@ -66,8 +66,8 @@ class PaymentGateway:
                    "currency_code": amount.currency.code.lower(),
                    "merchant_reference": order_id, "payer_ref": customer_id}
         try:
-            answer = await asyncio.wait_for(self.provider.create_charge(request),
-                                            self.timeout)
+            async with asyncio.timeout(self.timeout):
+                answer = await self.provider.create_charge(request)
         except TimeoutError:
             return TimedOut()
         if answer.get("result_code") == "00":
@@ -83,8 +83,8 @@ class PaymentGateway:
         """The provider's refund reference; one refund per charge, however often asked."""
         request = {"idempotency_key": f"refund:{order_id}", "charge_ref": charge_id}
         try:
-            answer = await asyncio.wait_for(self.provider.create_refund(request),
-                                            self.timeout)
+            async with asyncio.timeout(self.timeout):
+                answer = await self.provider.create_refund(request)
         except TimeoutError:
             raise ProviderUnavailable(
                 f"the payment provider did not answer the refund of order {order_id} within "

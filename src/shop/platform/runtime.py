@@ -168,7 +168,8 @@ class Shop:
                 task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=10)
+                async with asyncio.timeout(10):
+                    await task
         self._tasks.clear()
         await self._stack.aclose()
 
