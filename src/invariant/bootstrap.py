@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from invariant.store.event_store import EventStore
 from invariant.store.memory import MemoryStorage
 from invariant.store.port import EventStorage
 from invariant.store.registry import EventRegistry
+from invariant.store.signal import stop_task
 from invariant.store.sqlite import SQLiteStorage
 from invariant.store.upcasting import Upcasters
 
@@ -180,10 +180,8 @@ class App:
             self._relaying = None
             await self.relay.broker.close()
         if self._live is not None:
-            self._live.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._live
-            self._live = None
+            live, self._live = self._live, None
+            await stop_task(live)
         if self.read_models is not None and self.owns_read_models:
             await self.read_models.close()
         if self.owns_storage:

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from invariant.store.signal import CommitSignal, wait_briefly, wait_for_head
+from invariant.store.signal import CommitSignal, stop_task, wait_briefly, wait_for_head
 
 
 async def test_a_follower_returns_once_the_head_passes_its_position() -> None:
@@ -68,3 +68,50 @@ async def test_wait_briefly_propagates_a_cancellation_that_meets_completion() ->
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_stop_task_cancels_and_waits_and_reports_a_real_failure() -> None:
+    ended: list[str] = []
+
+    async def worker() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            ended.append("worker")
+
+    task = asyncio.create_task(worker())
+    await asyncio.sleep(0)
+    await stop_task(task)
+    assert task.cancelled() and ended == ["worker"]
+
+    async def fails_when_stopped() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise ValueError("cleanup failed") from None
+
+    failing = asyncio.create_task(fails_when_stopped())
+    await asyncio.sleep(0)
+    with pytest.raises(ValueError, match="cleanup failed"):
+        await stop_task(failing)
+
+
+async def test_stop_task_lets_its_callers_own_cancellation_through() -> None:
+    release = asyncio.Event()
+
+    async def slow_to_stop() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            await release.wait()  # cleanup that takes a while
+            raise
+
+    task = asyncio.create_task(slow_to_stop())
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(stop_task(task))
+    await asyncio.sleep(0.01)
+    stopping.cancel()  # the caller itself is cancelled while it waits
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    assert stopping.cancelled()

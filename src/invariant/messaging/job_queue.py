@@ -91,6 +91,7 @@ from invariant.messaging.nats import ERRORS, abort_socket, connect_jetstream
 from invariant.messaging.relay import create_tables, hand_over, poll, serialize, sleep_or_stop
 from invariant.projections.database import ReadModelDatabase, dialect_insert
 from invariant.store.clock import from_micros, to_micros, utc_now
+from invariant.store.signal import stop_task
 
 DONE, RETRIED, BURIED = "done", "retried", "dead"
 
@@ -381,9 +382,7 @@ class QueuedJobWorker:
             try:
                 await handler(job)
             finally:
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
+                await stop_task(heartbeat)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             if job.attempt >= self._limit(job):

@@ -18,6 +18,7 @@ position in its status, until :meth:`ProjectionRunner.resume` or ``rebuild``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -45,7 +46,7 @@ from invariant.store.batch import EventBatch, decode_log_page
 from invariant.store.clock import Clock, utc_now
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.port import LogReader
-from invariant.store.signal import CommitSignal
+from invariant.store.signal import CommitSignal, stop_task
 
 _log = logging.getLogger("invariant.projections")
 
@@ -138,11 +139,10 @@ class _Page:
 
 
 async def _discard(task: asyncio.Task[Any]) -> None:
-    """Cancel a read-ahead that is no longer wanted, and retrieve its outcome."""
-    task.cancel()
-    await asyncio.wait([task])
-    if not task.cancelled():
-        task.exception()
+    """Cancel a read-ahead that is no longer wanted; whatever it failed with does not matter
+    (the page is read again)."""
+    with contextlib.suppress(Exception):
+        await stop_task(task)
 
 
 class ProjectionRunner:

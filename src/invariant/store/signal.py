@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 
 class CommitSignal:
@@ -100,3 +101,15 @@ async def wait_briefly(waitable: Awaitable[object], timeout: float) -> bool:  # 
     if not done and ours:
         future.cancel()
     return bool(done)
+
+
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended; raise what it failed with, if it failed
+    with anything but that cancellation. A cancellation of the caller while it waits
+    propagates (``suppress(CancelledError)`` around ``await task`` would swallow it)."""
+    task.cancel()
+    await asyncio.wait((task,))
+    if not task.cancelled():
+        error = task.exception()
+        if error is not None:
+            raise error
