@@ -31,6 +31,7 @@ from invariant.processes import ProcessRunner
 from invariant.projections import ReadModelDatabase
 from invariant.store.clock import Clock, utc_now
 from invariant.store.port import EventStorage
+from invariant.store.signal import stop_task, wait_briefly
 from shop.config import ShopSettings
 from shop.platform.auth import Tokens
 from shop.platform.module import Module, ModuleFactory
@@ -166,12 +167,16 @@ class Shop:
         for task in self._tasks:
             if task.get_name() == "processes":
                 task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                async with asyncio.timeout(10):
-                    await task
-        self._tasks.clear()
-        await self._stack.aclose()
+        try:
+            for task in self._tasks:
+                # Given 10 s to stop, then cancelled. A crash was logged by _report_crash;
+                # a cancellation of this shutdown itself propagates (after the closing).
+                if not await wait_briefly(task, 10):
+                    with contextlib.suppress(Exception):
+                        await stop_task(task)
+        finally:
+            self._tasks.clear()
+            await self._stack.aclose()
 
 
 def _report_crash(task: asyncio.Task[Any]) -> None:
