@@ -381,9 +381,13 @@ class _PreparedCommit:
         single = (self.command is None and not self.snapshots and not self.messages
                   and len(self.appends) == 1 and len(self.appends[0][1]) == 1
                   and self.appends[0][0].expected_version is not StreamState.ANY)
-        self.work: Callable[[sqlite3.Connection], CommitResult] = (
-            self._work_single if single else self._work_general
-        )
+        self.single = single
+
+    @property
+    def work(self) -> Callable[[sqlite3.Connection], CommitResult]:
+        """The writer's job. Not stored on the instance: a bound method kept by its own
+        object is a reference cycle, and the collector then has to free every commit."""
+        return self._work_single if self.single else self._work_general
 
     def _work_single(self, conn: sqlite3.Connection) -> CommitResult:
         # The common command: one event, an exact expectation. The version check rides in
