@@ -138,3 +138,109 @@ async def test_a_failing_flush_fails_its_commits_instead_of_stranding_them(
           for i in range(3)], return_exceptions=True), timeout=5)
     assert all(isinstance(o, StoreError) and "simulated bug" in str(o) for o in outcomes)
     assert handler_errors, "the bug itself is reported to the loop, not swallowed"
+
+
+# One-event commits with an exact expectation (the common command) are inserted together,
+# in one executemany per batch; these attack that path.
+
+
+async def _commit_all(storage: SQLiteStorage, commits: list[object]) -> list[object]:
+    return await asyncio.gather(*[storage.commit(c) for c in commits],  # type: ignore[arg-type]
+                                return_exceptions=True)
+
+
+async def _positions_by_event_id(storage: SQLiteStorage) -> dict[uuid.UUID, int]:
+    return {e.event_id: e.position for e in await storage.read_all(limit=1000)}
+
+
+async def test_batched_one_event_commits_each_get_the_position_of_their_own_event(
+    storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(30):
+        await storage.commit(append(f"s{i}-1", StreamState.NO_STREAM, new_event(i)))
+    sizes: list[int] = []
+    original = sqlite_module._run_batch
+    monkeypatch.setattr(sqlite_module, "_run_batch",
+                        lambda conn, batch: (sizes.append(len(batch)), original(conn, batch)))
+    events = [new_event(100 + i) for i in range(60)]
+    commits = [append(f"s{i}-1", 1, events[i]) if i < 30
+               else append(f"n{i}-1", StreamState.NO_STREAM, events[i]) for i in range(60)]
+    results = await _commit_all(storage, commits)
+    assert max(sizes) == 60, "all sixty should have shared one batch"
+    stored = await _positions_by_event_id(storage)
+    for event, result in zip(events, results, strict=True):
+        assert not isinstance(result, BaseException), result
+        assert result.position == stored[event.event_id]  # type: ignore[attr-defined]
+    assert [r.versions for r in results[:2]] == [{"s0-1": 2}, {"s1-1": 2}]  # type: ignore[union-attr]
+    assert len(await storage.read_outbox(limit=1000)) == 90
+
+
+async def test_two_batched_commits_expecting_the_same_version_of_a_stream_one_wins(
+    storage: SQLiteStorage,
+) -> None:
+    await storage.commit(append("hot-1", StreamState.NO_STREAM, new_event(0)))
+    mine, theirs = new_event(1), new_event(2)
+    others = [new_event(10 + i) for i in range(5)]
+    results = await _commit_all(storage, [
+        append("hot-1", 1, mine), *[append(f"o{i}-1", StreamState.NO_STREAM, e)
+                                    for i, e in enumerate(others)],
+        append("hot-1", 1, theirs),
+    ])
+    assert not isinstance(results[0], BaseException)
+    assert isinstance(results[-1], ConcurrencyError)
+    assert "hot-1" in str(results[-1])
+    stored = await _positions_by_event_id(storage)
+    assert theirs.event_id not in stored
+    assert [e.event_id for e in await storage.read_stream("hot-1")][1] == mine.event_id
+    for event, result in zip(others, results[1:-1], strict=True):
+        assert result.position == stored[event.event_id]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("clash", ["stale expectation", "duplicate event id"])
+async def test_one_failing_commit_in_a_batch_of_one_event_commits_fails_alone(
+    storage: SQLiteStorage, clash: str
+) -> None:
+    stored_event = new_event(0)
+    await storage.commit(append("x-1", StreamState.NO_STREAM, stored_event))
+    bad = (append("x-1", StreamState.NO_STREAM, new_event(1)) if clash == "stale expectation"
+           else append("y-1", StreamState.NO_STREAM,
+                       NewEvent(stored_event.event_id, "Happened", 1, {"n": 1})))
+    good = [new_event(10 + i) for i in range(6)]
+    commits = [append(f"g{i}-1", StreamState.NO_STREAM, e) for i, e in enumerate(good)]
+    results = await _commit_all(storage, [*commits[:3], bad, *commits[3:]])
+    expected_error = ConcurrencyError if clash == "stale expectation" else DuplicateEventError
+    assert isinstance(results[3], expected_error)
+    stored = await _positions_by_event_id(storage)
+    assert len(stored) == 7
+    for event, result in zip(good, [*results[:3], *results[4:]], strict=True):
+        assert result.position == stored[event.event_id]  # type: ignore[union-attr]
+    assert len(await storage.read_outbox(limit=100)) == 7
+
+
+async def test_one_event_commits_batch_with_other_kinds_of_commit(
+    storage: SQLiteStorage,
+) -> None:
+    from invariant.store import Commit, OutboxMessage, SnapshotRecord
+
+    await storage.commit(append("acc-1", StreamState.NO_STREAM, new_event(0)))
+    single = [new_event(1 + i) for i in range(4)]
+    pair = [new_event(20), new_event(21)]
+    snapshot = SnapshotRecord("acc-1", "Account", 2, 1, {"n": 1})
+    message = OutboxMessage(uuid.uuid4(), "AccountNoted", 1, {"n": 1}, stream_id="acc-1")
+    commits: list[object] = [
+        append("a-1", StreamState.NO_STREAM, single[0]),
+        append("b-1", StreamState.NO_STREAM, *pair),
+        append("c-1", StreamState.NO_STREAM, single[1]),
+        Commit(appends=(append("acc-1", 1, single[2]).appends[0],), snapshots=(snapshot,),
+               messages=(message,)),
+        append("d-1", StreamState.NO_STREAM, single[3]),
+    ]
+    results = await _commit_all(storage, commits)
+    assert not any(isinstance(r, BaseException) for r in results), results
+    stored = await _positions_by_event_id(storage)
+    for event, result in zip(single, [results[0], results[2], results[3], results[4]],
+                             strict=True):
+        assert result.position == stored[event.event_id]  # type: ignore[union-attr]
+    assert results[1].position == stored[pair[1].event_id]  # type: ignore[union-attr]
+    assert (await storage.read_snapshot("acc-1")) is not None
+    assert len(await storage.read_outbox(limit=100)) == 8

@@ -1,10 +1,11 @@
 """SQLite event storage: the embedded default.
 
 * Durable by default: WAL journal with ``synchronous=FULL``.
-* Writes go through one writer thread that **group-commits**: commits that arrive while a
-  transaction is being made durable are written together in the next transaction, each in
-  its own savepoint, so one conflicting commit never affects the others and many concurrent
-  commands share one fsync.
+* Writes are **group-committed**: the commits that reach the writer during one turn of the
+  event loop are written in one transaction, so many concurrent commands share one fsync.
+  Each commit checks its expected versions before it writes, so one refused commit never
+  affects the others; the common one-event commits of a batch are inserted with a single
+  ``executemany``.
 * Reads run on the calling thread (SQLite reads take microseconds, less than a thread hop),
   in bounded keyset pages that yield to the event loop between pages.
 * Positions come from SQLite's single-writer lock, so commit order is position order and a
@@ -127,7 +128,6 @@ _INSERT_CHECKED = (
     "INSERT INTO invariant_events (event_id, stream_id, category, version, event_type,"
     " schema_version, data, metadata, recorded_at) SELECT ?,?,?,?,?,?,?,?,?"
     " WHERE (SELECT coalesce(max(version), 0) FROM invariant_events WHERE stream_id = ?) = ?"
-    " RETURNING position"
 )
 _INSERT_OUTBOX_MESSAGE = (
     "INSERT INTO invariant_outbox (message_id, stream_id, message_type, schema_version,"
@@ -174,6 +174,7 @@ class _Job:
     work: Callable[[sqlite3.Connection], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    single: _PreparedCommit | None = None  # a one-event commit: batched with the others
     result: Any = None
     error: BaseException | None = field(default=None)
 
@@ -188,7 +189,7 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
     """
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for job in batch:
+        for job in _insert_singles(conn, batch) if len(batch) > 1 else batch:
             try:
                 job.result = job.work(conn)
                 job.error = None
@@ -202,6 +203,46 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
         else:
             for job in batch:
                 _run_alone(conn, job)
+
+
+def _insert_singles(conn: sqlite3.Connection, batch: list[_Job]) -> list[_Job]:
+    """Insert the batch's one-event commits with one ``executemany``; the jobs left to run.
+
+    Each row carries its own version check, so the rows inserted count how many held. When
+    all did, they were inserted in order, one position after another. When one did not
+    (a concurrent command won its stream) or one failed (a duplicate event id), the
+    transaction starts over and every job runs on its own, to get its own outcome.
+    """
+    singles: list[tuple[_Job, _PreparedCommit]] = []
+    rows: list[tuple[Any, ...]] = []
+    rest: list[_Job] = []
+    streams: set[str] = set()
+    for job in batch:
+        prepared = job.single
+        row = None if prepared is None else prepared.row
+        # One row per stream: a second one for the same stream is a conflict in the making
+        # (both expected the same version); it runs on its own, after, to be refused there.
+        if prepared is None or row is None or row[1] in streams:
+            rest.append(job)
+            continue
+        streams.add(row[1])
+        singles.append((job, prepared))
+        rows.append(row)
+    if len(singles) < 2:
+        return batch
+    try:
+        inserted = conn.executemany(_INSERT_CHECKED, rows).rowcount
+    except sqlite3.IntegrityError:
+        inserted = -1
+    if inserted != len(rows):
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")
+        return batch
+    position = conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(rows)
+    for job, prepared in singles:
+        position += 1
+        job.result = prepared.result_at(position)
+    return rest
 
 
 class _Refused(Exception):
@@ -359,8 +400,27 @@ class _PreparedCommit:
     refused commit leaves nothing behind and needs no savepoint inside a group-commit batch.
     """
 
+    row: tuple[Any, ...] | None = None
+    """The INSERT parameters of a one-event commit with an exact expectation (the common
+    command); ``None`` for any other commit."""
+
     def __init__(self, commit: Commit, now: int) -> None:
         self.now = now
+        appends = commit.appends
+        if (len(appends) == 1 and commit.command is None and not commit.snapshots
+                and not commit.messages):
+            request = appends[0]
+            exp = request.expected_version
+            if len(request.events) == 1 and exp is not StreamState.ANY:
+                e, sid = request.events[0], request.stream_id
+                expected = 0 if isinstance(exp, StreamState) else exp  # NO_STREAM
+                self.request = request
+                # The version check rides in the INSERT itself (no row when it fails).
+                self.row = (e.event_id.bytes, sid, category_of(sid), expected + 1,
+                            e.event_type, e.schema_version, _dumps(e.data),
+                            _dumps(e.metadata) if e.metadata else _EMPTY_JSON, now,
+                            sid, expected)
+                return
         self.appends = [
             (request, [(e.event_id.bytes, e.event_type, e.schema_version, _dumps(e.data),
                         _dumps(e.metadata) if e.metadata else _EMPTY_JSON)
@@ -378,36 +438,33 @@ class _PreparedCommit:
         ]
         self.command = commit.command
         self.command_value = _dumps(commit.command.value) if commit.command else ""
-        single = (self.command is None and not self.snapshots and not self.messages
-                  and len(self.appends) == 1 and len(self.appends[0][1]) == 1
-                  and self.appends[0][0].expected_version is not StreamState.ANY)
-        self.single = single
 
     @property
     def work(self) -> Callable[[sqlite3.Connection], CommitResult]:
         """The writer's job. Not stored on the instance: a bound method kept by its own
         object is a reference cycle, and the collector then has to free every commit."""
-        return self._work_single if self.single else self._work_general
+        return self._work_general if self.row is None else self._work_single
+
+    def result_at(self, position: int) -> CommitResult:
+        """The outcome of a one-event commit whose event got ``position``."""
+        row = self.row
+        assert row is not None
+        return CommitResult((StreamResult(row[1], row[3], position, position),))
 
     def _work_single(self, conn: sqlite3.Connection) -> CommitResult:
-        # The common command: one event, an exact expectation. The version check rides in
-        # the INSERT itself (no row is inserted when it fails): one statement.
-        request, rows = self.appends[0]
-        sid, exp = request.stream_id, request.expected_version
-        expected = 0 if isinstance(exp, StreamState) else exp  # NO_STREAM (ANY is general)
-        r = rows[0]
+        row = self.row
+        assert row is not None
         try:
-            found = conn.execute(
-                _INSERT_CHECKED,
-                (r[0], sid, category_of(sid), expected + 1, r[1], r[2], r[3], r[4], self.now,
-                 sid, expected),
-            ).fetchone()
+            cursor = conn.execute(_INSERT_CHECKED, row)
         except sqlite3.IntegrityError as exc:
-            raise _integrity(conn, exc, rows) from exc
-        if found is None:
+            raise _integrity(conn, exc, [row]) from exc
+        if cursor.rowcount == 0:
+            sid = row[1]
             actual = conn.execute(_MAX_VERSION, (sid,)).fetchone()[0] or 0
-            raise _Refused(ConcurrencyError(sid, expected_repr(exp), actual))
-        return CommitResult((StreamResult(sid, expected + 1, found[0], found[0]),))
+            raise _Refused(ConcurrencyError(sid, expected_repr(self.request.expected_version),
+                                            actual))
+        # The event's rowid (the outbox row the trigger inserts does not change it).
+        return self.result_at(cursor.lastrowid)  # type: ignore[arg-type]
 
     def _work_general(self, conn: sqlite3.Connection) -> CommitResult:
         try:
@@ -557,11 +614,12 @@ class SQLiteStorage:
             )
         return writer
 
-    async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+    async def _write(self, work: Callable[[sqlite3.Connection], Any],
+                     single: _PreparedCommit | None = None) -> Any:
         """Run ``work`` in the next group-commit transaction; resolves once it is durable."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._ensure_writer(loop).submit(_Job(work, loop, future))
+        self._ensure_writer(loop).submit(_Job(work, loop, future, single))
         return await future
 
     def _reader(self) -> sqlite3.Connection:
@@ -583,7 +641,8 @@ class SQLiteStorage:
         for request in commit.appends:
             validate_append(request)
         prepared = _PreparedCommit(commit, to_micros(self._clock()))
-        result: CommitResult = await self._write(prepared.work)
+        result: CommitResult = await self._write(
+            prepared.work, None if prepared.row is None else prepared)
         self._committed.notify()
         return result
 
