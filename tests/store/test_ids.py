@@ -1,4 +1,4 @@
-"""Event ids are proper random version-4 UUIDs."""
+"""Event ids are proper time-ordered version-7 UUIDs."""
 
 from __future__ import annotations
 
@@ -7,15 +7,30 @@ import uuid
 from invariant.store.ids import new_uuid
 
 
-def test_new_ids_are_version_4_rfc_4122_uuids_that_round_trip() -> None:
+def test_new_ids_are_version_7_rfc_uuids_that_round_trip() -> None:
     ids = [new_uuid() for _ in range(2000)]
     assert len(set(ids)) == 2000
     for value in ids[:200]:
-        assert value.version == 4
+        assert value.version == 7
         assert value.variant == uuid.RFC_4122
         assert uuid.UUID(str(value)) == value
         assert uuid.UUID(bytes=value.bytes) == value
         assert hash(value) == hash(uuid.UUID(str(value)))
+
+
+def test_new_ids_carry_the_time_and_sort_by_it() -> None:
+    import time
+
+    before = time.time_ns() // 1_000_000
+    first = new_uuid()
+    time.sleep(0.002)
+    second = new_uuid()
+    after = time.time_ns() // 1_000_000
+    assert before <= first.int >> 80 < second.int >> 80 <= after
+    assert first < second and str(first) < str(second) and first.bytes < second.bytes
+    # the 74 bits after the time are random: ids of one millisecond differ there
+    same_ms = [new_uuid() for _ in range(200)]
+    assert len({u.int & ((1 << 76) - 1) for u in same_ms}) == 200
 
 
 def test_uuids_from_stored_bytes_equal_the_standard_ones() -> None:
