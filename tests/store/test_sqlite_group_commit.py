@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from invariant.domain.errors import ConcurrencyError, ConfigurationError, DuplicateEventError
-from invariant.store import NewEvent, SQLiteStorage, StreamState
+from invariant.store import Commit, NewEvent, SQLiteStorage, StreamState
 from invariant.store import sqlite as sqlite_module
 from invariant.testing.event_storage_contract import append, new_event
 
@@ -144,9 +145,9 @@ async def test_a_failing_flush_fails_its_commits_instead_of_stranding_them(
 # in one executemany per batch; these attack that path.
 
 
-async def _commit_all(storage: SQLiteStorage, commits: list[object]) -> list[object]:
-    return await asyncio.gather(*[storage.commit(c) for c in commits],  # type: ignore[arg-type]
-                                return_exceptions=True)
+async def _commit_all(storage: SQLiteStorage, commits: Sequence[Commit]) -> list[Any]:
+    """Each commit's result, or the error it was refused with."""
+    return await asyncio.gather(*[storage.commit(c) for c in commits], return_exceptions=True)
 
 
 async def _positions_by_event_id(storage: SQLiteStorage) -> dict[uuid.UUID, int]:
@@ -160,8 +161,12 @@ async def test_batched_one_event_commits_each_get_the_position_of_their_own_even
         await storage.commit(append(f"s{i}-1", StreamState.NO_STREAM, new_event(i)))
     sizes: list[int] = []
     original = sqlite_module._run_batch
-    monkeypatch.setattr(sqlite_module, "_run_batch",
-                        lambda conn, batch: (sizes.append(len(batch)), original(conn, batch)))
+
+    def counting(conn: sqlite3.Connection, batch: list[sqlite_module._Job]) -> None:
+        sizes.append(len(batch))
+        original(conn, batch)
+
+    monkeypatch.setattr(sqlite_module, "_run_batch", counting)
     events = [new_event(100 + i) for i in range(60)]
     commits = [append(f"s{i}-1", 1, events[i]) if i < 30
                else append(f"n{i}-1", StreamState.NO_STREAM, events[i]) for i in range(60)]
@@ -170,8 +175,8 @@ async def test_batched_one_event_commits_each_get_the_position_of_their_own_even
     stored = await _positions_by_event_id(storage)
     for event, result in zip(events, results, strict=True):
         assert not isinstance(result, BaseException), result
-        assert result.position == stored[event.event_id]  # type: ignore[attr-defined]
-    assert [r.versions for r in results[:2]] == [{"s0-1": 2}, {"s1-1": 2}]  # type: ignore[union-attr]
+        assert result.position == stored[event.event_id]
+    assert [r.versions for r in results[:2]] == [{"s0-1": 2}, {"s1-1": 2}]
     assert len(await storage.read_outbox(limit=1000)) == 90
 
 
@@ -193,7 +198,7 @@ async def test_two_batched_commits_expecting_the_same_version_of_a_stream_one_wi
     assert theirs.event_id not in stored
     assert [e.event_id for e in await storage.read_stream("hot-1")][1] == mine.event_id
     for event, result in zip(others, results[1:-1], strict=True):
-        assert result.position == stored[event.event_id]  # type: ignore[union-attr]
+        assert result.position == stored[event.event_id]
 
 
 @pytest.mark.parametrize("clash", ["stale expectation", "duplicate event id"])
@@ -213,21 +218,21 @@ async def test_one_failing_commit_in_a_batch_of_one_event_commits_fails_alone(
     stored = await _positions_by_event_id(storage)
     assert len(stored) == 7
     for event, result in zip(good, [*results[:3], *results[4:]], strict=True):
-        assert result.position == stored[event.event_id]  # type: ignore[union-attr]
+        assert result.position == stored[event.event_id]
     assert len(await storage.read_outbox(limit=100)) == 7
 
 
 async def test_one_event_commits_batch_with_other_kinds_of_commit(
     storage: SQLiteStorage,
 ) -> None:
-    from invariant.store import Commit, OutboxMessage, SnapshotRecord
+    from invariant.store import OutboxMessage, SnapshotRecord
 
     await storage.commit(append("acc-1", StreamState.NO_STREAM, new_event(0)))
     single = [new_event(1 + i) for i in range(4)]
     pair = [new_event(20), new_event(21)]
     snapshot = SnapshotRecord("acc-1", "Account", 2, 1, {"n": 1})
     message = OutboxMessage(uuid.uuid4(), "AccountNoted", 1, {"n": 1}, stream_id="acc-1")
-    commits: list[object] = [
+    commits = [
         append("a-1", StreamState.NO_STREAM, single[0]),
         append("b-1", StreamState.NO_STREAM, *pair),
         append("c-1", StreamState.NO_STREAM, single[1]),
@@ -240,7 +245,61 @@ async def test_one_event_commits_batch_with_other_kinds_of_commit(
     stored = await _positions_by_event_id(storage)
     for event, result in zip(single, [results[0], results[2], results[3], results[4]],
                              strict=True):
-        assert result.position == stored[event.event_id]  # type: ignore[union-attr]
-    assert results[1].position == stored[pair[1].event_id]  # type: ignore[union-attr]
+        assert result.position == stored[event.event_id]
+    assert results[1].position == stored[pair[1].event_id]
     assert (await storage.read_snapshot("acc-1")) is not None
     assert len(await storage.read_outbox(limit=100)) == 8
+
+
+async def test_a_lone_commit_is_flushed_at_once_and_a_bug_there_still_fails_it(
+    storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invariant.domain.errors import StoreError
+
+    await storage.commit(append("warm-1", StreamState.NO_STREAM, new_event(0)))
+    scheduled: list[object] = []
+    loop = asyncio.get_running_loop()
+    original_call_soon = loop.call_soon
+
+    def recording_call_soon(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        scheduled.append(callback)
+        return original_call_soon(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon", recording_call_soon)
+    await storage.commit(append("a-1", StreamState.NO_STREAM, new_event(1)))
+    writer = storage._writer
+    assert not any(getattr(cb, "__self__", None) is writer for cb in scheduled), \
+        "nothing else was queued: the flush should not have waited for a turn of the loop"
+
+    def broken(conn: sqlite3.Connection, batch: list[sqlite_module._Job]) -> None:
+        raise RuntimeError("simulated bug in the writer")
+
+    monkeypatch.setattr(sqlite_module, "_run_batch", broken)
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    with pytest.raises(StoreError, match="simulated bug"):
+        await storage.commit(append("b-1", StreamState.NO_STREAM, new_event(2)))
+    assert reported and isinstance(reported[0]["exception"], RuntimeError)
+
+
+async def test_a_sequential_writer_still_lets_timers_and_io_run(storage: SQLiteStorage) -> None:
+    # Lone commits are flushed without a turn of the loop, but not forever: a task waiting
+    # on a timer must get to run while another commits one command after the other.
+    ticks = 0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.002)
+    before = ticks
+    for i in range(400):
+        await storage.commit(append(f"s{i}-1", StreamState.NO_STREAM, new_event(i)))
+    during = ticks - before
+    done = True
+    await task
+    assert during >= 5, f"the timer task ran {during} times during 400 sequential commits"
