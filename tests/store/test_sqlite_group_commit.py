@@ -25,17 +25,24 @@ async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
     await storage.close()
 
 
-async def test_concurrent_commits_share_transactions(
-    storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    batches: list[int] = []
+@pytest.fixture
+def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch the writer runs from now on."""
+    sizes: list[int] = []
     original = sqlite_module._run_batch
 
     def counting(conn: sqlite3.Connection, batch: list[sqlite_module._Job]) -> None:
-        batches.append(len(batch))
+        sizes.append(len(batch))
         original(conn, batch)
 
     monkeypatch.setattr(sqlite_module, "_run_batch", counting)
+    return sizes
+
+
+async def test_concurrent_commits_share_transactions(
+    storage: SQLiteStorage, batch_sizes: list[int]
+) -> None:
+    batches = batch_sizes
     await asyncio.gather(
         *[storage.commit(append(f"s{i}-1", StreamState.NO_STREAM, new_event(i)))
           for i in range(64)]
@@ -155,23 +162,16 @@ async def _positions_by_event_id(storage: SQLiteStorage) -> dict[uuid.UUID, int]
 
 
 async def test_batched_one_event_commits_each_get_the_position_of_their_own_event(
-    storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+    storage: SQLiteStorage, batch_sizes: list[int]
 ) -> None:
     for i in range(30):
         await storage.commit(append(f"s{i}-1", StreamState.NO_STREAM, new_event(i)))
-    sizes: list[int] = []
-    original = sqlite_module._run_batch
-
-    def counting(conn: sqlite3.Connection, batch: list[sqlite_module._Job]) -> None:
-        sizes.append(len(batch))
-        original(conn, batch)
-
-    monkeypatch.setattr(sqlite_module, "_run_batch", counting)
+    batch_sizes.clear()
     events = [new_event(100 + i) for i in range(60)]
     commits = [append(f"s{i}-1", 1, events[i]) if i < 30
                else append(f"n{i}-1", StreamState.NO_STREAM, events[i]) for i in range(60)]
     results = await _commit_all(storage, commits)
-    assert max(sizes) == 60, "all sixty should have shared one batch"
+    assert max(batch_sizes) == 60, "all sixty should have shared one batch"
     stored = await _positions_by_event_id(storage)
     for event, result in zip(events, results, strict=True):
         assert not isinstance(result, BaseException), result
