@@ -37,11 +37,8 @@ from invariant.application import (
     ValidationMiddleware,
     default_middleware,
 )
-from invariant.domain import ConcurrencyError, ConfigurationError, Money, ValidationError
-
-
-def usd(amount: int) -> Money:
-    return Money.of(amount, "USD")
+from invariant.domain import ConcurrencyError, ConfigurationError, ValidationError
+from tests.money import usd
 
 
 def make_bus(storage: Any, **kwargs: Any) -> CommandBus:

@@ -9,12 +9,9 @@ import pytest
 from examples.bank.domain import AccountId, BankAccount
 from examples.bank.wiring import bank_store
 from invariant.application import Aggregates, Repository, SnapshotPolicy, UnitOfWork
-from invariant.domain import AggregateRoot, ConfigurationError, DomainEvent, Money
+from invariant.domain import AggregateRoot, ConfigurationError, DomainEvent
 from invariant.store import Commit, SnapshotRecord
-
-
-def usd(amount: int) -> Money:
-    return Money.of(amount, "USD")
+from tests.money import usd
 
 
 @pytest.mark.parametrize(

@@ -11,14 +11,11 @@ import pytest
 from examples.bank.domain import AccountId, BankAccount, InsufficientFunds
 from examples.bank.wiring import bank_store
 from invariant.application import Aggregates, UnitOfWork
-from invariant.domain import AggregateNotFoundError, ConcurrencyError, Money
+from invariant.domain import AggregateNotFoundError, ConcurrencyError
 from invariant.store import EventStore
+from tests.money import usd
 
 USD = "USD"
-
-
-def usd(amount: int | str) -> Money:
-    return Money.of(amount, USD)
 
 
 async def open_account(aggs: Aggregates, balance: int = 1000) -> AccountId:

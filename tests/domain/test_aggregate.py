@@ -25,10 +25,7 @@ from invariant.domain import (
     Money,
     stream_id_for,
 )
-
-
-def usd(amount: str | int) -> Money:
-    return Money.of(amount, "USD")
+from tests.money import usd
 
 
 def opened_account(initial: str = "100") -> BankAccount:

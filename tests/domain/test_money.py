@@ -18,10 +18,7 @@ from invariant.domain import (
     ValidationError,
 )
 from invariant.domain import money as money_module
-
-
-def usd(amount: Decimal | int | str) -> Money:
-    return Money.of(amount, "USD")
+from tests.money import usd
 
 
 @pytest.fixture

@@ -6,10 +6,7 @@ from typing import Any
 
 from examples.bank.scenarios import event_store_basics, snapshots, temporal, upcasting
 from invariant.domain import Money
-
-
-def usd(amount: int) -> Money:
-    return Money.of(amount, "USD")
+from tests.money import usd
 
 
 def quiet(_: str) -> None:

@@ -13,7 +13,6 @@ import pytest
 from examples.bank.domain import AccountId, BankAccount
 from examples.bank.wiring import bank_store
 from invariant.application import Aggregates, UnitOfWork
-from invariant.domain import Money
 from invariant.projections import Projection, ProjectionRunner, ReadModelDatabase, RetryPolicy
 from invariant.store import EventStore
 from invariant.store.port import EventStorage
@@ -21,6 +20,7 @@ from invariant.store.postgres import PostgresStorage
 from invariant.store.sqlite import SQLiteStorage
 from invariant.testing import ManualClock
 from tests.conftest import POSTGRES_DSN, fresh_pg_schema
+from tests.money import usd
 
 
 @dataclass
@@ -64,10 +64,6 @@ class Bank:
         await self.withdraw("ACC-001", "200")
         await self.open("ACC-002", "2000", "USER-002")
         return await self.deposit("ACC-002", "300")
-
-
-def usd(amount: str) -> Money:
-    return Money.of(amount, "USD")
 
 
 @contextlib.asynccontextmanager

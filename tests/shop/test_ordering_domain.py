@@ -27,13 +27,10 @@ from shop.ordering.domain import (
     OrderPlaced,
     OrderShipped,
 )
+from tests.money import usd
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 LIMITS = CreditLimits()
-
-
-def usd(amount: str) -> Money:
-    return Money.of(amount, "USD")
 
 
 def draft() -> Order:

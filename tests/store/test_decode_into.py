@@ -18,10 +18,7 @@ from examples.bank.domain import (
 from examples.bank.wiring import bank_store
 from invariant.domain import DomainEvent, Money, SerializationError
 from invariant.store import EventStore, MemoryStorage
-
-
-def usd(amount: str) -> Money:
-    return Money.of(amount, "USD")
+from tests.money import usd
 
 
 def store() -> EventStore:
