@@ -38,6 +38,7 @@ from invariant.application import (
     default_middleware,
 )
 from invariant.domain import ConcurrencyError, ConfigurationError, ValidationError
+from tests.garbage import cyclic_garbage
 from tests.money import usd
 
 
@@ -250,28 +251,16 @@ def test_idempotency_middleware_is_part_of_the_defaults() -> None:
     assert uuid.UUID(int=0) != Command().command_id
 
 
-async def test_dispatching_a_command_leaves_no_reference_cycles(
-    any_storage: Any, gc_state: None
-) -> None:
+async def test_dispatching_a_command_leaves_no_reference_cycles(any_storage: Any) -> None:
     # Through every default middleware: nothing a command makes may need the cyclic
     # collector to be freed (see test_a_command_leaves_no_reference_cycles).
-    import gc
-
     bus = make_bus(any_storage)
     await bus.dispatch(OpenAccount(account_id="A1", owner_id="U1", initial_deposit=usd(100)))
     await bus.dispatch(DepositMoney(account_id="A1", amount=usd(1)))
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
+    with cyclic_garbage() as garbage:
         for _ in range(10):
             await bus.dispatch(DepositMoney(account_id="A1", amount=usd(1)))
         repeated = DepositMoney(account_id="A1", amount=usd(1))
         await bus.dispatch(repeated)
         await bus.dispatch(repeated)  # the idempotent repeat, too
-        gc.collect()
-        garbage = sorted({type(o).__qualname__ for o in gc.garbage})
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
     assert garbage == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from examples.bank.wiring import bank_store
 from invariant.application import Aggregates, UnitOfWork
 from invariant.domain import AggregateNotFoundError, ConcurrencyError
 from invariant.store import EventStore
+from tests.garbage import cyclic_garbage
 from tests.money import usd
 
 USD = "USD"
@@ -229,23 +229,15 @@ async def test_find_or_add_creates_on_first_use_and_racing_creators_conflict_the
     assert [e.event_type for e in stored] == ["InventoryReserved"]
 
 
-async def test_a_command_leaves_no_reference_cycles(any_storage: Any, gc_state: None) -> None:
+async def test_a_command_leaves_no_reference_cycles(any_storage: Any) -> None:
     # Garbage that only the cyclic collector can free makes it run again and again on the
     # hot path (a bound method kept by its own commit object once cost W1c a tenth of its
     # time). Every object a command makes must be freed by reference counting alone.
     aggs = Aggregates(bank_store(any_storage))
     account_id = await open_account(aggs)
     await aggs.run(deposit(account_id, 1))  # warm: caches, lazily built decoders
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
+    with cyclic_garbage() as garbage:
         for _ in range(20):
             await aggs.run(deposit(account_id, 1))
         await open_account(aggs)
-        gc.collect()
-        garbage = sorted({type(o).__qualname__ for o in gc.garbage})
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
     assert garbage == []
