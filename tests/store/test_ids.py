@@ -53,3 +53,17 @@ def test_microsecond_timestamps_round_trip_exactly() -> None:
         assert from_micros(to_micros(moment)) == moment
         assert from_micros(to_micros(moment)) == moment  # the remembered value too
     assert from_micros(0) == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_the_fast_microsecond_clock_agrees_with_utc_now() -> None:
+    from datetime import UTC, datetime
+
+    from invariant.store.clock import micros_of, to_micros, utc_now
+
+    now = micros_of(utc_now)
+    before = to_micros(datetime.now(UTC))
+    value = now()
+    after = to_micros(datetime.now(UTC))
+    assert before <= value <= after
+    fixed = datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC)
+    assert micros_of(lambda: fixed)() == to_micros(fixed)  # any other clock is asked

@@ -37,6 +37,11 @@ class CommitSignal:
 
     def notify(self) -> None:
         """Wake everyone listening now (safe to call from any thread)."""
+        if not self._waiters:
+            # Nobody to wake (the common case of a commit). Safe without the lock: a
+            # listener added after this check reads the head afterwards, which already
+            # includes the commit being signalled.
+            return
         with self._lock:
             waiters, self._waiters = self._waiters, set()
         try:

@@ -37,7 +37,7 @@ from invariant.domain.errors import (
     InvariantError,
     StoreError,
 )
-from invariant.store.clock import Clock, from_micros, to_micros, utc_now
+from invariant.store.clock import Clock, from_micros, micros_of, to_micros, utc_now
 from invariant.store.ids import uuid_from_bytes
 from invariant.store.records import (
     AppendRequest,
@@ -569,7 +569,7 @@ class SQLiteStorage:
         if synchronous.upper() not in ("FULL", "EXTRA", "NORMAL", "OFF"):
             raise ConfigurationError(f"unknown SQLite synchronous mode {synchronous!r}")
         self.path = Path(path)
-        self._clock = clock
+        self._now = micros_of(clock)
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
         self._busy_timeout_ms = busy_timeout_ms
@@ -661,7 +661,7 @@ class SQLiteStorage:
     async def commit(self, commit: Commit) -> CommitResult:
         for request in commit.appends:
             validate_append(request)
-        prepared = _PreparedCommit(commit, to_micros(self._clock()))
+        prepared = _PreparedCommit(commit, self._now())
         result: CommitResult = await self._write(
             prepared.work, None if prepared.row is None else prepared)
         self._committed.notify()
