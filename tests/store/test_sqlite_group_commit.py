@@ -17,6 +17,14 @@ from invariant.store import sqlite as sqlite_module
 from invariant.testing.event_storage_contract import append, new_event
 
 
+@pytest.fixture(autouse=True, params=["json", "no json"])
+def version_check(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batched one-event commits check their streams' versions in one statement when
+    SQLite has its JSON functions, else row by row: every test runs both ways."""
+    monkeypatch.setattr(sqlite_module, "_HAS_JSON",
+                        request.param == "json" and sqlite_module._HAS_JSON)
+
+
 @pytest.fixture
 async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
     storage = SQLiteStorage(tmp_path / "events.db")
@@ -201,20 +209,26 @@ async def test_two_batched_commits_expecting_the_same_version_of_a_stream_one_wi
         assert result.position == stored[event.event_id]
 
 
-@pytest.mark.parametrize("clash", ["stale expectation", "duplicate event id"])
+@pytest.mark.parametrize("clash", ["stale expectation", "expectation ahead of the stream",
+                                   "duplicate event id"])
 async def test_one_failing_commit_in_a_batch_of_one_event_commits_fails_alone(
     storage: SQLiteStorage, clash: str
 ) -> None:
     stored_event = new_event(0)
     await storage.commit(append("x-1", StreamState.NO_STREAM, stored_event))
-    bad = (append("x-1", StreamState.NO_STREAM, new_event(1)) if clash == "stale expectation"
-           else append("y-1", StreamState.NO_STREAM,
-                       NewEvent(stored_event.event_id, "Happened", 1, {"n": 1})))
+    bad = {
+        "stale expectation": append("x-1", StreamState.NO_STREAM, new_event(1)),
+        # version 5 of a stream at version 1: no row is in its way, only the check
+        "expectation ahead of the stream": append("x-1", 4, new_event(1)),
+        "duplicate event id": append("y-1", StreamState.NO_STREAM,
+                                     NewEvent(stored_event.event_id, "Happened", 1, {"n": 1})),
+    }[clash]
     good = [new_event(10 + i) for i in range(6)]
     commits = [append(f"g{i}-1", StreamState.NO_STREAM, e) for i, e in enumerate(good)]
     results = await _commit_all(storage, [*commits[:3], bad, *commits[3:]])
-    expected_error = ConcurrencyError if clash == "stale expectation" else DuplicateEventError
+    expected_error = DuplicateEventError if clash == "duplicate event id" else ConcurrencyError
     assert isinstance(results[3], expected_error)
+    assert await storage.stream_version("x-1") == 1
     stored = await _positions_by_event_id(storage)
     assert len(stored) == 7
     for event, result in zip(good, [*results[:3], *results[4:]], strict=True):

@@ -209,10 +209,12 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
 def _insert_singles(conn: sqlite3.Connection, batch: list[_Job]) -> list[_Job]:
     """Insert the batch's one-event commits with one ``executemany``; the jobs left to run.
 
-    Each row carries its own version check, so the rows inserted count how many held. When
-    all did, they were inserted in order, one position after another. When one did not
-    (a concurrent command won its stream) or one failed (a duplicate event id), the
-    transaction starts over and every job runs on its own, to get its own outcome.
+    The streams' versions are read in one statement first (SQLite's JSON functions give the
+    list of streams as one parameter); a commit whose expectation does not hold is refused
+    on the spot, the others are inserted in order, one position after another. Without the
+    JSON functions each row checks its own version and the rows inserted count how many
+    held. If anything fails (a duplicate event id), the transaction starts over and every
+    job runs on its own, to get its own outcome.
     """
     singles: list[tuple[_Job, _PreparedCommit]] = []
     rows: list[tuple[Any, ...]] = []
@@ -231,13 +233,35 @@ def _insert_singles(conn: sqlite3.Connection, batch: list[_Job]) -> list[_Job]:
         rows.append(row)
     if len(singles) < 2:
         return batch
+    if _HAS_JSON:
+        # Every stream's version in one statement, then plain inserts for the commits whose
+        # expectation held; the others are refused right here.
+        versions = dict(conn.execute(_MAX_VERSIONS, (_dumps(list(streams)),)).fetchall())
+        held: list[tuple[_Job, _PreparedCommit]] = []
+        rows = []
+        for job, prepared in singles:
+            row = prepared.row
+            assert row is not None
+            actual = versions.get(row[1]) or 0
+            if actual == row[10]:
+                held.append((job, prepared))
+                rows.append(row[:9])
+            else:
+                job.error = ConcurrencyError(
+                    row[1], expected_repr(prepared.request.expected_version), actual)
+        singles = held
+        statement = _INSERT_EVENT
+    else:  # each row checks its own version: the rows inserted count how many held
+        statement = _INSERT_CHECKED
     try:
-        inserted = conn.executemany(_INSERT_CHECKED, rows).rowcount
-    except sqlite3.IntegrityError:
+        inserted = conn.executemany(statement, rows).rowcount
+    except sqlite3.IntegrityError:  # a duplicate event id: find whose, one by one
         inserted = -1
     if inserted != len(rows):
         conn.execute("ROLLBACK")
         conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            job.error = None
         return batch
     position = conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(rows)
     for job, prepared in singles:
@@ -412,6 +436,24 @@ class _ThreadWriter(threading.Thread):
 
 
 _MAX_VERSION = "SELECT max(version) FROM invariant_events WHERE stream_id = ?"
+_MAX_VERSIONS = (
+    "SELECT s.value, (SELECT max(version) FROM invariant_events WHERE stream_id = s.value)"
+    " FROM json_each(?) AS s"
+)
+
+
+def _json_available() -> bool:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("SELECT value FROM json_each('[1]')").fetchall()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return True
+
+
+_HAS_JSON = _json_available()  # built into SQLite since 3.38; optional before
 
 
 class _PreparedCommit:
