@@ -317,3 +317,18 @@ async def test_a_sequential_writer_still_lets_timers_and_io_run(storage: SQLiteS
     done = True
     await task
     assert during >= 5, f"the timer task ran {during} times during 400 sequential commits"
+
+
+async def test_batched_commits_to_streams_with_quotes_and_unicode_are_checked_right(
+    storage: SQLiteStorage,
+) -> None:
+    # The batch's stream ids travel as one JSON array (json_each): any text must match.
+    names = ['quo"te-1', "apo'strophe-1", "ünïcødé-1", "back\\slash-1", "emoji-🙂"]
+    for name in names:
+        await storage.commit(append(name, StreamState.NO_STREAM, new_event(0)))
+    results = await _commit_all(storage, [append(n, 1, new_event(1)) for n in names]
+                                + [append(names[0], StreamState.NO_STREAM, new_event(2))])
+    assert [r.version_of(n) for r, n in zip(results, names, strict=False)] == [2] * 5
+    assert isinstance(results[-1], ConcurrencyError)
+    for name in names:
+        assert await storage.stream_version(name) == 2
