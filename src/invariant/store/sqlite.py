@@ -175,7 +175,7 @@ class _Job:
     work: Callable[[sqlite3.Connection], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
-    single: _PreparedCommit | None = None  # a one-event commit: batched with the others
+    commit: _PreparedCommit | None = None  # set when the job is a commit
     result: Any = None
     error: BaseException | None = field(default=None)
 
@@ -216,12 +216,12 @@ def _insert_singles(conn: sqlite3.Connection, batch: list[_Job]) -> list[_Job]:
     held. If anything fails (a duplicate event id), the transaction starts over and every
     job runs on its own, to get its own outcome.
     """
-    singles: list[tuple[_Job, _PreparedCommit]] = []
-    rows: list[tuple[Any, ...]] = []
+    # (job, its commit, the row to insert)
+    singles: list[tuple[_Job, _PreparedCommit, tuple[Any, ...]]] = []
     rest: list[_Job] = []
     streams: set[str] = set()
     for job in batch:
-        prepared = job.single
+        prepared = job.commit
         row = None if prepared is None else prepared.row
         # One row per stream: a second one for the same stream is a conflict in the making
         # (both expected the same version); it runs on its own, after, to be refused there.
@@ -229,30 +229,25 @@ def _insert_singles(conn: sqlite3.Connection, batch: list[_Job]) -> list[_Job]:
             rest.append(job)
             continue
         streams.add(row[1])
-        singles.append((job, prepared))
-        rows.append(row)
+        singles.append((job, prepared, row))
     if len(singles) < 2:
         return batch
     if _HAS_JSON:
         # Every stream's version in one statement, then plain inserts for the commits whose
         # expectation held; the others are refused right here.
         versions = dict(conn.execute(_MAX_VERSIONS, (_dumps(list(streams)),)).fetchall())
-        held: list[tuple[_Job, _PreparedCommit]] = []
-        rows = []
-        for job, prepared in singles:
-            row = prepared.row
-            assert row is not None
+        held: list[tuple[_Job, _PreparedCommit, tuple[Any, ...]]] = []
+        for job, prepared, row in singles:
             actual = versions.get(row[1]) or 0
             if actual == row[10]:
-                held.append((job, prepared))
-                rows.append(row[:9])
+                held.append((job, prepared, row[:9]))
             else:
-                job.error = ConcurrencyError(
-                    row[1], expected_repr(prepared.request.expected_version), actual)
+                job.error = prepared.conflict(actual)
         singles = held
         statement = _INSERT_EVENT
     else:  # each row checks its own version: the rows inserted count how many held
         statement = _INSERT_CHECKED
+    rows = [row for _, _, row in singles]
     try:
         inserted = conn.executemany(statement, rows).rowcount
     except sqlite3.IntegrityError:  # a duplicate event id: find whose, one by one
@@ -264,7 +259,7 @@ def _insert_singles(conn: sqlite3.Connection, batch: list[_Job]) -> list[_Job]:
             job.error = None
         return batch
     position = conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(rows)
-    for job, prepared in singles:
+    for job, prepared, _ in singles:
         position += 1
         job.result = prepared.result_at(position)
     return rest
@@ -478,7 +473,8 @@ class _PreparedCommit:
                 e, sid = request.events[0], request.stream_id
                 expected = 0 if isinstance(exp, StreamState) else exp  # NO_STREAM
                 self.request = request
-                # The version check rides in the INSERT itself (no row when it fails).
+                # The insert's values, then the stream and expected version the checked
+                # INSERT compares with (no row is inserted when the check fails).
                 self.row = (e.event_id.bytes, sid, category_of(sid), expected + 1,
                             e.event_type, e.schema_version, _dumps(e.data),
                             _dumps(e.metadata) if e.metadata else _EMPTY_JSON, now,
@@ -508,6 +504,12 @@ class _PreparedCommit:
         object is a reference cycle, and the collector then has to free every commit."""
         return self._work_general if self.row is None else self._work_single
 
+    def conflict(self, actual: int) -> ConcurrencyError:
+        """The refusal of a one-event commit whose stream is at version ``actual``."""
+        row = self.row
+        assert row is not None
+        return ConcurrencyError(row[1], expected_repr(self.request.expected_version), actual)
+
     def result_at(self, position: int) -> CommitResult:
         """The outcome of a one-event commit whose event got ``position``."""
         row = self.row
@@ -522,10 +524,8 @@ class _PreparedCommit:
         except sqlite3.IntegrityError as exc:
             raise _integrity(conn, exc, [row]) from exc
         if cursor.rowcount == 0:
-            sid = row[1]
-            actual = conn.execute(_MAX_VERSION, (sid,)).fetchone()[0] or 0
-            raise _Refused(ConcurrencyError(sid, expected_repr(self.request.expected_version),
-                                            actual))
+            actual = conn.execute(_MAX_VERSION, (row[1],)).fetchone()[0] or 0
+            raise _Refused(self.conflict(actual))
         # The event's rowid (the outbox row the trigger inserts does not change it).
         return self.result_at(cursor.lastrowid)  # type: ignore[arg-type]
 
@@ -678,11 +678,11 @@ class SQLiteStorage:
         return writer
 
     async def _write(self, work: Callable[[sqlite3.Connection], Any],
-                     single: _PreparedCommit | None = None) -> Any:
+                     commit: _PreparedCommit | None = None) -> Any:
         """Run ``work`` in the next group-commit transaction; resolves once it is durable."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._ensure_writer(loop).submit(_Job(work, loop, future, single))
+        self._ensure_writer(loop).submit(_Job(work, loop, future, commit))
         return await future
 
     def _reader(self) -> sqlite3.Connection:
@@ -704,8 +704,7 @@ class SQLiteStorage:
         for request in commit.appends:
             validate_append(request)
         prepared = _PreparedCommit(commit, self._now())
-        result: CommitResult = await self._write(
-            prepared.work, None if prepared.row is None else prepared)
+        result: CommitResult = await self._write(prepared.work, prepared)
         self._committed.notify()
         return result
 
