@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select
 
+from invariant.clock import to_micros
 from invariant.messaging import jobs
 from invariant.messaging.consumer import Backoff
 from invariant.messaging.job_queue import JobForwarder, NatsJobQueue, QueuedJobWorker
 from invariant.messaging.jobs import Job
 from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
-from invariant.store.clock import to_micros
 from tests.messaging.conftest import NATS_URL, require_port
 
 ROOT = Path(__file__).resolve().parents[2]

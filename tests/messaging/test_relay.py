@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from invariant.clock import to_micros
 from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay
 from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store import SQLiteStorage
-from invariant.store.clock import to_micros
 from invariant.store.port import EventStorage
 from tests.messaging.helpers import CountingBroker, commit_events
 

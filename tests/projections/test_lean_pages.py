@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, select
 
+from invariant.clock import to_micros
 from invariant.domain import ProjectionFailedError
 from invariant.projections import (
     InMemoryCache,
@@ -21,7 +22,6 @@ from invariant.projections import (
     SQLiteReadModels,
 )
 from invariant.store import AppendRequest, Commit, EventEnvelope, NewEvent
-from invariant.store.clock import to_micros
 from tests.projections.conftest import Bank, open_bank
 
 

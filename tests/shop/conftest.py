@@ -20,9 +20,9 @@ import httpx2 as httpx
 import pytest
 import uvicorn
 
+from invariant.clock import Clock, utc_now
 from invariant.config import Settings
 from invariant.messaging.inprocess import InProcessBroker
-from invariant.store.clock import Clock, utc_now
 from shop.config import ShopSettings
 from shop.platform.http import create_app, served
 from shop.platform.module import ModuleFactory

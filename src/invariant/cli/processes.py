@@ -18,11 +18,11 @@ from sqlalchemy import Connection
 
 from invariant.bootstrap import open_read_models
 from invariant.cli.running import guarded
+from invariant.clock import utc_now
 from invariant.config import Settings
 from invariant.domain.errors import NotFoundError
 from invariant.processes import STATUSES, ProcessRecord, resume_parked, setup_tables
 from invariant.processes import state as process_state
-from invariant.store.clock import utc_now
 
 T = TypeVar("T")
 app = typer.Typer(

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from invariant.clock import utc_now
 from invariant.messaging import deadletters, inbox
 from invariant.messaging.errors import BrokerError, MessagingError, PermanentMessageError
 from invariant.messaging.port import Broker, Delivery, Message
 from invariant.messaging.relay import create_tables, sleep_or_stop
 from invariant.projections.database import ReadModelDatabase
-from invariant.store.clock import utc_now
 
 Handler = Callable[[Connection, Message], None]
 

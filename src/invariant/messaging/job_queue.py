@@ -75,6 +75,7 @@ from sqlalchemy import (
     update,
 )
 
+from invariant.clock import from_micros, to_micros, utc_now
 from invariant.messaging.consumer import Backoff
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.jobs import (
@@ -90,7 +91,6 @@ from invariant.messaging.jobs import (
 from invariant.messaging.nats import ERRORS, abort_socket, connect_jetstream
 from invariant.messaging.relay import create_tables, hand_over, poll, serialize, sleep_or_stop
 from invariant.projections.database import ReadModelDatabase, dialect_insert
-from invariant.store.clock import from_micros, to_micros, utc_now
 from invariant.store.signal import stop_task
 
 DONE, RETRIED, BURIED = "done", "retried", "dead"

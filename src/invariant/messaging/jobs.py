@@ -40,11 +40,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.consumer import Backoff
 from invariant.messaging.relay import create_tables, poll, serialize
 from invariant.projections.database import ReadModelDatabase
-from invariant.store.clock import from_micros, to_micros, utc_now
 
 PENDING, DEAD = "pending", "dead"
 log = logging.getLogger("invariant.jobs")

@@ -39,12 +39,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
 from invariant.projections.database import ReadModelDatabase, lease_key
 from invariant.state.outbox import create_outbox
-from invariant.store.clock import from_micros, to_micros, utc_now
 from invariant.store.signal import wait_briefly
 
 metadata = MetaData()

@@ -58,6 +58,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.clock import to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
@@ -67,7 +68,6 @@ from invariant.projections.database import (
     ReadModelDatabase,
     SQLiteReadModels,
 )
-from invariant.store.clock import to_micros, utc_now
 from invariant.store.signal import wait_briefly
 
 T = TypeVar("T")

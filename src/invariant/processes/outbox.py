@@ -21,11 +21,11 @@ from sqlalchemy import Connection
 
 from invariant.application.bus import CommandBus
 from invariant.application.messages import Command
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError
 from invariant.processes import state
 from invariant.processes.manager import Sent
 from invariant.projections.database import ReadModelDatabase
-from invariant.store.clock import Clock, utc_now
 from invariant.store.codec import Codec
 
 _log = logging.getLogger("invariant.processes")

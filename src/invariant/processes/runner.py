@@ -20,13 +20,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.application.bus import CommandBus
 from invariant.application.messages import Command
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.processes import state
 from invariant.processes.manager import ProcessManager, decide_event
 from invariant.processes.outbox import Backoff, CommandCodec, CommandDispatcher, store_sent
 from invariant.processes.timeouts import fire_due
 from invariant.projections.database import ReadModelDatabase, lease_key
-from invariant.store.clock import Clock, utc_now
 from invariant.store.event_store import EventEnvelope, EventStore
 
 _log = logging.getLogger("invariant.processes")

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from invariant.application.messages import Command, CommandResult
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import (
     ConcurrencyError,
     ConfigurationError,
@@ -35,7 +36,6 @@ from invariant.processes.manager import command_id_for
 from invariant.processes.outbox import Backoff
 from invariant.processes.state import ProcessRecord
 from invariant.projections.database import ReadModelDatabase
-from invariant.store.clock import Clock, utc_now
 
 StepAction = Callable[["StepContext"], Awaitable[Any]]
 

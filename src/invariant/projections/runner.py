@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import (
     ConfigurationError,
     ProjectionError,
@@ -43,7 +44,6 @@ from invariant.projections.projection import Projection
 from invariant.projections.status import ProjectionStatus, read_status
 from invariant.store import gc_pause
 from invariant.store.batch import EventBatch, decode_log_page
-from invariant.store.clock import Clock, utc_now
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.port import LogReader
 from invariant.store.signal import CommitSignal, stop_task

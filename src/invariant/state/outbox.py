@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.types import TypeEngine
 
-from invariant.store.clock import from_micros, to_micros
+from invariant.clock import from_micros, to_micros
 from invariant.store.postgres import outbox_ddl as postgres_outbox_ddl
 from invariant.store.sqlite import OUTBOX_DDL as SQLITE_OUTBOX_DDL
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, MetaData, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from invariant.clock import Clock, utc_now
 from invariant.contracts.contract import Contract
 from invariant.contracts.engine import SQLITE_BEGIN
 from invariant.contracts.sql import contracts_metadata, table_for
@@ -35,7 +36,6 @@ from invariant.domain.events import DomainEvent
 from invariant.domain.state import StateAggregate
 from invariant.state.db_errors import is_serialization_failure, unique_violation
 from invariant.state.outbox import create_outbox, outbox_table
-from invariant.store.clock import Clock, utc_now
 from invariant.store.codec import Codec
 
 A = TypeVar("A", bound=StateAggregate[Any, Any])

@@ -24,6 +24,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import (
     ConcurrencyError,
     ConfigurationError,
@@ -32,7 +33,6 @@ from invariant.domain.errors import (
     InvariantError,
     StoreError,
 )
-from invariant.store.clock import Clock, utc_now
 from invariant.store.postgres_listen import CommitListener, notify_channel
 from invariant.store.records import (
     AppendRequest,

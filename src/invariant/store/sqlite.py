@@ -29,6 +29,7 @@ from uuid import UUID
 
 import orjson
 
+from invariant.clock import Clock, from_micros, micros_of, to_micros, utc_now
 from invariant.domain.errors import (
     ConcurrencyError,
     ConfigurationError,
@@ -37,7 +38,6 @@ from invariant.domain.errors import (
     InvariantError,
     StoreError,
 )
-from invariant.store.clock import Clock, from_micros, micros_of, to_micros, utc_now
 from invariant.store.ids import uuid_from_bytes
 from invariant.store.records import (
     AppendRequest,

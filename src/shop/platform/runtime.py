@@ -22,6 +22,7 @@ from typing import Any
 
 from invariant.application.middleware import default_middleware
 from invariant.bootstrap import App, bootstrap, open_broker, open_read_models, open_storage
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging.consumer import Backoff, Consumer
 from invariant.messaging.jobs import JobWorker
@@ -29,7 +30,6 @@ from invariant.messaging.port import Broker
 from invariant.messaging.relay import OutboxRelay
 from invariant.processes import ProcessRunner
 from invariant.projections import ReadModelDatabase
-from invariant.store.clock import Clock, utc_now
 from invariant.store.port import EventStorage
 from invariant.store.signal import stop_task, wait_briefly
 from shop.config import ShopSettings
