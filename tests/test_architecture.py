@@ -58,7 +58,7 @@ def wait_for_calls(path: Path) -> list[int]:
 def test_no_timed_wait_can_swallow_a_cancellation() -> None:
     # On Python 3.11, asyncio.wait_for returns normally when a cancellation lands as the
     # awaited future completes: a follower or worker cancelled then runs on forever. Use
-    # invariant.store.signal.wait_briefly or ``async with asyncio.timeout(...)``.
+    # invariant.tasks.wait_briefly or ``async with asyncio.timeout(...)``.
     root = SRC.parent
     offenders = [f"{path.relative_to(root)}:{line}"
                  for path in sorted(root.rglob("*.py")) for line in wait_for_calls(path)]

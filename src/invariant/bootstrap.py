@@ -20,9 +20,9 @@ from invariant.store.event_store import EventStore
 from invariant.store.memory import MemoryStorage
 from invariant.store.port import EventStorage
 from invariant.store.registry import EventRegistry
-from invariant.store.signal import stop_task
 from invariant.store.sqlite import SQLiteStorage
 from invariant.store.upcasting import Upcasters
+from invariant.tasks import stop_task
 
 if TYPE_CHECKING:  # imported when used: SQLAlchemy only for applications with projections
     from invariant.messaging.job_queue import NatsJobQueue

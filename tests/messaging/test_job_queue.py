@@ -20,10 +20,10 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, sel
 
 from invariant.clock import to_micros
 from invariant.messaging import jobs
-from invariant.messaging.consumer import Backoff
 from invariant.messaging.job_queue import JobForwarder, NatsJobQueue, QueuedJobWorker
 from invariant.messaging.jobs import Job
 from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
+from invariant.retry import RetryPolicy
 from tests.messaging.conftest import NATS_URL, require_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,7 +199,7 @@ async def test_failures_are_retried_with_exponential_backoff_then_dead(
             raise ConnectionError("provider unavailable")
 
     worker = QueuedJobWorker(db, queues(), {"email": flaky},
-                             backoff=Backoff(attempts=4, first=0.3, factor=2.0))
+                             backoff=RetryPolicy(attempts=4, first_delay=0.3, factor=2.0))
     await worker.setup()
     job_id = await db.run(lambda c: jobs.enqueue(c, "email", {"to": "a@x"}))
     assert await forwarder.run_once() == 1

@@ -5,7 +5,7 @@ Adapters are imported from their own modules (``invariant.messaging.nats`` ...),
 only the client libraries you use are loaded.
 """
 
-from invariant.messaging.consumer import Backoff, Consumer
+from invariant.messaging.consumer import Consumer
 from invariant.messaging.errors import (
     BrokerError,
     MessagingError,
@@ -23,10 +23,10 @@ from invariant.messaging.published_language import (
 )
 from invariant.messaging.relay import OutboxRelay, RelayLag
 from invariant.messaging.sql_broker import SqlBroker
+from invariant.retry import RetryPolicy
 
 __all__ = [
     "Amount",
-    "Backoff",
     "Broker",
     "BrokerError",
     "Consumer",
@@ -39,6 +39,7 @@ __all__ = [
     "OutboxRelay",
     "PermanentMessageError",
     "RelayLag",
+    "RetryPolicy",
     "SqlBroker",
     "UnsupportedVersionError",
     "UtcTime",

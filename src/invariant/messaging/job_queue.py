@@ -76,7 +76,6 @@ from sqlalchemy import (
 )
 
 from invariant.clock import from_micros, to_micros, utc_now
-from invariant.messaging.consumer import Backoff
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.jobs import (
     DEAD,
@@ -89,9 +88,10 @@ from invariant.messaging.jobs import (
     jobs,
 )
 from invariant.messaging.nats import ERRORS, abort_socket, connect_jetstream
-from invariant.messaging.relay import create_tables, hand_over, poll, serialize, sleep_or_stop
+from invariant.messaging.relay import create_tables, hand_over, poll, serialize
 from invariant.projections.database import ReadModelDatabase, dialect_insert
-from invariant.store.signal import stop_task
+from invariant.retry import RetryPolicy
+from invariant.tasks import sleep_or_stop, stop_task
 
 DONE, RETRIED, BURIED = "done", "retried", "dead"
 
@@ -324,12 +324,12 @@ class QueuedJobWorker:
     time; dead jobs go back to ``database``'s ``invariant_jobs``."""
 
     def __init__(self, database: ReadModelDatabase, queue: NatsJobQueue,
-                 handlers: Mapping[str, JobHandler], *, backoff: Backoff | None = None,
+                 handlers: Mapping[str, JobHandler], *, backoff: RetryPolicy | None = None,
                  concurrency: int = 10, clock: Callable[[], datetime] = utc_now) -> None:
         self.database = database
         self.queue = queue
         self.handlers = dict(handlers)
-        self.backoff = backoff or Backoff(attempts=5, first=1.0, cap=3600.0)
+        self.backoff = backoff or RetryPolicy(attempts=5, first_delay=1.0, max_delay=3600.0)
         self.concurrency = concurrency
         self.clock = clock
         self.outcomes: dict[str, int] = {DONE: 0, RETRIED: 0, BURIED: 0}

@@ -42,9 +42,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
-from invariant.messaging.consumer import Backoff
 from invariant.messaging.relay import create_tables, poll, serialize
 from invariant.projections.database import ReadModelDatabase
+from invariant.retry import RetryPolicy
 
 PENDING, DEAD = "pending", "dead"
 log = logging.getLogger("invariant.jobs")
@@ -139,11 +139,11 @@ class JobWorker:
     """Runs due jobs of ``database`` with ``handlers`` (by job name)."""
 
     def __init__(self, database: ReadModelDatabase, handlers: Mapping[str, JobHandler], *,
-                 backoff: Backoff | None = None, lease: float = 60.0,
+                 backoff: RetryPolicy | None = None, lease: float = 60.0,
                  clock: Callable[[], datetime] = utc_now) -> None:
         self.database = database
         self.handlers = dict(handlers)
-        self.backoff = backoff or Backoff(attempts=5, first=1.0, cap=3600.0)
+        self.backoff = backoff or RetryPolicy(attempts=5, first_delay=1.0, max_delay=3600.0)
         self.lease = lease
         self.clock = clock
         self.failures = 0

@@ -45,7 +45,7 @@ from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
 from invariant.projections.database import ReadModelDatabase, lease_key
 from invariant.state.outbox import create_outbox
-from invariant.store.signal import wait_briefly
+from invariant.tasks import sleep_or_stop
 
 metadata = MetaData()
 claims = Table(
@@ -250,8 +250,3 @@ async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asy
             await sleep_or_stop(stop, retry)
         if not done:
             await sleep_or_stop(stop, idle)
-
-
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
-    await wait_briefly(stop.wait(), seconds)

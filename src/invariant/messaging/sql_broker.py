@@ -68,7 +68,7 @@ from invariant.projections.database import (
     ReadModelDatabase,
     SQLiteReadModels,
 )
-from invariant.store.signal import wait_briefly
+from invariant.tasks import wait_briefly
 
 T = TypeVar("T")
 

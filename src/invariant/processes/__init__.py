@@ -7,7 +7,7 @@
 """
 
 from invariant.processes.manager import Process, ProcessManager, command_id_for
-from invariant.processes.outbox import Backoff, CommandCodec, CommandDispatcher
+from invariant.processes.outbox import CommandCodec, CommandDispatcher
 from invariant.processes.runner import ProcessRunner, setup_tables
 from invariant.processes.saga import Saga, SagaOrchestrator, Step, StepContext, resume_parked
 from invariant.processes.state import (
@@ -20,6 +20,7 @@ from invariant.processes.state import (
     STATUSES,
     ProcessRecord,
 )
+from invariant.retry import RetryPolicy
 
 __all__ = [
     "ACTIVE",
@@ -29,13 +30,13 @@ __all__ = [
     "NEEDS_ATTENTION",
     "RUNNING",
     "STATUSES",
-    "Backoff",
     "CommandCodec",
     "CommandDispatcher",
     "Process",
     "ProcessManager",
     "ProcessRecord",
     "ProcessRunner",
+    "RetryPolicy",
     "Saga",
     "SagaOrchestrator",
     "Step",

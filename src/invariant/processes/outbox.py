@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,21 +25,14 @@ from invariant.domain.errors import ConfigurationError
 from invariant.processes import state
 from invariant.processes.manager import Sent
 from invariant.projections.database import ReadModelDatabase
+from invariant.retry import RetryPolicy
 from invariant.store.codec import Codec
 
 _log = logging.getLogger("invariant.processes")
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """How often something is tried, and how long apart (doubling up to ``max_delay``)."""
-
-    attempts: int = 5
-    first_delay: float = 0.05
-    max_delay: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.first_delay * 2 ** max(0, attempt - 1)))
+PROCESS_RETRY = RetryPolicy(first_delay=0.05, max_delay=5.0)
+"""The default retry of a process's commands and a saga's steps and compensations."""
 
 
 class CommandCodec:
@@ -82,11 +74,11 @@ class CommandDispatcher:
     """Dispatches the outbox's commands to the command bus and deletes them when handled."""
 
     def __init__(self, database: ReadModelDatabase, bus: CommandBus, codec: CommandCodec, *,
-                 retry: Backoff | None = None, clock: Clock = utc_now) -> None:
+                 retry: RetryPolicy | None = None, clock: Clock = utc_now) -> None:
         self.database = database
         self.bus = bus
         self.codec = codec
-        self.retry = retry or Backoff()
+        self.retry = retry or PROCESS_RETRY
         self.clock = clock
 
     async def dispatch_pending(self, *, process_id: str | None = None) -> int:

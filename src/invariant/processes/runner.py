@@ -24,9 +24,15 @@ from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.processes import state
 from invariant.processes.manager import ProcessManager, decide_event
-from invariant.processes.outbox import Backoff, CommandCodec, CommandDispatcher, store_sent
+from invariant.processes.outbox import (
+    PROCESS_RETRY,
+    CommandCodec,
+    CommandDispatcher,
+    store_sent,
+)
 from invariant.processes.timeouts import fire_due
 from invariant.projections.database import ReadModelDatabase, lease_key
+from invariant.retry import RetryPolicy
 from invariant.store.event_store import EventEnvelope, EventStore
 
 _log = logging.getLogger("invariant.processes")
@@ -62,7 +68,7 @@ class ProcessRunner:
         clock: Clock = utc_now,
         page_size: int = 500,
         idle_recheck: float = 5.0,
-        dispatch_retry: Backoff | None = None,
+        dispatch_retry: RetryPolicy | None = None,
     ) -> None:
         kinds = [m.kind for m in managers]
         if len(set(kinds)) != len(kinds):
@@ -137,7 +143,7 @@ class ProcessRunner:
                                                          await self._idle_timeout())
             except (StoreError, OSError, SQLAlchemyError) as exc:
                 attempt += 1
-                delay = Backoff().delay(attempt)
+                delay = PROCESS_RETRY.delay(attempt)
                 _log.error("process runner: %s; retrying in %.1f s", exc, delay, exc_info=exc)
                 await asyncio.sleep(delay)
 

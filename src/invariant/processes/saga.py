@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,9 +33,10 @@ from invariant.domain.errors import (
 )
 from invariant.processes import state
 from invariant.processes.manager import command_id_for
-from invariant.processes.outbox import Backoff
+from invariant.processes.outbox import PROCESS_RETRY
 from invariant.processes.state import ProcessRecord
 from invariant.projections.database import ReadModelDatabase
+from invariant.retry import RetryPolicy
 
 StepAction = Callable[["StepContext"], Awaitable[Any]]
 
@@ -65,8 +66,8 @@ class Saga:
 
     kind: str
     steps: tuple[Step, ...]
-    compensation_retry: Backoff = field(default_factory=Backoff)
-    transient_retry: Backoff = field(default_factory=Backoff)
+    compensation_retry: RetryPolicy = PROCESS_RETRY
+    transient_retry: RetryPolicy = PROCESS_RETRY
     """For actions failing with anything but a refusal (a ``DomainError``)."""
     action_retry_delay: float = 0.05
 

@@ -14,13 +14,9 @@ from invariant.projections.database import (
     SQLiteReadModels,
 )
 from invariant.projections.projection import Projection, ProjectionSet
-from invariant.projections.runner import (
-    Progress,
-    ProjectionRunner,
-    RetryPolicy,
-    active_version,
-)
+from invariant.projections.runner import Progress, ProjectionRunner, active_version
 from invariant.projections.status import ProjectionStatus
+from invariant.retry import RetryPolicy
 
 __all__ = [
     "MISSING",

@@ -42,28 +42,18 @@ from invariant.projections.consistency import wait_until
 from invariant.projections.database import Lease, ReadModelDatabase, lease_key
 from invariant.projections.projection import Projection
 from invariant.projections.status import ProjectionStatus, read_status
+from invariant.retry import RetryPolicy
 from invariant.store import gc_pause
 from invariant.store.batch import EventBatch, decode_log_page
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.port import LogReader
-from invariant.store.signal import CommitSignal, stop_task
+from invariant.store.signal import CommitSignal
+from invariant.tasks import stop_task
 
 _log = logging.getLogger("invariant.projections")
 
 Progress = Callable[[int, int], None]
 """Called with ``(checkpoint, head)`` after every page."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often a failing event is tried before its projection stops, and how long apart."""
-
-    attempts: int = 5
-    first_delay: float = 0.1
-    max_delay: float = 10.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.first_delay * 2 ** (attempt - 1)))
 
 
 class _Moved(Exception):
@@ -630,5 +620,5 @@ async def active_version(database: ReadModelDatabase, name: str) -> int:
     return await database.run(lambda c: checkpoints.active_version(c, name), write=False)
 
 
-__all__ = ["Progress", "ProjectionRunner", "RetryPolicy", "active_version"]
+__all__ = ["Progress", "ProjectionRunner", "active_version"]
 
