@@ -34,7 +34,7 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, fun
 from invariant.messaging.consumer import HANDLED, Consumer
 from invariant.messaging.port import Broker, Message
 from invariant.messaging.relay import OutboxRelay
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState
 

@@ -41,7 +41,7 @@ from sqlalchemy.sql.dml import Insert
 
 from invariant.domain import DomainEvent
 from invariant.projections import Projection, ProjectionRunner, ReadModelDatabase
-from invariant.projections.database import dialect_insert
+from invariant.sql.database import dialect_insert
 from invariant.store import (
     AppendRequest,
     Commit,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from invariant.messaging.consumer import Consumer
 from invariant.messaging.jobs import Job, JobHandler
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 from tests.messaging.helpers import effects_metadata, record_effect
 
 

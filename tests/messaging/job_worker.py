@@ -10,7 +10,7 @@ import os
 import sys
 
 from invariant.messaging.job_queue import NatsJobQueue, QueuedJobWorker
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from tests.messaging.conftest import NATS_URL
 from tests.messaging.test_job_queue import Effects
 

@@ -20,7 +20,7 @@ from invariant.messaging import jobs
 from invariant.messaging.job_queue import NatsJobQueue
 from invariant.messaging.nats import NatsBroker
 from invariant.messaging.redis_streams import RedisStreamsBroker
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.testing.broker_contract import drain, message
 from tests.messaging.conftest import NATS_URL, REDIS_URL, require_port

@@ -16,8 +16,8 @@ from invariant.messaging.consumer import DUPLICATE, HANDLED, PARKED, Consumer
 from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.port import Message
 from invariant.messaging.published_language import IntegrationEvents
-from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
 from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from tests.conftest import POSTGRES_DSN
 from tests.messaging.helpers import count_effects, effects_metadata, record_effect
 

@@ -22,8 +22,8 @@ from invariant.clock import to_micros
 from invariant.messaging import jobs
 from invariant.messaging.job_queue import JobForwarder, NatsJobQueue, QueuedJobWorker
 from invariant.messaging.jobs import Job
-from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
 from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from tests.messaging.conftest import NATS_URL, require_port
 
 ROOT = Path(__file__).resolve().parents[2]

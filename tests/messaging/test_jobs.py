@@ -17,8 +17,8 @@ from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.jobs import Job, JobWorker
 from invariant.messaging.port import Message
 from invariant.messaging.relay import OutboxRelay
-from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
 from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from invariant.clock import to_micros
 from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay
-from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
+from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.store.port import EventStorage
 from tests.messaging.helpers import CountingBroker, commit_events

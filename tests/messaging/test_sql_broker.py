@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, select
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Delivery
 from invariant.messaging.sql_broker import SqlBroker, deliveries, messages
-from invariant.projections.database import (
+from invariant.sql.database import (
     PostgresReadModels,
     ReadModelDatabase,
     SQLiteReadModels,

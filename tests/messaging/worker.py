@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from invariant.messaging.port import Message
 from invariant.messaging.rabbitmq import RabbitMQBroker
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from tests.messaging.conftest import RABBITMQ_URL
 from tests.messaging.helpers import run_worker
 

@@ -13,10 +13,10 @@ from invariant.cli.running import exit_on_error, guarded, import_from_here
 from invariant.contracts import check as checks
 from invariant.contracts import migrations as mig
 from invariant.contracts.contract import Contract
-from invariant.contracts.engine import create_engine
 from invariant.contracts.jsonschema import json_schema
 from invariant.contracts.loading import load_contracts, stored
 from invariant.contracts.sql import contracts_metadata
+from invariant.sql.engine import create_engine
 
 T = TypeVar("T")
 app = typer.Typer(help="Check and migrate the database against the contracts.",

@@ -20,7 +20,7 @@ from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging import deadletters
 from invariant.messaging.consumer import Consumer
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 
 T = TypeVar("T")
 app = typer.Typer(help="List and replay parked (dead-letter) messages.", no_args_is_help=True)

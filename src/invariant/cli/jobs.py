@@ -26,7 +26,7 @@ from invariant.domain.errors import ConfigurationError
 from invariant.messaging import jobs
 from invariant.messaging.jobs import JobHandler
 from invariant.messaging.relay import create_tables
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 
 T = TypeVar("T")
 app = typer.Typer(help="Background jobs: workers, the forwarder, dead jobs.",

@@ -20,8 +20,8 @@ from invariant.messaging import deadletters, inbox
 from invariant.messaging.errors import BrokerError, MessagingError, PermanentMessageError
 from invariant.messaging.port import Broker, Delivery, Message
 from invariant.messaging.relay import create_tables
-from invariant.projections.database import ReadModelDatabase
 from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
 from invariant.tasks import sleep_or_stop
 
 Handler = Callable[[Connection, Message], None]

@@ -89,8 +89,8 @@ from invariant.messaging.jobs import (
 )
 from invariant.messaging.nats import ERRORS, abort_socket, connect_jetstream
 from invariant.messaging.relay import create_tables, hand_over, poll, serialize
-from invariant.projections.database import ReadModelDatabase, dialect_insert
 from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase, dialect_insert
 from invariant.tasks import sleep_or_stop, stop_task
 
 DONE, RETRIED, BURIED = "done", "retried", "dead"

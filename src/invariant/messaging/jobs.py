@@ -43,8 +43,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.relay import create_tables, poll, serialize
-from invariant.projections.database import ReadModelDatabase
 from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
 
 PENDING, DEAD = "pending", "dead"
 log = logging.getLogger("invariant.jobs")

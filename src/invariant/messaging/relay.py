@@ -43,7 +43,7 @@ from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
-from invariant.projections.database import ReadModelDatabase, lease_key
+from invariant.sql.database import ReadModelDatabase, lease_key
 from invariant.state.outbox import create_outbox
 from invariant.tasks import sleep_or_stop
 

@@ -63,7 +63,7 @@ from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
 from invariant.messaging.relay import create_tables, serialize
-from invariant.projections.database import (
+from invariant.sql.database import (
     PostgresReadModels,
     ReadModelDatabase,
     SQLiteReadModels,

@@ -24,8 +24,8 @@ from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError
 from invariant.processes import state
 from invariant.processes.manager import Sent
-from invariant.projections.database import ReadModelDatabase
 from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
 from invariant.store.codec import Codec
 
 _log = logging.getLogger("invariant.processes")

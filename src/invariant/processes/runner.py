@@ -31,8 +31,8 @@ from invariant.processes.outbox import (
     store_sent,
 )
 from invariant.processes.timeouts import fire_due
-from invariant.projections.database import ReadModelDatabase, lease_key
 from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase, lease_key
 from invariant.store.event_store import EventEnvelope, EventStore
 
 _log = logging.getLogger("invariant.processes")

@@ -35,8 +35,8 @@ from invariant.processes import state
 from invariant.processes.manager import command_id_for
 from invariant.processes.outbox import PROCESS_RETRY
 from invariant.processes.state import ProcessRecord
-from invariant.projections.database import ReadModelDatabase
 from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
 
 StepAction = Callable[["StepContext"], Awaitable[Any]]
 

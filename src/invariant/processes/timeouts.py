@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from invariant.processes import state
 from invariant.processes.manager import ProcessManager, decide_timeouts
 from invariant.processes.outbox import CommandCodec, store_sent
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 
 
 def fire(conn: Connection, managers: Mapping[str, ProcessManager], codec: CommandCodec,

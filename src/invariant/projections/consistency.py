@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from invariant.domain.errors import ProjectionFailedError, ProjectionLagError
 from invariant.projections import checkpoints
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 from invariant.store.signal import CommitSignal
 from invariant.tasks import wait_briefly
 

@@ -39,10 +39,10 @@ from invariant.domain.errors import (
 from invariant.projections import checkpoints
 from invariant.projections.cache import QueryCache
 from invariant.projections.consistency import wait_until
-from invariant.projections.database import Lease, ReadModelDatabase, lease_key
 from invariant.projections.projection import Projection
 from invariant.projections.status import ProjectionStatus, read_status
 from invariant.retry import RetryPolicy
+from invariant.sql.database import Lease, ReadModelDatabase, lease_key
 from invariant.store import gc_pause
 from invariant.store.batch import EventBatch, decode_log_page
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from invariant.clock import Clock
 from invariant.projections import checkpoints
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 from invariant.store.port import EventStorage
 
 

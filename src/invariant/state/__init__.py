@@ -5,7 +5,7 @@ Run the repository on the application's ReadModelDatabase (``app.read_models``, 
 ``invariant.bootstrap.open_read_models``) whenever invariant's event store writes the same
 SQLite file; see :class:`StateStoredRepository`."""
 
-from invariant.contracts.engine import create_engine
+from invariant.sql.engine import create_engine
 from invariant.state.outbox import outbox_table
 from invariant.state.repository import Database, Isolation, StateStoredRepository
 

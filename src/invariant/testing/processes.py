@@ -36,7 +36,7 @@ from invariant.processes.manager import (
 )
 from invariant.processes.saga import Saga, SagaOrchestrator
 from invariant.processes.state import ProcessRecord
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from invariant.testing.clock import ManualClock
 
 

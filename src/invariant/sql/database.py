@@ -34,8 +34,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from invariant.contracts.engine import create_engine as create_async_engine
 from invariant.domain.errors import ConfigurationError, StoreError
+from invariant.sql.engine import create_engine as create_async_engine
 
 T = TypeVar("T")
 

@@ -1,0 +1,11 @@
+"""The floor for SQL: what every part above the event store uses to reach its database.
+
+* :mod:`invariant.sql.database`: the database handle (``ReadModelDatabase``: one synchronous
+  SQLAlchemy Core transaction at a time, on SQLite or PostgreSQL), leases, upserts.
+* :mod:`invariant.sql.engine`: async SQLAlchemy engines configured the way invariant needs.
+* :mod:`invariant.sql.errors`: what a driver error means (unique violation, serialization
+  failure).
+
+Import from the modules: this package's face imports nothing, so that the event store's
+adapters can use the SQLAlchemy-free parts without loading SQLAlchemy.
+"""
