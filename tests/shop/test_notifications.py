@@ -20,7 +20,7 @@ from sqlalchemy import Connection, MetaData, insert
 from invariant.config import Settings
 from invariant.messaging import deadletters, jobs
 from invariant.retry import RetryPolicy
-from invariant.state.outbox import outbox_table
+from invariant.sql.outbox_table import outbox_table
 from shop import identity, notifications
 from shop.identity.published import CodeSeal
 from shop.notifications import CONSUMER

@@ -44,7 +44,7 @@ from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
 from invariant.sql.database import ReadModelDatabase, lease_key
-from invariant.state.outbox import create_outbox
+from invariant.sql.outbox_table import create_outbox
 from invariant.tasks import sleep_or_stop
 
 metadata = MetaData()

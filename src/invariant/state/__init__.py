@@ -6,7 +6,7 @@ Run the repository on the application's ReadModelDatabase (``app.read_models``, 
 SQLite file; see :class:`StateStoredRepository`."""
 
 from invariant.sql.engine import create_engine
-from invariant.state.outbox import outbox_table
+from invariant.sql.outbox_table import outbox_table
 from invariant.state.repository import Database, Isolation, StateStoredRepository
 
 __all__ = ["Database", "Isolation", "StateStoredRepository", "create_engine", "outbox_table"]

@@ -35,7 +35,7 @@ from invariant.domain.events import DomainEvent
 from invariant.domain.state import StateAggregate
 from invariant.sql.engine import SQLITE_BEGIN
 from invariant.sql.errors import is_serialization_failure, unique_violation
-from invariant.state.outbox import create_outbox, outbox_table
+from invariant.sql.outbox_table import create_outbox, outbox_table
 from invariant.store.codec import Codec
 
 A = TypeVar("A", bound=StateAggregate[Any, Any])

@@ -37,7 +37,7 @@ from invariant.domain import ConcurrencyError, StoreError, UniquenessError
 from invariant.messaging.published_language import IntegrationEvent
 from invariant.sql.database import ReadModelDatabase, dialect_insert
 from invariant.sql.errors import unique_violation
-from invariant.state.outbox import Moment, outbox_table
+from invariant.sql.outbox_table import Moment, outbox_table
 from shop.identity.application import AccountSession
 from shop.identity.domain import (
     LOGIN_LOCKOUT,
