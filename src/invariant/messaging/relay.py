@@ -43,6 +43,7 @@ from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
+from invariant.sql import outbox
 from invariant.sql.database import ReadModelDatabase, lease_key
 from invariant.sql.outbox_table import create_outbox
 from invariant.tasks import sleep_or_stop
@@ -56,13 +57,9 @@ claims = Table(
     Column("claimed_until", BigInteger, nullable=False),  # microseconds since the epoch, UTC
 )
 
-_SELECT = (
-    "SELECT o.id, o.message_id, o.stream_id, o.message_type, o.schema_version, o.position,"
-    " {data}, {meta}, o.created_at FROM invariant_outbox o {join}"
-    " WHERE o.published_at IS NULL AND NOT EXISTS ("
-    "   SELECT 1 FROM invariant_outbox_claims c WHERE c.claimed_until > :now"
-    "   AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
-    " ORDER BY o.id LIMIT :n"
+_UNCLAIMED = (
+    "NOT EXISTS (SELECT 1 FROM invariant_outbox_claims c WHERE c.claimed_until > :now"
+    " AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
 )
 
 T = TypeVar("T")
@@ -98,11 +95,8 @@ class OutboxRelay:
         def create(conn: Connection) -> str:
             create_tables(conn, self.database, create_outbox, metadata.create_all)
             with_events = inspect(conn).has_table("invariant_events")
-            return _SELECT.format(
-                data="coalesce(o.data, e.data)" if with_events else "o.data",
-                meta="coalesce(o.metadata, e.metadata)" if with_events else "o.metadata",
-                join="LEFT JOIN invariant_events e ON e.position = o.position"
-                if with_events else "")
+            return outbox.select_pending(with_events=with_events, unclaimed=_UNCLAIMED
+                                         ) + " LIMIT :n"
         self._select = await self.database.run(create)
 
     async def run_once(self) -> int:
@@ -129,9 +123,7 @@ class OutboxRelay:
     async def lag(self) -> RelayLag:
         """Unpublished rows and the age of the oldest (for dashboards and alerts)."""
         def read(conn: Connection) -> tuple[int, Any]:
-            row = conn.execute(text(
-                "SELECT count(*), min(created_at) FROM invariant_outbox"
-                " WHERE published_at IS NULL")).one()
+            row = conn.execute(text(outbox.pending_count())).one()
             return int(row[0]), row[1]
         pending, oldest = await self.database.run(read, write=False)
         if oldest is None:
@@ -158,13 +150,11 @@ class OutboxRelay:
                                            claims.c.claimed_by == self.relay_id))
 
     def _mark_published(self, conn: Connection, ids: Sequence[int]) -> None:
-        bound = {"ids": list(ids)}
-        if self.database.dialect == "postgresql":
-            conn.execute(text("UPDATE invariant_outbox SET published_at = now()"
-                              " WHERE id = ANY(:ids)"), bound)
-        else:
-            conn.execute(text("DELETE FROM invariant_outbox WHERE id IN :ids").bindparams(
-                bindparam("ids", expanding=True)), bound)
+        dialect = self.database.dialect
+        statement = text(outbox.mark_published(dialect, "", ids=":ids", now="now()"))
+        if outbox.OUTBOX.deletes_published[dialect]:
+            statement = statement.bindparams(bindparam("ids", expanding=True))
+        conn.execute(statement, {"ids": list(ids)})
         conn.execute(claims.delete().where(claims.c.outbox_id.in_(ids)))
 
 

@@ -5,6 +5,10 @@
 * :mod:`invariant.sql.engine`: async SQLAlchemy engines configured the way invariant needs.
 * :mod:`invariant.sql.errors`: what a driver error means (unique violation, serialization
   failure).
+* :mod:`invariant.sql.outbox`: the outbox defined once, as data (standard library only):
+  both adapters' DDL and every statement on the outbox are derived from it;
+  :mod:`invariant.sql.outbox_table` derives its SQLAlchemy table.
+* :mod:`invariant.sql.types`: column types that store values as invariant's tables do.
 
 Import from the modules: this package's face imports nothing, so that the event store's
 adapters can use the SQLAlchemy-free parts without loading SQLAlchemy.

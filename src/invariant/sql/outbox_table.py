@@ -1,139 +1,42 @@
-"""invariant's outbox table, as SQLAlchemy sees it: the same columns the event store's
-adapters create (``invariant.store.sqlite`` / ``invariant.store.postgres``), so that the one
-outbox relay publishes events of event-sourced and state-stored aggregates alike.
-
-SQLite stores message ids as 16-byte BLOBs, times as integer microseconds since the epoch
-and JSON as text; PostgreSQL uses uuid, timestamptz and jsonb.
+"""invariant's outbox table as SQLAlchemy sees it, derived from its one definition
+(:data:`invariant.sql.outbox.OUTBOX`): the state-stored repository and shop insert into it,
+so that the one outbox relay publishes their messages with the events of event-sourced
+aggregates.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-import orjson
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Dialect,
-    Integer,
-    LargeBinary,
-    MetaData,
-    Table,
-    Text,
-    TypeDecorator,
-)
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, Table, Text
 from sqlalchemy.types import TypeEngine
 
-from invariant.clock import from_micros, to_micros
-from invariant.store.postgres import outbox_ddl as postgres_outbox_ddl
-from invariant.store.sqlite import OUTBOX_DDL as SQLITE_OUTBOX_DDL
+from invariant.sql import outbox
+from invariant.sql.types import JsonDocument, MessageId, Moment
 
-OUTBOX = "invariant_outbox"
 
-def outbox_ddl(dialect: str) -> tuple[str, ...]:
-    """The statements creating the outbox (if missing) on ``dialect``: the event store
-    adapters' own DDL, so both sides always agree (tables in the search path)."""
-    if dialect == "postgresql":
-        return tuple(postgres_outbox_ddl(""))
-    return SQLITE_OUTBOX_DDL
+def _column(column: outbox.Column) -> Column[Any]:
+    kinds: dict[str, TypeEngine[Any]] = {
+        "key": BigInteger().with_variant(Integer(), "sqlite"), "uuid": MessageId(),
+        "text": Text(), "integer": Integer(), "bigint": BigInteger(), "json": JsonDocument(),
+        "moment": Moment(),
+    }
+    if column.kind == "key":
+        return Column(column.name, kinds["key"], primary_key=True)
+    return Column(column.name, kinds[column.kind], nullable=column.nullable)
 
 
 def create_outbox(conn: Connection) -> None:
-    """Create the outbox on ``conn`` if missing (:func:`outbox_ddl` of its dialect)."""
-    for statement in outbox_ddl(conn.dialect.name):
+    """Create the outbox on ``conn`` if missing (the event store adapters' own DDL, tables
+    in the search path)."""
+    for statement in outbox.create_statements(conn.dialect.name):
         conn.exec_driver_sql(statement)
-
-
-class MessageId(TypeDecorator[UUID]):
-    """uuid on PostgreSQL, a 16-byte BLOB on SQLite."""
-
-    impl = LargeBinary
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """The column type per dialect."""
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(PG_UUID(as_uuid=True))
-        return dialect.type_descriptor(LargeBinary(16))
-
-    def process_bind_param(self, value: UUID | None, dialect: Dialect) -> Any:
-        """A UUID for PostgreSQL, its bytes for SQLite."""
-        if value is None or dialect.name == "postgresql":
-            return value
-        return value.bytes
-
-
-class Moment(TypeDecorator[datetime]):
-    """timestamptz on PostgreSQL, integer microseconds since the epoch on SQLite."""
-
-    impl = BigInteger
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """The column type per dialect."""
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(TIMESTAMP(timezone=True))
-        return dialect.type_descriptor(BigInteger())
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        """The aware datetime, or its microseconds for SQLite."""
-        if value is None or dialect.name == "postgresql":
-            return value
-        return to_micros(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        """Always an aware UTC datetime."""
-        if value is None or dialect.name == "postgresql":
-            return value  # type: ignore[no-any-return]
-        return from_micros(value)
-
-
-class JsonDocument(TypeDecorator[Any]):
-    """jsonb on PostgreSQL, JSON text (as the event store writes it) on SQLite."""
-
-    impl = Text
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """The column type per dialect."""
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(JSONB())
-        return dialect.type_descriptor(Text())
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        """Text for SQLite; PostgreSQL's jsonb type encodes the value itself."""
-        if value is None or dialect.name == "postgresql":
-            return value
-        return orjson.dumps(value).decode()
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        """The decoded JSON value."""
-        if value is None or dialect.name == "postgresql":
-            return value
-        return orjson.loads(value)
 
 
 def outbox_table(metadata: MetaData) -> Table:
     """The outbox table in ``metadata`` (for inserts; creation goes through
-    :func:`outbox_ddl`, the adapters' own DDL)."""
-    if OUTBOX in metadata.tables:
-        return metadata.tables[OUTBOX]
-    return Table(
-        OUTBOX,
-        metadata,
-        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
-        Column("message_id", MessageId(), nullable=False),
-        Column("stream_id", Text(), nullable=False),
-        Column("message_type", Text(), nullable=False),
-        Column("schema_version", Integer(), nullable=False),
-        Column("position", BigInteger()),
-        Column("data", JsonDocument()),
-        Column("metadata", JsonDocument()),
-        Column("created_at", Moment(), nullable=False),
-        Column("published_at", Moment()),
-    )
+    :func:`create_outbox`)."""
+    name = outbox.OUTBOX.name
+    if name in metadata.tables:
+        return metadata.tables[name]
+    return Table(name, metadata, *(_column(c) for c in outbox.OUTBOX.columns))

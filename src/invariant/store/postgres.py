@@ -33,6 +33,7 @@ from invariant.domain.errors import (
     InvariantError,
     StoreError,
 )
+from invariant.sql import outbox
 from invariant.store.postgres_listen import CommitListener, notify_channel
 from invariant.store.records import (
     AppendRequest,
@@ -59,28 +60,6 @@ _Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _WRONG_VERSION = "IV001"
 _ANY_RETRIES = 10
-
-
-def outbox_ddl(qualifier: str) -> list[str]:
-    """The outbox table and its index; ``qualifier`` is ``"schema."`` or ``""`` (search
-    path). Shared with the state-stored repository (invariant.state.outbox)."""
-    prefix = qualifier
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {prefix}invariant_outbox (
-            id              bigserial   PRIMARY KEY,
-            message_id      uuid        NOT NULL,
-            stream_id       text        NOT NULL,
-            message_type    text        NOT NULL,
-            schema_version  integer     NOT NULL,
-            position        bigint,
-            data            jsonb,
-            metadata        jsonb,
-            created_at      timestamptz NOT NULL,
-            published_at    timestamptz
-        )""",
-        f"""CREATE INDEX IF NOT EXISTS invariant_outbox_pending
-            ON {prefix}invariant_outbox (id) WHERE published_at IS NULL""",
-    ]
 
 
 def _schema_sql(s: str, lock_key: int) -> list[str]:
@@ -112,7 +91,7 @@ def _schema_sql(s: str, lock_key: int) -> list[str]:
             state           jsonb       NOT NULL,
             recorded_at     timestamptz NOT NULL
         )""",
-        *outbox_ddl(f"{s}."),
+        *outbox.create_statements(outbox.POSTGRESQL, f"{s}."),
         f"""CREATE TABLE IF NOT EXISTS {s}.invariant_commands (
             command_id      uuid        PRIMARY KEY,
             command_type    text        NOT NULL,
@@ -616,8 +595,7 @@ class PostgresStorage:
             )
         if commit.messages:
             await conn.executemany(
-                f"INSERT INTO {s}.invariant_outbox (message_id, stream_id, message_type,"
-                " schema_version, data, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                outbox.insert_messages(f"{s}.", [f"${i}" for i in range(1, 8)]),
                 [(m.message_id, m.stream_id, m.message_type, m.schema_version, m.data,
                   m.metadata, now) for m in commit.messages],
             )
@@ -778,15 +756,7 @@ class PostgresStorage:
         return StoredCommand(command_id, r[0], r[1], r[2], r[3], r[4])
 
     async def read_outbox(self, *, limit: int = 100) -> list[OutboxRecord]:
-        s = self.schema
-        rows = await self._fetch(
-            "SELECT o.id, o.message_id, o.stream_id, o.message_type, o.schema_version,"
-            " o.position, coalesce(o.data, e.data), coalesce(o.metadata, e.metadata),"
-            f" o.created_at FROM {s}.invariant_outbox o"
-            f" LEFT JOIN {s}.invariant_events e ON e.position = o.position"
-            " WHERE o.published_at IS NULL ORDER BY o.id LIMIT $1",
-            limit,
-        )
+        rows = await self._fetch(outbox.select_pending(f"{self.schema}.") + " LIMIT $1", limit)
         return [OutboxRecord(*r) for r in rows]
 
     async def mark_published(self, ids: Sequence[int]) -> None:
@@ -795,8 +765,7 @@ class PostgresStorage:
         pool = await self._get_pool()
         try:
             await pool.execute(
-                f"UPDATE {self.schema}.invariant_outbox SET published_at = $2"
-                " WHERE id = ANY($1)",
+                outbox.mark_published(outbox.POSTGRESQL, f"{self.schema}.", ids="$1", now="$2"),
                 list(ids), self._clock(),
             )
         except _DRIVER_ERRORS as exc:

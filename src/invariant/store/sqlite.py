@@ -38,6 +38,7 @@ from invariant.domain.errors import (
     InvariantError,
     StoreError,
 )
+from invariant.sql import outbox
 from invariant.store.ids import uuid_from_bytes
 from invariant.store.records import (
     AppendRequest,
@@ -56,22 +57,6 @@ from invariant.store.records import (
     validate_append,
 )
 from invariant.store.signal import CommitSignal, wait_for_head
-
-# The outbox table, shared with the state-stored repository (invariant.state.outbox).
-OUTBOX_DDL = (
-    """CREATE TABLE IF NOT EXISTS invariant_outbox (
-        id              INTEGER PRIMARY KEY AUTOINCREMENT,
-        message_id      BLOB    NOT NULL,
-        stream_id       TEXT    NOT NULL,
-        message_type    TEXT    NOT NULL,
-        schema_version  INTEGER NOT NULL,
-        position        INTEGER,
-        data            TEXT,
-        metadata        TEXT,
-        created_at      INTEGER NOT NULL,
-        published_at    INTEGER
-    )""",
-)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS invariant_events (
@@ -97,7 +82,7 @@ _SCHEMA = (
         state           TEXT    NOT NULL,
         recorded_at     INTEGER NOT NULL
     )""",
-    *OUTBOX_DDL,
+    *outbox.create_statements(outbox.SQLITE),
     """CREATE TABLE IF NOT EXISTS invariant_commands (
         command_id      BLOB    PRIMARY KEY,
         command_type    TEXT    NOT NULL,
@@ -130,10 +115,7 @@ _INSERT_CHECKED = (
     " schema_version, data, metadata, recorded_at) SELECT ?,?,?,?,?,?,?,?,?"
     " WHERE (SELECT coalesce(max(version), 0) FROM invariant_events WHERE stream_id = ?) = ?"
 )
-_INSERT_OUTBOX_MESSAGE = (
-    "INSERT INTO invariant_outbox (message_id, stream_id, message_type, schema_version,"
-    " data, metadata, created_at) VALUES (?,?,?,?,?,?,?)"
-)
+_INSERT_OUTBOX_MESSAGE = outbox.insert_messages("", ["?"] * len(outbox.MESSAGE_COLUMNS))
 _UPSERT_SNAPSHOT = (
     "INSERT OR REPLACE INTO invariant_snapshots (stream_id, aggregate_type, version,"
     " schema_version, state, recorded_at) VALUES (?,?,?,?,?,?)"
@@ -154,6 +136,8 @@ _READ_STREAM_DATA_TO = (
     "SELECT event_type, schema_version, data FROM invariant_events"
     " WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?"
 )
+_READ_OUTBOX = outbox.select_pending() + " LIMIT ?"
+_MARK_PUBLISHED = outbox.mark_published(outbox.SQLITE, "", ids="(?)", now="?")
 _PAGE = 5000
 _EMPTY_JSON = "{}"
 
@@ -853,14 +837,7 @@ class SQLiteStorage:
                              from_micros(r[4]))
 
     async def read_outbox(self, *, limit: int = 100) -> list[OutboxRecord]:
-        rows = self._query(
-            "SELECT o.id, o.message_id, o.stream_id, o.message_type, o.schema_version,"
-            " o.position, coalesce(o.data, e.data), coalesce(o.metadata, e.metadata),"
-            " o.created_at FROM invariant_outbox o"
-            " LEFT JOIN invariant_events e ON e.position = o.position"
-            " WHERE o.published_at IS NULL ORDER BY o.id LIMIT ?",
-            (limit,),
-        )
+        rows = self._query(_READ_OUTBOX, (limit,))
         return [
             OutboxRecord(r[0], UUID(bytes=r[1]), r[2], r[3], r[4], r[5], orjson.loads(r[6]),
                          orjson.loads(r[7]), from_micros(r[8]))
@@ -871,9 +848,7 @@ class SQLiteStorage:
         if not ids:
             return
         await self._write(
-            lambda conn: conn.executemany(
-                "DELETE FROM invariant_outbox WHERE id = ?", [(i,) for i in ids]
-            )
+            lambda conn: conn.executemany(_MARK_PUBLISHED, [(i,) for i in ids])
         )
 
 

@@ -37,7 +37,8 @@ from invariant.domain import ConcurrencyError, StoreError, UniquenessError
 from invariant.messaging.published_language import IntegrationEvent
 from invariant.sql.database import ReadModelDatabase, dialect_insert
 from invariant.sql.errors import unique_violation
-from invariant.sql.outbox_table import Moment, outbox_table
+from invariant.sql.outbox_table import outbox_table
+from invariant.sql.types import Moment
 from shop.identity.application import AccountSession
 from shop.identity.domain import (
     LOGIN_LOCKOUT,
