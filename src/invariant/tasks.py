@@ -1,4 +1,4 @@
-"""Waiting and stopping in asyncio without swallowing a cancellation.
+"""Waiting, polling and stopping in asyncio without swallowing a cancellation.
 
 Timed waits go through :func:`wait_briefly`, never ``asyncio.wait_for``: on Python 3.11,
 ``wait_for`` swallows a cancellation that arrives as the awaited future completes, and a
@@ -8,8 +8,8 @@ follower or worker cancelled just then would run on forever. Standard library on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 
 async def wait_briefly(waitable: Awaitable[object], timeout: float) -> bool:  # noqa: ASYNC109
@@ -47,3 +47,30 @@ async def stop_task(task: asyncio.Task[Any]) -> None:
         error = task.exception()
         if error is not None:
             raise error
+
+
+class Retrying(Protocol):
+    """What :func:`poll` counts failures on."""
+
+    failures: int
+    last_error: str | None
+
+
+async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asyncio.Event,
+               idle: float, retry: float, errors: tuple[type[Exception], ...],
+               warn: Callable[[str], object] | None = None) -> None:
+    """Run ``step`` until ``stop`` is set: again at once after it did something, ``idle``
+    seconds after it did nothing, ``retry`` seconds after it raised one of ``errors``
+    (counted in ``owner.failures`` and ``owner.last_error``, passed to ``warn``)."""
+    while not stop.is_set():
+        try:
+            done = await step()
+        except errors as exc:
+            done = 0
+            owner.failures += 1
+            owner.last_error = f"{type(exc).__name__}: {exc}"
+            if warn is not None:
+                warn(owner.last_error)
+            await sleep_or_stop(stop, retry)
+        if not done:
+            await sleep_or_stop(stop, idle)

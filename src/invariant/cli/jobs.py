@@ -25,8 +25,8 @@ from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging import jobs
 from invariant.messaging.jobs import JobHandler
-from invariant.messaging.relay import create_tables
 from invariant.sql.database import ReadModelDatabase
+from invariant.sql.locks import create_tables
 
 T = TypeVar("T")
 app = typer.Typer(help="Background jobs: workers, the forwarder, dead jobs.",

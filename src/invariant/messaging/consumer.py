@@ -19,9 +19,9 @@ from invariant.clock import utc_now
 from invariant.messaging import deadletters, inbox
 from invariant.messaging.errors import BrokerError, MessagingError, PermanentMessageError
 from invariant.messaging.port import Broker, Delivery, Message
-from invariant.messaging.relay import create_tables
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
+from invariant.sql.locks import create_tables
 from invariant.tasks import sleep_or_stop
 
 Handler = Callable[[Connection, Message], None]

@@ -88,10 +88,11 @@ from invariant.messaging.jobs import (
     jobs,
 )
 from invariant.messaging.nats import ERRORS, abort_socket, connect_jetstream
-from invariant.messaging.relay import create_tables, hand_over, poll, serialize
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase, dialect_insert
-from invariant.tasks import sleep_or_stop, stop_task
+from invariant.sql.handover import hand_over
+from invariant.sql.locks import create_tables, serialize
+from invariant.tasks import poll, sleep_or_stop, stop_task
 
 DONE, RETRIED, BURIED = "done", "retried", "dead"
 
@@ -314,7 +315,7 @@ class JobForwarder:
         await poll(self, self.run_once, stop=stop, idle=idle, retry=retry, errors=(Exception,))
 
     def _claim(self, conn: Connection, now: int) -> list[tuple[Job, int]]:
-        serialize(conn, self.database, "jobs")  # the key JobWorker claims under
+        serialize(conn, self.database, "messaging:jobs")  # the key JobWorker claims under
         return [(job_from_row(r), int(r.created_at))
                 for r in claim_due(conn, now, self.batch_size, self.lease)]
 

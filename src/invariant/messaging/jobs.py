@@ -42,9 +42,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
-from invariant.messaging.relay import create_tables, poll, serialize
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
+from invariant.sql.locks import create_tables, serialize
+from invariant.tasks import poll
 
 PENDING, DEAD = "pending", "dead"
 log = logging.getLogger("invariant.jobs")
@@ -117,7 +118,7 @@ def claim_due(conn: Connection, now: int, limit: int, lease: float, **changes: A
               ) -> Sequence[Row[Any]]:
     """The rows of up to ``limit`` pending jobs due at ``now`` (microseconds) and not
     claimed, first due first, now claimed for ``lease`` seconds (with ``changes`` too).
-    Callers serialize claims (``serialize(conn, database, "jobs")``) first."""
+    Callers serialize claims (``serialize(conn, database, "messaging:jobs")``) first."""
     rows = conn.execute(select(jobs).where(
         jobs.c.state == PENDING, jobs.c.run_at <= now,
         (jobs.c.claimed_until.is_(None)) | (jobs.c.claimed_until < now),
@@ -171,7 +172,7 @@ class JobWorker:
                        "job worker: %s; retrying in %s s", error, retry))
 
     def _claim(self, conn: Connection, limit: int) -> list[Job]:
-        serialize(conn, self.database, "jobs")
+        serialize(conn, self.database, "messaging:jobs")
         rows = claim_due(conn, to_micros(self.clock()), limit, self.lease,
                          attempts=jobs.c.attempts + 1)
         return [_claimed(job_from_row(r)) for r in rows]

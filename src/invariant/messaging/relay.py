@@ -16,12 +16,11 @@ the row, PostgreSQL sets ``published_at``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -44,9 +43,11 @@ from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
 from invariant.sql import outbox
-from invariant.sql.database import ReadModelDatabase, lease_key
+from invariant.sql.database import ReadModelDatabase
+from invariant.sql.handover import hand_over
+from invariant.sql.locks import create_tables, serialize
 from invariant.sql.outbox_table import create_outbox
-from invariant.tasks import sleep_or_stop
+from invariant.tasks import poll
 
 metadata = MetaData()
 claims = Table(
@@ -132,7 +133,7 @@ class OutboxRelay:
         return RelayLag(pending, max((self.clock() - moment).total_seconds(), 0.0))
 
     def _claim(self, conn: Connection, now: int) -> list[tuple[int, Message]]:
-        serialize(conn, self.database, "outbox-claims")
+        serialize(conn, self.database, "messaging:outbox-claims")
         rows = conn.execute(text(self._select),
                             {"now": now, "me": self.relay_id, "n": self.batch_size}).all()
         if not rows:
@@ -170,73 +171,3 @@ def _message(r: Any) -> Message:
     created = r[8] if isinstance(r[8], datetime) else from_micros(int(r[8]))
     return Message(str(message_id), r[3], r[2], int(r[4]), _json(r[6]), _json(r[7]),
                    r[5], created)
-
-
-def serialize(conn: Connection, database: ReadModelDatabase, key: str) -> None:
-    """Serialize transactions named ``key`` (SQLite's writer lock already does)."""
-    if database.dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                     {"k": lease_key(getattr(database, "schema", ""), f"messaging:{key}")})
-
-
-def create_tables(conn: Connection, database: ReadModelDatabase,
-                  *creates: Callable[[Connection], object]) -> None:
-    """Run ``creates`` (each creates tables if missing) serialized with every other
-    messaging setup: concurrent CREATEs race on PostgreSQL."""
-    serialize(conn, database, "setup")
-    for create in creates:
-        create(conn)
-
-
-async def hand_over(
-    database: ReadModelDatabase, claim: Callable[[Connection], Sequence[T]],
-    send: Callable[[Sequence[T]], Awaitable[object]], *,
-    release: Callable[[Connection, Sequence[T]], object],
-    settle: Callable[[Connection, Sequence[T]], object],
-) -> int:
-    """Hand one batch of rows to a broker, at least once; how many rows.
-
-    ``claim`` takes the batch in one transaction (claims that expire: a dead worker's
-    rows go to another), ``send`` hands it over, and ``settle`` marks it done in a second
-    transaction. When sending fails, ``release`` gives the claims back (best effort: they
-    expire anyway) and the error is raised. A crash between sending and settling sends the
-    batch again later: receivers deduplicate by message id.
-    """
-    batch = await database.run(claim)
-    if not batch:
-        return 0
-    try:
-        await send(batch)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await database.run(lambda conn: release(conn, batch))
-        raise
-    await database.run(lambda conn: settle(conn, batch))
-    return len(batch)
-
-
-class Retrying(Protocol):
-    """What :func:`poll` counts failures on."""
-
-    failures: int
-    last_error: str | None
-
-
-async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asyncio.Event,
-               idle: float, retry: float, errors: tuple[type[Exception], ...],
-               warn: Callable[[str], object] | None = None) -> None:
-    """Run ``step`` until ``stop`` is set: again at once after it did something, ``idle``
-    seconds after it did nothing, ``retry`` seconds after it raised one of ``errors``
-    (counted in ``owner.failures`` and ``owner.last_error``, passed to ``warn``)."""
-    while not stop.is_set():
-        try:
-            done = await step()
-        except errors as exc:
-            done = 0
-            owner.failures += 1
-            owner.last_error = f"{type(exc).__name__}: {exc}"
-            if warn is not None:
-                warn(owner.last_error)
-            await sleep_or_stop(stop, retry)
-        if not done:
-            await sleep_or_stop(stop, idle)

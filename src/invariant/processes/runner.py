@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.application.bus import CommandBus
@@ -32,7 +32,8 @@ from invariant.processes.outbox import (
 )
 from invariant.processes.timeouts import fire_due
 from invariant.retry import RetryPolicy
-from invariant.sql.database import ReadModelDatabase, lease_key
+from invariant.sql.database import ReadModelDatabase
+from invariant.sql.locks import serialize
 from invariant.store.event_store import EventEnvelope, EventStore
 
 _log = logging.getLogger("invariant.processes")
@@ -44,9 +45,7 @@ async def setup_tables(database: ReadModelDatabase, managers: Iterable[str] = ()
     names = list(managers)
 
     def create(conn: Connection) -> None:
-        if database.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                         {"k": lease_key(getattr(database, "schema", ""), "processes-setup")})
+        serialize(conn, database, "processes-setup")  # several workers starting at once
         state.metadata.create_all(conn)
         for name in names:
             state.register(conn, name)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.clock import Clock, utc_now
@@ -42,7 +42,8 @@ from invariant.projections.consistency import wait_until
 from invariant.projections.projection import Projection
 from invariant.projections.status import ProjectionStatus, read_status
 from invariant.retry import RetryPolicy
-from invariant.sql.database import Lease, ReadModelDatabase, lease_key
+from invariant.sql.database import Lease, ReadModelDatabase
+from invariant.sql.locks import serialize
 from invariant.store import gc_pause
 from invariant.store.batch import EventBatch, decode_log_page
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
@@ -180,10 +181,7 @@ class ProjectionRunner:
         tracks = list(self._tracks.values())
 
         def create(conn: Connection) -> None:
-            if database.dialect == "postgresql":
-                # Serialize concurrent setups of several workers.
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                             {"k": lease_key(getattr(database, "schema", ""), "setup")})
+            serialize(conn, database, "setup")  # concurrent setups of several workers
             checkpoints.metadata.create_all(conn)
             for t in tracks:
                 t.projection.metadata.create_all(conn)

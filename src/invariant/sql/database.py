@@ -1,7 +1,9 @@
-"""The database holding read models and their checkpoints: the event store's own.
+"""The database handle of everything above the event store: read models and their
+checkpoints, the outbox relay, consumers' inboxes, jobs, the SQL broker, process state and
+state-stored aggregates, all in the event store's own database.
 
-Read-model work is written as *synchronous* SQLAlchemy Core against a ``Connection`` and run
-in one transaction by :meth:`ReadModelDatabase.run`:
+Work is written as *synchronous* SQLAlchemy Core against a ``Connection`` and run in one
+transaction by :meth:`ReadModelDatabase.run`:
 
 * **SQLite**: on the event loop's thread, synchronously, like the event store's own group
   commit: no thread hop per transaction. The transaction never waits for the loop while it
@@ -22,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.sql.engine import create_engine as create_async_engine
+from invariant.sql.locks import lease_key
 
 T = TypeVar("T")
 
@@ -289,10 +291,3 @@ class _AdvisoryLease:
         # Closing the session releases the lock, whatever state the connection is in.
         with contextlib.suppress(Exception):
             await self._conn.close(timeout=5)
-
-
-def lease_key(schema: str, key: str) -> int:
-    """The advisory lock key of a projection's lease (signed 64 bits)."""
-    digest = hashlib.blake2b(f"invariant-projection:{schema}:{key}".encode(),
-                             digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)

@@ -1,0 +1,40 @@
+"""Advisory locks on PostgreSQL: the keys of leases, and transactions that must not overlap.
+
+SQLite needs none of this: its single writer lock already serializes every transaction
+that writes (``ReadModelDatabase`` begins those with ``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, text
+
+if TYPE_CHECKING:
+    from invariant.sql.database import ReadModelDatabase
+
+
+def lease_key(schema: str, key: str) -> int:
+    """The advisory lock key of a projection's lease (signed 64 bits)."""
+    digest = hashlib.blake2b(f"invariant-projection:{schema}:{key}".encode(),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def serialize(conn: Connection, database: ReadModelDatabase, key: str) -> None:
+    """Serialize the transactions that call this with ``key``, until they end: a
+    transaction-level advisory lock on PostgreSQL (SQLite's writer lock already does)."""
+    if database.dialect == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                     {"k": lease_key(getattr(database, "schema", ""), key)})
+
+
+def create_tables(conn: Connection, database: ReadModelDatabase,
+                  *creates: Callable[[Connection], object]) -> None:
+    """Run ``creates`` (each creates tables if missing) serialized with every other
+    messaging setup: concurrent CREATEs race on PostgreSQL."""
+    serialize(conn, database, "messaging:setup")
+    for create in creates:
+        create(conn)
