@@ -325,9 +325,11 @@ async def test_a_worker_killed_mid_job_loses_nothing(
         assert proc.stdout is not None
         assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"ready"
 
-        async def some_done() -> bool:
-            return sum(1 for r in await rows(effects_db) if r[3] == "done") >= 6
-        await until(some_done, 30)
+        async def some_done_and_some_running() -> bool:
+            phases = [r[3] for r in await rows(effects_db)]
+            done = phases.count("done")
+            return done >= 6 and phases.count("start") > done
+        await until(some_done_and_some_running, 30)
         proc.send_signal(signal.SIGKILL)  # mid-job: up to 4 jobs started, not finished
         await proc.wait()
     finally:
