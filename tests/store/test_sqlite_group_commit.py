@@ -13,7 +13,7 @@ import pytest
 
 from invariant.domain.errors import ConcurrencyError, ConfigurationError, DuplicateEventError
 from invariant.store import Commit, NewEvent, SQLiteStorage, StreamState
-from invariant.store import sqlite as sqlite_module
+from invariant.store.sqlite import storage as sqlite_module
 from invariant.testing.event_storage_contract import append, new_event
 
 
