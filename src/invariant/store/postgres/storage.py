@@ -34,7 +34,7 @@ from invariant.domain.errors import (
     StoreError,
 )
 from invariant.sql import outbox
-from invariant.store.postgres_listen import CommitListener, notify_channel
+from invariant.store.postgres.listen import CommitListener, notify_channel
 from invariant.store.records import (
     AppendRequest,
     Commit,
