@@ -9,7 +9,7 @@ import asyncio
 import os
 import sys
 
-from invariant.messaging.job_queue import NatsJobQueue, QueuedJobWorker
+from invariant.messaging.jobs.nats import NatsJobQueue, QueuedJobWorker
 from invariant.sql.database import SQLiteReadModels
 from tests.messaging.conftest import NATS_URL
 from tests.messaging.test_job_queue import Effects

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from invariant.messaging.inprocess import InProcessBroker
-from invariant.messaging.nats import NatsBroker
+from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.brokers.nats import NatsBroker
+from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
+from invariant.messaging.brokers.redis_streams import RedisStreamsBroker
 from invariant.messaging.port import Broker
-from invariant.messaging.rabbitmq import RabbitMQBroker
-from invariant.messaging.redis_streams import RedisStreamsBroker
 from invariant.testing.broker_contract import (
     BrokerContract,
     BrokerFactory,
@@ -128,7 +128,7 @@ class TestKafkaBroker(BrokerContract):
 
     @pytest.fixture
     def broker_factory(self) -> BrokerFactory:
-        from invariant.messaging.kafka import KafkaBroker
+        from invariant.messaging.brokers.kafka import KafkaBroker
 
         assert KAFKA_BOOTSTRAP is not None
         topic = f"t{uuid.uuid4().hex[:10]}"
@@ -137,7 +137,7 @@ class TestKafkaBroker(BrokerContract):
     @pytest.fixture
     def drop_connection(self) -> DropConnection:
         def drop(broker: Broker) -> None:
-            from invariant.messaging.kafka import KafkaBroker
+            from invariant.messaging.brokers.kafka import KafkaBroker
 
             assert isinstance(broker, KafkaBroker)
             broker.drop_connection()

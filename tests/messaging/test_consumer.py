@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from examples.integration.events import OrderCancelled
 from invariant.cli import app
 from invariant.messaging import deadletters
+from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.consumer import DUPLICATE, HANDLED, PARKED, Consumer
-from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.port import Message
 from invariant.messaging.published_language import IntegrationEvents
 from invariant.retry import RetryPolicy

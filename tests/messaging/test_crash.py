@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from invariant.messaging.rabbitmq import RabbitMQBroker
+from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
 from invariant.messaging.relay import OutboxRelay
 from invariant.sql.database import SQLiteReadModels
 from invariant.store import SQLiteStorage

@@ -20,8 +20,8 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, sel
 
 from invariant.clock import to_micros
 from invariant.messaging import jobs
-from invariant.messaging.job_queue import JobForwarder, NatsJobQueue, QueuedJobWorker
 from invariant.messaging.jobs import Job
+from invariant.messaging.jobs.nats import JobForwarder, NatsJobQueue, QueuedJobWorker
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from tests.messaging.conftest import NATS_URL, require_port
@@ -424,7 +424,7 @@ async def test_attempts_are_counted_in_the_database_never_below_the_servers_coun
     db: ReadModelDatabase
 ) -> None:
     """The attempt number must not go back when JetStream under-reports a redelivery."""
-    from invariant.messaging.job_queue import _attempts_metadata, _count_attempt
+    from invariant.messaging.jobs.nats import _attempts_metadata, _count_attempt
 
     await db.run(_attempts_metadata.create_all)
     counts = [await db.run(lambda c, d=d: _count_attempt(c, 7, d)) for d in (1, 2, 1, 1, 9)]

@@ -12,8 +12,8 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from invariant.messaging import jobs
+from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.consumer import Consumer
-from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.jobs import Job, JobWorker
 from invariant.messaging.port import Message
 from invariant.messaging.relay import OutboxRelay

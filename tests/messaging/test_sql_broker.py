@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Connection, func, select
 
+from invariant.messaging.brokers.sql import SqlBroker, deliveries, messages
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Delivery
-from invariant.messaging.sql_broker import SqlBroker, deliveries, messages
 from invariant.sql.database import (
     PostgresReadModels,
     ReadModelDatabase,

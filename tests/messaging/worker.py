@@ -10,8 +10,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
 from invariant.messaging.port import Message
-from invariant.messaging.rabbitmq import RabbitMQBroker
 from invariant.sql.database import SQLiteReadModels
 from tests.messaging.conftest import RABBITMQ_URL
 from tests.messaging.helpers import run_worker

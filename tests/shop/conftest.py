@@ -22,7 +22,7 @@ import uvicorn
 
 from invariant.clock import Clock, utc_now
 from invariant.config import Settings
-from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.brokers.inprocess import InProcessBroker
 from shop.config import ShopSettings
 from shop.platform.http import create_app, served
 from shop.platform.module import ModuleFactory

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from invariant.config import Settings
-from invariant.messaging.nats import NatsBroker
+from invariant.messaging.brokers.nats import NatsBroker
 from tests.conftest import POSTGRES_DSN, fresh_pg_schema, require_server
 from tests.messaging.conftest import NATS_URL
 from tests.shop.conftest import ShopServer, eventually, serve, shop_settings

@@ -74,7 +74,7 @@ def work(
                 await worker.setup()
                 await worker.run(stop=stop)
                 return "database"
-            from invariant.messaging.job_queue import QueuedJobWorker
+            from invariant.messaging.jobs.nats import QueuedJobWorker
 
             queued = QueuedJobWorker(database, queue, found, concurrency=concurrency)
             await queued.setup()
@@ -103,7 +103,7 @@ def forward(
                 "INVARIANT_JOBS=database: jobs wait in the database and `invariant jobs work` "
                 "runs them; set INVARIANT_JOBS=nats (and INVARIANT_JOBS_URL) to forward them "
                 "to a job queue")
-        from invariant.messaging.job_queue import JobForwarder
+        from invariant.messaging.jobs.nats import JobForwarder
 
         database = open_read_models(settings)
         forwarder = JobForwarder(database, queue, batch_size=batch_size, lease=lease)

@@ -5,6 +5,8 @@ Adapters are imported from their own modules (``invariant.messaging.nats`` ...),
 only the client libraries you use are loaded.
 """
 
+from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.brokers.sql import SqlBroker
 from invariant.messaging.consumer import Consumer
 from invariant.messaging.errors import (
     BrokerError,
@@ -12,7 +14,6 @@ from invariant.messaging.errors import (
     PermanentMessageError,
     UnsupportedVersionError,
 )
-from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.port import Broker, Delivery, Message
 from invariant.messaging.published_language import (
     Amount,
@@ -22,7 +23,6 @@ from invariant.messaging.published_language import (
     json_schema,
 )
 from invariant.messaging.relay import OutboxRelay, RelayLag
-from invariant.messaging.sql_broker import SqlBroker
 from invariant.retry import RetryPolicy
 
 __all__ = [

@@ -76,8 +76,9 @@ from sqlalchemy import (
 )
 
 from invariant.clock import from_micros, to_micros, utc_now
+from invariant.messaging.brokers.nats import ERRORS, abort_socket, connect_jetstream
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.jobs import (
+from invariant.messaging.jobs.table import (
     DEAD,
     PENDING,
     Job,
@@ -87,7 +88,6 @@ from invariant.messaging.jobs import (
     job_from_row,
     jobs,
 )
-from invariant.messaging.nats import ERRORS, abort_socket, connect_jetstream
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase, dialect_insert
 from invariant.sql.handover import hand_over
