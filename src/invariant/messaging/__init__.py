@@ -1,7 +1,7 @@
 """Messaging: the outbox relay, the broker port and its adapters, idempotent consumers
 (inbox, retries, dead letters), the published language and anti-corruption helpers.
 
-Adapters are imported from their own modules (``invariant.messaging.nats`` ...), so that
+Adapters are imported from their own modules (``invariant.messaging.brokers.nats`` ...), so that
 only the client libraries you use are loaded.
 """
 

@@ -8,7 +8,6 @@ from invariant.messaging.jobs.table import (
     PENDING,
     Job,
     JobHandler,
-    JobWorker,
     claim_due,
     create,
     dead_jobs,
@@ -17,6 +16,7 @@ from invariant.messaging.jobs.table import (
     jobs,
     retry_dead,
 )
+from invariant.messaging.jobs.worker import JobWorker
 
 __all__ = [
     "DEAD",
