@@ -21,6 +21,7 @@ from invariant.projections import (
     ReadModelDatabase,
     SQLiteReadModels,
 )
+from invariant.projections.collector import CollectorPause
 from invariant.store import AppendRequest, Commit, EventEnvelope, NewEvent
 from tests.projections.conftest import Bank, open_bank
 
@@ -171,7 +172,7 @@ async def test_catching_up_pauses_the_garbage_collector_and_resumes_it(bank: Ban
         original(envelopes, conn)
 
     projection.apply_batch = spy  # type: ignore[method-assign]
-    runner = bank.runner([projection], page_size=2)
+    runner = bank.runner([projection], page_size=2, pause_gc=True)
     await runner.setup()
     gc.enable()
 
@@ -182,6 +183,83 @@ async def test_catching_up_pauses_the_garbage_collector_and_resumes_it(bank: Ban
     await bank.deposit("ACC-001", "1")
     await runner.catch_up()
     assert states[-1] is False and not gc.isenabled()
+
+
+@pytest.mark.usefixtures("gc_state")
+def test_overlapping_pauses_resume_the_collector_only_when_the_last_ends() -> None:
+    pause = CollectorPause()
+    gc.enable()
+    pause.__enter__()  # a catch-up
+    pause.__enter__()  # another one, overlapping
+    pause.__exit__(None, None, None)  # the first ends while the second still runs
+    assert not gc.isenabled() and pause.paused
+    pause.__exit__(None, None, None)
+    assert gc.isenabled() and not pause.paused
+
+
+@pytest.mark.usefixtures("gc_state")
+async def test_catching_up_leaves_the_collector_alone_unless_asked_to_pause_it(
+    bank: Bank,
+) -> None:
+    await bank.seed_scenario()
+    projection = Movements()
+    states: list[bool] = []
+    original = projection.apply_batch
+
+    def spy(envelopes: Sequence[EventEnvelope], conn: Connection) -> None:
+        states.append(gc.isenabled())
+        original(envelopes, conn)
+
+    projection.apply_batch = spy  # type: ignore[method-assign]
+    runner = bank.runner([projection], page_size=2)
+    await runner.setup()
+    gc.enable()
+
+    await runner.catch_up()
+
+    assert states == [True, True, True] and gc.isenabled()
+    gc.disable()
+    await bank.deposit("ACC-001", "1")
+    await runner.catch_up()
+    assert states[-1] is False and not gc.isenabled()
+
+
+class Forgiving(Movements):
+    """Movements whose handler catches every error asking for a recorded time, and stores
+    none then: the runner must not let that lean page commit."""
+
+    def apply_batch(self, envelopes: Sequence[EventEnvelope], conn: Connection) -> None:
+        t = self.rows
+        for e in envelopes:
+            self.seen.append((e.position, e.has_details))
+            when = None
+            if e.position in self.timed:
+                try:
+                    when = to_micros(e.recorded_at)
+                except Exception:  # swallows DetailsNotLoaded
+                    when = None
+            conn.execute(t.insert().values(position=e.position, stream_id=e.stream_id,
+                                           times=1, recorded_at=when))
+
+
+async def test_a_handler_that_swallows_the_missing_details_error_gets_its_page_again(
+    bank: Bank,
+) -> None:
+    for i in range(5):
+        await bank.open(f"ACC-{i}", "10")
+    projection = Forgiving(timed={2})
+    runner = bank.runner([projection], page_size=3)
+    await runner.setup()
+
+    assert await runner.catch_up() == 5
+
+    stored = await rows(bank, projection)
+    records = {r.position: r for r in await bank.storage.read_all()}
+    assert stored[2] == (records[2].stream_id, 1, to_micros(records[2].recorded_at))
+    assert {p: times for p, (_, times, _) in stored.items()} == {p: 1 for p in range(1, 6)}
+    # the handler went on through the lean page; that page was rolled back and read again
+    assert projection.seen == [(1, False), (2, False), (3, False), (1, True), (2, True),
+                               (3, True), (4, True), (5, True)]
 
 
 async def test_sqlite_read_models_can_run_their_transactions_in_a_thread(

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,10 +29,10 @@ from invariant.clock import Clock
 from invariant.domain.errors import ConfigurationError, ProjectionFailedError
 from invariant.projections import checkpoints
 from invariant.projections.cache import QueryCache
+from invariant.projections.collector import CollectorPause
 from invariant.projections.projection import Projection
 from invariant.retry import RetryPolicy
 from invariant.sql.database import Lease, ReadModelDatabase
-from invariant.store import gc_pause
 from invariant.store.batch import EventBatch, decode_log_page
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.signal import CommitSignal
@@ -72,35 +70,23 @@ class Track:
 # A page is the list of what the storage returned: lean rows ``(position, stream_id,
 # event_type, schema_version, data)`` of ``read_log``, or RecordedEvents of ``read_all``
 # (``lean`` says which). Lean envelopes lack event ids, stream versions, metadata and
-# recorded times; a handler that asks for one raises DetailsNotLoaded, which rolls its page
+# recorded times; a handler that asks for one gets DetailsNotLoaded and the page notes it
+# (EventBatch.wanted, whether the handler lets the error through or not): the page is rolled
 # back, and the projection's pages are read with every field from then on.
 
 
-class _GcPaused:
-    """The collector paused for a catch-up (:mod:`invariant.store.gc_pause`), with the
-    young generations still collected every second (:meth:`tick`) and everything every
-    minute, so that cyclic garbage of other tasks cannot pile up during a long catch-up."""
-
-    __slots__ = ("full", "young")
-
-    def __enter__(self) -> _GcPaused:
-        gc_pause.pause()
-        self.young = self.full = time.monotonic()
-        return self
-
-    def tick(self) -> None:
-        if not gc_pause.paused():
-            return
-        now = time.monotonic()
-        if now - self.young >= 1.0:
-            full = now - self.full >= 60.0
-            gc.collect(2 if full else 1)
-            self.young = now
-            if full:
-                self.full = now
-
-    def __exit__(self, *exc: object) -> None:
-        gc_pause.resume()
+def _apply(projection: Projection, batch: EventBatch, conn: Connection) -> None:
+    """Apply ``batch``; :class:`DetailsNotLoaded` when a handler asked one of its lean
+    envelopes for a field it lacks, whatever the handler did with that error, so that the
+    page is rolled back and read again with every field."""
+    try:
+        projection.apply_batch(batch, conn)
+    except Exception as exc:
+        if batch.wanted:
+            raise DetailsNotLoaded(", ".join(batch.wanted)) from exc
+        raise
+    if batch.wanted:
+        raise DetailsNotLoaded(", ".join(batch.wanted))
 
 
 def _position_of(item: Any, lean: bool) -> int:
@@ -143,6 +129,8 @@ class CatchingUp:
     """Whether the storage reads lean pages (:class:`~invariant.store.port.LogReader`)."""
     _tracks: dict[str, Track]
     """Every registered projection version, by key."""
+    _collector: CollectorPause
+    """Held while catching up (enabled by ``pause_gc=True``)."""
 
     async def catch_up(self, name: str | None = None, *, progress: Progress | None = None
                        ) -> int:
@@ -181,7 +169,7 @@ class CatchingUp:
         # the checkpoint may move past the unhandled ones in between.
         head = await self.store.storage.head_position()
         ahead: asyncio.Task[_Page] | None = None
-        with _GcPaused() as collector:
+        with self._collector as collector:
             try:
                 while lease.held():
                     collector.tick()
@@ -256,7 +244,7 @@ class CatchingUp:
                           ) -> None:
         try:
             await self._commit_page(track, items, lean, end, caught_up, batch)
-        except (_Moved, ProjectionFailedError):
+        except (_Moved, ProjectionFailedError, DetailsNotLoaded):
             raise
         except Exception as exc:
             if len(items) <= 1:
@@ -284,7 +272,7 @@ class CatchingUp:
             try:
                 await self._commit_page(track, items, lean, end, caught_up)
                 return
-            except (_Moved, ProjectionFailedError):
+            except (_Moved, ProjectionFailedError, DetailsNotLoaded):
                 raise
             except Exception as exc:
                 error = exc
@@ -329,7 +317,7 @@ class CatchingUp:
                                                 row.error or "failed")
                 raise _Moved(row.position)
             if envelopes:
-                p.apply_batch(envelopes, conn)
+                _apply(p, envelopes, conn)
             return state
 
         track.state = await self.database.run(work)
@@ -355,12 +343,15 @@ class CatchingUp:
             position = records[-1].position
         return out
 
-    async def _invalidate(self, track: Track, envelopes: Sequence[EventEnvelope]) -> None:
+    async def _invalidate(self, track: Track, envelopes: EventBatch) -> None:
         assert self.cache is not None
         p = track.projection
+        tags: set[str] | None
         try:
             tags = {tag for e in envelopes for tag in p.cache_tags(e)}
         except DetailsNotLoaded:
+            tags = None
+        if tags is None or envelopes.wanted:  # the page's cache tags need every field
             track.details = True
             full = await self._with_details(track, envelopes)
             tags = {tag for e in full for tag in p.cache_tags(e)}

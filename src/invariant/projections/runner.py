@@ -15,6 +15,7 @@ from invariant.domain.errors import ConfigurationError
 from invariant.projections import checkpoints
 from invariant.projections.cache import QueryCache
 from invariant.projections.catch_up import Progress, Track
+from invariant.projections.collector import CollectorPause
 from invariant.projections.consistency import wait_until
 from invariant.projections.lifecycle import Lifecycle, active_version
 from invariant.projections.live import FollowingLive
@@ -29,7 +30,12 @@ from invariant.store.signal import CommitSignal
 
 
 class ProjectionRunner(FollowingLive, Lifecycle):
-    """Keeps the read models of ``projections`` up to date with ``store``'s log."""
+    """Keeps the read models of ``projections`` up to date with ``store``'s log.
+
+    ``pause_gc=True`` holds the process's cyclic garbage collector off while catching up
+    (see :mod:`invariant.projections.collector`): faster long catch-ups and rebuilds, for an
+    application that accepts the pause.
+    """
 
     def __init__(
         self,
@@ -43,6 +49,7 @@ class ProjectionRunner(FollowingLive, Lifecycle):
         idle_recheck: float = 30.0,
         lease_retry: float = 1.0,
         clock: Clock = utc_now,
+        pause_gc: bool = False,
     ) -> None:
         keys = [p.key for p in projections]
         if len(set(keys)) != len(keys):
@@ -56,6 +63,7 @@ class ProjectionRunner(FollowingLive, Lifecycle):
         self.lease_retry = lease_retry
         self.clock = clock
         self.progress = CommitSignal()
+        self._collector = CollectorPause(enabled=pause_gc)
         self._log_reader = isinstance(store.storage, LogReader)
         upcast = set(store.upcasters.highest_from)
         # Events whose type an upcaster may rename are read too, and kept if they become
