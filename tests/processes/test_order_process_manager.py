@@ -9,7 +9,7 @@ import contextlib
 from examples.orders.application import PlaceOrder
 from examples.orders.process import OrderFulfilment
 from invariant.processes import COMPLETED, FAILED, NEEDS_ATTENTION, ProcessRunner, RetryPolicy
-from invariant.processes import state as process_state
+from invariant.processes import persistence as process_state
 from invariant.processes.saga import resume_parked
 from tests.processes.conftest import Env
 

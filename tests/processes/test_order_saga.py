@@ -21,7 +21,7 @@ from invariant.processes import (
     Step,
     StepContext,
 )
-from invariant.processes import state as process_state
+from invariant.processes import persistence as process_state
 from tests.processes.conftest import Env
 
 

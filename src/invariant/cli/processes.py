@@ -22,7 +22,7 @@ from invariant.clock import utc_now
 from invariant.config import Settings
 from invariant.domain.errors import NotFoundError
 from invariant.processes import STATUSES, ProcessRecord, resume_parked, setup_tables
-from invariant.processes import state as process_state
+from invariant.processes import persistence as process_state
 
 T = TypeVar("T")
 app = typer.Typer(

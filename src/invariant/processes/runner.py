@@ -22,14 +22,14 @@ from invariant.application.bus import CommandBus
 from invariant.application.messages import Command
 from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError, StoreError
-from invariant.processes import state
-from invariant.processes.manager import ProcessManager, decide_event
-from invariant.processes.outbox import (
+from invariant.processes import persistence
+from invariant.processes.dispatch import (
     PROCESS_RETRY,
     CommandCodec,
     CommandDispatcher,
     store_sent,
 )
+from invariant.processes.manager import ProcessManager, decide_event
 from invariant.processes.timeouts import fire_due
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
@@ -46,9 +46,9 @@ async def setup_tables(database: ReadModelDatabase, managers: Iterable[str] = ()
 
     def create(conn: Connection) -> None:
         serialize(conn, database, "processes-setup")  # several workers starting at once
-        state.metadata.create_all(conn)
+        persistence.metadata.create_all(conn)
         for name in names:
-            state.register(conn, name)
+            persistence.register(conn, name)
 
     await database.run(create)
 
@@ -109,7 +109,7 @@ class ProcessRunner:
         """Handle the manager's events after its checkpoint; returns how many."""
         types = [t.event_type for t in manager.handles]
         kind = manager.kind
-        position = await self.database.run(lambda c: state.checkpoint(c, kind))
+        position = await self.database.run(lambda c: persistence.checkpoint(c, kind))
         # Refresh the store's readable head (PostgreSQL reads up to a cached safe head): a
         # short page below then means every handled event up to it has been seen.
         head = await self.store.storage.head_position()
@@ -148,7 +148,7 @@ class ProcessRunner:
 
     async def _idle_timeout(self) -> float:
         kinds = list(self.managers)
-        deadline = await self.database.run(lambda c: state.next_deadline(c, kinds),
+        deadline = await self.database.run(lambda c: persistence.next_deadline(c, kinds),
                                            write=False)
         if deadline is None:
             return self.idle_recheck
@@ -164,13 +164,13 @@ class _Handle:
 
     def __call__(self, conn: Connection) -> None:
         kind, envelope = self.manager.kind, self.envelope
-        if state.checkpoint(conn, kind, lock=True) >= envelope.position:
+        if persistence.checkpoint(conn, kind, lock=True) >= envelope.position:
             return  # another worker handled it
         correlation = self.manager.correlate(envelope.event)
         if correlation is not None:
-            record = state.find(conn, kind, correlation, lock=True)
+            record = persistence.find(conn, kind, correlation, lock=True)
             process = decide_event(self.manager, record, envelope.event, correlation, self.now)
             if process is not None:
-                state.write(conn, process.record, self.now)
+                persistence.write(conn, process.record, self.now)
                 store_sent(conn, self.codec, process.id, process.sent, self.now)
-        state.move_checkpoint(conn, kind, envelope.position)
+        persistence.move_checkpoint(conn, kind, envelope.position)

@@ -32,7 +32,7 @@ from invariant.domain.errors import (
     UniquenessError,
 )
 from invariant.domain.events import DomainEvent
-from invariant.domain.state import StateAggregate
+from invariant.domain.state_aggregate import StateAggregate
 from invariant.sql.engine import SQLITE_BEGIN
 from invariant.sql.errors import is_serialization_failure, unique_violation
 from invariant.sql.outbox_table import create_outbox, outbox_table

@@ -34,8 +34,8 @@ from invariant.processes.manager import (
     decide_event,
     decide_timeouts,
 )
+from invariant.processes.persistence import ProcessRecord
 from invariant.processes.saga import Saga, SagaOrchestrator
-from invariant.processes.state import ProcessRecord
 from invariant.sql.database import SQLiteReadModels
 from invariant.testing.clock import ManualClock
 

@@ -22,7 +22,7 @@ from invariant.application.bus import CommandBus
 from invariant.application.messages import Command
 from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError
-from invariant.processes import state
+from invariant.processes import persistence
 from invariant.processes.manager import Sent
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
@@ -67,7 +67,7 @@ def store_sent(conn: Connection, codec: CommandCodec, process_id: str, sent: Ite
     """Insert the commands a process decided, in the caller's transaction."""
     for s in sent:
         name, payload = codec.encode(s.command)
-        state.enqueue(conn, process_id, str(s.command.command_id), name, payload, now)
+        persistence.enqueue(conn, process_id, str(s.command.command_id), name, payload, now)
 
 
 class CommandDispatcher:
@@ -86,7 +86,7 @@ class CommandDispatcher:
         done = 0
         while True:
             rows = await self.database.run(
-                lambda c: state.pending(c, process_id=process_id, parked=False), write=False)
+                lambda c: persistence.pending(c, process_id=process_id, parked=False), write=False)
             if not rows:
                 return done
             for row in rows:
@@ -95,7 +95,7 @@ class CommandDispatcher:
                 else:
                     break  # its process is parked now: read the queue again without it
 
-    async def _dispatch(self, row: state.PendingCommand) -> bool:
+    async def _dispatch(self, row: persistence.PendingCommand) -> bool:
         command = self.codec.decode(row.command_type, row.payload)
         attempt = 1
         while True:
@@ -111,7 +111,7 @@ class CommandDispatcher:
                 _log.warning("process %s: %s (attempt %d)", row.process_id, message, attempt)
                 await asyncio.sleep(self.retry.delay(attempt))
                 attempt += 1
-        await self.database.run(lambda c: state.dispatched(c, row.seq))
+        await self.database.run(lambda c: persistence.dispatched(c, row.seq))
         return True
 
 
@@ -120,10 +120,10 @@ def _parking(process_id: str, message: str, now: datetime) -> Callable[[Connecti
 
 
 def _park(conn: Connection, process_id: str, message: str, now: datetime) -> None:
-    record = state.read(conn, process_id, lock=True)
-    if record is None or record.status == state.NEEDS_ATTENTION:
+    record = persistence.read(conn, process_id, lock=True)
+    if record is None or record.status == persistence.NEEDS_ATTENTION:
         return
     record.state["__parked_from__"] = record.status
-    record.status = state.NEEDS_ATTENTION
+    record.status = persistence.NEEDS_ATTENTION
     record.error = message
-    state.write(conn, record, now)
+    persistence.write(conn, record, now)
