@@ -70,3 +70,16 @@ def test_the_wait_for_checker_sees_both_spellings(tmp_path: Path) -> None:
     bad.write_text("import asyncio\nfrom asyncio import wait_for\n"
                    "async def f(x):\n    await asyncio.wait_for(x, 1)\n    await wait_for(x, 1)\n")
     assert wait_for_calls(bad) == [4, 5]
+
+
+def test_the_event_store_and_its_adapters_load_no_sqlalchemy() -> None:
+    # SQLAlchemy is for applications with read models, processes or messaging: the event
+    # store's adapters share the outbox's definition (invariant.sql.outbox) without it.
+    import subprocess
+
+    code = ("import sys, invariant, invariant.store, invariant.store.sqlite,"
+            " invariant.store.postgres, invariant.sql.outbox;"
+            " print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"
