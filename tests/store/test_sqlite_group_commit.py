@@ -15,6 +15,7 @@ from invariant.domain.errors import ConcurrencyError, ConfigurationError, Duplic
 from invariant.store import Commit, NewEvent, SQLiteStorage, StreamState
 from invariant.store.sqlite import batch_insert
 from invariant.store.sqlite import writer as writer_module
+from invariant.store.sqlite.commits import Job
 from invariant.testing.event_storage_contract import append, new_event
 
 
@@ -40,7 +41,7 @@ def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     original = writer_module._run_batch
 
-    def counting(conn: sqlite3.Connection, batch: list[writer_module.Job]) -> None:
+    def counting(conn: sqlite3.Connection, batch: list[Job]) -> None:
         sizes.append(len(batch))
         original(conn, batch)
 
@@ -143,7 +144,7 @@ async def test_a_failing_flush_fails_its_commits_instead_of_stranding_them(
 ) -> None:
     from invariant.domain.errors import StoreError
 
-    def broken(conn: sqlite3.Connection, batch: list[writer_module.Job]) -> None:
+    def broken(conn: sqlite3.Connection, batch: list[Job]) -> None:
         raise RuntimeError("simulated bug in the writer")
 
     monkeypatch.setattr(writer_module, "_run_batch", broken)
@@ -286,7 +287,7 @@ async def test_a_lone_commit_is_flushed_at_once_and_a_bug_there_still_fails_it(
     assert not any(getattr(cb, "__self__", None) is writer for cb in scheduled), \
         "nothing else was queued: the flush should not have waited for a turn of the loop"
 
-    def broken(conn: sqlite3.Connection, batch: list[writer_module.Job]) -> None:
+    def broken(conn: sqlite3.Connection, batch: list[Job]) -> None:
         raise RuntimeError("simulated bug in the writer")
 
     monkeypatch.setattr(writer_module, "_run_batch", broken)

@@ -2,8 +2,8 @@
 
 * :mod:`invariant.sql.database`: the database handle (``ReadModelDatabase``: one synchronous
   SQLAlchemy Core transaction at a time, on SQLite or PostgreSQL), leases, upserts.
-* :mod:`invariant.sql.locks`: advisory locks: lease keys, transactions that must not
-  overlap (setups, claims).
+* :mod:`invariant.sql.locks`: advisory locks for transactions that must not overlap
+  (setups, claims).
 * :mod:`invariant.sql.handover`: claim, send, settle: rows handed to a broker at least once.
 * :mod:`invariant.sql.engine`: async SQLAlchemy engines configured the way invariant needs.
 * :mod:`invariant.sql.errors`: what a driver error means (unique violation, serialization

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +38,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.sql.engine import create_engine as create_async_engine
-from invariant.sql.locks import lease_key
 
 T = TypeVar("T")
 
@@ -291,3 +291,10 @@ class _AdvisoryLease:
         # Closing the session releases the lock, whatever state the connection is in.
         with contextlib.suppress(Exception):
             await self._conn.close(timeout=5)
+
+
+def lease_key(schema: str, key: str) -> int:
+    """The advisory lock key of a projection's lease (signed 64 bits)."""
+    digest = hashlib.blake2b(f"invariant-projection:{schema}:{key}".encode(),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

@@ -1,4 +1,4 @@
-"""Advisory locks on PostgreSQL: the keys of leases, and transactions that must not overlap.
+"""Advisory locks on PostgreSQL: transactions that must not overlap (setups, claims).
 
 SQLite needs none of this: its single writer lock already serializes every transaction
 that writes (``ReadModelDatabase`` begins those with ``BEGIN IMMEDIATE``).
@@ -6,21 +6,11 @@ that writes (``ReadModelDatabase`` begins those with ``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, text
 
-if TYPE_CHECKING:
-    from invariant.sql.database import ReadModelDatabase
-
-
-def lease_key(schema: str, key: str) -> int:
-    """The advisory lock key of a projection's lease (signed 64 bits)."""
-    digest = hashlib.blake2b(f"invariant-projection:{schema}:{key}".encode(),
-                             digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+from invariant.sql.database import ReadModelDatabase, lease_key
 
 
 def serialize(conn: Connection, database: ReadModelDatabase, key: str) -> None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from invariant.store.sqlite.commits import INSERT_CHECKED, INSERT_EVENT, PreparedCommit, dumps
-
-if TYPE_CHECKING:
-    from invariant.store.sqlite.writer import Job
+from invariant.store.sqlite.commits import INSERT_CHECKED, INSERT_EVENT, Job, PreparedCommit, dumps
 
 _MAX_VERSIONS = (
     "SELECT s.value, (SELECT max(version) FROM invariant_events WHERE stream_id = s.value)"

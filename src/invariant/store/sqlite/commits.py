@@ -1,11 +1,14 @@
 """A commit as the SQLite writer runs it: serialized on the caller's thread, checked (expected
-versions, a repeated command) before anything is written, then inserted.
+versions, a repeated command) before anything is written, then inserted; and the writer's
+unit of work, a :class:`Job`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -216,3 +219,15 @@ def _integrity(
         ).fetchall()
         return DuplicateEventError([str(UUID(bytes=f[0])) for f in found] or ["(unknown)"])
     return StoreError(f"SQLite refused the append: {exc}")
+
+
+@dataclass(slots=True)
+class Job:
+    """What the writer runs: ``work`` in a transaction; its caller awaits ``future``."""
+
+    work: Callable[[sqlite3.Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    commit: PreparedCommit | None = None  # set when the job is a commit
+    result: Any = None
+    error: BaseException | None = field(default=None)

@@ -32,10 +32,10 @@ from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.sql import outbox
 from invariant.store.records import Commit, CommitResult, validate_append
 from invariant.store.signal import CommitSignal, wait_for_head
-from invariant.store.sqlite.commits import PreparedCommit
+from invariant.store.sqlite.commits import Job, PreparedCommit
 from invariant.store.sqlite.reads import SQLiteReads
 from invariant.store.sqlite.schema import SCHEMA
-from invariant.store.sqlite.writer import Job, LoopWriter, ThreadWriter
+from invariant.store.sqlite.writer import LoopWriter, ThreadWriter
 
 _MARK_PUBLISHED = outbox.mark_published(outbox.SQLITE, "", ids="(?)", now="?")
 

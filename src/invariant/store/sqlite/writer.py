@@ -11,24 +11,10 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from invariant.domain.errors import InvariantError, StoreError
 from invariant.store.sqlite.batch_insert import insert_singles
-from invariant.store.sqlite.commits import PreparedCommit, Refused
-
-
-@dataclass(slots=True)
-class Job:
-    """What the writer runs: ``work`` in a transaction; its caller awaits ``future``."""
-
-    work: Callable[[sqlite3.Connection], Any]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-    commit: PreparedCommit | None = None  # set when the job is a commit
-    result: Any = None
-    error: BaseException | None = field(default=None)
+from invariant.store.sqlite.commits import Job, Refused
 
 
 def _run_batch(conn: sqlite3.Connection, batch: list[Job]) -> None:
