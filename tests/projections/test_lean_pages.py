@@ -52,7 +52,7 @@ class Movements(Projection):
         t = self.rows
         for e in envelopes:
             self.seen.append((e.position, e.has_details))
-            when = to_micros(e.recorded_at) if e.position in self.timed else None
+            when = self.recorded_at(e) if e.position in self.timed else None
             row = conn.execute(select(t.c.times).where(t.c.position == e.position)).first()
             if row is None:
                 conn.execute(t.insert().values(position=e.position, stream_id=e.stream_id,
@@ -60,6 +60,9 @@ class Movements(Projection):
             else:
                 conn.execute(t.update().where(t.c.position == e.position)
                              .values(times=row.times + 1))
+
+    def recorded_at(self, envelope: EventEnvelope) -> int | None:
+        return to_micros(envelope.recorded_at)
 
     def cache_tags(self, envelope: EventEnvelope) -> Iterable[str]:
         if self.tags:
@@ -228,18 +231,11 @@ class Forgiving(Movements):
     """Movements whose handler catches every error asking for a recorded time, and stores
     none then: the runner must not let that lean page commit."""
 
-    def apply_batch(self, envelopes: Sequence[EventEnvelope], conn: Connection) -> None:
-        t = self.rows
-        for e in envelopes:
-            self.seen.append((e.position, e.has_details))
-            when = None
-            if e.position in self.timed:
-                try:
-                    when = to_micros(e.recorded_at)
-                except Exception:  # swallows DetailsNotLoaded
-                    when = None
-            conn.execute(t.insert().values(position=e.position, stream_id=e.stream_id,
-                                           times=1, recorded_at=when))
+    def recorded_at(self, envelope: EventEnvelope) -> int | None:
+        try:
+            return to_micros(envelope.recorded_at)
+        except Exception:  # swallows DetailsNotLoaded
+            return None
 
 
 async def test_a_handler_that_swallows_the_missing_details_error_gets_its_page_again(
