@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -62,9 +62,6 @@ _UNCLAIMED = (
     "NOT EXISTS (SELECT 1 FROM invariant_outbox_claims c WHERE c.claimed_until > :now"
     " AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
 )
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True, slots=True)
 class RelayLag:
