@@ -10,7 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import Depends, FastAPI, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from invariant.domain import Money
 from invariant.http import install_error_handlers
@@ -28,6 +28,26 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid input or refused by a business rule (problem+json)"},
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
 }
+
+
+class Body(BaseModel):
+    """A request body, read exactly as its JSON Schema says: unknown fields are refused and
+    nothing is coerced (``0`` is not ``false``, ``"1"`` is not ``1``, ``1`` is not
+    ``"1"``). Every route's body derives from it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _json_integer(value: object) -> object:
+    # JSON Schema counts 1.0 as an integer (a number with no fractional part); pydantic's
+    # strict mode would refuse it, and refuses booleans and strings as we want.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_json_integer)]
+"""A JSON integer in a :class:`Body`: ``2`` or ``2.0``; never ``true``, ``"2"`` or ``2.5``."""
 
 
 class MoneyOut(BaseModel):
