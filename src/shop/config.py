@@ -20,6 +20,8 @@ broker keep invariant's own ``INVARIANT_*`` settings).
 ``SHOP_RESERVATION_TIMEOUT``    seconds fulfilment waits for inventory (10)
 ``SHOP_PROVIDER_TIMEOUT``       seconds the payments ACL waits for the provider (1)
 ``SHOP_SAMPLE_CATALOG``         ``on`` (default): load the sample catalog when empty
+``SHOP_MAX_BODY``               the largest request body accepted, in bytes (65536); a
+                                larger one is refused with 413 before it is read
 ==============================  ==========================================================
 """
 
@@ -39,7 +41,7 @@ PREFIX = "SHOP_"
 N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
-          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG"}
+          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ShopSettings:
     reservation_timeout: float = 10.0
     provider_timeout: float = 1.0
     sample_catalog: bool = True
+    max_body: int = 64 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShopSettings:
@@ -90,6 +93,7 @@ class ShopSettings:
             reservation_timeout=_number(env, "RESERVATION_TIMEOUT", 10.0, float, low=0.01),
             provider_timeout=_number(env, "PROVIDER_TIMEOUT", 1.0, float, low=0.01),
             sample_catalog=_switch(env, "SAMPLE_CATALOG", True),
+            max_body=_number(env, "MAX_BODY", 64 * 1024, int, low=1),
         )
         if settings.secret and len(settings.secret) < 32:
             raise ConfigurationError(

@@ -118,6 +118,13 @@ _HTTP_KINDS = {
 }
 
 
+def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
+    """The problem+json answer to an HTTP-level refusal: its status, detail and headers."""
+    kind, title = _HTTP_KINDS.get(exc.status_code, ("http-error", "Request refused"))
+    problem = _problem(exc.status_code, kind, title, str(exc.detail))
+    return JSONResponse(problem.body, problem.status, exc.headers, media_type=MEDIA_TYPE)
+
+
 def _method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
     """405 naming, in ``Allow`` and in the detail, every method the path supports."""
     problem = _problem(405, "method-not-allowed", "Method not allowed",
@@ -144,9 +151,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405 and (
                 allowed := allowed_methods(request.app.router.routes, request.scope)):
             return _method_not_allowed(request, allowed)
-        kind, title = _HTTP_KINDS.get(exc.status_code, ("http-error", "Request refused"))
-        problem = _problem(exc.status_code, kind, title, str(exc.detail))
-        return JSONResponse(problem.body, problem.status, exc.headers, media_type=MEDIA_TYPE)
+        return http_error_response(exc)
 
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from invariant.domain import Money
-from invariant.http import install_error_handlers
+from invariant.http import BodyLimit, install_error_handlers
 from shop.kernel import ID
 from shop.platform.runtime import Shop
 
@@ -26,6 +26,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Not found (problem+json)"},
     409: {"description": "Conflict (problem+json)"},
     422: {"description": "Invalid input or refused by a business rule (problem+json)"},
+    413: {"description": "The request body is larger than SHOP_MAX_BODY bytes "
+                         "(problem+json)"},
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
 }
 
@@ -133,6 +135,7 @@ def create_app(shop: Shop, *, on_started: Callable[[Shop], None] | None = None) 
                     "problem details (application/problem+json).")
     app.state.shop = shop
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=shop.settings.max_body)
 
     @app.get("/health", tags=["health"])
     async def health(shop: ShopDep) -> Health:
