@@ -36,6 +36,7 @@ from typing import TypeVar
 
 from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
+from invariant.store.files import private_file
 
 PREFIX = "SHOP_"
 N = TypeVar("N", int, float)
@@ -103,13 +104,13 @@ class ShopSettings:
 
     def resolved(self) -> ShopSettings:
         """These settings with a secret and an admin password: the development secret is
-        made once in ``data/secret.key``; a missing admin password is generated."""
+        made once in ``data/secret.key``; a missing admin password is generated (files
+        ``0600`` in a ``0700`` directory)."""
         settings = self
         if not settings.secret:
             key = settings.data / "secret.key"
-            key.parent.mkdir(parents=True, exist_ok=True)
             if not key.exists():
-                key.touch(mode=0o600)
+                private_file(key)
                 key.write_text(secrets.token_urlsafe(48))
             settings = replace(settings, secret=key.read_text().strip())
         if not settings.admin_password:
@@ -117,7 +118,7 @@ class ShopSettings:
             # is the one the admin account was made with.
             stored = settings.data / "admin.password"
             if not stored.exists():
-                stored.touch(mode=0o600)
+                private_file(stored)
                 stored.write_text(secrets.token_urlsafe(12))
             settings = replace(settings, admin_password=stored.read_text().strip(),
                                admin_password_generated=True)

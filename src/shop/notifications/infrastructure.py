@@ -22,6 +22,7 @@ from sqlalchemy import Column, Connection, MetaData, String, Table, insert, sele
 
 from invariant.messaging import jobs
 from invariant.messaging.port import Message
+from invariant.store.files import private_directory, private_file
 from shop.notifications.application import SEND_EMAIL, emails_for
 from shop.notifications.domain import Email
 
@@ -96,6 +97,7 @@ class _SaveMessages:
 
 def _write_atomically(path: Path, body: bytes) -> None:
     partial = path.with_suffix(".partial")
+    private_file(partial)  # an email may hold a one-time code: for the owner only
     partial.write_bytes(body)
     partial.replace(path)  # readers globbing *.eml never see half a message
 
@@ -104,7 +106,7 @@ def _write_atomically(path: Path, body: bytes) -> None:
 async def mail_sink(host: str, port: int, directory: Path) -> AsyncIterator[None]:
     """A local SMTP server on ``host:port`` saving messages into ``directory``, served by
     the running event loop while the block runs."""
-    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(private_directory, directory)
     # aiosmtpd logs every line of every message at DEBUG: that would put one-time codes
     # in the shop's logs. Its INFO lines (connections, commands) are enough.
     smtp_log = logging.getLogger("mail.log")
