@@ -20,6 +20,7 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Column, Connection, MetaData, String, Table, insert, select, update
 
+from invariant.domain.errors import ConfigurationError
 from invariant.messaging import jobs
 from invariant.messaging.port import Message
 from invariant.store.files import private_directory, private_file
@@ -114,7 +115,13 @@ async def mail_sink(host: str, port: int, directory: Path) -> AsyncIterator[None
         smtp_log.setLevel(logging.INFO)
     handler = _SaveMessages(directory)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _smtp(handler), host, port)
+    try:
+        server = await loop.create_server(lambda: _smtp(handler), host, port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the local mail sink cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "set SHOP_SMTP_PORT to a free port, or SHOP_MAIL_SINK=off to send to a real "
+            "SMTP server") from exc
     try:
         yield
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -118,14 +118,17 @@ class Health(BaseModel):
     outbox_pending: int
 
 
-def create_app(shop: Shop, *, on_started: Callable[[Shop], None] | None = None) -> FastAPI:
-    """The FastAPI app serving ``shop``; its lifespan starts and stops the shop."""
+def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
+    """The FastAPI app serving ``shop``; its lifespan starts and stops the shop (unless
+    ``manage`` is false: then the caller does, as ``python -m shop`` does to report a
+    start-up failure in one line before serving)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not manage:
+            yield
+            return
         async with shop:
-            if on_started is not None:
-                on_started(shop)
             yield
 
     app = FastAPI(
