@@ -47,7 +47,7 @@ def banner(shop: Shop) -> None:
         f"[bold]shop is running[/bold] at {base}\n\n"
         f"  API docs     {base}/docs\n"
         f"  OpenAPI      {base}/openapi.json\n"
-        f"  health       {base}/health\n"
+        "  health       /health (alive), /ready, /status (admins)\n"
         f"  admin        {s.admin_email}\n"
         f"  password     {password}\n"
         f"  data         {where}\n"

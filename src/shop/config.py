@@ -22,6 +22,8 @@ broker keep invariant's own ``INVARIANT_*`` settings).
 ``SHOP_SAMPLE_CATALOG``         ``on`` (default): load the sample catalog when empty
 ``SHOP_MAX_BODY``               the largest request body accepted, in bytes (65536); a
                                 larger one is refused with 413 before it is read
+``SHOP_READY_MAX_LAG``          seconds a projection may lag before ``/ready`` says the
+                                shop is not ready (30)
 ==============================  ==========================================================
 """
 
@@ -42,7 +44,7 @@ PREFIX = "SHOP_"
 N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
-          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY"}
+          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY", "READY_MAX_LAG"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class ShopSettings:
     provider_timeout: float = 1.0
     sample_catalog: bool = True
     max_body: int = 64 * 1024
+    ready_max_lag: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShopSettings:
@@ -95,6 +98,7 @@ class ShopSettings:
             provider_timeout=_number(env, "PROVIDER_TIMEOUT", 1.0, float, low=0.01),
             sample_catalog=_switch(env, "SAMPLE_CATALOG", True),
             max_body=_number(env, "MAX_BODY", 64 * 1024, int, low=1),
+            ready_max_lag=_number(env, "READY_MAX_LAG", 30.0, float, low=0.1),
         )
         if settings.secret and len(settings.secret) < 32:
             raise ConfigurationError(

@@ -112,12 +112,6 @@ IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
 """A product or order id in a route's path."""
 
 
-class Health(BaseModel):
-    status: str
-    store: str
-    outbox_pending: int
-
-
 def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     """The FastAPI app serving ``shop``; its lifespan starts and stops the shop (unless
     ``manage`` is false: then the caller does, as ``python -m shop`` does to report a
@@ -135,17 +129,17 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
         title="shop", version="1.0.0", lifespan=lifespan, responses=PROBLEM_RESPONSES,
         description="The reference system of invariant: identity, catalog, orders and their "
                     "fulfilment across inventory, payments and shipping. Errors are RFC 9457 "
-                    "problem details (application/problem+json).")
+                    "problem details (application/problem+json). A method a path does not "
+                    "support is answered 405, its Allow header listing those it does. "
+                    "Request bodies are read strictly as documented here: JSON types are "
+                    "never coerced, unknown fields are refused.")
     app.state.shop = shop
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=shop.settings.max_body)
 
-    @app.get("/health", tags=["health"])
-    async def health(shop: ShopDep) -> Health:
-        lag = await shop.relay.lag()
-        return Health(status="ok", store=shop.settings.invariant.store,
-                      outbox_pending=lag.pending)
+    from shop.platform.health_api import router as health  # it needs ShopDep from here
 
+    app.include_router(health())
     for module in shop.modules:
         if module.router is not None:
             app.include_router(module.router)
