@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from invariant.domain import Money
 from invariant.http import BodyLimit, install_error_handlers
 from shop.kernel import ID
+from shop.platform.docs import install_docs
 from shop.platform.runtime import Shop
 
 T = TypeVar("T")
@@ -127,6 +128,7 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
 
     app = FastAPI(
         title="shop", version="1.0.0", lifespan=lifespan, responses=PROBLEM_RESPONSES,
+        docs_url=None, redoc_url=None,  # served by install_docs, without a CDN
         description="The reference system of invariant: identity, catalog, orders and their "
                     "fulfilment across inventory, payments and shipping. Errors are RFC 9457 "
                     "problem details (application/problem+json). A method a path does not "
@@ -136,6 +138,7 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     app.state.shop = shop
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=shop.settings.max_body)
+    install_docs(app)
 
     from shop.platform.health_api import router as health  # it needs ShopDep from here
 
