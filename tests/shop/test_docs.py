@@ -4,24 +4,19 @@ comes from shop itself (issue #14: /docs was blank offline, Swagger UI came from
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from invariant.config import Settings
-from tests.shop.conftest import ShopServer, serve, shop_settings
+from tests.shop.conftest import ShopServer
 
 PAGES = {"/docs": "SwaggerUIBundle", "/redoc": "Redoc"}
 """Each page, and a name its script defines."""
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ShopServer]:
-    settings = shop_settings(tmp_path, Settings(store="sqlite",
-                                                sqlite_path=tmp_path / "shop.db"))
-    async with serve(settings) as running:
-        yield running
+def server(sqlite_server: ShopServer) -> ShopServer:
+    """The shop on SQLite: its pages do not depend on the store."""
+    return sqlite_server
 
 
 @pytest.mark.parametrize(("page", "script_defines"), PAGES.items())

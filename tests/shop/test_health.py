@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Connection
 
 from invariant.config import Settings
@@ -30,13 +28,6 @@ from tests.shop.conftest import PROBLEM, ShopServer, eventually, free_port, serv
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ShopServer]:
-    settings = shop_settings(tmp_path, Settings(store="sqlite",
-                                                sqlite_path=tmp_path / "shop.db"))
-    async with serve(settings) as running:
-        yield running
 
 
 async def readiness(server: ShopServer, status: int) -> dict[str, Any] | None:

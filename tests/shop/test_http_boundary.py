@@ -7,22 +7,18 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from invariant.config import Settings
-from tests.shop.conftest import PROBLEM, ShopServer, serve, shop_settings
+from tests.shop.conftest import PROBLEM, ShopServer
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ShopServer]:
-    settings = shop_settings(tmp_path, Settings(store="sqlite",
-                                                sqlite_path=tmp_path / "shop.db"))
-    async with serve(settings) as running:
-        yield running
+def server(sqlite_server: ShopServer) -> ShopServer:
+    """The shop on SQLite: the HTTP boundary does not depend on the store."""
+    return sqlite_server
 
 
 async def test_a_405_names_every_method_the_document_gives_its_path(server: ShopServer

@@ -4,15 +4,12 @@ what the document allows is accepted. Each case was accepted (or refused) before
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
 
-from invariant.config import Settings
-from tests.shop.conftest import PROBLEM, ShopServer, serve, shop_settings
+from tests.shop.conftest import PROBLEM, ShopServer
 from tests.shop.shopping import order_with
 
 PRICES_REFUSED = ["\uff11\uff12", "1e3", "1E-2", " 1.00", "1.00 ", "-0", "+1", "1_000", "12.", ".5",
@@ -20,12 +17,9 @@ PRICES_REFUSED = ["\uff11\uff12", "1e3", "1E-2", " 1.00", "1.00 ", "-0", "+1", "
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ShopServer]:
-    """A shop on SQLite (what is read from a request does not depend on the store)."""
-    settings = shop_settings(tmp_path, Settings(store="sqlite",
-                                                sqlite_path=tmp_path / "shop.db"))
-    async with serve(settings) as running:
-        yield running
+def server(sqlite_server: ShopServer) -> ShopServer:
+    """The shop on SQLite: what is read from a request does not depend on the store."""
+    return sqlite_server
 
 
 def refused(response: Any, field: str) -> None:
