@@ -1,4 +1,5 @@
-"""shop's HTTP API: every context's routes, problem+json errors, health, pagination."""
+"""shop's HTTP API: every context's routes, problem+json errors, the body cap, health,
+documentation pages, pagination."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not allowed for this account (problem+json)"},
     404: {"description": "Not found (problem+json)"},
     409: {"description": "Conflict (problem+json)"},
-    422: {"description": "Invalid input or refused by a business rule (problem+json)"},
     413: {"description": "The request body is larger than SHOP_MAX_BODY bytes "
                          "(problem+json)"},
+    422: {"description": "Invalid input or refused by a business rule (problem+json)"},
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
 }
 
