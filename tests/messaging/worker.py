@@ -18,16 +18,20 @@ from tests.messaging.conftest import RABBITMQ_URL
 from tests.messaging.helpers import run_worker
 
 
-class SlowRabbit(RabbitMQBroker):
+class SlowPublish:
+    """Mixed into a broker: each publish lingers after the broker confirmed it."""
+
     async def publish(self, batch: Sequence[Message]) -> None:
-        await super().publish(batch)
+        await super().publish(batch)  # type: ignore[misc]
         await asyncio.sleep(0.2)  # published, not yet marked: the window a kill hits
 
 
-class SlowKafka(KafkaBroker):
-    async def publish(self, batch: Sequence[Message]) -> None:
-        await super().publish(batch)
-        await asyncio.sleep(0.2)  # published, not yet marked: the window a kill hits
+class SlowRabbit(SlowPublish, RabbitMQBroker):
+    pass
+
+
+class SlowKafka(SlowPublish, KafkaBroker):
+    pass
 
 
 def broker(kind: str, channel: str, *kafka: str) -> Broker:
