@@ -36,7 +36,7 @@ from sqlalchemy import Connection, func, select
 
 from benchmarks.run_one import DEFAULT_DSN
 from benchmarks.systems.raw_sys import DEPOSITED, OPENED
-from benchmarks.w3 import Balances
+from benchmarks.w3 import Balances, commit_page_postgres, commit_page_sqlite
 from examples.bank.domain import AccountOpened, MoneyDeposited
 from examples.bank.wiring import bank_store
 from invariant.domain import ProjectionError
@@ -167,11 +167,11 @@ def _cents(event_type: str, data: str | bytes) -> int:
 
 
 def raw_sqlite(path: Path, table: str, progress: Callable[[int], None]) -> int:
-    """Raw catch-up of raw's own table into ``table``; returns the events applied."""
+    """Raw catch-up of raw's own table into ``{table}_balances``; the events applied."""
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
         conn.execute(f"PRAGMA {pragma}")
-    conn.execute(f"CREATE TABLE {table} (account_id TEXT PRIMARY KEY, balance INTEGER)")
+    conn.execute(f"CREATE TABLE {table}_balances (account_id TEXT PRIMARY KEY, balance INTEGER)")
     conn.execute(f"CREATE TABLE {table}_checkpoint (position INTEGER NOT NULL)")
     conn.execute(f"INSERT INTO {table}_checkpoint VALUES (0)")
     position = applied = 0
@@ -184,15 +184,8 @@ def raw_sqlite(path: Path, table: str, progress: Callable[[int], None]) -> int:
         deltas: dict[str, int] = {}
         for _, stream, event_type, data in rows:
             deltas[stream] = deltas.get(stream, 0) + _cents(event_type, data)
-        conn.execute("BEGIN IMMEDIATE")
-        (current,) = conn.execute(f"SELECT position FROM {table}_checkpoint").fetchone()
-        assert current == position  # exactly once: the page starts at the checkpoint
-        conn.executemany(f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT (account_id)"
-                         " DO UPDATE SET balance = balance + excluded.balance",
-                         list(deltas.items()))
+        commit_page_sqlite(conn, table, position, rows[-1][0], deltas)
         position = rows[-1][0]
-        conn.execute(f"UPDATE {table}_checkpoint SET position = ?", (position,))
-        conn.execute("COMMIT")
         applied += len(rows)
         progress(applied)
     conn.close()
@@ -205,7 +198,8 @@ async def raw_postgres(dsn: str, schema: str, table: str, progress: Callable[[in
     import asyncpg
 
     conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
-    await conn.execute(f"CREATE TABLE {table} (account_id text PRIMARY KEY, balance bigint);"
+    await conn.execute(f"CREATE TABLE {table}_balances (account_id text PRIMARY KEY,"
+                       " balance bigint);"
                        f"CREATE TABLE {table}_checkpoint (position bigint NOT NULL);"
                        f"INSERT INTO {table}_checkpoint VALUES (0)")
     position = applied = 0
@@ -218,15 +212,8 @@ async def raw_postgres(dsn: str, schema: str, table: str, progress: Callable[[in
         deltas: dict[str, int] = {}
         for r in rows:
             deltas[r[1]] = deltas.get(r[1], 0) + _cents(r[2], r[3])
-        async with conn.transaction():
-            current = await conn.fetchval(f"SELECT position FROM {table}_checkpoint FOR UPDATE")
-            assert current == position
-            await conn.executemany(
-                f"INSERT INTO {table} VALUES ($1, $2) ON CONFLICT (account_id)"
-                f" DO UPDATE SET balance = {table}.balance + excluded.balance",
-                list(deltas.items()))
-            position = rows[-1][0]
-            await conn.execute(f"UPDATE {table}_checkpoint SET position = $1", position)
+        await commit_page_postgres(conn, table, position, rows[-1][0], deltas)
+        position = rows[-1][0]
         applied += len(rows)
         progress(applied)
     await conn.close()
@@ -245,13 +232,13 @@ async def raw_catchup(args: argparse.Namespace) -> list[tuple[str, float, str]]:
     gc.collect()
     before = rss_mib()
     timing = Timing(min(START_EVENTS, args.events // 2))
-    applied = await raw_catch_up(args, "raw_w5_balances", timing.progress)
+    applied = await raw_catch_up(args, "raw_w5", timing.progress)
     return timing.records(applied, before)
 
 
 async def raw_rebuild(args: argparse.Namespace) -> dict[str, float]:
     start = time.time()
-    applied = await raw_catch_up(args, "raw_w5_balances_v2", lambda n: None)
+    applied = await raw_catch_up(args, "raw_w5_v2", lambda n: None)
     return {"start": start, "end": time.time(), "events": applied}
 
 
