@@ -212,10 +212,10 @@ def _check_scheme(variable: str, url: str, broker: str, label: str) -> None:
     if url_scheme(url) not in BROKER_SCHEMES[broker]:
         schemes = " or ".join(f"{s}://" for s in BROKER_SCHEMES[broker])
         raise ConfigurationError(
-            f"{PREFIX}{variable}={_redact(url)!r} is not a {label} URL: it must start with "
+            f"{PREFIX}{variable}={redact(url)!r} is not a {label} URL: it must start with "
             f"{schemes}, e.g. {BROKER_EXAMPLES[broker]}")
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """``url`` without its password (error messages end up in logs)."""
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)

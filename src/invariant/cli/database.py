@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from invariant.config import Settings
+from invariant.config import Settings, redact
 from invariant.domain.errors import ConfigurationError, StoreError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -85,13 +85,18 @@ async def check_database_url(url: str, schema: str | None, *, create: bool = Fal
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigurationError(
-            f"--database {url!r} is not a database URL ({exc}): use sqlite:///path.db or "
-            "postgresql://user@host/db") from exc
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
+            f"--database {redact(url)!r} is not a database URL ({exc}): use "
+            "sqlite:///path.db or postgresql://user@host/db") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite" and parsed.database:
         _check_sqlite_url(Path(parsed.database), create)
-    elif parsed.get_backend_name() == "postgresql":
+    elif backend == "postgresql":
         flags = Names(postgres_dsn="--database", postgres_schema="--schema")
         await check_postgres(url, schema, flags)
+    elif backend != "sqlite":
+        raise ConfigurationError(
+            f"--database {parsed.render_as_string()!r} is not an SQLite or PostgreSQL URL: "
+            "use sqlite:///path.db or postgresql://user@host/db")
 
 
 def _check_sqlite_url(path: Path, create: bool) -> None:
@@ -104,7 +109,10 @@ async def check_postgres(dsn: str, schema: str | None, names: Names = Names()) -
     at ``dsn`` and its database holds ``schema`` (when given)."""
     import asyncpg
 
-    server = _server(dsn)
+    try:
+        server = _server(dsn)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise _malformed(names.postgres_dsn, str(exc)) from exc
     try:
         conn = await asyncpg.connect(_asyncpg_dsn(dsn), timeout=CONNECT_TIMEOUT)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ValueError) as exc:
