@@ -20,6 +20,8 @@ from invariant.messaging.consumer import Consumer
 from invariant.messaging.deadletters import DeadLetter
 
 app = typer.Typer(help="List and replay parked (dead-letter) messages.", no_args_is_help=True)
+SHOWN_FAILURES = 20
+"""How many failed replays are named one by one (the rest are counted)."""
 ConsumerOption = Annotated[str | None, typer.Option(help="only this consumer's letters")]
 
 
@@ -78,6 +80,8 @@ def replay(
                     f"dead letter {letter.id} belongs to consumer {letter.consumer!r}, which "
                     f"{session.target.named} does not have; it has "
                     f"{', '.join(sorted(found)) or 'none'}")
+        for name in sorted({letter.consumer for letter in letters}):
+            await found[name].setup()
         failures: list[str] = []
         with progress("replaying dead letters", "messages") as report:
             for done, letter in enumerate(letters, 1):
@@ -89,8 +93,11 @@ def replay(
                 *failures]
 
     summary, *failures = in_session(ctx, work)
-    for line in failures:
+    for line in failures[:SHOWN_FAILURES]:
         typer.echo(line, err=True)
+    if len(failures) > SHOWN_FAILURES:
+        typer.echo(f"... and {len(failures) - SHOWN_FAILURES} more: see `invariant "
+                   "deadletters list`", err=True)
     typer.echo(summary)
     if failures:
         raise typer.Exit(1)

@@ -57,7 +57,7 @@ def list_(
     rows = _with_database(ctx, lambda c: process_state.listing(c, status=status, kind=kind,
                                                           limit=10_000))
     print_table(("id", "kind", "correlation", "status", "step", "version", "deadline",
-                 "updated", "error"), [_row(r) for r in rows], keys=3)
+                 "updated", "error"), [_row(r) for r in rows])
     if any(r.status == process_state.NEEDS_ATTENTION for r in rows):
         raise typer.Exit(1)
 
