@@ -22,7 +22,7 @@ CONNECT_TIMEOUT = 5.0
 NEVER_CREATED = "operator commands never create a database"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Names:
     """The settings (or flags) that point at the database, for the messages."""
 
@@ -31,14 +31,14 @@ class Names:
     postgres_schema: str = "INVARIANT_POSTGRES_SCHEMA"
 
 
-async def check_database(settings: Settings, names: Names = Names()) -> None:
+async def check_database(settings: Settings) -> None:
     """Raise a :class:`ConfigurationError` or :class:`StoreError` (one line, naming the
     setting) unless the database ``settings`` name exists and answers."""
     if settings.store == "sqlite":
-        check_sqlite_file(settings.sqlite_path, names.sqlite_path)
+        check_sqlite_file(settings.sqlite_path, Names.sqlite_path)
     elif settings.store == "postgres":
         assert settings.postgres_dsn is not None
-        await check_postgres(settings.postgres_dsn, settings.postgres_schema, names)
+        await check_postgres(settings.postgres_dsn, settings.postgres_schema)
     else:
         raise ConfigurationError(
             f"INVARIANT_STORE={settings.store} keeps nothing between processes, so there is "
