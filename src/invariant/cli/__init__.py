@@ -22,7 +22,9 @@ from invariant.cli.errors import OperatorGroup
 from invariant.cli.target import APP_OPTION
 
 app = typer.Typer(
-    name="invariant", help="Operate invariant applications.", no_args_is_help=True,
+    name="invariant", no_args_is_help=True,
+    help="Operate invariant applications: name one with --app or INVARIANT_APP (e.g. "
+    "INVARIANT_APP=shop.operations:app for make run's shop).",
     pretty_exceptions_enable=False, cls=OperatorGroup,
 )
 
@@ -33,8 +35,7 @@ def main(
         APP_OPTION, help="package.module:attribute of the application to operate, e.g. "
         "shop.operations:app (default: INVARIANT_APP)")] = None,
 ) -> None:
-    """Operate invariant applications: name one with --app or INVARIANT_APP (e.g.
-    INVARIANT_APP=shop.operations:app for make run's shop)."""
+    """The options every command shares (read by :func:`invariant.cli.target.current_target`)."""
 
 
 app.add_typer(contracts.app, name="contracts")
