@@ -60,14 +60,20 @@ def rows(out: str) -> dict[str, list[str]]:
 
 
 async def caught_up(server: ShopServer) -> dict[str, list[str]]:
-    """``projections status`` once every projection has applied the whole log."""
-    async def probe() -> dict[str, list[str]] | None:
-        code, out, err = await invariant(server, "projections", "status")
-        assert code == 0, err
-        found = rows(out)
-        lagging = [r for name, r in found.items() if name != "projection" and r[5] != "0"]
-        return None if lagging else found
-    return await eventually(probe, timeout=30, what="the projections to catch up")
+    """``projections status`` once the shop's projections have applied the whole log
+    (waited for in the shop's process: each command is a process of its own)."""
+    runner = server.shop.app.projections
+    assert runner is not None
+
+    async def probe() -> bool | None:
+        statuses = await runner.status()
+        return True if all(s.lag_events == 0 and s.state == "running" for s in statuses) \
+            else None
+
+    await eventually(probe, timeout=30, what="the projections to catch up")
+    code, out, err = await invariant(server, "projections", "status")
+    assert code == 0, err
+    return rows(out)
 
 
 async def sql(server: ShopServer, statement: str) -> None:
@@ -132,12 +138,17 @@ async def test_a_failed_projection_is_seen_and_resumed_by_the_operator(shop: Sho
                     "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
     await order_with(shop, nia, ("mouse", 1))
 
-    async def failed() -> list[str] | None:
-        code, out, _ = await invariant(shop, "projections", "status")
-        row = rows(out)["ordering_orders"]
-        return row if code == 1 and row[2] == "failed" else None
+    runner = shop.shop.app.projections
+    assert runner is not None
 
-    row = await eventually(failed, timeout=30, what="ordering_orders to fail")
+    async def failed() -> bool | None:
+        return True if any(s.state == "failed" for s in await runner.status()) else None
+
+    await eventually(failed, timeout=30, what="ordering_orders to fail")
+    code, out, err = await invariant(shop, "projections", "status")
+    assert code == 1, err
+    row = rows(out)["ordering_orders"]
+    assert row[2] == "failed"
     assert "database or disk is full" in row[7]
     stopped_at = int(row[7].split(":")[0].removeprefix("at "))
 
