@@ -149,4 +149,4 @@ async def test_an_older_database_gains_token_versions_at_start_up(
                 select(accounts.c.email_key, accounts.c.token_version)).all())
             assert dict(versions) == {"early@example.com": 0, ADMIN_EMAIL: 0}
             tables = await s.shop.read_models.run(lambda conn: inspect(conn).get_table_names())
-            assert "identity_login_failures" not in tables  # the old lock's counts: gone
+            assert "identity_login_failures" in tables  # an older shop may still use it

@@ -212,10 +212,11 @@ class SqlAccountDirectory:
 
 
 def upgrade(conn: Connection) -> None:
-    """Bring tables made by an older shop up to date (``create_all`` makes missing tables,
-    never missing columns): the accounts' ``token_version`` (0 for them all: their old
-    tokens carry no version and stop working), and the per-email log-in lock table that
-    :data:`password_guesses` replaced, dropped (it held only counts, nothing to keep)."""
+    """Bring an older shop's accounts table up to date (``create_all`` makes missing
+    tables, never missing columns): add ``token_version``, 0 for every account (their old
+    tokens carry no version and stop working). Additive only: an older shop still running
+    on this database during the upgrade keeps working (its ``identity_login_failures``
+    table is left to it; drop it once no older shop runs)."""
     columns = {c["name"] for c in inspect(conn).get_columns(accounts.name)}
     if "token_version" not in columns:
         # IF NOT EXISTS: two PostgreSQL processes may start at once (SQLite's write lock,
@@ -223,7 +224,6 @@ def upgrade(conn: Connection) -> None:
         if_missing = "IF NOT EXISTS " if conn.dialect.name == "postgresql" else ""
         conn.exec_driver_sql(f"ALTER TABLE {accounts.name} ADD COLUMN {if_missing}"
                              "token_version INTEGER NOT NULL DEFAULT 0")
-    conn.exec_driver_sql("DROP TABLE IF EXISTS identity_login_failures")
 
 
 def _row(account: Account) -> dict[str, Any]:
