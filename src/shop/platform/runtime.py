@@ -34,7 +34,7 @@ from invariant.store.clock import Clock, utc_now
 from invariant.store.port import EventStorage
 from invariant.store.signal import stop_task, wait_briefly
 from shop.config import ShopSettings
-from shop.platform.auth import Tokens
+from shop.platform.auth import AccountDirectory, Tokens
 from shop.platform.module import Module, ModuleFactory
 
 log = logging.getLogger("shop")
@@ -82,6 +82,12 @@ class Shop:
         names = [m.name for m in self.modules]
         if len(set(names)) != len(names):
             raise ConfigurationError(f"a module is registered twice: {sorted(names)}")
+        directories = [m.accounts for m in self.modules if m.accounts is not None]
+        if len(directories) > 1:
+            raise ConfigurationError("more than one module gives the accounts tokens are "
+                                     "checked against; one context owns accounts")
+        self.accounts: AccountDirectory | None = directories[0] if directories else None
+        """Who access tokens are checked against (None: no accounts, every token is 401)."""
         commands = _merge("command", {m.name: m.commands for m in self.modules})
         queries = _merge("query", {m.name: m.queries for m in self.modules})
         # The shop runs its own relay (after its consumers declared their groups), so the
