@@ -49,6 +49,7 @@ async def test_a_healthy_shop_is_alive_and_ready_with_nothing_waiting(server: Sh
     status = (await server.client.get("/status", headers=await server.admin())).json()
     assert status["ready"] is True and status["reasons"] == []
     assert status["broker"] == {"name": "sql", "failing_since": None, "last_error": None}
+    assert status["outbox_pending"] >= 0 and status["outbox_oldest_seconds"] >= 0
     names = {p["name"] for p in status["projections"]}
     assert names == {"inventory_levels", "ordering_orders"}
     assert all(p["state"] == "running" for p in status["projections"])

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Column, ColumnElement, Connection, func, select
 
 from invariant.messaging import deadletters, jobs
+from invariant.messaging.relay import RelayLag
 from invariant.processes import state
 from invariant.projections.status import ProjectionStatus
 
@@ -74,6 +75,16 @@ async def check(shop: Shop, *, max_lag: float) -> Health:
         reasons.append(f"the broker ({shop.broker_watch.name}) does not answer since "
                        f"{shop.broker_watch.failing_since:%Y-%m-%dT%H:%M:%SZ}")
     return Health(reasons, projections, attention)
+
+
+async def outbox_lag(shop: Shop) -> RelayLag | None:
+    """The outbox rows not relayed yet and the oldest one's age (None: no answer)."""
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            return await shop.relay.lag()
+    except Exception as exc:  # reported as unknown; check() says why the shop is not ready
+        log.warning("status: the outbox did not answer", exc_info=exc)
+        return None
 
 
 def _projection_problem(status: ProjectionStatus, max_lag: float) -> str:

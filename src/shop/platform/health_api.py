@@ -19,8 +19,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from invariant.http import MEDIA_TYPE
+from invariant.messaging.relay import RelayLag
 from shop.platform.auth import AdminUser
-from shop.platform.health import Attention, Health, check
+from shop.platform.health import Attention, Health, check, outbox_lag
 from shop.platform.http import ShopDep
 from shop.platform.runtime import Shop
 
@@ -95,6 +96,10 @@ class Status(BaseModel):
     reasons: list[str]
     store: str
     broker: BrokerOut
+    outbox_pending: int | None
+    """Outbox rows not relayed to the broker yet (null: the database did not answer)."""
+    outbox_oldest_seconds: float | None
+    """How long the oldest of them has waited."""
     projections: list[ProjectionOut]
     parked_processes: dict[str, int] | None
     """Processes parked as needs-attention, by kind (null: the database did not answer)."""
@@ -129,7 +134,8 @@ def router() -> APIRouter:
 
     @api.get("/status", summary="What an operator should look at (admins only)")
     async def status(shop: ShopDep, admin: AdminUser) -> Status:
-        return _status(shop, await check(shop, max_lag=shop.settings.ready_max_lag))
+        health = await check(shop, max_lag=shop.settings.ready_max_lag)
+        return _status(shop, health, await outbox_lag(shop))
 
     return api
 
@@ -142,13 +148,15 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
-def _status(shop: Shop, health: Health) -> Status:
+def _status(shop: Shop, health: Health, lag: RelayLag | None) -> Status:
     attention = health.attention
     watch = shop.broker_watch
     return Status(
         ready=health.ready, reasons=health.reasons, store=shop.settings.invariant.store,
         broker=BrokerOut(name=watch.name, failing_since=watch.failing_since,
                          last_error=watch.last_error),
+        outbox_pending=None if lag is None else lag.pending,
+        outbox_oldest_seconds=None if lag is None else lag.oldest_age_seconds,
         projections=[ProjectionOut(
             name=p.name, version=p.version, active=p.active, state=p.state,
             checkpoint=p.checkpoint, lag_events=p.lag_events, lag_seconds=p.lag_seconds,
