@@ -184,3 +184,12 @@ async def identity_server(backend: Settings, tmp_path: Path, clock: ManualClock
     async with serve(shop_settings(tmp_path, backend), clock=clock,
                      modules=[identity.module, notifications.module]) as running:
         yield running
+
+
+@pytest.fixture
+async def sqlite_server(tmp_path: Path) -> AsyncIterator[ShopServer]:
+    """A running shop on SQLite, for what does not depend on the store (HTTP's own rules)."""
+    settings = shop_settings(tmp_path, Settings(store="sqlite",
+                                                sqlite_path=tmp_path / "shop.db"))
+    async with serve(settings) as running:
+        yield running

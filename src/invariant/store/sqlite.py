@@ -38,6 +38,7 @@ from invariant.domain.errors import (
     StoreError,
 )
 from invariant.store.clock import Clock, from_micros, micros_of, to_micros, utc_now
+from invariant.store.files import private_file
 from invariant.store.ids import uuid_from_bytes
 from invariant.store.records import (
     AppendRequest,
@@ -633,7 +634,7 @@ class SQLiteStorage:
         return conn
 
     async def setup(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600 (and 0700 directories) before SQLite creates it
 
         def create(conn: sqlite3.Connection) -> None:
             for statement in _SCHEMA:

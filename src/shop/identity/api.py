@@ -54,7 +54,7 @@ AnyPassword = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RegistrationIn(_Body):

@@ -35,6 +35,7 @@ from invariant.store.port import EventStorage
 from invariant.store.signal import stop_task, wait_briefly
 from shop.config import ShopSettings
 from shop.platform.auth import AccountDirectory, Tokens
+from shop.platform.broker_watch import BrokerWatch
 from shop.platform.module import Module, ModuleFactory
 
 log = logging.getLogger("shop")
@@ -112,7 +113,9 @@ class Shop:
         self.broker: Broker = broker if broker is not None else open_broker(
             invariant_settings(self.settings), self.read_models)
         """``INVARIANT_BROKER`` (default ``sql``: durable, in the shop's own database)."""
-        self.relay = OutboxRelay(self.read_models, self.broker)
+        self.broker_watch = BrokerWatch(self.broker)
+        """The broker as the relay and the consumers use it: it tells whether it answers."""
+        self.relay = OutboxRelay(self.read_models, self.broker_watch)
         self.consumers = [Consumer(name, self.read_models, handler, backoff=consumer_backoff)
                           for m in self.modules for name, handler in m.consumers.items()]
         self.jobs = JobWorker(self.read_models, _merge("job", {m.name: m.jobs
@@ -167,7 +170,7 @@ class Shop:
         self._stop.clear()
         self._spawn(self.relay.run(stop=self._stop), "relay")
         for consumer in self.consumers:
-            self._spawn(consumer.consume(self.broker, stop=self._stop, poll=0.2),
+            self._spawn(consumer.consume(self.broker_watch, stop=self._stop, poll=0.2),
                         f"consumer {consumer.name}")
         self._spawn(self.jobs.run(stop=self._stop, idle=0.1), "jobs")
         self._spawn(self.processes.run(), "processes")
