@@ -73,7 +73,11 @@ class AppendRequest:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotRecord:
-    """An aggregate's state at ``version`` of its stream, in the snapshot schema it was made in."""
+    """An aggregate's state at ``version`` of its stream, in the snapshot schema it was made in.
+
+    ``aggregate_type`` is the aggregate's ``category`` (snapshots written before it was
+    hold the class name; the repository still reads those while the class keeps it).
+    """
 
     stream_id: str
     aggregate_type: str
