@@ -235,11 +235,22 @@ class Sections:
         self.blocks = blocks
         self._open: dict[tuple[str, str], Section] = {}
 
-    def run(self, block: Block) -> None:
+    def __enter__(self) -> Sections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def section_of(self, block: Block) -> Section:
         key = (block.path, block.section)
         section = self._open.get(key)
         if section is None:
             section = self._open[key] = Section(block.section, len(self._open))
+        return section
+
+    def run(self, block: Block) -> None:
+        key = (block.path, block.section)
+        section = self.section_of(block)
         for earlier in self.blocks:
             if earlier is block:
                 break

@@ -21,9 +21,8 @@ def _param(block: Block) -> object:
 
 @pytest.fixture(scope="module")
 def sections() -> Iterator[Sections]:
-    opened = Sections(BLOCKS)
-    yield opened
-    opened.close()
+    with Sections(BLOCKS) as opened:
+        yield opened
 
 
 def test_every_block_says_what_it_is() -> None:
@@ -71,50 +70,38 @@ def test_a_section_shares_one_namespace_and_event_loop(tmp_path: Path) -> None:
                              "asyncio.get_running_loop()\nx = 41\n```\n\n```python\n"
                              "assert asyncio.get_running_loop() is loop\nx += 1\n```\n\n"
                              "## Two\n\n```python\nassert 'x' not in globals()\n```\n")
-    sections = Sections(blocks)
-    try:
+    with Sections(blocks) as sections:
         for block in blocks:
             sections.run(block)
-        [one, _] = sections._open.values()
-        assert one.module.x == 42
-    finally:
-        sections.close()
+        assert sections.section_of(blocks[0]).module.x == 42
 
 
 def test_a_block_selected_alone_runs_the_blocks_before_it(tmp_path: Path) -> None:
     blocks = write(tmp_path, "```python\nx = 1\n```\n\n```python\nassert x == 1\n```\n")
-    sections = Sections(blocks)
-    try:
+    with Sections(blocks) as sections:
         sections.run(blocks[1])
-    finally:
-        sections.close()
+        assert sections.section_of(blocks[0]).module.x == 1
 
 
 def test_a_failing_block_names_its_document_line(tmp_path: Path) -> None:
     blocks = write(tmp_path, "text\n\n```python\nok = True\nassert 1 == 2, 'wrong'\n```\n\n"
                              "```python\npass\n```\n")
-    sections = Sections(blocks)
-    try:
+    with Sections(blocks) as sections:
         with pytest.raises(AssertionError, match="wrong") as caught:
             sections.run(blocks[0])
         assert caught.traceback[-1].lineno + 1 == 5  # the document's line of the assert
         with pytest.raises(AssertionError, match="an earlier block of this section failed"):
             sections.run(blocks[1])
-    finally:
-        sections.close()
 
 
 def test_blocks_run_in_a_working_directory_of_their_own(tmp_path: Path) -> None:
     blocks = write(tmp_path, "```python\nfrom pathlib import Path\n"
                              "Path('made.txt').write_text('x')\nhere = Path.cwd()\n```\n")
-    sections = Sections(blocks)
-    try:
+    with Sections(blocks) as sections:
         sections.run(blocks[0])
-        [section] = sections._open.values()
+        section = sections.section_of(blocks[0])
         assert (section.directory / "made.txt").exists()
         assert Path.cwd() != section.directory
-    finally:
-        sections.close()
     assert not section.directory.exists()
 
 
