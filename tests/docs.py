@@ -34,6 +34,7 @@ import ast
 import asyncio
 import contextlib
 import inspect
+import itertools
 import os
 import re
 import shutil
@@ -64,6 +65,7 @@ NO_RUN = {
 """The only commands a ``sh no-run`` block may hold, and why each cannot run here."""
 
 README_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+_numbers = itertools.count()  # every section's module gets a name of its own
 SH_TIMEOUT = 300.0
 
 
@@ -125,9 +127,8 @@ class Section:
     """The shared state of one section's Python blocks: a module, an event loop, a working
     directory, and the fresh PostgreSQL schemas its blocks were given."""
 
-    def __init__(self, name: str, number: int) -> None:
-        self.name = name
-        self.module = types.ModuleType(f"docs_section_{number}")
+    def __init__(self) -> None:
+        self.module = types.ModuleType(f"docs_section_{next(_numbers)}")
         sys.modules[self.module.__name__] = self.module  # for dataclasses, pydantic, codecs
         self.directory = Path(tempfile.mkdtemp(prefix="invariant-docs-"))
         self.loop = asyncio.Runner()
@@ -245,7 +246,7 @@ class Sections:
         key = (block.path, block.section)
         section = self._open.get(key)
         if section is None:
-            section = self._open[key] = Section(block.section, len(self._open))
+            section = self._open[key] = Section()
         return section
 
     def run(self, block: Block) -> None:

@@ -21,19 +21,15 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Self
+from typing import Any, Generic, Self, TypeVar
 
-from invariant.application.repository import A
-from invariant.application.unit_of_work import Aggregates, UnitOfWork
-from invariant.domain.aggregate import stream_id_for
-from invariant.domain.errors import ConfigurationError
-from invariant.domain.events import DomainEvent
-from invariant.store.event_store import EventStore
-from invariant.store.memory import MemoryStorage
-from invariant.store.port import EventStorage
-from invariant.store.records import StreamState
+from invariant.application import Aggregates, UnitOfWork
+from invariant.domain import AggregateRoot, ConfigurationError, DomainEvent, stream_id_for
+from invariant.store import EventStorage, EventStore, MemoryStorage, StreamState
 from invariant.testing.clock import ManualClock
 from invariant.testing.diff import differences, listing
+
+A = TypeVar("A", bound=AggregateRoot[Any])
 
 StoreFactory = Callable[[EventStorage], EventStore]
 """Builds the application's event store (its registry and upcasters) on a storage, like

@@ -20,8 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, select
 
-from invariant.domain.errors import ConfigurationError
-from invariant.domain.events import DomainEvent
+from invariant.domain import ConfigurationError, DomainEvent
 from invariant.projections import (
     Projection,
     ProjectionRunner,
@@ -29,9 +28,7 @@ from invariant.projections import (
     RetryPolicy,
     SQLiteReadModels,
 )
-from invariant.store.event_store import EventStore
-from invariant.store.registry import EventRegistry
-from invariant.store.sqlite import SQLiteStorage
+from invariant.store import EventRegistry, EventStore, SQLiteStorage
 from invariant.testing.aggregates import StoreFactory
 from invariant.testing.clock import ManualClock
 from invariant.testing.diff import differences
