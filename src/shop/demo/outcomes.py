@@ -29,6 +29,7 @@ class OrderCase:
 
     @property
     def expected(self) -> str:
+        """The expected outcome, in words."""
         return self.status + (f": {self.reason}" if self.reason else " with a tracking number")
 
     def differences(self, order: Order) -> list[str]:

@@ -35,6 +35,7 @@ class Steps:
         self.console = console
 
     async def expect(self, status: int, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON body of the answer, which must have ``status``."""
         response = await self.http.request(method, path, **kwargs)
         if response.status_code != status:
             raise DemoFailed(f"{method} {path} answered {response.status_code} "
@@ -42,11 +43,13 @@ class Steps:
         return response.json() if response.content else None
 
     async def login(self, address: str, password: str) -> Headers:
+        """The headers that carry the account's access token."""
         body = await self.expect(200, "POST", "/identity/login",
                                  json={"email": address, "password": password})
         return {"Authorization": f"Bearer {body['access_token']}"}
 
     async def provider(self, admin: Headers, mode: str) -> None:
+        """Tell the fake payment provider how to answer (approve, decline, timeout)."""
         await self.expect(200, "PUT", "/admin/payments/provider", json={"mode": mode},
                           headers=admin)
         self.console.print(f"(admin) the payment provider now answers: {mode}")
@@ -61,6 +64,7 @@ class Steps:
         return found
 
     async def code_for(self, to: str, timeout: float = 15.0) -> str:  # noqa: ASYNC109
+        """The 6-digit code of the verification email to ``to`` (waiting for it)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for message in self.mails(to):
@@ -101,6 +105,7 @@ class Steps:
         return dict(report.get("orders", {}))
 
     async def downstream(self, admin: Headers, customer: Headers, to: str) -> Downstream:
+        """What analytics, the customer's invoices and the mail sink show now."""
         invoices = await self.expect(200, "GET", "/billing/invoices", headers=customer,
                                      params={"limit": 100})
         return Downstream(await self.order_counts(admin),
