@@ -19,6 +19,10 @@ Conventions, by the fence's info string (its first word the language, the rest f
 ``sh`` / ``bash``
     Run by ``bash -euo pipefail`` from the repository's root, the virtual environment's
     ``bin`` first on ``PATH``, with a timeout; a non-zero exit fails.
+``sh shop``
+    Commands for ``make run``'s shop: run in a fresh directory in which shop has run once
+    (its data in ``var/shop``, the virtual environment linked as ``.venv``), without the
+    caller's ``INVARIANT_*`` and ``SHOP_*`` settings (see :mod:`tests.docs_shop`).
 ``sh no-run``
     Shown, never run. Only the commands in :data:`NO_RUN` may be in such a block.
 ``text``
@@ -51,12 +55,14 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
+from tests.docs_shop import shop_ran_once
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ("README.md", "docs/**/*.md")
 """What is checked (globs relative to the repository's root)."""
 
-FLAGS = {"python": {"postgres", "fragment"}, "sh": {"no-run"}, "bash": {"no-run"},
-         "text": set()}
+FLAGS = {"python": {"postgres", "fragment"}, "sh": {"no-run", "shop"},
+         "bash": {"no-run", "shop"}, "text": set()}
 NO_RUN = {
     "make run": "serves shop until stopped, on port 8000 (others may be using it); the demo "
                 "and shop tests start the same server on free ports",
@@ -203,9 +209,18 @@ def _working_directory(path: Path) -> Any:
 
 def run_shell(block: Block, root: Path = ROOT, timeout: float = SH_TIMEOUT
               ) -> subprocess.CompletedProcess[str]:
-    """Run a shell block from ``root``; raises AssertionError on a non-zero exit or when it
-    runs longer than ``timeout`` seconds (every process it started is killed then)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    """Run a shell block from ``root`` (a ``shop`` block: where shop has run once); raises
+    AssertionError on a non-zero exit or when it runs longer than ``timeout`` seconds
+    (every process it started is killed then)."""
+    if "shop" in block.flags:
+        with shop_ran_once() as (directory, env):
+            return _shell(block, directory, env, timeout)
+    return _shell(block, root, dict(os.environ), timeout)
+
+
+def _shell(block: Block, root: Path, env: dict[str, str], timeout: float
+           ) -> subprocess.CompletedProcess[str]:
+    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}
     # A session of its own, so that a timeout ends every process the block started.
     with subprocess.Popen(["bash", "-euo", "pipefail", "-c", block.source], cwd=root, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
