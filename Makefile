@@ -21,7 +21,8 @@ $(BENCH_STAMP): $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m shop
 
-## make demo: a scripted walkthrough of shop over HTTP (starts its own shop in var/demo)
+## make demo: a scripted walkthrough of shop over HTTP (starts its own shop in var/demo);
+## ends with PASS, or FAIL and exit status 1 when an outcome is not the expected one
 demo: $(STAMP)
 	$(BIN)/python -m shop demo
 

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import orjson
 
+from invariant.domain.errors import ValidationError
 from invariant.domain.events import DomainEvent
 from invariant.store.ids import new_uuid
 from invariant.store.port import EventStorage
@@ -396,7 +397,18 @@ class EventStore:
     async def history_between(
         self, stream_id: str, start: datetime, end: datetime
     ) -> list[EventEnvelope]:
-        """Events of a stream recorded in ``[start, end]`` (a temporal query)."""
+        """Events of a stream recorded in ``[start, end]``, both bounds included, upcast
+        (a temporal query). The bounds must be timezone-aware: a naive time would mean UTC
+        to one adapter and local time to another."""
+        for name, moment in (("start", start), ("end", end)):
+            if moment.tzinfo is None or moment.utcoffset() is None:
+                raise ValidationError.single(
+                    name, "must be timezone-aware (UTC recommended)", "naive_datetime"
+                )
+        if start > end:
+            raise ValidationError.single(
+                "end", f"must not be before start ({start.isoformat()})", "invalid_range"
+            )
         records = await self.storage.read_stream(
             stream_id, recorded_from=start, recorded_until=end
         )

@@ -45,7 +45,7 @@ from invariant.store.records import (
     StoredCommand,
     StreamResult,
     StreamState,
-    expected_repr,
+    expected_number,
     validate_append,
 )
 from invariant.store.signal import wait_for_head
@@ -292,7 +292,17 @@ def lock_key_for(schema: str) -> int:
 
 
 class PostgresStorage:
-    """Event storage in PostgreSQL, in the tables of one schema."""
+    """Event storage in PostgreSQL, in the tables of one schema.
+
+    ``dsn`` is a libpq URL (``postgresql://user:password@host:5432/db``). ``schema`` names
+    the PostgreSQL schema that holds invariant's tables and functions (events, outbox,
+    snapshots, commands); :meth:`setup` creates it and them when missing. It must be a
+    lower-case SQL identifier (``a-z``, ``0-9``, ``_``); ``public`` by default. Give each
+    application (or test) its own schema to share one database; read models, processes
+    and the relay find the same schema through ``ReadModelDatabase.for_url(dsn,
+    schema=...)`` (``INVARIANT_POSTGRES_SCHEMA`` sets both). ``min_connections`` and
+    ``max_connections`` size the connection pool.
+    """
 
     def __init__(
         self,
@@ -512,7 +522,7 @@ class PostgresStorage:
                 ))
             elif status == "conflict":
                 future.set_exception(ConcurrencyError(
-                    request.stream_id, expected_repr(request.expected_version), row[2]
+                    request.stream_id, expected_number(request.expected_version), row[2]
                 ))
             else:
                 assert commit.command is not None
@@ -548,7 +558,7 @@ class PostgresStorage:
                     continue
                 stream = racing.stream_id if racing is not None else "?"
                 actual = await self.stream_version(stream) if racing is not None else -1
-                expected = expected_repr(racing.expected_version) if racing is not None else "?"
+                expected = expected_number(racing.expected_version) if racing is not None else None
                 raise ConcurrencyError(stream, expected, actual) from exc
             except asyncpg.PostgresError as exc:
                 if exc.sqlstate == _WRONG_VERSION:
@@ -578,7 +588,7 @@ class PostgresStorage:
             )
             assert row is not None
             if row[1] is None:
-                raise ConcurrencyError(request.stream_id, expected_repr(exp), row[0])
+                raise ConcurrencyError(request.stream_id, expected_number(exp), row[0])
             return StreamResult(request.stream_id, expected + 1, row[1], row[1])
         row = await conn.fetchrow(
             self._sql_append, request.stream_id, expected,
@@ -835,7 +845,7 @@ def _wrong_version(commit: Commit, exc: asyncpg.PostgresError) -> InvariantError
         exp = request.expected_version
         want = 0 if exp is StreamState.NO_STREAM else exp
         if exp is not StreamState.ANY and want != actual:
-            return ConcurrencyError(request.stream_id, expected_repr(exp), actual)
+            return ConcurrencyError(request.stream_id, expected_number(exp), actual)
     return StoreError(f"unexpected version error: {exc}")
 
 

@@ -53,7 +53,7 @@ from invariant.store.records import (
     StreamState,
     category_of,
     check_expected,
-    expected_repr,
+    expected_number,
     validate_append,
 )
 from invariant.store.signal import CommitSignal, wait_for_head
@@ -509,7 +509,7 @@ class _PreparedCommit:
         """The refusal of a one-event commit whose stream is at version ``actual``."""
         row = self.row
         assert row is not None
-        return ConcurrencyError(row[1], expected_repr(self.request.expected_version), actual)
+        return ConcurrencyError(row[1], expected_number(self.request.expected_version), actual)
 
     def result_at(self, position: int) -> CommitResult:
         """The outcome of a one-event commit whose event got ``position``."""
