@@ -11,12 +11,27 @@ Record = dict[str, Any]
 SUBJECT = "invariant"
 BASELINES = ("raw", "eventsourcing")
 COLUMNS = ("invariant", "invariant-nocache", "raw", "raw-typed", "eventsourcing")
+SCHEMA_KEYS = ("workload", "backend", "system", "value", "unit")
+W6_CUSTOMERS = (8, 32)
+W6_METRICS = (
+    "placed", "completed", "shipped-in-intake", "backlog", "drain", "shipped-p50",
+    "shipped-p99", "email-placed-p50", "email-placed-p99", "email-shipped-p50",
+    "email-shipped-p99", "cpu", "cpu-per-order", "http",
+)
+"""W6's records per number of customers, in the order the table shows them."""
+
+
+def w6_name(customers: int, metric: str) -> str:
+    """A W6 record's workload name, e.g. ``W6-32c-placed``."""
+    return f"W6-{customers}c-{metric}"
+
+
 WORKLOAD_ORDER = (
     "W1", "W1-p50", "W1-p99", "W1-rss",
     "W1c", "W1c-p50", "W1c-p99", "W1c-retries", "W1c-rss",
     "W2", "W2-snapshot", "W2-rss",
+    *(w6_name(c, m) for c in W6_CUSTOMERS for m in W6_METRICS),
 )
-SCHEMA_KEYS = ("workload", "backend", "system", "value", "unit")
 
 
 def write_json(records: Sequence[Record], path: Path) -> None:
@@ -123,7 +138,37 @@ def targets(records: Sequence[Record], rounds: int = 1) -> str:
             lines.append(f"  {b:<8}  {label:<52} {verdict:<5} {detail}")
         if lines_after is not None:
             lines.append(lines_after)
+    lines += w6_targets(val)
     return "\n".join(lines)
+
+
+def w6_targets(val: Any) -> list[str]:
+    """Issue #16's targets for W6 at 32 customers, per mode that ran (``val(workload,
+    backend, system)`` reads a record)."""
+    lines = []
+    for mode in ("sqlite", "postgres-nats"):
+        if val(w6_name(32, "placed"), mode, SUBJECT) is None:
+            continue
+        checks: list[tuple[str, str, float, str]] = [
+            ("drain", "W6 32c: the backlog drains within 2 s", 2.0, "<="),
+            ("shipped-p99", "W6 32c: p99 place -> shipped <= 1 s", 1000.0, "<="),
+            ("email-placed-p99", "W6 32c: p99 place -> 'received' email <= 2 s", 2000.0, "<="),
+            ("email-shipped-p99", "W6 32c: p99 place -> 'shipped' email <= 2 s", 2000.0,
+             "<="),
+        ]
+        if mode == "sqlite":
+            checks[1:1] = [("placed", "W6 32c: >= 150 orders/s placed", 150.0, ">="),
+                           ("completed", "W6 32c: >= 150 orders/s completed", 150.0, ">=")]
+        for metric, label, limit, op in checks:
+            got = val(w6_name(32, metric), mode, SUBJECT)
+            if got is None:
+                verdict, detail = "n.a.", "(not measured)"
+            else:
+                ok = got >= limit if op == ">=" else got <= limit
+                verdict, detail = "PASS" if ok else "FAIL", f"{_fmt(got)} {op} {_fmt(limit)}"
+            width = 52 - max(0, len(mode) - 8)  # the verdicts stay in one column
+            lines.append(f"  {mode:<8}  {label:<{width}} {verdict:<5} {detail}")
+    return lines
 
 
 def settings_block(settings: Sequence[tuple[str, str, str, dict[str, str]]]) -> str:
