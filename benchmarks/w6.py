@@ -45,6 +45,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ import psutil
 from benchmarks.report import W6_METRICS, w6_name
 from benchmarks.w6_ceiling import count_rows
 from benchmarks.w6_load import Http, Intake, LoadError, ceiling_loop, http_client, order_loop
-from benchmarks.w6_outcome import Figures, check, figures
+from benchmarks.w6_outcome import Figures, check, figures, hops
 from benchmarks.w6_shop import (
     MODES,
     PRODUCTS,
@@ -87,40 +88,65 @@ async def run_shop(mode: str, customers: int, args: argparse.Namespace, workdir:
         print(f"W6 {mode}: skipped: {problem}", flush=True)
         return []
     trace = SqlTrace(_suffixed(args.trace_sql, mode, customers)) if args.trace_sql else None
-    async with deployment.running(workdir, command=None if trace is None
-                                  else trace.command()) as shop, http_client(shop.base_url) as http:
+    command = None if trace is None else trace.command()
+    async with deployment.running(workdir, command=command) as shop, \
+            http_client(shop.base_url) as http:
         await prepare(http, shop)
         tokens = await sign_up(http, shop, customers)
         async with _profiled(args.profile, shop, mode, customers):
             if trace is not None:
                 await trace.mark(shop.processes[0])
-            cpu_before = _cpu(shop)
+            before = _cpu_times(shop)
             intake = await order_loop(http, tokens, PRODUCTS, args.intake)
-            cpu_intake = _cpu(shop) - cpu_before
+            in_intake = _cpu_times(shop)
             await _drain(shop, intake, args.drain_timeout)
-            cpu_total = _cpu(shop) - cpu_before
+            after = _cpu_times(shop)
             if trace is not None:
                 await trace.mark(shop.processes[0])
         await asyncio.sleep(SETTLE_S)
         events = await shop.events.order_events()
+        relayed = await shop.events.relayed()
         mails = shop.mail.order_mails()
         charges, refunds = await provider_counts(http, shop)
     check(intake, events, mails, charges=charges, refunds=refunds)
     result = figures(intake, events, mails)
     if trace is not None:
         trace.report(result.orders)
-    _print(mode, customers, result, cpu_intake / intake.seconds,
-           1000 * cpu_total / result.orders, intake)
-    return _records(mode, customers, result, cpu_intake / intake.seconds,
-                    1000 * cpu_total / result.orders, intake.requests / intake.seconds)
+    cpu = Cpu.between(before, in_intake, after, intake.seconds, result.orders)
+    _print(mode, customers, result, cpu, intake)
+    print("   medians of each hop: " + ", ".join(
+        f"{label} {seconds:.2f} s" for label, seconds in hops(events, relayed, mails).items()),
+          flush=True)
+    return _records(mode, customers, result, cpu, intake.requests / intake.seconds)
 
 
-def _cpu(shop: RunningShop) -> float:
-    total = 0.0
+@dataclass(frozen=True, slots=True)
+class Cpu:
+    """shop's CPU in a run: cores used during the intake; milliseconds per order over
+    intake and drain, and the share of those spent in the kernel (SQLite's writes and
+    fsyncs, sockets)."""
+
+    cores: float
+    per_order_ms: float
+    system_share: float
+
+    @classmethod
+    def between(cls, before: tuple[float, float], in_intake: tuple[float, float],
+                after: tuple[float, float], intake_s: float, orders: int) -> Cpu:
+        """From (user, system) seconds before the intake, at its end, and after the drain."""
+        used = sum(after) - sum(before)
+        return cls(cores=(sum(in_intake) - sum(before)) / intake_s,
+                   per_order_ms=1000 * used / orders,
+                   system_share=(after[1] - before[1]) / used if used else 0.0)
+
+
+def _cpu_times(shop: RunningShop) -> tuple[float, float]:
+    """User and system CPU seconds of shop's processes so far."""
+    user = system = 0.0
     for pid in shop.processes:
         times = psutil.Process(pid).cpu_times()
-        total += times.user + times.system
-    return total
+        user, system = user + times.user, system + times.system
+    return user, system
 
 
 async def _drain(shop: RunningShop, intake: Intake, limit_s: float) -> None:
@@ -168,8 +194,8 @@ def _suffixed(path: Path, mode: str, customers: int) -> Path:
     return path.with_name(f"{path.stem}-{mode}-{customers}c{path.suffix}")
 
 
-def _records(mode: str, customers: int, f: Figures, cores: float, cpu_ms: float,
-             requests_per_s: float) -> list[Record]:
+def _records(mode: str, customers: int, f: Figures, cpu: Cpu, requests_per_s: float
+             ) -> list[Record]:
     values: dict[str, tuple[float, str]] = {
         "placed": (f.placed_per_s, "orders/s"),
         "completed": (f.completed_per_s, "orders/s"),
@@ -182,8 +208,8 @@ def _records(mode: str, customers: int, f: Figures, cores: float, cpu_ms: float,
         "email-placed-p99": (f.email_p99_ms["order_placed"], "ms"),
         "email-shipped-p50": (f.email_p50_ms["order_shipped"], "ms"),
         "email-shipped-p99": (f.email_p99_ms["order_shipped"], "ms"),
-        "cpu": (cores, "cores"),
-        "cpu-per-order": (cpu_ms, "ms"),
+        "cpu": (cpu.cores, "cores"),
+        "cpu-per-order": (cpu.per_order_ms, "ms"),
         "http": (requests_per_s, "requests/s"),
     }
     return [{"workload": w6_name(customers, metric), "backend": mode, "system": "invariant",
@@ -191,8 +217,7 @@ def _records(mode: str, customers: int, f: Figures, cores: float, cpu_ms: float,
             for metric in W6_METRICS]
 
 
-def _print(mode: str, customers: int, f: Figures, cores: float, cpu_ms: float,
-           intake: Intake) -> None:
+def _print(mode: str, customers: int, f: Figures, cpu: Cpu, intake: Intake) -> None:
     def s(ms: float) -> str:
         return f"{ms / 1000:.2f} s"
 
@@ -204,7 +229,8 @@ def _print(mode: str, customers: int, f: Figures, cores: float, cpu_ms: float,
           f"'received' email p50 {s(f.email_p50_ms['order_placed'])} p99 "
           f"{s(f.email_p99_ms['order_placed'])}; → 'shipped' email p50 "
           f"{s(f.email_p50_ms['order_shipped'])} p99 {s(f.email_p99_ms['order_shipped'])}\n"
-          f"   shop CPU {cores:.2f} cores during intake, {cpu_ms:.1f} ms per order; HTTP "
+          f"   shop CPU {cpu.cores:.2f} cores during intake, {cpu.per_order_ms:.1f} ms per "
+          f"order ({100 * cpu.system_share:.0f}% in the kernel); HTTP "
           f"{intake.requests / intake.seconds:.0f} requests/s", flush=True)
 
 

@@ -21,14 +21,19 @@ from pathlib import Path
 from typing import Protocol
 
 import asyncpg
+import orjson
 
-CATEGORIES = ("ordering_order", "payments_payment", "shipping_shipment")
+CATEGORIES = ("ordering_order", "inventory_reservation", "payments_payment",
+              "shipping_shipment")
 SHIPPED = "ordering.OrderShipped"
 PLACED = "ordering.OrderPlaced"
 CANCELLED = "ordering.OrderCancelled"
 CHARGED = "payments.PaymentCharged"
 REFUNDED = "payments.PaymentRefunded"
 SHIPMENT = "shipping.ShipmentCreated"
+RESERVED = "inventory.StockReserved"
+NOTIFICATIONS = "notifications"
+"""The consumer that turns order events into emails (its inbox says when it handled each)."""
 KINDS = {"received": "order_placed", "shipped": "order_shipped",
          "cancelled": "order_cancelled"}
 """Subject word of each order email → the email kind notifications names it by."""
@@ -47,6 +52,18 @@ class StoredEvent:
     recorded: float
 
 
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """An order's integration message on its way to an email: when the relay published
+    it to the broker and when the notifications consumer handled it (seconds since the
+    epoch)."""
+
+    order_id: str
+    message_type: str
+    published: float
+    handled: float
+
+
 class EventLog(Protocol):
     """Reads the order events of one shop's event store."""
 
@@ -55,6 +72,10 @@ class EventLog(Protocol):
 
     async def order_events(self) -> list[StoredEvent]:
         """Every event of the ordering, payments and shipping streams."""
+
+    async def relayed(self) -> list[Relayed]:
+        """The order messages' relay and consumer times, where the broker keeps them
+        (the SQL broker does; a server broker does not: empty)."""
 
     async def close(self) -> None:
         """Let go of the connection."""
@@ -92,6 +113,20 @@ class SQLiteEventLog:
             f"WHERE category IN ({marks}) ORDER BY position", CATEGORIES).fetchall()
         return [StoredEvent(_order_of(s), t, r / 1_000_000) for s, t, r in rows]
 
+    async def relayed(self) -> list[Relayed]:
+        rows = self._connection().execute(
+            "SELECT m.stream_id, m.body, m.published_at, i.handled_at"
+            " FROM invariant_broker_messages m JOIN invariant_inbox i"
+            " ON i.message_id = m.message_id AND i.consumer = ?"
+            " WHERE m.stream_id LIKE 'ordering_order-%'", (NOTIFICATIONS,)).fetchall()
+        found = []
+        for stream_id, body, published, handled in rows:
+            message_type = orjson.loads(body)["type"]
+            if message_type in ("order.placed", "order.shipped"):
+                found.append(Relayed(_order_of(stream_id), message_type, published / 1e6,
+                                     handled / 1e6))
+        return found
+
     async def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -124,6 +159,9 @@ class PostgresEventLog:
             "WHERE category = ANY($1::text[]) ORDER BY position", list(CATEGORIES))
         return [StoredEvent(_order_of(r["stream_id"]), r["event_type"],
                             r["recorded_at"].timestamp()) for r in rows]
+
+    async def relayed(self) -> list[Relayed]:
+        return []  # NATS keeps no publish times W6 could read
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -2,8 +2,9 @@
 against the ceiling app.
 
 The client is aiohttp on one event loop in the benchmark's own process (never shop's): it
-spends about a third of the CPU per request that httpx does, and on two cores the load
-script must leave the other core to the server it measures. Every answer is checked: a
+spends less than half of the CPU per request that httpx does (0.3 against 0.7 ms at 1,200
+to 1,700 requests/s here), and on two cores the load script must leave the other core to
+the server it measures. Every answer is checked: a
 status other than the one the API documents stops the run (:class:`LoadError`).
 """
 

@@ -9,6 +9,7 @@ latest of the three. Latencies run from the moment the load script read the resp
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -19,8 +20,10 @@ from benchmarks.w6_facts import (
     CHARGED,
     PLACED,
     REFUNDED,
+    RESERVED,
     SHIPMENT,
     SHIPPED,
+    Relayed,
     StoredEvent,
 )
 from benchmarks.w6_load import Intake
@@ -118,3 +121,37 @@ def figures(intake: Intake, events: Iterable[StoredEvent], mails: OrderMails) ->
         email_p50_ms={k: statistics.median(v) for k, v in email_ms.items()},
         email_p99_ms={k: percentile(v, 0.99) for k, v in email_ms.items()},
     )
+
+
+FULFILMENT = ((PLACED, "placed → reserved"), (RESERVED, "reserved → charged"),
+              (CHARGED, "charged → shipment"), (SHIPMENT, "shipment → shipped"),
+              (SHIPPED, ""))
+"""The fulfilment process manager's steps, each an event that starts the next command."""
+
+
+def hops(events: Iterable[StoredEvent], relayed: Iterable[Relayed], mails: OrderMails
+         ) -> dict[str, float]:
+    """Median seconds of each hop on the way to shipped and to the emails: the process
+    manager's steps (from one event to the next), then, per email, the relay (event to
+    broker), the notifications consumer (broker to its inbox) and the job worker with
+    SMTP (inbox to the mail sink). Hops with no data (a server broker) are left out."""
+    at: dict[str, dict[str, float]] = defaultdict(dict)
+    for e in events:
+        at[e.order_id].setdefault(e.event_type, e.recorded)
+    spans: dict[str, list[float]] = defaultdict(list)
+    for times in at.values():
+        for (start, label), (end, _) in itertools.pairwise(FULFILMENT):
+            if start in times and end in times:
+                spans[label].append(times[end] - times[start])
+    emails = {"order.placed": (PLACED, "order_placed"), "order.shipped": (SHIPPED,
+                                                                          "order_shipped")}
+    for r in relayed:
+        event_type, kind = emails[r.message_type]
+        recorded = at.get(r.order_id, {}).get(event_type)
+        sent = mails.get(r.order_id, {}).get(kind)
+        if recorded is None or not sent:
+            continue
+        spans[f"{kind}: relay"].append(r.published - recorded)
+        spans[f"{kind}: consumer"].append(r.handled - r.published)
+        spans[f"{kind}: job + SMTP"].append(sent[0] - r.handled)
+    return {label: statistics.median(values) for label, values in spans.items()}

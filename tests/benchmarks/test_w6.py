@@ -15,9 +15,17 @@ from pathlib import Path
 import pytest
 
 from benchmarks.report import W6_METRICS, w6_name
-from benchmarks.w6_facts import CHARGED, PLACED, SHIPMENT, SHIPPED, StoredEvent
+from benchmarks.w6_facts import (
+    CHARGED,
+    PLACED,
+    RESERVED,
+    SHIPMENT,
+    SHIPPED,
+    Relayed,
+    StoredEvent,
+)
 from benchmarks.w6_load import Intake, Placed
-from benchmarks.w6_outcome import IncorrectOutcome, check, figures
+from benchmarks.w6_outcome import IncorrectOutcome, check, figures, hops
 from benchmarks.w6_profile import COMMIT, IDLE, Sample, part_of, worker_of
 from benchmarks.w6_trace import statement_kind
 
@@ -96,6 +104,18 @@ def test_the_check_names_what_was_lost_doubled_or_missing(
         named: str) -> None:
     with pytest.raises(IncorrectOutcome, match=named):
         check(_intake(), events, mails, charges=charges, refunds=0)
+
+
+def test_hops_split_the_way_to_shipped_and_to_each_email() -> None:
+    steps = [StoredEvent(ORDERS[0], t, at) for t, at in
+             ((PLACED, 10.0), (RESERVED, 11.0), (CHARGED, 13.0), (SHIPMENT, 16.0),
+              (SHIPPED, 20.0))]
+    relayed = [Relayed(ORDERS[0], "order.placed", published=10.5, handled=12.0)]
+    mails = {ORDERS[0]: {"order_placed": [15.0], "order_shipped": [21.0]}}
+    assert hops(steps, relayed, mails) == {
+        "placed → reserved": 1.0, "reserved → charged": 2.0, "charged → shipment": 3.0,
+        "shipment → shipped": 4.0, "order_placed: relay": 0.5,
+        "order_placed: consumer": 1.5, "order_placed: job + SMTP": 3.0}
 
 
 # -- attribution ------------------------------------------------------------------------------
