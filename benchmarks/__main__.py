@@ -236,10 +236,10 @@ def run_w6(args: argparse.Namespace, backends: list[str], failures: list[str]
             capture_output=True, text=True, check=False,
         )
         print(proc.stdout.strip(), flush=True)
-        if proc.returncode != 0 or not out.exists():
-            failures.append(f"W6: {proc.stderr.strip()[-1500:]}")
-            return []
-        rounds.append(json.loads(out.read_text()))
+        if proc.returncode != 0:  # the runs that passed still count
+            failures.append(f"W6 (round {round_no}): {proc.stderr.strip()[-1500:]}")
+        if out.exists():
+            rounds.append(json.loads(out.read_text()))
         shutil.rmtree(out.parent, ignore_errors=True)
     return merge_rounds([rounds])
 

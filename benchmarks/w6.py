@@ -43,7 +43,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ import psutil
 from benchmarks.report import W6_METRICS, w6_name
 from benchmarks.w6_ceiling import count_rows
 from benchmarks.w6_load import Http, Intake, LoadError, ceiling_loop, http_client, order_loop
-from benchmarks.w6_outcome import Figures, check, figures, hops
+from benchmarks.w6_outcome import Figures, IncorrectOutcome, check, figures, hops
 from benchmarks.w6_shop import (
     MODES,
     PRODUCTS,
@@ -155,6 +156,11 @@ async def _drain(shop: RunningShop, intake: Intake, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
     shipped = emailed = received = 0
     while time.monotonic() < deadline:
+        cancelled = await shop.events.cancellations()
+        if cancelled:  # never shipped: no use waiting
+            reasons = ", ".join(f"{n} x {why!r}" for why, n in Counter(cancelled).items())
+            raise IncorrectOutcome(f"{len(cancelled)} of {orders} orders were cancelled while "
+                                   f"W6 waited for them to ship: {reasons}")
         shipped = await shop.events.shipped()
         mails = shop.mail.order_mails()
         received = sum(len(k.get("order_placed", ())) for k in mails.values())
@@ -322,8 +328,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def run(args: argparse.Namespace) -> list[Record]:
+async def run(args: argparse.Namespace) -> tuple[list[Record], list[str]]:
+    """Every run the arguments ask for: the records of those that passed, and what failed
+    (a failed run does not stop the others)."""
     records: list[Record] = []
+    failures: list[str] = []
+
+    async def attempt(what: str, run: Coroutine[Any, Any, list[Record]]) -> None:
+        try:
+            records.extend(await run)
+        except (IncorrectOutcome, ShopFailed, LoadError) as exc:
+            failures.append(f"{what}: {type(exc).__name__}: {exc}")
+            print(f"W6 {what}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+
     with contextlib.ExitStack() as stack:
         if args.workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(
@@ -333,19 +350,23 @@ async def run(args: argparse.Namespace) -> list[Record]:
             workdir.mkdir(parents=True, exist_ok=True)
         for customers in args.customers:
             for mode in args.modes:
-                records += await run_shop(mode, customers, args, workdir)
+                await attempt(f"{mode} {customers} customers",
+                              run_shop(mode, customers, args, workdir))
             if args.ceiling > 0:
-                records += await run_ceiling(customers, args.ceiling, workdir)
-    return records
+                await attempt(f"ceiling {customers} clients",
+                              run_ceiling(customers, args.ceiling, workdir))
+    return records, failures
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    records = asyncio.run(run(args))
+    records, failures = asyncio.run(run(args))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(records, indent=1) + "\n")
-    return 0
+    for failure in failures:
+        print(f"FAILED: W6 {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -70,6 +70,9 @@ class EventLog(Protocol):
     async def shipped(self) -> int:
         """How many orders are shipped so far."""
 
+    async def cancellations(self) -> list[str]:
+        """The reason of every order cancelled so far."""
+
     async def order_events(self) -> list[StoredEvent]:
         """Every event of the ordering, payments and shipping streams."""
 
@@ -105,6 +108,12 @@ class SQLiteEventLog:
             "SELECT count(*) FROM invariant_events WHERE category = ? AND event_type = ?",
             ("ordering_order", SHIPPED)).fetchone()
         return int(row[0])
+
+    async def cancellations(self) -> list[str]:
+        rows = self._connection().execute(
+            "SELECT data FROM invariant_events WHERE category = ? AND event_type = ?",
+            ("ordering_order", CANCELLED)).fetchall()
+        return [str(orjson.loads(data).get("reason")) for (data,) in rows]
 
     async def order_events(self) -> list[StoredEvent]:
         marks = ",".join("?" * len(CATEGORIES))
@@ -151,6 +160,13 @@ class PostgresEventLog:
         return int(await conn.fetchval(
             f"SELECT count(*) FROM {self.schema}.invariant_events "
             "WHERE category = $1 AND event_type = $2", "ordering_order", SHIPPED))
+
+    async def cancellations(self) -> list[str]:
+        conn = await self._connection()
+        rows = await conn.fetch(
+            f"SELECT data FROM {self.schema}.invariant_events "
+            "WHERE category = $1 AND event_type = $2", "ordering_order", CANCELLED)
+        return [str(orjson.loads(r["data"]).get("reason")) for r in rows]
 
     async def order_events(self) -> list[StoredEvent]:
         conn = await self._connection()

@@ -13,9 +13,11 @@ thread (where shop runs everything: HTTP, the workers, every SQLite transaction)
   consumer, the process runner, the projections, the relay, the job worker, the event
   store's batched commit, the in-process SMTP sink.
 
-Samples are taken with ``--idle`` so that the shares are of wall-clock time; the column
-``of which SQLAlchemy`` is the part of each share spent inside SQLAlchemy (building,
-compiling and executing statements).
+A first table says what the loop's thread was doing (waiting for a commit, idle, SQLite
+executing a statement, SQLAlchemy's own Python, anything else). Samples are taken with
+``--idle``, so shares are of wall-clock time; the column ``of which SQLAlchemy`` is the
+part of each share spent in SQLAlchemy's own Python (building, compiling and binding
+statements, reading results; SQLite's execution of them is not in it).
 """
 
 from __future__ import annotations
@@ -144,6 +146,22 @@ def in_sqlalchemy(sample: Sample) -> bool:
     return any("sqlalchemy/" in _where(f)[1] for f in sample.frames)
 
 
+EXECUTING = "SQLite executing statements"
+ALCHEMY = "SQLAlchemy (building, compiling, binding, reading results)"
+OTHER = "everything else (shop, invariant, FastAPI, asyncio, drivers)"
+
+
+def activity_of(sample: Sample, part: str) -> str:
+    """What the loop's thread was doing: waiting (for a commit, or idle), SQLite executing
+    a statement (the leaf is the driver call), SQLAlchemy's own Python, or anything else."""
+    if part in (COMMIT, IDLE):
+        return part
+    function = _where(sample.frames[-1])[0] if sample.frames else ""
+    if function.endswith(("do_execute", "do_executemany")):
+        return EXECUTING
+    return ALCHEMY if in_sqlalchemy(sample) else OTHER
+
+
 def table(title: str, counts: Counter[str], columns: dict[str, Counter[str]], total: int
           ) -> str:
     """A Markdown table: each key's share of ``total`` samples, and of ``columns``'."""
@@ -163,6 +181,7 @@ def summarize(samples: Iterable[Sample]) -> str:
     parts_sa: Counter[str] = Counter()
     workers_sa: Counter[str] = Counter()
     workers_commit: Counter[str] = Counter()
+    activities: Counter[str] = Counter()
     total = 0
     for s in samples:
         if LOOP_THREAD not in s.thread:
@@ -171,15 +190,18 @@ def summarize(samples: Iterable[Sample]) -> str:
         total += s.count
         parts[part] += s.count
         workers[worker] += s.count
+        activity = activity_of(s, part)
+        activities[activity] += s.count
         if part == COMMIT:
             workers_commit[worker] += s.count
-        if in_sqlalchemy(s) and part != COMMIT:
+        if activity == ALCHEMY:
             parts_sa[part] += s.count
             workers_sa[worker] += s.count
     if not total:
         raise SystemExit("no samples of the event loop's thread in this profile")
     return "\n\n".join([
         f"{total} samples of the event loop's thread",
+        table("activity", activities, {}, total),
         table("part", parts, {"of which SQLAlchemy": parts_sa}, total),
         table("worker", workers, {"of which durable commits": workers_commit,
                                   "of which SQLAlchemy": workers_sa}, total),

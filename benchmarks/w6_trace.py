@@ -7,8 +7,11 @@ trace callback on every SQLite connection it opens: each statement SQLite runs (
 under (the worker, the connection's owner, the statement's kind and table). The worker is
 the asyncio task running it (shop names its relay, consumers, job worker and process runner;
 HTTP requests run in uvicorn's ``run_asgi``; the event store's batched commits run in a loop
-callback). Each ``SIGUSR1`` writes the counts so far to ``PATH``; W6 signals before the
-intake and after the drain, and :class:`SqlTrace` divides the difference by the orders.
+callback). It also measures the event loop's lag: a task asking to sleep
+:data:`LAG_PROBE_S` records how much later it wakes (what every ``await`` of a worker waits
+behind the others). Each ``SIGUSR1`` writes the counts and lags so far to ``PATH``; W6
+signals before the intake and after the drain, and :class:`SqlTrace` reports the
+difference (statements per order, lags in between).
 
 The callback costs CPU: a traced run's figures are not W6's figures.
 """
@@ -32,10 +35,13 @@ from types import FrameType
 from typing import Any
 
 _counts: Counter[str] = Counter()
+_lags: list[float] = []
+LAG_PROBE_S = 0.01
 _lock = threading.RLock()  # a SIGUSR1 may arrive while a count holds it
 _TABLE = re.compile(r"^\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE|DELETE\s+FROM|"
                     r"REPLACE\s+INTO)\s+\"?(\w+)", re.IGNORECASE)
 _FROM = re.compile(r"\bFROM\s+\"?(\w+)", re.IGNORECASE)
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "TRIGGER")
 
 
 def statement_kind(sql: str) -> str:
@@ -87,9 +93,18 @@ def _install() -> None:
     def traced_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
         conn: sqlite3.Connection = connect(*args, **kwargs)
         owner = _owner(sys._getframe(1))
+        wrote = False  # since this connection's BEGIN: a COMMIT that wrote syncs the WAL
 
         def count(sql: str) -> None:
-            key = f"{_worker()}|{owner}|{statement_kind(sql)}"
+            nonlocal wrote
+            kind = statement_kind(sql)
+            if kind == "BEGIN":
+                wrote = False
+            elif kind.startswith(WRITES):
+                wrote = True
+            elif kind == "COMMIT":
+                kind = "COMMIT (wrote)" if wrote else "COMMIT (read only)"
+            key = f"{_worker()}|{owner}|{kind}"
             with _lock:
                 _counts[key] += 1
 
@@ -100,9 +115,32 @@ def _install() -> None:
     sqlite3.dbapi2.connect = traced_connect  # type: ignore[assignment]
 
 
+async def _probe_lag(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        asked = loop.time()
+        await asyncio.sleep(LAG_PROBE_S)
+        _lags.append(1000 * (loop.time() - asked - LAG_PROBE_S))
+
+
+def _install_lag_probe() -> None:
+    from shop.platform.runtime import Shop
+
+    enter = Shop.__aenter__
+
+    async def entered(self: Shop) -> Shop:
+        shop = await enter(self)
+        probe = asyncio.get_running_loop().create_task(_probe_lag(shop._stop),
+                                                       name="w6 lag probe")
+        shop._tasks.append(probe)  # stopped with shop's own workers
+        return shop
+
+    Shop.__aenter__ = entered  # type: ignore[method-assign]
+
+
 def _dump(out: Path) -> None:
     with _lock:
-        data = {"written": time.time(), "counts": dict(_counts)}
+        data = {"written": time.time(), "counts": dict(_counts), "lags": list(_lags)}
     partial = out.with_suffix(".partial")
     partial.write_text(json.dumps(data))
     partial.replace(out)
@@ -113,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     _install()
+    _install_lag_probe()
     signal.signal(signal.SIGUSR1, lambda *_: _dump(args.out))
     sys.argv = ["shop"]
     from shop.cli import main as shop
@@ -150,6 +189,7 @@ class SqlTrace:
         self.out = out
         self.live = out.with_name(out.stem + ".live.json")
         self.marks: list[Counter[str]] = []
+        self.lags: list[list[float]] = []
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "benchmarks.w6_trace", "--out", str(self.live)]
@@ -160,7 +200,9 @@ class SqlTrace:
         os.kill(pid, signal.SIGUSR1)
         for _ in range(200):
             if self.live.exists() and self.live.stat().st_mtime_ns != before:
-                self.marks.append(Counter(json.loads(self.live.read_text())["counts"]))
+                data = json.loads(self.live.read_text())
+                self.marks.append(Counter(data["counts"]))
+                self.lags.append(data["lags"])
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError(f"the traced shop did not write {self.live} within 10 s")
@@ -170,26 +212,39 @@ class SqlTrace:
         diff = self.marks[-1] - self.marks[0]
         per_order: Counter[str] = Counter()
         by_group: Counter[str] = Counter()
+        synced: Counter[str] = Counter()
         for key, n in diff.items():
             worker, owner, kind = key.split("|", 2)
             group = worker_group(worker)
             per_order[f"{group}|{owner}|{kind}"] += n
-            if kind == "COMMIT":
+            if kind.startswith("COMMIT"):
                 by_group[group] += n
+            if kind == "COMMIT (wrote)":
+                synced[group] += n
         commits = {g: round(n / orders, 2) for g, n in by_group.most_common()}
+        lags = sorted(self.lags[-1][len(self.lags[0]):]) or [0.0]
+        lag = {"p50": round(lags[len(lags) // 2], 2),
+               "p99": round(lags[min(len(lags) - 1, round(0.99 * (len(lags) - 1)))], 2),
+               "max": round(lags[-1], 2)}
         result = {
             "orders": orders,
             "commits_per_order": commits,
             "commits_per_order_total": round(sum(by_group.values()) / orders, 2),
+            "writing_commits_per_order": {g: round(n / orders, 2)
+                                          for g, n in synced.most_common()},
+            "writing_commits_per_order_total": round(sum(synced.values()) / orders, 2),
             "statements_per_order_total": round(sum(diff.values()) / orders, 2),
+            "loop_lag_ms": lag,
             "statements_per_order": {k: round(n / orders, 3)
                                      for k, n in per_order.most_common()},
         }
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.out.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"SQL per order ({orders} orders): {result['commits_per_order_total']} commits, "
+        print(f"SQL per order ({orders} orders): {result['commits_per_order_total']} commits "
+              f"({result['writing_commits_per_order_total']} that wrote), "
               f"{result['statements_per_order_total']} statements; commits by part: "
               + ", ".join(f"{g} {v}" for g, v in commits.items())
+              + f"; the loop's lag p50 {lag['p50']} ms, p99 {lag['p99']} ms, max {lag['max']} ms"
               + f" (all in {self.out})", flush=True)
         return result
 

@@ -26,7 +26,16 @@ from benchmarks.w6_facts import (
 )
 from benchmarks.w6_load import Intake, Placed
 from benchmarks.w6_outcome import IncorrectOutcome, check, figures, hops
-from benchmarks.w6_profile import COMMIT, IDLE, Sample, part_of, worker_of
+from benchmarks.w6_profile import (
+    ALCHEMY,
+    COMMIT,
+    EXECUTING,
+    IDLE,
+    Sample,
+    activity_of,
+    part_of,
+    worker_of,
+)
 from benchmarks.w6_trace import statement_kind
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,6 +155,12 @@ def test_profile_samples_are_charged_to_the_part_and_worker_they_ran_in() -> Non
     assert (part_of(inbox_sql), worker_of(inbox_sql)) == ("consumers and inboxes", "consumers")
     assert (part_of(request), worker_of(request)) == ("the store", "HTTP requests")
     assert (part_of(idle), worker_of(idle)) == (IDLE, IDLE)
+    executing = _sample("Consumer.consume (invariant/messaging/consumer.py:200)",
+                        "Connection.execute (sqlalchemy/engine/base.py:1400)",
+                        "DefaultDialect.do_execute (sqlalchemy/engine/default.py:940)")
+    assert activity_of(inbox_sql, part_of(inbox_sql)) == ALCHEMY
+    assert activity_of(executing, part_of(executing)) == EXECUTING
+    assert activity_of(relay_commit, COMMIT) == COMMIT
 
 
 @pytest.mark.parametrize(("sql", "kind"), [
