@@ -193,7 +193,11 @@ async def _profiled(path: Path | None, shop: RunningShop, mode: str, customers: 
         yield
     finally:
         await stop(sampler)
-        print(f"W6 {mode} {customers} customers: profile written to {out}", flush=True)
+    if not out.exists():
+        raise ShopFailed(f"py-spy wrote no profile (it exited with {sampler.returncode}); it "
+                         "needs to trace shop's process: run as root, or allow it with "
+                         "sysctl kernel.yama.ptrace_scope=0")
+    print(f"W6 {mode} {customers} customers: profile written to {out}", flush=True)
 
 
 def _suffixed(path: Path, mode: str, customers: int) -> Path:
@@ -321,8 +325,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--postgres-dsn", default=DSN)
     p.add_argument("--nats-url", default=NATS_URL)
     args = p.parse_args(argv)
-    if args.intake <= 0:
-        p.error("--intake must be > 0")
+    if args.intake <= 0 or args.drain_timeout <= 0:
+        p.error("--intake and --drain-timeout must be > 0")
     if args.trace_sql and args.modes != ["sqlite"]:
         p.error("--trace-sql counts SQLite statements: use it with --modes sqlite")
     return args
