@@ -46,7 +46,7 @@ imports: $(STAMP)
 CONTRACTS_DB := var/contracts-check.db
 contracts-check: $(STAMP)
 	mkdir -p var && rm -f $(CONTRACTS_DB) $(CONTRACTS_DB)-wal $(CONTRACTS_DB)-shm
-	$(BIN)/invariant contracts upgrade --migrations examples/users/migrations \
+	$(BIN)/invariant contracts upgrade --create --migrations examples/users/migrations \
 		--database sqlite:///$(CONTRACTS_DB)
 	$(BIN)/invariant contracts check --contracts examples.users.contracts \
 		--database sqlite:///$(CONTRACTS_DB) --migrations examples/users/migrations \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -37,6 +38,10 @@ def banner(shop: Shop) -> None:
             if s.mail_sink else f"SMTP server {s.smtp_host}:{s.smtp_port}")
     password = (f"{s.admin_password}  (kept in {s.data / 'admin.password'})"
                 if s.admin_password_generated else "(from SHOP_ADMIN_PASSWORD)")
+    data = "" if s.data == ShopSettings().data else f"SHOP_DATA={s.data} "
+    script = Path(sys.executable).parent / "invariant"  # make run's: .venv/bin/invariant
+    invariant = script.relative_to(Path.cwd()) if script.is_relative_to(Path.cwd()) else (
+        "invariant")
     console.print(Panel.fit(
         f"[bold]shop is running[/bold] at {base}\n\n"
         f"  API docs     {base}/docs\n"
@@ -50,6 +55,9 @@ def banner(shop: Shop) -> None:
         "jobs\n\n"
         "Try it: make demo (in another terminal) walks through sign-up and orders.\n"
         "Stop with Ctrl+C.", title="shop"))
+    # Outside the panel and never wrapped by Rich, so that it can be copied whole.
+    console.print(f"Operators: {data}INVARIANT_APP=shop.operations:app {invariant} projections "
+                  "status", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()

@@ -12,6 +12,7 @@ import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ import uvicorn
 from invariant.config import Settings
 from invariant.messaging.inprocess import InProcessBroker
 from invariant.store.clock import Clock, utc_now
+from invariant.testing.clock import ManualClock
 from shop.config import ShopSettings
 from shop.platform.http import create_app, served
 from shop.platform.module import ModuleFactory
@@ -163,4 +165,22 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 async def server(backend: Settings, tmp_path: Path) -> AsyncIterator[ShopServer]:
     """A running shop on each backend."""
     async with serve(shop_settings(tmp_path, backend)) as running:
+        yield running
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock the test moves, starting now (whole seconds)."""
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+async def identity_server(backend: Settings, tmp_path: Path, clock: ManualClock
+                          ) -> AsyncIterator[ShopServer]:
+    """A shop of identity and notifications only (sign-up emails go the whole way), on
+    each backend, on ``clock``."""
+    from shop import identity, notifications
+
+    async with serve(shop_settings(tmp_path, backend), clock=clock,
+                     modules=[identity.module, notifications.module]) as running:
         yield running
