@@ -54,7 +54,15 @@ import psutil
 
 from benchmarks.report import W6_METRICS, w6_name
 from benchmarks.w6_ceiling import count_rows
-from benchmarks.w6_load import Http, Intake, LoadError, ceiling_loop, http_client, order_loop
+from benchmarks.w6_load import (
+    Headers,
+    Http,
+    Intake,
+    LoadError,
+    ceiling_loop,
+    http_client,
+    order_loop,
+)
 from benchmarks.w6_outcome import Figures, IncorrectOutcome, check, figures, hops
 from benchmarks.w6_shop import (
     MODES,
@@ -95,15 +103,7 @@ async def run_shop(mode: str, customers: int, args: argparse.Namespace, workdir:
         await prepare(http, shop)
         tokens = await sign_up(http, shop, customers)
         async with _profiled(args.profile, shop, mode, customers):
-            if trace is not None:
-                await trace.mark(shop.processes[0])
-            before = _cpu_times(shop)
-            intake = await order_loop(http, tokens, PRODUCTS, args.intake)
-            in_intake = _cpu_times(shop)
-            await _drain(shop, intake, args.drain_timeout)
-            after = _cpu_times(shop)
-            if trace is not None:
-                await trace.mark(shop.processes[0])
+            intake, cpu = await _order_and_drain(shop, http, tokens, args, trace)
         await asyncio.sleep(SETTLE_S)
         events = await shop.events.order_events()
         relayed = await shop.events.relayed()
@@ -113,12 +113,33 @@ async def run_shop(mode: str, customers: int, args: argparse.Namespace, workdir:
     result = figures(intake, events, mails)
     if trace is not None:
         trace.report(result.orders)
-    cpu = Cpu.between(before, in_intake, after, intake.seconds, result.orders)
-    _print(mode, customers, result, cpu, intake)
+    used = Cpu.between(*cpu, intake.seconds, result.orders)
+    _print(mode, customers, result, used, intake)
     print("   medians of each hop: " + ", ".join(
         f"{label} {seconds:.2f} s" for label, seconds in hops(events, relayed, mails).items()),
           flush=True)
-    return _records(mode, customers, result, cpu, intake.requests / intake.seconds)
+    return _records(mode, customers, result, used, intake.requests / intake.seconds)
+
+
+CpuTimes = tuple[float, float]
+"""User and system CPU seconds."""
+
+
+async def _order_and_drain(shop: RunningShop, http: Http, tokens: list[Headers],
+                           args: argparse.Namespace, trace: SqlTrace | None
+                           ) -> tuple[Intake, tuple[CpuTimes, CpuTimes, CpuTimes]]:
+    """The intake, then the drain; shop's CPU times before, at the end of the intake and
+    after the drain (and the trace's marks around both)."""
+    if trace is not None:
+        await trace.mark(shop.processes[0])
+    before = _cpu_times(shop)
+    intake = await order_loop(http, tokens, PRODUCTS, args.intake)
+    in_intake = _cpu_times(shop)
+    await _drain(shop, intake, args.drain_timeout)
+    after = _cpu_times(shop)
+    if trace is not None:
+        await trace.mark(shop.processes[0])
+    return intake, (before, in_intake, after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +153,8 @@ class Cpu:
     system_share: float
 
     @classmethod
-    def between(cls, before: tuple[float, float], in_intake: tuple[float, float],
-                after: tuple[float, float], intake_s: float, orders: int) -> Cpu:
+    def between(cls, before: CpuTimes, in_intake: CpuTimes, after: CpuTimes, intake_s: float,
+                orders: int) -> Cpu:
         """From (user, system) seconds before the intake, at its end, and after the drain."""
         used = sum(after) - sum(before)
         return cls(cores=(sum(in_intake) - sum(before)) / intake_s,
@@ -141,7 +162,7 @@ class Cpu:
                    system_share=(after[1] - before[1]) / used if used else 0.0)
 
 
-def _cpu_times(shop: RunningShop) -> tuple[float, float]:
+def _cpu_times(shop: RunningShop) -> CpuTimes:
     """User and system CPU seconds of shop's processes so far."""
     user = system = 0.0
     for pid in shop.processes:
