@@ -208,7 +208,8 @@ async def _profiled(path: Path | None, shop: RunningShop, mode: str, customers: 
     out.parent.mkdir(parents=True, exist_ok=True)
     sampler = await asyncio.create_subprocess_exec(
         spy, "record", "--pid", str(shop.processes[0]), "--format", "raw", "--idle",
-        "--threads", "--rate", "100", "--output", str(out), stdout=asyncio.subprocess.DEVNULL)
+        "--threads", "--rate", "100", "--output", str(out),
+        stdout=asyncio.subprocess.DEVNULL)
     await asyncio.sleep(1.0)  # attached before the intake starts
     try:
         yield

@@ -162,16 +162,23 @@ def activity_of(sample: Sample, part: str) -> str:
     return ALCHEMY if in_sqlalchemy(sample) else OTHER
 
 
-def table(title: str, counts: Counter[str], columns: dict[str, Counter[str]], total: int
-          ) -> str:
-    """A Markdown table: each key's share of ``total`` samples, and of ``columns``'."""
+Column = tuple[Counter[str], int]
+"""A column of a table: counts per key, and the total they are shares of."""
+
+
+def table(title: str, counts: Counter[str], columns: dict[str, Column], total: int) -> str:
+    """A Markdown table: each key's share of ``total`` samples, then each column's share."""
     heads = "".join(f" {c} |" for c in columns)
     lines = [f"| {title} | share of the loop's time |{heads}",
              "|---|---:|" + "---:|" * len(columns)]
     for key, n in counts.most_common():
-        cells = "".join(f" {100 * c[key] / total:.1f}% |" for c in columns.values())
-        lines.append(f"| {key} | {100 * n / total:.1f}% |{cells}")
+        cells = "".join(f" {_share(c[key], of)} |" for c, of in columns.values())
+        lines.append(f"| {key} | {_share(n, total)} |{cells}")
     return "\n".join(lines)
+
+
+def _share(n: int, total: int) -> str:
+    return f"{100 * n / total:.1f}%" if n and total else "-"
 
 
 def summarize(samples: Iterable[Sample]) -> str:
@@ -199,12 +206,15 @@ def summarize(samples: Iterable[Sample]) -> str:
             workers_sa[worker] += s.count
     if not total:
         raise SystemExit("no samples of the event loop's thread in this profile")
+    cpu_parts = Counter({k: n for k, n in parts.items() if k not in (COMMIT, IDLE)})
+    busy = sum(cpu_parts.values())
     return "\n\n".join([
         f"{total} samples of the event loop's thread",
         table("activity", activities, {}, total),
-        table("part", parts, {"of which SQLAlchemy": parts_sa}, total),
-        table("worker", workers, {"of which durable commits": workers_commit,
-                                  "of which SQLAlchemy": workers_sa}, total),
+        table("part", parts, {"share of the CPU (waits set aside)": (cpu_parts, busy),
+                              "of which SQLAlchemy": (parts_sa, total)}, total),
+        table("worker", workers, {"of which durable commits": (workers_commit, total),
+                                  "of which SQLAlchemy": (workers_sa, total)}, total),
     ])
 
 
