@@ -56,7 +56,8 @@ contracts-check: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-## make bench: benchmarks against raw drivers and eventsourcing (writes benchmarks/results/latest.json)
+## make bench: benchmarks against raw drivers and eventsourcing, and W6 (shop end to end)
+## (writes benchmarks/results/latest.json)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --repeat 3
 	$(BIN)/python -m benchmarks.readme

@@ -12,6 +12,20 @@ SUBJECT = "invariant"
 BASELINES = ("raw", "eventsourcing")
 COLUMNS = ("invariant", "invariant-nocache", "raw", "raw-typed", "eventsourcing")
 W5_COLUMNS = ("invariant", "raw", "eventsourcing")
+W6_CUSTOMERS = (8, 32)
+W6_METRICS = (
+    "placed", "completed", "shipped-in-intake", "backlog", "drain", "shipped-p50",
+    "shipped-p99", "email-placed-p50", "email-placed-p99", "email-shipped-p50",
+    "email-shipped-p99", "cpu", "cpu-per-order", "http",
+)
+"""W6's records per number of customers, in the order the table shows them."""
+
+
+def w6_name(customers: int, metric: str) -> str:
+    """A W6 record's workload name, e.g. ``W6-32c-placed``."""
+    return f"W6-{customers}c-{metric}"
+
+
 WORKLOAD_ORDER = (
     "W1", "W1-p50", "W1-p99", "W1-rss",
     "W1c", "W1c-p50", "W1c-p99", "W1c-retries", "W1c-rss",
@@ -21,6 +35,7 @@ WORKLOAD_ORDER = (
     "W5-W1c-ratio", "W5-W2", "W5-W2-snapshot", "W5-catchup", "W5-catchup-start",
     "W5-catchup-ratio", "W5-catchup-rss", "W5-rebuild-s", "W5-rebuild-W1c",
     "W5-rebuild-W1c-ratio",
+    *(w6_name(c, m) for c in W6_CUSTOMERS for m in W6_METRICS),
 )
 W5_TARGETS = (  # (label, record, limit, comparison): invariant's figures
     ("W5 W1 on the full store >= 0.85x on an empty one", "W5-W1-ratio", 0.85, ">="),
@@ -149,7 +164,42 @@ def targets(records: Sequence[Record], rounds: int = 1) -> str:
                 detail = f"{_fmt(got)} {op} {_fmt(limit)}"
             lines.append(f"  {b:<8}  {label:<52} {verdict:<5} {detail}")
         lines += [f"  {b:<8}  {note}" for note in notes]
+    lines += w6_targets(val)
     return "\n".join(lines)
+
+
+W6_TARGETS = (  # (label, metric at 32 customers, limit, comparison, modes it applies to)
+    ("W6 32c: the backlog drains within 2 s", "drain", 2.0, "<=", ("sqlite", "postgres-nats")),
+    ("W6 32c: >= 150 orders/s placed", "placed", 150.0, ">=", ("sqlite",)),
+    ("W6 32c: >= 150 orders/s completed", "completed", 150.0, ">=", ("sqlite",)),
+    ("W6 32c: p99 place -> shipped <= 1 s", "shipped-p99", 1000.0, "<=",
+     ("sqlite", "postgres-nats")),
+    ("W6 32c: p99 place -> 'received' email <= 2 s", "email-placed-p99", 2000.0, "<=",
+     ("sqlite", "postgres-nats")),
+    ("W6 32c: p99 place -> 'shipped' email <= 2 s", "email-shipped-p99", 2000.0, "<=",
+     ("sqlite", "postgres-nats")),
+)
+
+
+def w6_targets(val: Any) -> list[str]:
+    """Issue #16's targets for W6 at 32 customers, per mode that ran (``val(workload,
+    backend, system)`` reads a record)."""
+    lines = []
+    for mode in ("sqlite", "postgres-nats"):
+        if val(w6_name(32, "placed"), mode, SUBJECT) is None:
+            continue
+        for label, metric, limit, op, modes in W6_TARGETS:
+            if mode not in modes:
+                continue
+            got = val(w6_name(32, metric), mode, SUBJECT)
+            if got is None:
+                verdict, detail = "n.a.", "(not measured)"
+            else:
+                verdict = "PASS" if _holds(got, op, limit) else "FAIL"
+                detail = f"{_fmt(got)} {op} {_fmt(limit)}"
+            width = 52 - max(0, len(mode) - 8)  # the verdicts stay in one column
+            lines.append(f"  {mode:<8}  {label:<{width}} {verdict:<5} {detail}")
+    return lines
 
 
 def _main_checks(val: Any, b: str) -> tuple[list[tuple[str, float | None, float | None, str]],
