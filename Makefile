@@ -21,7 +21,8 @@ $(BENCH_STAMP): $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m shop
 
-## make demo: a scripted walkthrough of shop over HTTP (starts its own shop in var/demo)
+## make demo: a scripted walkthrough of shop over HTTP (starts its own shop in var/demo);
+## ends with PASS, or FAIL and exit status 1 when an outcome is not the expected one
 demo: $(STAMP)
 	$(BIN)/python -m shop demo
 
@@ -46,7 +47,7 @@ imports: $(STAMP)
 CONTRACTS_DB := var/contracts-check.db
 contracts-check: $(STAMP)
 	mkdir -p var && rm -f $(CONTRACTS_DB) $(CONTRACTS_DB)-wal $(CONTRACTS_DB)-shm
-	$(BIN)/invariant contracts upgrade --migrations examples/users/migrations \
+	$(BIN)/invariant contracts upgrade --create --migrations examples/users/migrations \
 		--database sqlite:///$(CONTRACTS_DB)
 	$(BIN)/invariant contracts check --contracts examples.users.contracts \
 		--database sqlite:///$(CONTRACTS_DB) --migrations examples/users/migrations \
@@ -55,7 +56,8 @@ contracts-check: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-## make bench: benchmarks against raw drivers and eventsourcing (writes benchmarks/results/latest.json)
+## make bench: benchmarks against raw drivers and eventsourcing, and W6 (shop end to end)
+## (writes benchmarks/results/latest.json)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --repeat 3
 	$(BIN)/python -m benchmarks.readme

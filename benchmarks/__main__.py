@@ -31,6 +31,11 @@ from benchmarks.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
+W5_OUT = DEFAULT_OUT.with_name("w5.json")  # a full-size W5 run, published in its own block
+W5_EVENTS = 200_000  # make bench's bounded W5; --events 1000000 for the full size
+W6_INTAKE_S = 20.0
+"""W6's intake in ``make bench`` (``python -m benchmarks.w6`` alone defaults to 45 s)."""
+W6_CEILING_S = 10.0
 CHILD_TIMEOUT_S = 900
 RSS_SAMPLE_S = 0.02
 
@@ -66,8 +71,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all)")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply the counts (e.g. 0.05 for a quick smoke run)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                   help="JSON records file (default: benchmarks/results/latest.json)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="JSON records file (default: benchmarks/results/latest.json, or "
+                        "benchmarks/results/w5.json for --only W5)")
     p.add_argument("--postgres-dsn", default=DEFAULT_DSN,
                    help="default: $INVARIANT_BENCH_POSTGRES_DSN or %(default)s")
     p.add_argument("--repeat", type=int, default=1,
@@ -76,16 +82,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="skip W3 (projection catch-up, run by benchmarks.w3)")
     p.add_argument("--no-r1", action="store_true",
                    help="skip R1 (outbox relay and delivery per broker, benchmarks.r1)")
+    p.add_argument("--no-w5", action="store_true",
+                   help="skip W5 (scale: a full store, run by benchmarks.w5)")
+    p.add_argument("--no-w6", action="store_true",
+                   help="skip W6 (shop end to end and the HTTP ceiling, benchmarks.w6)")
+    p.add_argument("--events", type=int, default=None,
+                   help=f"W5's store size in events (default {W5_EVENTS:,} times --scale)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="where SQLite files go (default: a fresh temporary directory)")
-    p.add_argument("--only", type=_csv((*WORKLOADS, "W3", "R1")), default=None,
+    p.add_argument("--only", type=_csv((*WORKLOADS, "W3", "R1", "W5", "W6")), default=None,
                    help="run only these workloads (e.g. W3, or W1,W3); overrides --workload, "
-                        "--no-w3 and --no-r1")
+                        "--no-w3, --no-r1, --no-w5 and --no-w6")
     args = p.parse_args(argv)
     if args.only is not None:
         args.workload = [w for w in args.only if w in WORKLOADS]
         args.no_w3 = "W3" not in args.only
         args.no_r1 = "R1" not in args.only
+        args.no_w5 = "W5" not in args.only
+        args.no_w6 = "W6" not in args.only
+    if args.out is None:
+        args.out = W5_OUT if args.only == ["W5"] else DEFAULT_OUT
+    if args.events is None:
+        args.events = max(1_000, int(W5_EVENTS * args.scale))
+    if args.events < 20:
+        p.error("--events must be at least 20")
     if args.scale <= 0:
         p.error("--scale must be > 0")
     if args.repeat < 1:
@@ -189,6 +209,35 @@ def run_w3(args: argparse.Namespace, backends: list[str], failures: list[str]
             for (b, s), v in sorted(rounds.items())]
 
 
+def run_w5(args: argparse.Namespace, backends: list[str], failures: list[str]
+           ) -> list[dict[str, Any]]:
+    """W5 (its own processes per step), once per round; the medians of the rounds."""
+    from benchmarks.w5 import SYSTEMS as W5_SYSTEMS
+
+    systems = [s for s in args.system if s in W5_SYSTEMS]
+    rounds: list[list[dict[str, Any]]] = []
+    for round_no in range(1, args.repeat + 1):
+        out = Path(tempfile.mkdtemp(prefix="invariant-w5-")) / "w5.json"
+        print(f"[round {round_no}/{args.repeat}][W5 {','.join(backends)} {args.events} events]"
+              " ...", flush=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.w5", "--events", str(args.events),
+             "--backends", ",".join(backends), "--systems", ",".join(systems),
+             "--w1-scale", str(0.25 * args.scale), "--postgres-dsn", args.postgres_dsn,
+             "--json", str(out)],
+            stderr=subprocess.PIPE, text=True, check=False,
+        )
+        if proc.returncode != 0 or not out.exists():
+            failures.append(f"W5: {proc.stderr.strip()[-800:]}")
+            return []
+        rounds.append(json.loads(out.read_text()))
+        shutil.rmtree(out.parent, ignore_errors=True)
+    merged = merge_rounds([rounds])
+    keys = sorted({(r["backend"], r["system"]) for r in merged})
+    return merged + [{"workload": "W5-rounds", "backend": b, "system": s,
+                      "value": args.repeat, "unit": "rounds"} for b, s in keys]
+
+
 def run_r1(args: argparse.Namespace, failures: list[str]) -> list[dict[str, Any]]:
     """R1 once (it already times thousands of messages per broker), in its own process."""
     out = Path(tempfile.mkdtemp(prefix="invariant-r1-")) / "r1.json"
@@ -208,6 +257,34 @@ def run_r1(args: argparse.Namespace, failures: list[str]) -> list[dict[str, Any]
     records: list[dict[str, Any]] = json.loads(out.read_text())
     shutil.rmtree(out.parent, ignore_errors=True)
     return records
+
+
+def run_w6(args: argparse.Namespace, backends: list[str], failures: list[str]
+           ) -> list[dict[str, Any]]:
+    """W6 in its own process per round (shop on SQLite, and on PostgreSQL + NATS when the
+    PostgreSQL backend is in the run), 8 and 32 customers, the ceiling beside it; the
+    median of the rounds per record."""
+    modes = [mode for backend, mode in (("sqlite", "sqlite"), ("postgres", "postgres-nats"))
+             if backend in backends]
+    intake, ceiling = max(2.0, W6_INTAKE_S * args.scale), max(1.0, W6_CEILING_S * args.scale)
+    rounds: list[list[dict[str, Any]]] = []
+    for round_no in range(1, args.repeat + 1):
+        out = Path(tempfile.mkdtemp(prefix="invariant-w6-")) / "w6.json"
+        print(f"[round {round_no}/{args.repeat}][W6 {','.join(modes)}, {intake:.0f} s intake] "
+              "...", flush=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.w6", "--modes", ",".join(modes),
+             "--intake", str(intake), "--ceiling", str(ceiling), "--json", str(out),
+             "--postgres-dsn", args.postgres_dsn],
+            capture_output=True, text=True, check=False,
+        )
+        print(proc.stdout.strip(), flush=True)
+        if proc.returncode != 0:  # the runs that passed still count
+            failures.append(f"W6 (round {round_no}): {proc.stderr.strip()[-1500:]}")
+        if out.exists():
+            rounds.append(json.loads(out.read_text()))
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return merge_rounds([rounds])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,16 +357,24 @@ def main(argv: list[str] | None = None) -> int:
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     records = merge_rounds(list(runs.values()))
+    reached = [b for b in backends if b != "postgres" or not any(
+        n.startswith("postgres skipped") for n in notes)]
     if not args.no_w3:
-        records.extend(run_w3(args, [b for b in backends if b != "postgres" or not any(
-            n.startswith("postgres skipped") for n in notes)], failures))
+        records.extend(run_w3(args, reached, failures))
     if not args.no_r1:
         records.extend(run_r1(args, failures))
+    if not args.no_w5:
+        records.extend(run_w5(args, reached, failures))
+    if not args.no_w6:
+        records.extend(run_w6(args, reached, failures))
 
     print()
     print(report.settings_block(settings))
     print()
     print(report.table(records))
+    if report.w5_records(records):
+        print()
+        print(report.w5_table(records))
     print()
     print(report.targets(records, args.repeat))
     for note in notes:

@@ -1,7 +1,10 @@
-"""Write the figures of benchmarks/results/latest.json into README.md (never by hand).
+"""Write the figures of the results files into README.md (never by hand).
 
-``python -m benchmarks.readme`` replaces the block between ``<!-- bench:start -->`` and
-``<!-- bench:end -->`` with the table and target verdicts that ``report`` prints.
+``python -m benchmarks.readme [RESULTS]`` replaces the block between ``<!-- bench:start -->``
+and ``<!-- bench:end -->`` with the table and target verdicts that ``report`` prints for
+``benchmarks/results/latest.json`` (``make bench``), and, when ``benchmarks/results/w5.json``
+exists (a full-size W5 run: ``python -m benchmarks --only W5 --events 1000000``), the block
+between ``<!-- bench-w5:start -->`` and ``<!-- bench-w5:end -->`` with its figures.
 """
 
 from __future__ import annotations
@@ -12,42 +15,74 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks import report
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+W5_START, W5_END = "<!-- bench-w5:start -->", "<!-- bench-w5:end -->"
 
 
-def render(records: list[dict[str, object]], when: datetime, rounds: str) -> str:
+def _rounds(records: list[dict[str, Any]], default: int = 3) -> int:
+    """The rounds W5 recorded (W5-rounds), else ``make bench``'s three."""
+    counts = {int(r["value"]) for r in records if r["workload"] == "W5-rounds"}
+    return min(counts) if counts else default
+
+
+def render(records: list[dict[str, Any]], when: datetime, command: str,
+           start: str = START, end: str = END) -> str:
     machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    rounds = _rounds(records) if start == W5_START else 3
+    what = "one round" if rounds == 1 else f"medians of {rounds} rounds"
+    tables = []
+    if any(not r["workload"].startswith("W5") for r in records):
+        tables += [report.table(records), ""]
+    if report.w5_records(records):
+        tables += [report.w5_table(records), ""]
     return "\n".join([
-        START,
-        f"Last run: {when:%Y-%m-%d %H:%M} UTC, {machine}, `make bench` ({rounds}).",
+        start,
+        f"Last run: {when:%Y-%m-%d %H:%M} UTC, {machine}, `{command}` ({what}).",
         "",
         "```text",
-        report.table(records),  # type: ignore[arg-type]
-        "",
-        report.targets(records, 3),  # type: ignore[arg-type]
+        *tables,
+        report.targets(records, rounds),
         "```",
-        END,
+        end,
     ])
 
 
+def replace_block(text: str, block: str, start: str, end: str) -> str | None:
+    """``text`` with the block between ``start`` and ``end`` replaced (None: no markers)."""
+    if start not in text or end not in text:
+        return None
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + block + tail
+
+
 def main(argv: list[str]) -> int:
-    results = Path(argv[0]) if argv else ROOT / "benchmarks" / "results" / "latest.json"
+    results = Path(argv[0]) if argv else RESULTS / "latest.json"
     readme = ROOT / "README.md"
-    records = json.loads(results.read_text())
     text = readme.read_text()
-    if START not in text or END not in text:
-        print(f"README.md has no {START} ... {END} block", file=sys.stderr)
-        return 1
-    when = datetime.fromtimestamp(results.stat().st_mtime, UTC)
-    block = render(records, when, "medians of 3 rounds")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(head + block + tail)
-    print(f"README.md benchmark block updated from {results}")
+    blocks = [(results, "make bench", START, END)]
+    w5 = RESULTS / "w5.json"
+    if not argv and w5.exists():
+        events = max((int(r["value"]) for r in json.loads(w5.read_text())
+                      if r["workload"] == "W5-events"), default=0)
+        blocks.append((w5, f"python -m benchmarks --only W5 --events {events}", W5_START,
+                       W5_END))
+    for path, command, start, end in blocks:
+        records = json.loads(path.read_text())
+        when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        updated = replace_block(text, render(records, when, command, start, end), start, end)
+        if updated is None:
+            print(f"README.md has no {start} ... {end} block", file=sys.stderr)
+            return 1
+        text = updated
+        print(f"README.md benchmark block {start} updated from {path}")
+    readme.write_text(text)
     return 0
 
 

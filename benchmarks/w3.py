@@ -224,16 +224,8 @@ def run_raw_sqlite(path: Path, page: int, events: int, typed: bool = False) -> f
         else:
             for _, stream, data in rows:
                 deltas[stream] = deltas.get(stream, 0) + orjson.loads(data)["amount"]
-        conn.execute("BEGIN IMMEDIATE")
-        (current,) = conn.execute(
-            f"SELECT position FROM {table}_checkpoint WHERE name = 'w3'").fetchone()
-        assert current == position  # exactly once: the page starts at the checkpoint
-        conn.executemany(
-            f"INSERT INTO {table}_balances VALUES (?, ?) ON CONFLICT (account_id)"
-            " DO UPDATE SET balance = balance + excluded.balance", list(deltas.items()))
+        commit_page_sqlite(conn, table, position, rows[-1][0], deltas)
         position = rows[-1][0]
-        conn.execute(f"UPDATE {table}_checkpoint SET position = ? WHERE name = 'w3'", (position,))
-        conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     if gc_was:
         gc.enable()
@@ -241,6 +233,34 @@ def run_raw_sqlite(path: Path, page: int, events: int, typed: bool = False) -> f
     conn.close()
     assert balances == expected_balances(events)
     return events / elapsed
+
+
+def commit_page_sqlite(conn: sqlite3.Connection, table: str, start: int, end: int,
+                       deltas: dict[str, int]) -> None:
+    """Raw's page transaction: the checkpoint (one row of ``{table}_checkpoint``) must be
+    where the page starts (exactly once), the deltas are added to ``{table}_balances``, the
+    checkpoint moves to the page's end."""
+    conn.execute("BEGIN IMMEDIATE")
+    (current,) = conn.execute(f"SELECT position FROM {table}_checkpoint").fetchone()
+    assert current == start  # exactly once: the page starts at the checkpoint
+    conn.executemany(
+        f"INSERT INTO {table}_balances VALUES (?, ?) ON CONFLICT (account_id)"
+        " DO UPDATE SET balance = balance + excluded.balance", list(deltas.items()))
+    conn.execute(f"UPDATE {table}_checkpoint SET position = ?", (end,))
+    conn.execute("COMMIT")
+
+
+async def commit_page_postgres(conn: Any, table: str, start: int, end: int,
+                               deltas: dict[str, int]) -> None:
+    """As :func:`commit_page_sqlite`, with asyncpg."""
+    async with conn.transaction():
+        current = await conn.fetchval(f"SELECT position FROM {table}_checkpoint FOR UPDATE")
+        assert current == start
+        await conn.executemany(
+            f"INSERT INTO {table}_balances VALUES ($1, $2) ON CONFLICT (account_id)"
+            f" DO UPDATE SET balance = {table}_balances.balance + excluded.balance",
+            list(deltas.items()))
+        await conn.execute(f"UPDATE {table}_checkpoint SET position = $1", end)
 
 
 async def run_raw_postgres(schema: str, page: int, events: int, typed: bool = False) -> float:
@@ -275,17 +295,8 @@ async def run_raw_postgres(schema: str, page: int, events: int, typed: bool = Fa
         else:
             for r in rows:
                 deltas[r[1]] = deltas.get(r[1], 0) + orjson.loads(r[2])["amount"]
-        async with conn.transaction():
-            current = await conn.fetchval(
-                f"SELECT position FROM {table}_checkpoint WHERE name = 'w3' FOR UPDATE")
-            assert current == position
-            await conn.executemany(
-                f"INSERT INTO {table}_balances VALUES ($1, $2) ON CONFLICT (account_id)"
-                f" DO UPDATE SET balance = {table}_balances.balance + excluded.balance",
-                list(deltas.items()))
-            position = rows[-1][0]
-            await conn.execute(
-                f"UPDATE {table}_checkpoint SET position = $1 WHERE name = 'w3'", position)
+        await commit_page_postgres(conn, table, position, rows[-1][0], deltas)
+        position = rows[-1][0]
     elapsed = time.perf_counter() - started
     if gc_was:
         gc.enable()

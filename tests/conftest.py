@@ -62,8 +62,7 @@ async def any_storage(request: pytest.FixtureRequest, tmp_path: object) -> Async
     """The same test on every shipped adapter (PostgreSQL in a fresh schema)."""
     from pathlib import Path
 
-    from invariant.store import MemoryStorage, SQLiteStorage
-    from invariant.store.postgres import PostgresStorage
+    from invariant.store import MemoryStorage, PostgresStorage, SQLiteStorage
     from invariant.testing import ManualClock
 
     clock = ManualClock()

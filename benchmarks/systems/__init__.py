@@ -33,6 +33,10 @@ class BenchSystem(Protocol):
     async def deposit(self, account_id: uuid.UUID) -> int:
         """Load the account, record one deposit, commit; returns retries needed."""
 
+    async def fill_account(self, account_id: uuid.UUID, deposits: int) -> int:
+        """Open an account and make ``deposits`` deposits in one command (one commit):
+        the batched commands that fill W5's store; returns retries needed."""
+
     async def load_balance(self, account_id: uuid.UUID, *, snapshot: bool = False) -> Decimal:
         """Load the account cold (no in-memory cache), from a snapshot if ``snapshot``."""
 

@@ -127,6 +127,16 @@ class EventSourcingSystem:
                 if retries > 1000:
                     raise
 
+    def _fill(self, account_id: uuid.UUID, deposits: int) -> None:
+        account = BankAccount(id=account_id, owner_id=OWNER, balance=OPENING_BALANCE)
+        for _ in range(deposits):
+            account.deposit(DEPOSIT)
+        self._app().save(account)
+
+    async def fill_account(self, account_id: uuid.UUID, deposits: int) -> int:
+        await self._call(self._fill, account_id, deposits)
+        return 0
+
     async def open_account(self, account_id: uuid.UUID) -> int:
         await self._call(self._open, account_id)
         return 0

@@ -84,6 +84,17 @@ class InvariantSystem:
 
         return (await self.aggs.run(command, retries=self.retries)).retries
 
+    async def fill_account(self, account_id: uuid.UUID, deposits: int) -> int:
+        aid = AccountId(str(account_id))
+
+        async def command(uow: UnitOfWork) -> None:
+            account = BankAccount.open(aid, OWNER, OPEN)
+            for _ in range(deposits):
+                account.deposit(DEP)
+            uow.add(account)
+
+        return (await self.aggs.run(command)).retries
+
     async def load_balance(self, account_id: uuid.UUID, *, snapshot: bool = False) -> Decimal:
         aggs = self.cold_snap if snapshot else self.cold
         account = await aggs.repository(BankAccount).load(AccountId(str(account_id)))

@@ -45,6 +45,16 @@ def fold(rows: list[Any], balance: Decimal | None = None) -> Decimal:
     return balance
 
 
+def _history(account_id: uuid.UUID, deposits: int, *, id_bytes: bool
+             ) -> list[tuple[Any, str, int, str, str]]:
+    """The rows ``(event_id, stream_id, version, type, data)`` of an account opened and then
+    credited ``deposits`` times (event ids as bytes for SQLite, UUIDs for asyncpg)."""
+    sid = stream_of(account_id)
+    return [((uuid.uuid4().bytes if id_bytes else uuid.uuid4()), sid, v,
+             *((OPENED, OPENED_DATA) if v == 1 else (DEPOSITED, DEPOSITED_DATA)))
+            for v in range(1, deposits + 2)]
+
+
 def make_raw(backend: str, *, path: Path, dsn: str, schema: str) -> BenchSystem:
     if backend == "sqlite":
         return RawSQLite(path)
@@ -123,6 +133,16 @@ class RawSQLite:
         c.execute("COMMIT")
         return 0
 
+    async def fill_account(self, account_id: uuid.UUID, deposits: int) -> int:
+        c = self._c()
+        c.execute("BEGIN")
+        c.executemany(
+            "INSERT INTO events (event_id, stream_id, version, type, data) VALUES (?,?,?,?,?)",
+            _history(account_id, deposits, id_bytes=True),
+        )
+        c.execute("COMMIT")
+        return 0
+
     async def load_balance(self, account_id: uuid.UUID, *, snapshot: bool = False) -> Decimal:
         c = self._c()
         sid = stream_of(account_id)
@@ -145,11 +165,7 @@ class RawSQLite:
         c.execute("BEGIN")
         c.executemany(
             "INSERT INTO events (event_id, stream_id, version, type, data) VALUES (?,?,?,?,?)",
-            [
-                (uuid.uuid4().bytes, sid, v, *((OPENED, OPENED_DATA) if v == 1
-                                                else (DEPOSITED, DEPOSITED_DATA)))
-                for v in range(1, events + 1)
-            ],
+            _history(account_id, events - 1, id_bytes=True),
         )
         c.execute("COMMIT")
         balance = await self.load_balance(account_id)
@@ -251,6 +267,23 @@ class RawPostgres:
             uuid.uuid4(), sid, len(rows) + 1, DEPOSITED, DEPOSITED_DATA,
         )
 
+    async def fill_account(self, account_id: uuid.UUID, deposits: int) -> int:
+        if self.pool is None:
+            await self._fill(self.conn, account_id, deposits)
+        else:
+            async with self.pool.acquire() as conn:
+                await self._fill(conn, account_id, deposits)
+        return 0
+
+    @staticmethod
+    async def _fill(conn: Any, account_id: uuid.UUID, deposits: int) -> None:
+        async with conn.transaction():
+            await conn.executemany(
+                "INSERT INTO events (event_id, stream_id, version, type, data)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                _history(account_id, deposits, id_bytes=False),
+            )
+
     async def load_balance(self, account_id: uuid.UUID, *, snapshot: bool = False) -> Decimal:
         sid = stream_of(account_id)
         after, base = 0, None
@@ -272,11 +305,7 @@ class RawPostgres:
         await self.conn.copy_records_to_table(
             "events",
             columns=["event_id", "stream_id", "version", "type", "data"],
-            records=[
-                (uuid.uuid4(), sid, v, *((OPENED, OPENED_DATA) if v == 1
-                                         else (DEPOSITED, DEPOSITED_DATA)))
-                for v in range(1, events + 1)
-            ],
+            records=_history(account_id, events - 1, id_bytes=False),
             schema_name=self.schema,
         )
         balance = await self.load_balance(account_id)

@@ -31,7 +31,9 @@ from sqlalchemy import (
 from examples.bank.domain import AccountOpened, MoneyDeposited, MoneyWithdrawn
 from examples.bank.wiring import bank_store
 from invariant.clock import from_micros, to_micros
+from invariant.config import Settings
 from invariant.domain import Currency, Money
+from invariant.operable import Parts
 from invariant.projections import Projection, ProjectionSet, ReadModelDatabase
 from invariant.store import EventEnvelope, EventStorage
 
@@ -333,6 +335,17 @@ def bank_projections() -> list[Projection]:
     return [AccountSummary(), AccountList(), AccountSearch(), AccountActivity()]
 
 
-def setup(storage: EventStorage) -> ProjectionSet:
-    """What ``INVARIANT_PROJECTIONS=examples.bank.projections:setup`` gives the CLI."""
-    return ProjectionSet(bank_store(storage), bank_projections())
+class BankOperations:
+    """The bank as ``invariant``'s operator commands see it
+    (``INVARIANT_APP=examples.bank.projections:operations``)."""
+
+    def settings(self) -> Settings:
+        """The bank keeps its data where the ``INVARIANT_*`` settings say."""
+        return Settings.from_env()
+
+    def parts(self, storage: EventStorage, database: ReadModelDatabase) -> Parts:
+        """The read models above, on the bank's event store."""
+        return Parts(projections=ProjectionSet(bank_store(storage), bank_projections()))
+
+
+operations = BankOperations()

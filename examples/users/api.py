@@ -10,7 +10,7 @@ from fastapi import Body, FastAPI, Header, Response
 
 from examples.users.contracts import UserProfile
 from examples.users.domain import User, UserId
-from invariant.domain import ConcurrencyError
+from invariant.domain import ConcurrencyError, ValidationError
 from invariant.http import install_error_handlers
 from invariant.state import StateStoredRepository, create_engine
 
@@ -56,8 +56,15 @@ def create_app(database_url: str) -> FastAPI:
 
 def _check_version(user: User, if_match: str | None) -> None:
     """``If-Match: "<version>"``: refuse to act on a version the client has not seen."""
-    if if_match is not None and if_match.strip('"') != str(user.version):
-        raise ConcurrencyError(f"users-{user.id}", if_match.strip('"'), user.version)
+    if if_match is None:
+        return
+    seen = if_match.strip().strip('"')
+    if not (seen.isascii() and seen.isdigit()):
+        raise ValidationError.single(
+            "If-Match", f'must be a version as the ETag gives it, such as "3"; got {if_match!r}',
+            "invalid_version")
+    if int(seen) != user.version:
+        raise ConcurrencyError(f"users-{user.id}", int(seen), user.version)
 
 
 def _view(user: User, response: Response) -> dict[str, Any]:

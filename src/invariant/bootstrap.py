@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,6 @@ if TYPE_CHECKING:  # imported when used: SQLAlchemy only for applications with p
     from invariant.projections import (
         Projection,
         ProjectionRunner,
-        ProjectionSet,
         ReadModelDatabase,
     )
 
@@ -111,29 +109,6 @@ def open_job_queue(settings: Settings) -> NatsJobQueue | None:
     url = jobs_url(settings)
     assert url is not None
     return NatsJobQueue(url, stream=f"{settings.broker_channel.upper()}_JOBS".replace("-", "_"))
-
-
-def load_projections(settings: Settings, storage: EventStorage) -> ProjectionSet:
-    """The projections named by ``INVARIANT_PROJECTIONS`` (``package.module:factory``)."""
-    from invariant.projections import ProjectionSet
-
-    spec = settings.projections
-    if not spec or ":" not in spec:
-        raise ConfigurationError(
-            "set INVARIANT_PROJECTIONS=package.module:factory, a function that takes the event "
-            "storage and returns a ProjectionSet (e.g. examples.bank.projections:setup)"
-        )
-    module_name, _, attr = spec.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"INVARIANT_PROJECTIONS={spec}: {exc}") from exc
-    found = factory(storage)
-    if not isinstance(found, ProjectionSet):
-        raise ConfigurationError(
-            f"INVARIANT_PROJECTIONS={spec} returned {type(found).__name__}, not a ProjectionSet"
-        )
-    return found
 
 
 @dataclass

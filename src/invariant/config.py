@@ -6,8 +6,9 @@
 ``INVARIANT_POSTGRES_DSN``     e.g. ``postgresql://user@127.0.0.1:5432/app``
 ``INVARIANT_POSTGRES_SCHEMA``  schema holding invariant's tables (default ``public``)
 ``INVARIANT_POSTGRES_POOL``    maximum connections (default 20)
-``INVARIANT_PROJECTIONS``      ``package.module:factory``: called with the event storage, it
-                               returns a ``ProjectionSet`` (``invariant projections ...``)
+``INVARIANT_APP``              ``package.module:attribute``: the application the ``invariant``
+                               command operates (an :class:`~invariant.operable.Operable`:
+                               its settings, projections, consumers and job handlers)
 ``INVARIANT_BROKER``           ``sql``, ``inprocess``, ``nats``, ``rabbitmq``, ``redis`` or
                                ``kafka``: the broker of the outbox relay and the consumers.
                                ``sql`` keeps messages durably in the application's own
@@ -61,7 +62,8 @@ class Settings:
     postgres_dsn: str | None = None
     postgres_schema: str = "public"
     postgres_pool: int = 20
-    projections: str | None = None
+    app: str | None = None
+    """``INVARIANT_APP``: the application ``invariant``'s operator commands work on."""
     broker: str | None = None
     """``INVARIANT_BROKER``; None when unset (no relay inside the application)."""
     broker_url: str | None = None
@@ -74,7 +76,7 @@ class Settings:
         """Read settings from ``environ`` (default: ``os.environ``); unknown keys are errors."""
         env = os.environ if environ is None else environ
         known = {"STORE", "SQLITE_PATH", "POSTGRES_DSN", "POSTGRES_SCHEMA", "POSTGRES_POOL",
-                 "PROJECTIONS", "BROKER", "BROKER_URL", "BROKER_CHANNEL", "JOBS", "JOBS_URL"}
+                 "APP", "BROKER", "BROKER_URL", "BROKER_CHANNEL", "JOBS", "JOBS_URL"}
         unknown = sorted(k for k in env if k.startswith(PREFIX) and k[len(PREFIX):] not in known
                          and not k.startswith(f"{PREFIX}TEST_") and not k.startswith(
                              f"{PREFIX}BENCH_"))
@@ -114,7 +116,7 @@ class Settings:
             postgres_dsn=dsn,
             postgres_schema=env.get(f"{PREFIX}POSTGRES_SCHEMA", "public"),
             postgres_pool=pool,
-            projections=env.get(f"{PREFIX}PROJECTIONS") or None,
+            app=_setting(env, "APP") or None,
             broker=broker,
             broker_url=broker_url,
             broker_channel=channel,
@@ -210,10 +212,10 @@ def _check_scheme(variable: str, url: str, broker: str, label: str) -> None:
     if url_scheme(url) not in BROKER_SCHEMES[broker]:
         schemes = " or ".join(f"{s}://" for s in BROKER_SCHEMES[broker])
         raise ConfigurationError(
-            f"{PREFIX}{variable}={_redact(url)!r} is not a {label} URL: it must start with "
+            f"{PREFIX}{variable}={redact(url)!r} is not a {label} URL: it must start with "
             f"{schemes}, e.g. {BROKER_EXAMPLES[broker]}")
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """``url`` without its password (error messages end up in logs)."""
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)

@@ -3,29 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
 from invariant.domain.errors import ConfigurationError
 from shop.config import ShopSettings
-from shop.platform.http import create_app
 from shop.platform.runtime import Shop
+from shop.platform.serving import CouldNotStart, listening_socket, serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=False,
                   help="shop, the reference system of invariant.")
 console = Console()
 
 
+def _fail(message: str, code: int) -> NoReturn:
+    """``message`` as one line on stderr (never wrapped), and exit with ``code``."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
 def _settings() -> ShopSettings:
     try:
         return ShopSettings.from_env()
     except ConfigurationError as exc:
-        console.print(f"[red]Configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        _fail(f"Configuration error: {exc}", 2)
 
 
 def banner(shop: Shop) -> None:
@@ -37,11 +44,15 @@ def banner(shop: Shop) -> None:
             if s.mail_sink else f"SMTP server {s.smtp_host}:{s.smtp_port}")
     password = (f"{s.admin_password}  (kept in {s.data / 'admin.password'})"
                 if s.admin_password_generated else "(from SHOP_ADMIN_PASSWORD)")
+    data = "" if s.data == ShopSettings().data else f"SHOP_DATA={s.data} "
+    script = Path(sys.executable).parent / "invariant"  # make run's: .venv/bin/invariant
+    invariant = script.relative_to(Path.cwd()) if script.is_relative_to(Path.cwd()) else (
+        "invariant")
     console.print(Panel.fit(
         f"[bold]shop is running[/bold] at {base}\n\n"
         f"  API docs     {base}/docs\n"
         f"  OpenAPI      {base}/openapi.json\n"
-        f"  health       {base}/health\n"
+        "  health       /health (alive), /ready, /status (admins)\n"
         f"  admin        {s.admin_email}\n"
         f"  password     {password}\n"
         f"  data         {where}\n"
@@ -50,25 +61,29 @@ def banner(shop: Shop) -> None:
         "jobs\n\n"
         "Try it: make demo (in another terminal) walks through sign-up and orders.\n"
         "Stop with Ctrl+C.", title="shop"))
+    # Outside the panel and never wrapped by Rich, so that it can be copied whole.
+    console.print(f"Operators: {data}INVARIANT_APP=shop.operations:app {invariant} projections "
+                  "status", soft_wrap=True, markup=False, highlight=False)
 
 
-@app.command()
-def serve() -> None:
+@app.command("serve")
+def serve_command() -> None:
     """Start shop: the HTTP API and every worker, in this process (make run)."""
     settings = _settings()
     try:
+        sock = listening_socket(settings.host, settings.port)
+    except CouldNotStart as exc:
+        _fail(f"shop cannot start: {exc}", 1)
+    try:
         shop = Shop(settings)
     except ConfigurationError as exc:
-        console.print(f"[red]Configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    api = create_app(shop, on_started=banner)
-    config = uvicorn.Config(api, host=settings.host, port=settings.port, log_level="warning")
+        sock.close()
+        _fail(f"Configuration error: {exc}", 2)
     try:
-        uvicorn.Server(config).run()
-    except OSError as exc:
-        console.print(f"[red]Could not serve on {settings.host}:{settings.port}:[/red] {exc}; "
-                      "set SHOP_PORT to a free port")
-        raise typer.Exit(1) from None
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the shop has stopped
+            asyncio.run(serve(shop, sock, on_started=banner))
+    except CouldNotStart as exc:
+        _fail(f"shop cannot start: {exc}", 1)
 
 
 @app.command()

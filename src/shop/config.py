@@ -20,6 +20,10 @@ broker keep invariant's own ``INVARIANT_*`` settings).
 ``SHOP_RESERVATION_TIMEOUT``    seconds fulfilment waits for inventory (10)
 ``SHOP_PROVIDER_TIMEOUT``       seconds the payments ACL waits for the provider (1)
 ``SHOP_SAMPLE_CATALOG``         ``on`` (default): load the sample catalog when empty
+``SHOP_MAX_BODY``               the largest request body accepted, in bytes (65536); a
+                                larger one is refused with 413 before it is read
+``SHOP_READY_MAX_LAG``          seconds a projection may lag before ``/ready`` says the
+                                shop is not ready (30)
 ==============================  ==========================================================
 """
 
@@ -34,12 +38,13 @@ from typing import TypeVar
 
 from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
+from invariant.files import private_file
 
 PREFIX = "SHOP_"
 N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
-          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG"}
+          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY", "READY_MAX_LAG"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class ShopSettings:
     reservation_timeout: float = 10.0
     provider_timeout: float = 1.0
     sample_catalog: bool = True
+    max_body: int = 64 * 1024
+    ready_max_lag: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShopSettings:
@@ -90,6 +97,8 @@ class ShopSettings:
             reservation_timeout=_number(env, "RESERVATION_TIMEOUT", 10.0, float, low=0.01),
             provider_timeout=_number(env, "PROVIDER_TIMEOUT", 1.0, float, low=0.01),
             sample_catalog=_switch(env, "SAMPLE_CATALOG", True),
+            max_body=_number(env, "MAX_BODY", 64 * 1024, int, low=1),
+            ready_max_lag=_number(env, "READY_MAX_LAG", 30.0, float, low=0.1),
         )
         if settings.secret and len(settings.secret) < 32:
             raise ConfigurationError(
@@ -99,13 +108,13 @@ class ShopSettings:
 
     def resolved(self) -> ShopSettings:
         """These settings with a secret and an admin password: the development secret is
-        made once in ``data/secret.key``; a missing admin password is generated."""
+        made once in ``data/secret.key``; a missing admin password is generated (files
+        ``0600`` in a ``0700`` directory)."""
         settings = self
         if not settings.secret:
             key = settings.data / "secret.key"
-            key.parent.mkdir(parents=True, exist_ok=True)
             if not key.exists():
-                key.touch(mode=0o600)
+                private_file(key)
                 key.write_text(secrets.token_urlsafe(48))
             settings = replace(settings, secret=key.read_text().strip())
         if not settings.admin_password:
@@ -113,7 +122,7 @@ class ShopSettings:
             # is the one the admin account was made with.
             stored = settings.data / "admin.password"
             if not stored.exists():
-                stored.touch(mode=0o600)
+                private_file(stored)
                 stored.write_text(secrets.token_urlsafe(12))
             settings = replace(settings, admin_password=stored.read_text().strip(),
                                admin_password_generated=True)

@@ -23,7 +23,7 @@ def test_sqlite_suite_writes_records_in_the_schema(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--backend", "sqlite", "--scale", "0.01",
-         "--system", "raw,invariant,invariant-nocache", "--no-r1",
+         "--system", "raw,invariant,invariant-nocache", "--no-r1", "--no-w5", "--no-w6",
          "--out", str(out), "--workdir", str(tmp_path / "db")],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -45,7 +47,8 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def migrate(migrations: str, db: str, cwd: Path) -> int:
-    return cli("upgrade", "--migrations", migrations, "--database", db, cwd=cwd).returncode
+    return cli("upgrade", "--create", "--migrations", migrations, "--database", db,
+               cwd=cwd).returncode
 
 
 @pytest.fixture
@@ -145,7 +148,9 @@ def test_the_cli_exits_non_zero_naming_the_differences_then_zero_after_a_revisio
 
 
 def test_a_database_behind_the_migrations_head_is_reported(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    with contextlib.closing(sqlite3.connect(tmp_path / "unmigrated.db")) as conn:
+        conn.execute("CREATE TABLE unrelated (x INTEGER)")
+    db = f"sqlite:///{tmp_path / 'unmigrated.db'}"
     result = cli("check", "--contracts", "examples.users.contracts", "--database", db,
                  "--migrations", str(EXAMPLE / "migrations"), cwd=tmp_path)
     assert result.returncode == 1

@@ -25,6 +25,7 @@ from invariant.domain import (
     Money,
     stream_id_for,
 )
+from invariant.testing import AggregateScenario
 from tests.money import usd
 
 
@@ -141,21 +142,21 @@ def test_withdrawing_more_than_the_balance_raises_and_records_nothing() -> None:
     assert account.pending_events == (AccountOpened("owner-1", usd(100)), MoneyDeposited(usd(20)))
 
 
+def account_scenario() -> AggregateScenario[BankAccount]:
+    return AggregateScenario(BankAccount, AccountId("acc-1")).given(
+        AccountOpened("owner-1", usd(100)))
+
+
 def test_withdrawing_the_whole_balance_is_allowed() -> None:
-    account = opened_account("100")
+    s = account_scenario().when(lambda account: account.withdraw(usd(100)))
 
-    account.withdraw(usd(100))
-
-    assert account.balance().is_zero()
+    s.then(MoneyWithdrawn(usd(100)))
+    assert s.aggregate is not None and s.aggregate.balance().is_zero()
 
 
 def test_withdrawing_a_currency_the_account_does_not_hold_is_insufficient_funds() -> None:
-    account = opened_account("100")
-
-    with pytest.raises(InsufficientFunds):
-        account.withdraw(Money.of(1, "EUR"))
-
-    assert account.version == 1
+    account_scenario().when(lambda account: account.withdraw(Money.of(1, "EUR"))) \
+        .then_raises(InsufficientFunds, match="cannot pay 1.00 EUR: only 0.00 EUR available")
 
 
 def test_balances_are_kept_per_currency() -> None:
@@ -169,13 +170,11 @@ def test_balances_are_kept_per_currency() -> None:
 
 
 def test_an_account_that_was_never_opened_refuses_deposits() -> None:
-    account = BankAccount(AccountId("acc-1"))
+    s = AggregateScenario(BankAccount, AccountId("acc-1")).when(
+        lambda account: account.deposit(usd(1)))
 
-    with pytest.raises(AccountNotOpen):
-        account.deposit(usd(1))
-
-    assert account.version == 0
-    assert account.pending_events == ()
+    s.then_raises(AccountNotOpen, match="acc-1 is not open")
+    assert s.aggregate is not None and s.aggregate.version == 0
 
 
 # -- rebuilding from history ----------------------------------------------------------------

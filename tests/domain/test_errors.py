@@ -111,6 +111,19 @@ def test_a_concurrency_error_names_the_stream_and_both_versions() -> None:
     assert "retry" in str(error)
 
 
+@pytest.mark.parametrize(("expected", "said"), [
+    (0, "expected version 0 (no stream yet), actual version 5"),
+    (None, "expected any version, actual version 5"),
+])
+def test_a_concurrency_error_says_what_no_stream_and_any_expected(
+    expected: int | None, said: str
+) -> None:
+    error = ConcurrencyError("account-42", expected, 5)
+
+    assert error.expected == expected
+    assert said in str(error)
+
+
 def test_a_duplicate_event_error_names_the_event_ids() -> None:
     error = DuplicateEventError(["e-1", "e-2"])
 

@@ -75,6 +75,17 @@ def test_a_stale_version_is_409_with_a_retry_hint_and_an_unknown_user_404(
     assert client.get("/users/nobody").status_code == 404
 
 
+@pytest.mark.parametrize("if_match", ['"one"', '"-1"', '"1.0"', "W/\"1\""])
+def test_an_if_match_that_is_no_version_is_422_naming_the_header(
+    client: TestClient, if_match: str
+) -> None:
+    user = client.post("/users", json={"email": "ada@example.com", "status": "pending"}).json()
+    refused = client.post(f"/users/{user['id']}/suspend", headers={"If-Match": if_match})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "If-Match"
+    assert client.get(f"/users/{user['id']}").json()["status"] == "pending"
+
+
 def test_a_repeated_command_refused_by_the_domain_is_422(client: TestClient) -> None:
     user = client.post("/users", json={"email": "ada@example.com", "status": "pending"}).json()
     client.post(f"/users/{user['id']}/suspend")

@@ -137,3 +137,30 @@ def test_routing_and_parsing_refusals_are_problem_details_too(client: TestClient
         "content-type": "application/json"})
     assert garbled.status_code in (400, 422)
     assert garbled.headers["content-type"] == "application/problem+json"
+
+
+def test_a_405_names_every_method_of_the_path_not_only_the_first_routes() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/things")
+    async def add() -> None: ...
+
+    @app.get("/things")
+    async def listing() -> None: ...
+
+    @app.delete("/things/{thing_id}")
+    async def remove(thing_id: str) -> None: ...
+
+    @app.patch("/things/{thing_id}")
+    async def change(thing_id: str) -> None: ...
+
+    client = TestClient(app)
+    refused = client.put("/things")
+    assert refused.status_code == 405
+    assert refused.headers["content-type"] == MEDIA_TYPE
+    assert refused.headers["allow"] == "GET, POST"
+    assert refused.json()["allowed"] == ["GET", "POST"]
+    assert refused.json()["detail"] == ("PUT is not supported on /things; "
+                                        "it supports GET, POST")
+    assert client.get("/things/t-1").headers["allow"] == "DELETE, PATCH"

@@ -1,13 +1,17 @@
-"""What the command-line tests load by name: job handlers and consumers."""
+"""The application the command-line tests operate (``INVARIANT_APP=tests.messaging.cli_app:app``):
+job handlers and consumers."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from invariant.config import Settings
 from invariant.messaging.consumer import Consumer
 from invariant.messaging.jobs import Job, JobHandler
+from invariant.operable import Parts
 from invariant.sql.database import ReadModelDatabase
+from invariant.store.port import EventStorage
 from tests.messaging.helpers import effects_metadata, record_effect
 
 
@@ -22,10 +26,6 @@ async def touch(job: Job) -> None:
 HANDLERS: dict[str, JobHandler] = {"touch": touch}
 
 
-def handlers() -> dict[str, JobHandler]:
-    return dict(HANDLERS)
-
-
 class EffectsConsumer(Consumer):
     async def setup(self) -> None:
         await super().setup()
@@ -37,3 +37,15 @@ def consumers(database: ReadModelDatabase) -> list[Consumer]:
             EffectsConsumer("audit", database, lambda conn, m: None)]
 
 
+class CliApp:
+    """Settings from the environment; two consumers and one job handler."""
+
+    def settings(self) -> Settings:
+        return Settings.from_env()
+
+    def parts(self, storage: EventStorage, database: ReadModelDatabase) -> Parts:
+        return Parts(consumers=consumers(database), jobs=HANDLERS)
+
+
+app = CliApp()
+not_an_app = HANDLERS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,12 @@ from invariant.store.port import EventStorage
 from invariant.store.postgres import PostgresStorage
 from tests.conftest import POSTGRES_DSN, fresh_pg_schema, require_server
 from tests.messaging.helpers import effects_metadata
+from tests.messaging.kafka_server import KafkaServer, kafka_server
 
 NATS_URL = os.environ.get("INVARIANT_TEST_NATS_URL", "nats://127.0.0.1:4222")
 RABBITMQ_URL = os.environ.get("INVARIANT_TEST_RABBITMQ_URL",
                               "amqp://guest:guest@127.0.0.1:5672/")
 REDIS_URL = os.environ.get("INVARIANT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-KAFKA_BOOTSTRAP = os.environ.get("INVARIANT_TEST_KAFKA_BOOTSTRAP")
 
 
 def require_port(name: str, port: int) -> None:
@@ -30,6 +30,14 @@ def require_port(name: str, port: int) -> None:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     except OSError as exc:
         require_server(name, exc)
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
+    """One Kafka server for the session: a Tansu broker of our own on a free port (or the
+    cluster of ``INVARIANT_TEST_KAFKA_BOOTSTRAP``); each test uses topics of its own."""
+    with kafka_server(tmp_path_factory.mktemp("kafka")) as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -17,7 +17,7 @@ from tests.messaging.test_job_queue import Effects
 
 async def main(jobs_path: str, effects_path: str, stream: str, ack_wait: str) -> None:
     jobs_db, effects_db = SQLiteReadModels(jobs_path), SQLiteReadModels(effects_path)
-    effects = Effects(effects_db, label=f"pid-{os.getpid()}", seconds=0.2)
+    effects = Effects(effects_db, label=f"pid-{os.getpid()}", seconds=0.2, hang_from=12)
     queue = NatsJobQueue(NATS_URL, stream=stream, ack_wait=float(ack_wait))
     worker = QueuedJobWorker(jobs_db, queue, {"work": effects.handle}, concurrency=4)
     await worker.setup()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.brokers.kafka import KafkaBroker
 from invariant.messaging.brokers.nats import NatsBroker
 from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
 from invariant.messaging.brokers.redis_streams import RedisStreamsBroker
@@ -19,13 +20,8 @@ from invariant.testing.broker_contract import (
     DropConnection,
     message,
 )
-from tests.messaging.conftest import (
-    KAFKA_BOOTSTRAP,
-    NATS_URL,
-    RABBITMQ_URL,
-    REDIS_URL,
-    require_port,
-)
+from tests.messaging.conftest import NATS_URL, RABBITMQ_URL, REDIS_URL, require_port
+from tests.messaging.kafka_server import KafkaServer, delete_topic
 
 
 class TestInProcessBroker(BrokerContract):
@@ -120,25 +116,22 @@ class TestRedisStreamsBroker(BrokerContract):
         return drop
 
 
-@pytest.mark.skipif(KAFKA_BOOTSTRAP is None,
-                    reason="no Kafka server here: set INVARIANT_TEST_KAFKA_BOOTSTRAP")
 class TestKafkaBroker(BrokerContract):
+    """On the Tansu broker the tests start (idempotence off: Tansu refuses it), or on the
+    cluster of ``INVARIANT_TEST_KAFKA_BOOTSTRAP`` (idempotent)."""
+
     dedupes = False
     reports_redelivery = False
 
     @pytest.fixture
-    def broker_factory(self) -> BrokerFactory:
-        from invariant.messaging.brokers.kafka import KafkaBroker
-
-        assert KAFKA_BOOTSTRAP is not None
+    async def broker_factory(self, kafka: KafkaServer) -> AsyncIterator[BrokerFactory]:
         topic = f"t{uuid.uuid4().hex[:10]}"
-        return lambda: KafkaBroker(KAFKA_BOOTSTRAP, topic=topic)
+        yield lambda: KafkaBroker(kafka.bootstrap, topic=topic, idempotent=kafka.idempotent)
+        await delete_topic(kafka, topic)
 
     @pytest.fixture
     def drop_connection(self) -> DropConnection:
         def drop(broker: Broker) -> None:
-            from invariant.messaging.brokers.kafka import KafkaBroker
-
             assert isinstance(broker, KafkaBroker)
             broker.drop_connection()
         return drop

@@ -1,17 +1,19 @@
-"""The command line takes the broker and the job queue from the settings:
-``invariant relay run``, ``invariant consumers run``, ``invariant jobs work|forward|dead|retry``
-(processes against the real servers; errors in process)."""
+"""The command line takes the broker and the job queue from the settings, and the consumers
+and job handlers from the application (``INVARIANT_APP``): ``invariant relay run``,
+``invariant consumers run``, ``invariant jobs work|forward|dead|retry`` (processes against
+the real servers; errors in process)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Connection, update
 from typer.testing import CliRunner
 
@@ -28,6 +30,15 @@ from tests.messaging.helpers import commit_events, count_effects
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from invariant.cli import app; app()"]
+APP = "tests.messaging.cli_app:app"
+
+
+def existing_db(tmp_path: Path) -> str:
+    """An application's (empty) SQLite database: operator commands create none."""
+    path = tmp_path / "app.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")  # writes the file's header
+    return str(path)
 
 
 def clean_env(**settings: str) -> dict[str, str]:
@@ -62,14 +73,14 @@ async def run_cli(*args: str, env: Mapping[str, str], seconds: float = 60) -> st
 
 def test_relay_run_without_a_broker_says_what_to_set(tmp_path: Path) -> None:
     code, out = invoke(["relay", "run", "--seconds", "0.1"],
-                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})
+                       {"INVARIANT_SQLITE_PATH": existing_db(tmp_path)})
     assert code == 2
     assert "no broker to relay to: set INVARIANT_BROKER" in out
 
 
 def test_relay_run_refuses_the_in_process_broker(tmp_path: Path) -> None:
     code, out = invoke(["relay", "run", "--seconds", "0.1"],
-                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db"),
+                       {"INVARIANT_SQLITE_PATH": existing_db(tmp_path),
                         "INVARIANT_BROKER": "inprocess"})
     assert code == 2
     assert "a relay process needs a server" in out
@@ -83,25 +94,35 @@ def test_a_bad_broker_setting_is_reported_in_one_line(tmp_path: Path) -> None:
 
 
 def test_consumers_run_needs_a_server_broker(tmp_path: Path) -> None:
-    code, out = invoke(["consumers", "run", "--consumers", "tests.messaging.cli_app:consumers",
-                        "--seconds", "0.1"],
-                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})
+    code, out = invoke(["consumers", "run", "--seconds", "0.1"],
+                       {"INVARIANT_SQLITE_PATH": existing_db(tmp_path), "INVARIANT_APP": APP})
     assert code == 2
     assert "a consumer process needs a broker outside the application: set INVARIANT_BROKER" in out
 
 
 def test_jobs_forward_needs_a_job_queue(tmp_path: Path) -> None:
     code, out = invoke(["jobs", "forward", "--seconds", "0.1"],
-                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})
+                       {"INVARIANT_SQLITE_PATH": existing_db(tmp_path)})
     assert code == 2
     assert "set INVARIANT_JOBS=nats (and INVARIANT_JOBS_URL)" in out
 
 
-def test_jobs_work_names_bad_handlers(tmp_path: Path) -> None:
-    code, out = invoke(["jobs", "work", "--handlers", "tests.messaging.cli_app:nothing"],
-                       {"INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})
+def test_jobs_work_names_a_bad_application(tmp_path: Path) -> None:
+    env = {"INVARIANT_SQLITE_PATH": existing_db(tmp_path)}
+    code, out = invoke(["jobs", "work"],
+                       {**env, "INVARIANT_APP": "tests.messaging.cli_app:nothing"})
     assert code == 2
-    assert "--handlers 'tests.messaging.cli_app:nothing'" in out
+    assert out.strip() == ("error: INVARIANT_APP 'tests.messaging.cli_app:nothing': module "
+                           "'tests.messaging.cli_app' has no attribute 'nothing'")
+    code, out = invoke(["--app", "tests.messaging.cli_app:not_an_app", "jobs", "work"], env)
+    assert code == 2
+    assert out.strip() == ("error: --app tests.messaging.cli_app:not_an_app is a dict, not an "
+                           "application: it needs settings() and parts(storage, database) "
+                           "methods (see invariant.operable)")
+    code, out = invoke(["jobs", "work"], env)
+    assert code == 2
+    assert out.strip().startswith("error: the job handlers come from the application: set "
+                                  "INVARIANT_APP=package.module:attribute (or pass --app)")
 
 
 def test_jobs_dead_and_retry(tmp_path: Path) -> None:
@@ -124,7 +145,8 @@ def test_jobs_dead_and_retry(tmp_path: Path) -> None:
     env = {"INVARIANT_SQLITE_PATH": str(db_path)}
     code, out = invoke(["jobs", "dead"], env)
     assert code == 0, out
-    assert "ConnectionError: down" in out and "1 dead job(s)" in out
+    assert f"{job_id}\ttouch\t5/5\t" in out and "\tConnectionError: down\n" in out
+    assert "1 dead job(s)" in out
     code, out = invoke(["jobs", "retry", str(job_id)], env)
     assert (code, out.strip()) == (0, f"job {job_id} is due again")
     code, out = invoke(["jobs", "retry", str(job_id)], env)
@@ -169,9 +191,9 @@ async def test_consumers_run_on_the_broker_from_the_settings(tmp_path: Path) -> 
         await publisher.publish(batch)
         await publisher.publish(batch[:5])  # republished: dropped
         out = await run_cli(
-            "consumers", "run", "--consumers", "tests.messaging.cli_app:consumers",
-            "--seconds", "3", env=clean_env(
-                INVARIANT_SQLITE_PATH=str(tmp_path / "app.db"), INVARIANT_BROKER="redis",
+            "consumers", "run", "--seconds", "3", env=clean_env(
+                INVARIANT_SQLITE_PATH=existing_db(tmp_path), INVARIANT_APP=APP,
+                INVARIANT_BROKER="redis",
                 INVARIANT_BROKER_URL=REDIS_URL, INVARIANT_BROKER_CHANNEL=channel))
     finally:
         client = publisher._client()
@@ -193,16 +215,13 @@ async def test_jobs_work_runs_jobs_from_the_database(tmp_path: Path) -> None:
     await db.run(lambda c: [jobs.enqueue(c, "touch", {"file": str(lines), "line": n})
                             for n in range(5)])
     await db.close()
-    out = await run_cli("jobs", "work", "--handlers", "tests.messaging.cli_app:HANDLERS",
-                        "--seconds", "2", env=clean_env(
-                            INVARIANT_SQLITE_PATH=str(tmp_path / "app.db")))
+    out = await run_cli("jobs", "work", "--seconds", "2", env=clean_env(
+        INVARIANT_SQLITE_PATH=str(tmp_path / "app.db"), INVARIANT_APP=APP))
     assert out.strip() == "worker stopped (database)"
     assert sorted(lines.read_text().splitlines()) == [f"{n} attempt=1" for n in range(5)]
 
 
-@pytest.mark.parametrize("handlers", ["HANDLERS", "handlers"])
-async def test_jobs_forward_and_work_on_the_nats_job_queue(tmp_path: Path, handlers: str
-                                                          ) -> None:
+async def test_jobs_forward_and_work_on_the_nats_job_queue(tmp_path: Path) -> None:
     require_port("NATS", 4222)
     channel = f"t{uuid.uuid4().hex[:10]}"
     db = SQLiteReadModels(tmp_path / "app.db")
@@ -216,8 +235,7 @@ async def test_jobs_forward_and_work_on_the_nats_job_queue(tmp_path: Path, handl
     try:
         forwarded, worked = await asyncio.gather(
             run_cli("jobs", "forward", "--seconds", "2", env=env),
-            run_cli("jobs", "work", "--handlers", f"tests.messaging.cli_app:{handlers}",
-                    "--seconds", "4", env=env))
+            run_cli("--app", APP, "jobs", "work", "--seconds", "4", env=env))
     finally:
         queue = NatsJobQueue(NATS_URL, stream=f"{channel.upper()}_JOBS")
         await queue.connect()

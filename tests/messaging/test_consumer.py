@@ -11,13 +11,16 @@ from typer.testing import CliRunner
 
 from examples.integration.events import OrderCancelled
 from invariant.cli import app
+from invariant.config import Settings
 from invariant.messaging import deadletters
 from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.consumer import DUPLICATE, HANDLED, PARKED, Consumer
 from invariant.messaging.port import Message
 from invariant.messaging.published_language import IntegrationEvents
+from invariant.operable import Parts
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
+from invariant.store.port import EventStorage
 from tests.conftest import POSTGRES_DSN
 from tests.messaging.helpers import count_effects, effects_metadata, record_effect
 
@@ -176,12 +179,25 @@ FIXED = {"on": False}
 
 
 def consumers(database: ReadModelDatabase) -> list[Consumer]:
-    """The --consumers factory of the CLI test."""
+    """The consumers of the CLI test's application."""
     def handler(conn: Connection, message: Message) -> None:
         if not FIXED["on"]:
             raise ValueError("still broken")
         record_effect(conn, message)
     return [Consumer("effects", database, handler, backoff=FAST)]
+
+
+class EffectsApp:
+    """``INVARIANT_APP=tests.messaging.test_consumer:effects_app``."""
+
+    def settings(self) -> Settings:
+        return Settings.from_env()
+
+    def parts(self, storage: EventStorage, database: ReadModelDatabase) -> Parts:
+        return Parts(consumers=consumers(database))
+
+
+effects_app = EffectsApp()
 
 
 async def _park_one(path: Path) -> None:
@@ -201,25 +217,35 @@ def test_deadletters_cli_lists_and_replays(tmp_path: Path,
     asyncio.run(_park_one(path))
 
     monkeypatch.setenv("INVARIANT_SQLITE_PATH", str(path))
+    monkeypatch.setenv("INVARIANT_APP", "tests.messaging.test_consumer:effects_app")
     runner = CliRunner()
     listed = runner.invoke(app, ["deadletters", "list"])
     assert listed.exit_code == 0, listed.output
-    assert "ValueError: still broken" in listed.output
-    assert "1 parked message(s)" in listed.output
-    spec = "tests.messaging.test_consumer:consumers"
-    failed = runner.invoke(app, ["deadletters", "replay", "1", "--consumers", spec])
+    assert listed.stdout.splitlines()[1].startswith("1\teffects\t")
+    assert listed.stdout.splitlines()[1].endswith("\tValueError: still broken")
+    assert listed.stderr == "1 parked message(s)\n"
+    failed = runner.invoke(app, ["deadletters", "replay", "1"])
     assert failed.exit_code == 1
-    assert "stays parked" in failed.output
+    assert failed.stderr.splitlines() == [
+        "replaying dead letters: 1/1 messages (100%)",
+        "dead letter 1 (effects) failed again and stays parked: ValueError: still broken"]
+    assert failed.stdout == "replayed 0 of 1 dead letter(s)\n"
     FIXED["on"] = True
     try:
-        replayed = runner.invoke(app, ["deadletters", "replay", "1", "--consumers", spec])
+        replayed = runner.invoke(app, ["deadletters", "replay", "1"])
     finally:
         FIXED["on"] = False
     assert replayed.exit_code == 0, replayed.output
+    assert replayed.stdout == "replayed 1 of 1 dead letter(s)\n"
     assert "0 parked message(s)" in runner.invoke(app, ["deadletters", "list"]).output
-    missing = runner.invoke(app, ["deadletters", "replay", "9", "--consumers", spec])
+    missing = runner.invoke(app, ["deadletters", "replay", "9"])
     assert missing.exit_code == 2
-    assert "no dead letter 9" in missing.output
+    assert missing.stderr == "error: no dead letter 9: see `invariant deadletters list`\n"
+    unknown = runner.invoke(app, ["deadletters", "list", "--consumer", "efects"])
+    assert unknown.exit_code == 2
+    assert unknown.stderr == ("error: no consumer 'efects' in "
+                              "INVARIANT_APP=tests.messaging.test_consumer:effects_app; known: "
+                              "effects\n")
 
 
 async def test_two_consumers_racing_on_one_message_apply_it_once(

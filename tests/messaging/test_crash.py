@@ -1,29 +1,67 @@
 """Kill the relay, then a consumer, mid-batch with SIGKILL; restart: every event delivered,
-effects applied exactly once (counted). Through RabbitMQ, which has no de-duplication of its
-own, so the duplicates a killed relay causes do reach the consumer's inbox."""
+effects applied exactly once (counted). Through RabbitMQ and Kafka, which have no
+de-duplication of their own, so the duplicates a killed relay causes do reach the
+consumer's inbox."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from invariant.messaging.brokers.kafka import KafkaBroker
 from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
+from invariant.messaging.port import Broker
 from invariant.messaging.relay import OutboxRelay
 from invariant.sql.database import SQLiteReadModels
 from invariant.store import SQLiteStorage
 from tests.messaging.conftest import RABBITMQ_URL, require_port
 from tests.messaging.helpers import Crashes, commit_events, pending_below, recover, wait_until
+from tests.messaging.kafka_server import KafkaServer, delete_topic
 
 
-@pytest.fixture
-async def exchange() -> AsyncIterator[str]:
-    require_port("RabbitMQ", 5672)
+@dataclass(frozen=True)
+class Target:
+    """The broker under test: for this process, for the worker processes
+    (``tests.messaging.worker``'s arguments), and how to cut its connections.
+    ``declare_ahead``: the consumer's group must exist before anything is sent (RabbitMQ
+    routes only to existing queues; a new Kafka group reads its topic from the start, and
+    a member held here would take partitions away from the consumer process)."""
+
+    broker: Broker
+    worker_args: tuple[str, ...]
+    drop: Callable[[], Awaitable[None]]
+    declare_ahead: bool
+
+
+async def rabbitmq_drop() -> None:
+    closing = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", "close_all_connections", "relay test: drop",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    assert await asyncio.wait_for(closing.wait(), 30) == 0
+
+
+@pytest.fixture(params=["rabbitmq", "kafka"])
+async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
     name = f"crash{uuid.uuid4().hex[:8]}"
-    yield name
+    if request.param == "kafka":
+        kafka: KafkaServer = request.getfixturevalue("kafka")
+        broker = KafkaBroker(kafka.bootstrap, topic=name, idempotent=kafka.idempotent)
+
+        async def kafka_drop() -> None:
+            broker.drop_connection()  # aborts the sockets, as a network failure would
+        mode = "idempotent" if kafka.idempotent else "plain"
+        yield Target(broker, ("kafka", name, kafka.bootstrap, mode), kafka_drop,
+                     declare_ahead=False)
+        await delete_topic(kafka, name)
+        return
+    require_port("RabbitMQ", 5672)
+    yield Target(RabbitMQBroker(RABBITMQ_URL, exchange=name), ("rabbitmq", name),
+                 rabbitmq_drop, declare_ahead=True)
     import aio_pika
 
     conn = await aio_pika.connect(RABBITMQ_URL)
@@ -34,22 +72,24 @@ async def exchange() -> AsyncIterator[str]:
 
 
 async def test_killed_relay_and_consumer_lose_nothing_and_apply_once(
-    tmp_path: Path, exchange: str
+    tmp_path: Path, target: Target
 ) -> None:
     events_db, effects_db = tmp_path / "events.db", tmp_path / "effects.db"
     storage = SQLiteStorage(events_db)
     await storage.setup()
-    broker = RabbitMQBroker(RABBITMQ_URL, exchange=exchange)
+    broker = target.broker
     events, effects = SQLiteReadModels(events_db), SQLiteReadModels(effects_db)
     crashes = Crashes("tests.messaging.worker")
     try:
         total = await commit_events(storage, streams=5, per_stream=60)
         await broker.connect()
-        await broker.declare("effects")  # the consumer's queue exists before anything is sent
+        if target.declare_ahead:
+            await broker.declare("effects")
         relay = OutboxRelay(events, broker, lease=1.0)
         await relay.setup()
-        await crashes.kill_relay_mid_stream(relay, total, str(events.path), exchange)
-        await crashes.kill_consumer_mid_batch(effects, total, str(effects.path), exchange)
+        await crashes.kill_relay_mid_stream(relay, total, str(events.path), *target.worker_args)
+        await crashes.kill_consumer_mid_batch(effects, total, str(effects.path),
+                                              *target.worker_args)
         # anything redelivered late would show up as a second effect
         await recover(relay, broker, effects, total, settle=1.0)
     finally:
@@ -61,14 +101,14 @@ async def test_killed_relay_and_consumer_lose_nothing_and_apply_once(
 
 
 async def test_the_relay_loses_nothing_when_the_broker_drops_its_connection(
-    tmp_path: Path, exchange: str
+    tmp_path: Path, target: Target
 ) -> None:
     from invariant.testing.broker_contract import drain
 
     storage = SQLiteStorage(tmp_path / "events.db")
     await storage.setup()
     total = await commit_events(storage, streams=4, per_stream=100)
-    broker = RabbitMQBroker(RABBITMQ_URL, exchange=exchange)
+    broker = target.broker
     events = SQLiteReadModels(tmp_path / "events.db")
     relay = OutboxRelay(events, broker, batch_size=20)
     stop = asyncio.Event()
@@ -78,10 +118,7 @@ async def test_the_relay_loses_nothing_when_the_broker_drops_its_connection(
         await relay.setup()
         task = asyncio.create_task(relay.run(stop=stop, idle=0.01, retry=0.2))
         await wait_until(lambda: pending_below(relay, total - 60), 30)
-        closing = await asyncio.create_subprocess_exec(
-            "rabbitmqctl", "close_all_connections", "relay test: drop",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-        assert await asyncio.wait_for(closing.wait(), 30) == 0
+        await target.drop()
         await wait_until(lambda: pending_below(relay, 1), 30)
         stop.set()
         await task

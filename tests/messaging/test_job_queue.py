@@ -42,12 +42,17 @@ effects_table = Table(
 class Effects:
     """A job handler writing what it does to a table (shared by processes)."""
 
-    def __init__(self, database: ReadModelDatabase, *, label: str, seconds: float = 0.0
-                 ) -> None:
+    def __init__(self, database: ReadModelDatabase, *, label: str, seconds: float = 0.0,
+                 hang_from: int | None = None) -> None:
         self.database, self.label, self.seconds = database, label, seconds
+        self.hang_from = hang_from
+        """Jobs whose payload ``n`` is at least this never finish (the crash test's victim
+        is certainly mid-job when it is killed)."""
 
     async def handle(self, job: Job) -> None:
         await self._write(job, "start")
+        if self.hang_from is not None and job.payload["n"] >= self.hang_from:
+            await asyncio.Event().wait()
         await asyncio.sleep(self.seconds)
         await self._write(job, "done")
 
@@ -325,12 +330,12 @@ async def test_a_worker_killed_mid_job_loses_nothing(
         assert proc.stdout is not None
         assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"ready"
 
-        async def some_done_and_some_running() -> bool:
-            phases = [r[3] for r in await rows(effects_db)]
-            done = phases.count("done")
-            return done >= 6 and phases.count("start") > done
-        await until(some_done_and_some_running, 30)
-        proc.send_signal(signal.SIGKILL)  # mid-job: up to 4 jobs started, not finished
+        async def all_slots_hang() -> bool:  # jobs from n=12 on never finish in the victim
+            found = await rows(effects_db)
+            return len({r[0] for r in found if r[3] == "start"}
+                       - {r[0] for r in found if r[3] == "done"}) == 4
+        await until(all_slots_hang, 30)
+        proc.send_signal(signal.SIGKILL)  # mid-job: its 4 slots hold started, unfinished jobs
         await proc.wait()
     finally:
         if proc.returncode is None:

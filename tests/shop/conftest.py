@@ -10,8 +10,10 @@ import email.policy
 import os
 import re
 import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,11 +25,14 @@ import uvicorn
 from invariant.clock import Clock, utc_now
 from invariant.config import Settings
 from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.brokers.nats import NatsBroker
+from invariant.testing.clock import ManualClock
 from shop.config import ShopSettings
 from shop.platform.http import create_app, served
 from shop.platform.module import ModuleFactory
 from shop.platform.runtime import Shop
-from tests.conftest import POSTGRES_DSN, fresh_pg_schema
+from tests.conftest import POSTGRES_DSN, fresh_pg_schema, require_server
+from tests.messaging.conftest import NATS_URL
 
 T = TypeVar("T")
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -164,3 +169,59 @@ async def server(backend: Settings, tmp_path: Path) -> AsyncIterator[ShopServer]
     """A running shop on each backend."""
     async with serve(shop_settings(tmp_path, backend)) as running:
         yield running
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock the test moves, starting now (whole seconds)."""
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+async def identity_server(backend: Settings, tmp_path: Path, clock: ManualClock
+                          ) -> AsyncIterator[ShopServer]:
+    """A shop of identity and notifications only (sign-up emails go the whole way), on
+    each backend, on ``clock``."""
+    from shop import identity, notifications
+
+    async with serve(shop_settings(tmp_path, backend), clock=clock,
+                     modules=[identity.module, notifications.module]) as running:
+        yield running
+
+
+@pytest.fixture
+async def sqlite_server(tmp_path: Path) -> AsyncIterator[ShopServer]:
+    """A running shop on SQLite, for what does not depend on the store (HTTP's own rules)."""
+    settings = shop_settings(tmp_path, Settings(store="sqlite",
+                                                sqlite_path=tmp_path / "shop.db"))
+    async with serve(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def distributed(tmp_path: Path) -> AsyncIterator[ShopServer]:
+    """A shop on PostgreSQL (a fresh schema) and NATS JetStream (its own stream)."""
+    channel = f"shop_{uuid.uuid4().hex[:10]}"
+    try:
+        import nats
+
+        probe = await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
+        await probe.close()
+    except Exception as exc:
+        require_server("NATS", exc)
+    async with fresh_pg_schema() as schema:
+        settings = Settings.from_env({
+            "INVARIANT_STORE": "postgres", "INVARIANT_POSTGRES_DSN": POSTGRES_DSN,
+            "INVARIANT_POSTGRES_SCHEMA": schema, "INVARIANT_POSTGRES_POOL": "10",
+            "INVARIANT_BROKER": "nats", "INVARIANT_BROKER_URL": NATS_URL,
+            "INVARIANT_BROKER_CHANNEL": channel})
+        try:
+            async with serve(shop_settings(tmp_path, settings)) as running:
+                assert isinstance(running.shop.broker, NatsBroker)
+                yield running
+        finally:
+            nc = await nats.connect(NATS_URL)
+            try:
+                await nc.jetstream().delete_stream(channel.upper())
+            finally:
+                await nc.close()

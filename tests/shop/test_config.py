@@ -24,6 +24,8 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     ({"SHOP_MAIL_SINK": "maybe"}, "SHOP_MAIL_SINK must be on or off, got 'maybe'"),
     ({"SHOP_SECRET": "short"}, "SHOP_SECRET must be at least 32 characters"),
     ({"SHOP_COLOUR": "blue"}, "unknown setting(s) SHOP_COLOUR"),
+    ({"SHOP_MAX_BODY": "64k"}, "SHOP_MAX_BODY must be a whole number, got '64k'"),
+    ({"SHOP_MAX_BODY": "0"}, "SHOP_MAX_BODY=0 is out of range"),
     ({"INVARIANT_STORE": "postgres"}, "INVARIANT_STORE=postgres needs INVARIANT_POSTGRES_DSN"),
 ])
 def test_bad_settings_say_what_is_wrong(env: dict[str, str], message: str) -> None:

@@ -2,15 +2,15 @@
 tokens, password changes, and the proof that secrets stay out of everything but the email.
 
 These run a shop of identity and notifications only (the emails go through the real
-outbox → broker → consumer → job → SMTP sink path), on a clock the tests move."""
+outbox → broker → consumer → job → SMTP sink path), on a clock the tests move. The
+password-guess throttle is proven in test_identity_defences.py, the checks of tokens
+against accounts in test_identity_tokens.py."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +28,9 @@ MODULES = [identity.module, notifications.module]
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def server(backend: Settings, tmp_path: Path, clock: ManualClock
-                 ) -> AsyncIterator[ShopServer]:
+def server(identity_server: ShopServer) -> ShopServer:
     """Here: identity + notifications only, on each backend, on ``clock``."""
-    async with serve(shop_settings(tmp_path, backend), clock=clock, modules=MODULES) as s:
-        yield s
+    return identity_server
 
 
 async def register(server: ShopServer, email: str, password: str = PASSWORD) -> str:
@@ -95,32 +88,6 @@ async def test_log_in_is_refused_until_the_email_is_verified(server: ShopServer)
                                       json={"email": "eve@example.com", "password": PASSWORD})
     assert response.status_code == 403
     assert "verify your email address first" in response.json()["detail"]
-
-
-async def test_password_guessing_is_locked_out_then_allowed_again(
-        server: ShopServer, clock: ManualClock) -> None:
-    await server.customer("lou@example.com", PASSWORD)
-
-    async def log_in(email: str, password: str) -> Any:
-        return await server.client.post("/identity/login",
-                                        json={"email": email, "password": password})
-
-    guesses = await asyncio.gather(*(log_in("lou@example.com", f"guess-{n:04d}")
-                                     for n in range(5)))  # concurrent tries all count
-    assert [r.status_code for r in guesses] == [401] * 5
-    locked = await log_in("lou@example.com", PASSWORD)  # even the right password now
-    assert locked.status_code == 429, locked.text
-    assert locked.headers["content-type"] == PROBLEM
-    assert 1 <= int(locked.headers["Retry-After"]) <= 15 * 60
-    assert PASSWORD not in locked.text
-    for _ in range(5):  # an unknown email is locked alike: no enumeration
-        assert (await log_in("ghost@example.com", "whatever-123")).status_code == 401
-    assert (await log_in("ghost@example.com", "whatever-123")).status_code == 429
-    assert (await log_in("kim@example.com", PASSWORD)).status_code == 401  # others unaffected
-
-    clock.advance(minutes=15)
-    assert (await log_in("lou@example.com", PASSWORD)).status_code == 200
-    assert (await log_in("lou@example.com", "guess-again")).status_code == 401  # counted anew
 
 
 async def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(

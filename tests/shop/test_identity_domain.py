@@ -1,5 +1,5 @@
-"""identity's rules without a server: the account, its one-time code, the seal, the digest
-and the password hasher."""
+"""identity's rules without a server: the account, its one-time code, the password-guess
+throttle, the seal, the digest and the password hasher."""
 
 from __future__ import annotations
 
@@ -8,13 +8,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shop.identity.domain import (
+    ACCOUNT_GUESSES_FREE,
     CODE_TTL,
+    FIRST_DELAY,
+    FORGET_AFTER,
+    GUESSES_FREE,
+    MAX_DELAY,
     MAX_WRONG_CODES,
     RESEND_INTERVAL,
+    TRUST_FOR,
     Account,
     AlreadyVerified,
     CodeRequestedTooSoon,
+    GuessCount,
+    Guesses,
     NotVerified,
+    TooManyPasswordGuesses,
     Verification,
     email_key,
 )
@@ -82,6 +91,78 @@ def test_no_code_and_verified_accounts() -> None:
     assert admin.role == "admin"
     with pytest.raises(AlreadyVerified):
         admin.issue_code("d", NOW)
+
+
+def test_a_password_change_moves_the_token_version_on() -> None:
+    account = Account.register(CustomerId("u-4"), "tv@example.com", "old hash", NOW)
+    assert account.token_version == 0
+    account.change_password("new hash")
+    assert account.password_hash == "new hash" and account.token_version == 1
+
+
+def wait_of(guesses: Guesses, now: datetime) -> timedelta:
+    """How long ``guesses`` make the next guess wait at ``now`` (zero: it may go)."""
+    try:
+        guesses.reserve(now)
+    except TooManyPasswordGuesses as refused:
+        return refused.retry_after
+    return timedelta(0)
+
+
+def reserved(guesses: Guesses, times: int, now: datetime) -> Guesses:
+    for _ in range(times):
+        guesses = guesses.reserve(now).guesses
+    return guesses
+
+
+def test_an_address_guesses_freely_then_waits_double_each_time_up_to_the_cap() -> None:
+    guesses = reserved(Guesses(), GUESSES_FREE, NOW)
+    assert guesses.source == GuessCount(GUESSES_FREE, NOW)
+    waits, now = [], NOW
+    while not waits or waits[-1] < MAX_DELAY or len(waits) < 14:
+        wait = wait_of(guesses, now)
+        assert wait_of(guesses, now + wait - timedelta(microseconds=1)) > timedelta(0)
+        waits.append(wait)
+        now += wait
+        guesses = guesses.reserve(now).guesses
+    assert waits[:4] == [FIRST_DELAY, 2 * FIRST_DELAY, 4 * FIRST_DELAY, 8 * FIRST_DELAY]
+    assert max(waits) == MAX_DELAY and waits[-1] == MAX_DELAY
+
+
+def test_a_refused_guess_is_not_counted_and_old_counts_are_forgotten() -> None:
+    guesses = reserved(Guesses(), GUESSES_FREE, NOW)
+    with pytest.raises(TooManyPasswordGuesses) as refused:
+        guesses.reserve(NOW)
+    assert refused.value.retry_after == FIRST_DELAY
+    assert "try again in 1 s" in str(refused.value)
+    later = NOW + FORGET_AFTER
+    assert guesses.reserve(later).guesses.source == GuessCount(1, later)
+
+
+def test_untrusted_addresses_share_the_account_ceiling() -> None:
+    guesses, now = Guesses(), NOW
+    for _ in range(ACCOUNT_GUESSES_FREE):  # from ever new addresses: a fresh source count
+        guesses = Guesses(GuessCount(), guesses.reserve(now).guesses.account, None)
+    assert guesses.account == GuessCount(ACCOUNT_GUESSES_FREE, now)
+    assert wait_of(guesses, now) == FIRST_DELAY
+    trusted = Guesses(GuessCount(), guesses.account, now + TRUST_FOR)
+    allowed = trusted.reserve(now)
+    assert not allowed.account_counted
+    assert allowed.guesses.account == guesses.account  # the owner's guess is not shared
+    assert wait_of(Guesses(GuessCount(), guesses.account, now), now) == FIRST_DELAY  # expired
+
+
+def test_the_right_password_resets_its_address_trusts_it_and_refunds_only_itself() -> None:
+    guesses = reserved(Guesses(), 3, NOW)
+    attempt = guesses.reserve(NOW)
+    right = attempt.guesses.right(attempt, NOW)
+    assert right.source == GuessCount(0, NOW)
+    assert right.account == GuessCount(3, NOW)  # the other three stay counted
+    assert right.trusted(NOW + TRUST_FOR - timedelta(seconds=1))
+    assert not right.trusted(NOW + TRUST_FOR)
+    again = right.reserve(NOW)
+    assert again.guesses.account == right.account  # trusted now: not counted
+    assert again.guesses.right(again, NOW).account == right.account
 
 
 def test_a_sealed_code_opens_only_with_the_secret_and_within_its_ttl() -> None:

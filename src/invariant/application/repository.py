@@ -87,6 +87,8 @@ class Repository(Generic[A]):
                 f"{aggregate_type.__name__} has a snapshot policy but does not implement "
                 "to_snapshot() and from_snapshot()"
             )
+        if snapshots is not None:
+            _check_snapshot_upcasters(store, aggregate_type)
         self.store = store
         self.aggregate_type = aggregate_type
         self.snapshots = snapshots
@@ -175,12 +177,15 @@ class Repository(Generic[A]):
     def _restore(self, aggregate_id: Any, snap: SnapshotRecord) -> A | None:
         cls = self.aggregate_type
         target = cls.snapshot_schema_version
-        if snap.aggregate_type != cls.__name__ or snap.schema_version > target:
+        # Snapshots are named by the category; those written before were named by the
+        # class, and are still read while the class keeps that name.
+        if snap.aggregate_type not in (cls.category, cls.__name__) \
+                or snap.schema_version > target:
             return None  # another type, or written by newer code: never misapply
         state = snap.state
         if snap.schema_version < target:
             upcast = self.store.upcasters.upcast_snapshot(
-                cls.__name__, snap.schema_version, target, state
+                cls.category, snap.schema_version, target, state
             )
             if upcast is None:
                 return None  # no way to the current shape: replay the stream instead
@@ -195,8 +200,20 @@ class Repository(Generic[A]):
             return None
         return SnapshotRecord(
             stream_id=aggregate.stream_id(),
-            aggregate_type=type(aggregate).__name__,
+            aggregate_type=type(aggregate).category,
             version=aggregate.version,
             schema_version=type(aggregate).snapshot_schema_version,
             state=dict(aggregate.to_snapshot()),
+        )
+
+
+def _check_snapshot_upcasters(store: EventStore, aggregate_type: type[AggregateRoot[Any]]
+                              ) -> None:
+    """Snapshot upcasters are registered under the category: one registered under the class
+    name would never run (its snapshots would be replayed around), so say so at start-up."""
+    name, category = aggregate_type.__name__, aggregate_type.category
+    if name != category and name in store.upcasters.snapshot_names:
+        raise ConfigurationError(
+            f"a snapshot upcaster is registered for {name!r}, but snapshots of {name} are "
+            f"named by its category: register it as register_snapshot({category!r}, ...)"
         )

@@ -50,6 +50,7 @@ class Aggregates:
         self.store = store
         self.cache = AggregateCache(cache_size)
         self._snapshots = {cls: SnapshotPolicy(every) for cls, every in (snapshots or {}).items()}
+        _one_snapshot_type_per_category(self._snapshots)
         self._repos: dict[type[AggregateRoot[Any]], Repository[Any]] = {}
 
     def repository(self, aggregate_type: type[A]) -> Repository[A]:
@@ -91,6 +92,20 @@ class Aggregates:
                     raise
                 attempt += 1
                 await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+
+
+def _one_snapshot_type_per_category(types: Iterable[type[AggregateRoot[Any]]]) -> None:
+    # A stream has one snapshot row, named by the category: two types snapshotting the same
+    # streams would overwrite each other's and could read the other's as their own.
+    seen: dict[str, type[AggregateRoot[Any]]] = {}
+    for cls in types:
+        other = seen.setdefault(cls.category, cls)
+        if other is not cls:
+            raise ConfigurationError(
+                f"{other.__name__} and {cls.__name__} both take snapshots of the "
+                f"{cls.category!r} streams; snapshots are named by the category, so only one "
+                "aggregate type per category may take them"
+            )
 
 
 async def _run_and_commit(command: Callable[[UnitOfWork], Awaitable[T]], uow: UnitOfWork

@@ -1,6 +1,10 @@
-"""The ``invariant`` command. Each command group lives in its own module and is added here."""
+"""The ``invariant`` command. Each command group lives in its own module and is added here;
+:mod:`invariant.cli.errors` turns every error into one line, :mod:`invariant.cli.target`
+finds the application (``--app`` or ``INVARIANT_APP``) and its existing database."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -14,11 +18,26 @@ from invariant.cli import (
     relay,
     schemas,
 )
+from invariant.cli.errors import OperatorGroup
+from invariant.cli.target import APP_OPTION
 
 app = typer.Typer(
-    name="invariant", help="Operate invariant applications.", no_args_is_help=True,
-    pretty_exceptions_enable=False,
+    name="invariant", no_args_is_help=True,
+    help="Operate invariant applications: name one with --app or INVARIANT_APP (e.g. "
+    "INVARIANT_APP=shop.operations:app for make run's shop).",
+    pretty_exceptions_enable=False, cls=OperatorGroup,
 )
+
+
+@app.callback()
+def main(
+    application: Annotated[str | None, typer.Option(
+        APP_OPTION, help="package.module:attribute of the application to operate, e.g. "
+        "shop.operations:app (default: INVARIANT_APP)")] = None,
+) -> None:
+    """The options every command shares (read by :func:`invariant.cli.target.current_target`)."""
+
+
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(projections.app, name="projections")
 app.add_typer(deadletters.app, name="deadletters")

@@ -1,7 +1,6 @@
-"""``invariant consumers``: run idempotent consumers as a worker process, on the broker the
-settings name (``INVARIANT_BROKER``, ``INVARIANT_BROKER_URL``, ``INVARIANT_BROKER_CHANNEL``).
-Their database is the store's; ``--consumers package.module:factory`` builds them (a
-function taking the database, as for ``invariant deadletters replay``)."""
+"""``invariant consumers``: run the application's idempotent consumers as a worker process,
+on the broker its settings name (``INVARIANT_BROKER``, ``INVARIANT_BROKER_URL``,
+``INVARIANT_BROKER_CHANNEL``; shop's default is ``sql``, in its own database)."""
 
 from __future__ import annotations
 
@@ -11,41 +10,39 @@ from typing import Annotated
 
 import typer
 
-from invariant.bootstrap import open_broker, open_read_models
-from invariant.cli.deadletters import load_consumers
-from invariant.cli.running import guarded, stop_event
-from invariant.config import Settings
+from invariant.bootstrap import open_broker
+from invariant.cli.running import stop_event
+from invariant.cli.target import Session, in_session
 from invariant.domain.errors import ConfigurationError
 
-app = typer.Typer(help="Run consumers on the configured broker.", no_args_is_help=True)
+app = typer.Typer(help="Run the application's consumers on its broker.", no_args_is_help=True)
 
 
 @app.command()
 def run(
-    consumers: Annotated[str, typer.Option(help="package.module:factory of the consumers")],
+    ctx: typer.Context,
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="run only this consumer (repeatable)")] = None,
     batch: Annotated[int, typer.Option(help="messages per fetch")] = 100,
     seconds: Annotated[float | None, typer.Option(help="stop after this long")] = None,
 ) -> None:
     """Consume until SIGINT/SIGTERM (or ``--seconds``); how many messages each handled."""
-    async def main() -> dict[str, int]:
-        settings = Settings.from_env()
+    async def main(session: Session) -> dict[str, int]:
+        settings = session.target.settings
         if settings.broker in (None, "inprocess"):
             raise ConfigurationError(
                 "a consumer process needs a broker outside the application: set "
                 "INVARIANT_BROKER to sql (the database's own), nats, rabbitmq, redis or kafka "
                 "(with INVARIANT_BROKER_URL); in-process consumers run inside the application")
-        database = open_read_models(settings)
-        broker = open_broker(settings, database)
+        found = {c.name: c for c in (await session.parts("the consumers")).consumers}
+        unknown = sorted(set(only or ()) - set(found))
+        if unknown:
+            raise ConfigurationError(
+                f"--only {', '.join(unknown)}: no such consumer in {session.target.named}; "
+                f"known: {', '.join(sorted(found)) or 'none'}")
+        chosen = [c for name, c in sorted(found.items()) if not only or name in only]
+        broker = open_broker(settings, session.database)
         try:
-            found = load_consumers(consumers, database)
-            unknown = sorted(set(only or ()) - set(found))
-            if unknown:
-                raise ConfigurationError(
-                    f"--only {', '.join(unknown)}: {consumers} builds "
-                    f"{', '.join(sorted(found)) or 'no consumer'}")
-            chosen = [c for name, c in sorted(found.items()) if not only or name in only]
             for consumer in chosen:
                 await consumer.setup()
             await broker.connect()
@@ -56,8 +53,7 @@ def run(
         finally:
             with contextlib.suppress(Exception):
                 await broker.close()
-            await database.close()
 
-    handled = guarded(main)
+    handled = in_session(ctx, main)
     for name, count in handled.items():
         typer.echo(f"{name}: handled {count} message(s)")

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
-from invariant.cli.running import exit_on_error, guarded, import_from_here
+from invariant.cli.database import check_database_url
+from invariant.cli.progress import progress
+from invariant.cli.running import import_from_here
 from invariant.contracts import check as checks
 from invariant.contracts import migrations as mig
 from invariant.contracts.contract import Contract
 from invariant.contracts.jsonschema import json_schema
 from invariant.contracts.loading import load_contracts, stored
 from invariant.contracts.sql import contracts_metadata
+from invariant.domain.errors import ConfigurationError
 from invariant.sql.engine import create_engine
 
-T = TypeVar("T")
 app = typer.Typer(help="Check and migrate the database against the contracts.",
                   no_args_is_help=True)
 
@@ -34,7 +37,7 @@ MigrationsOpt = Annotated[Path | None, typer.Option(
 
 def _contracts(spec: str) -> list[type[Contract]]:
     import_from_here()
-    return exit_on_error(lambda: load_contracts(spec))
+    return load_contracts(spec)
 
 
 @app.command()
@@ -49,14 +52,14 @@ def check(
     """Exit 1, naming each difference, when the database, the migrations or the published
     JSON Schemas disagree with the contracts; exit 0 when all agree."""
     if database is None and migrations is None and schemas is None:
-        typer.echo("error: give --database, --migrations and/or --schemas", err=True)
-        raise typer.Exit(2)
+        raise ConfigurationError("give --database, --migrations and/or --schemas")
     declared = _contracts(contracts)
     plan = mig.Migrations(migrations) if migrations else None
 
     async def work() -> list[str]:
         found: list[str] = []
         if database is not None:
+            await check_database_url(database, schema)
             engine = create_engine(database, schema=schema)
             try:
                 found += await checks.check_database(engine, stored(declared), plan)
@@ -68,7 +71,7 @@ def check(
             found += checks.check_schemas(declared, schemas)
         return found
 
-    differences = guarded(work)
+    differences = asyncio.run(work())
     for line in differences:
         typer.echo(f"drift: {line}")
     if differences:
@@ -94,6 +97,8 @@ def revision(
     async def work() -> Path | None:
         with tempfile.TemporaryDirectory(prefix="invariant-revision-") as tmp:
             url = database or f"sqlite:///{Path(tmp) / 'scratch.db'}"
+            if database is not None:
+                await check_database_url(database, schema)
             engine = create_engine(url, schema=schema)
             try:
                 if database is None:
@@ -105,7 +110,7 @@ def revision(
                 await engine.dispose()
         return created
 
-    created = guarded(work)
+    created = asyncio.run(work())
     typer.echo(f"created {created}" if created else "no changes: the migrations match")
 
 
@@ -115,11 +120,15 @@ def upgrade(
     database: Annotated[str, typer.Option("--database", help="database URL")],
     schema: SchemaOpt = None,
     to: Annotated[str, typer.Option("--to", help="target revision")] = "head",
+    create: Annotated[bool, typer.Option(
+        "--create", help="create the SQLite file if it is missing (its folder must exist)")]
+    = False,
 ) -> None:
-    """Apply the migrations to a database."""
+    """Apply the migrations to an existing database (or, with --create, a new SQLite file)."""
     plan = mig.Migrations(migrations)
 
     async def work() -> tuple[str, ...]:
+        await check_database_url(database, schema, create=create)
         engine = create_engine(database, schema=schema)
         try:
             await mig.run_sync(engine, mig.upgrade, plan, to)
@@ -128,7 +137,7 @@ def upgrade(
             await engine.dispose()
         return revisions
 
-    typer.echo(f"database at {', '.join(guarded(work)) or 'base'}")
+    typer.echo(f"database at {', '.join(asyncio.run(work())) or 'base'}")
 
 
 @app.command(name="schema")
@@ -144,7 +153,9 @@ def export_schema(
         typer.echo(json.dumps({c.__name__: json_schema(c) for c in declared}, indent=2))
         return
     out.mkdir(parents=True, exist_ok=True)
-    for contract in declared:
-        path = out / checks.schema_file_name(contract)
-        path.write_text(json.dumps(json_schema(contract), indent=2, sort_keys=True) + "\n")
-        typer.echo(f"wrote {path}")
+    with progress("exporting JSON Schemas", "schemas") as report:
+        for done, contract in enumerate(declared, 1):
+            path = out / checks.schema_file_name(contract)
+            path.write_text(json.dumps(json_schema(contract), indent=2, sort_keys=True) + "\n")
+            typer.echo(f"wrote {path}")
+            report(done, len(declared))

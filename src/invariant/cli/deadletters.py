@@ -1,89 +1,133 @@
 """``invariant deadletters``: list and replay messages consumers parked.
 
-The database is the store's (``INVARIANT_*`` settings, see :mod:`invariant.config`).
-``replay`` needs the consumers: ``--consumers package.module:factory``, a function taking
-the database and returning the :class:`~invariant.messaging.consumer.Consumer` objects.
+The dead letters live in the application's database; ``replay`` hands each one to its
+consumer, which the application (``--app`` or ``INVARIANT_APP``) gives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from sqlalchemy import Connection
 
-from invariant.bootstrap import open_read_models
-from invariant.cli.running import guarded, import_attribute
-from invariant.config import Settings
+from invariant.cli.output import print_table
+from invariant.cli.progress import progress
+from invariant.cli.target import Session, in_session
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging import deadletters
 from invariant.messaging.consumer import Consumer
-from invariant.sql.database import ReadModelDatabase
+from invariant.messaging.deadletters import DeadLetter
 
-T = TypeVar("T")
 app = typer.Typer(help="List and replay parked (dead-letter) messages.", no_args_is_help=True)
+SHOWN_FAILURES = 20
+"""How many failed replays are named one by one (the rest are counted)."""
+ConsumerOption = Annotated[str | None, typer.Option(help="only this consumer's letters")]
 
 
-def _with_database(work: Callable[[ReadModelDatabase], Awaitable[T]]) -> T:
-    async def main() -> T:
-        database = open_read_models(Settings.from_env())
-        try:
-            await database.run(deadletters.create)
-            return await work(database)
-        finally:
-            await database.close()
-
-    return guarded(main)
+async def _consumers(session: Session) -> dict[str, Consumer]:
+    parts = await session.parts("the consumers that replay dead letters")
+    return {c.name: c for c in parts.consumers}
 
 
-def load_consumers(spec: str, database: ReadModelDatabase) -> dict[str, Consumer]:
-    """The consumers ``package.module:factory`` builds for ``database``, by name."""
-    factory = import_attribute(spec, "--consumers", "factory")
-    return {c.name: c for c in factory(database)}
+def _check_consumer(name: str | None, known: dict[str, Consumer], session: Session) -> None:
+    if name is not None and name not in known:
+        raise ConfigurationError(
+            f"no consumer {name!r} in {session.target.named}; known: "
+            f"{', '.join(sorted(known)) or 'none'}")
 
 
 @app.command("list")
-def list_(consumer: Annotated[str | None, typer.Option(help="only this consumer")] = None
-          ) -> None:
+def list_(ctx: typer.Context, consumer: ConsumerOption = None) -> None:
     """Parked messages, oldest first, with the error that parked them."""
-    letters = _with_database(
-        lambda db: db.run(lambda conn: deadletters.list_parked(conn, consumer), write=False))
-    table = Table("id", "consumer", "type", "message id", "attempts", "parked at", "error")
-    for d in letters:
-        table.add_row(str(d.id), d.consumer, f"{d.message.message_type} "
-                      f"v{d.message.schema_version}", d.message.message_id, str(d.attempts),
-                      d.parked_at.isoformat(), d.error)
-    Console(width=200).print(table)
-    typer.echo(f"{len(letters)} parked message(s)")
+    async def work(session: Session) -> list[DeadLetter]:
+        if consumer is not None and session.target.app is not None:
+            _check_consumer(consumer, await _consumers(session), session)
+        await session.database.run(deadletters.create)
+        return await session.database.run(
+            lambda conn: deadletters.list_parked(conn, consumer), write=False)
+
+    letters = in_session(ctx, work)
+    print_table(("id", "consumer", "type", "message id", "attempts", "parked at", "error"),
+                [[str(d.id), d.consumer, f"{d.message.message_type} "
+                  f"v{d.message.schema_version}", d.message.message_id, str(d.attempts),
+                  d.parked_at.isoformat(), d.error] for d in letters], keys=2)
+    typer.echo(f"{len(letters)} parked message(s)", err=True)
 
 
 @app.command()
 def replay(
-    letter_id: Annotated[int, typer.Argument(help="the dead letter's id (see list)")],
-    consumers: Annotated[str, typer.Option(help="package.module:factory of the consumers")],
+    ctx: typer.Context,
+    letter_ids: Annotated[list[int] | None, typer.Argument(
+        help="the dead letters' ids (see list)", show_default=False)] = None,
+    every: Annotated[bool, typer.Option("--all", help="every parked message")] = False,
+    consumer: ConsumerOption = None,
 ) -> None:
-    """Handle a parked message again; it leaves the store when its handler succeeds."""
-    async def work(database: ReadModelDatabase) -> str:
-        letter = await database.run(lambda conn: deadletters.get(conn, letter_id),
-                                    write=False)
-        if letter is None:
-            raise ConfigurationError(f"no dead letter {letter_id}: see `invariant "
-                                     "deadletters list`")
-        found = load_consumers(consumers, database)
-        if letter.consumer not in found:
-            raise ConfigurationError(f"dead letter {letter_id} belongs to consumer "
-                                     f"{letter.consumer!r}, which {consumers} does not build")
-        await found[letter.consumer].replay(letter_id)
-        return letter.consumer
+    """Handle parked messages again, each in its consumer; a message leaves the store when
+    its handler succeeds and stays parked when it fails again (then this exits 1)."""
+    if bool(letter_ids) == every:
+        raise ConfigurationError("name the dead letters to replay (ids from `invariant "
+                                 "deadletters list`) or pass --all, not both")
 
+    async def work(session: Session) -> list[str]:
+        found = await _consumers(session)
+        _check_consumer(consumer, found, session)
+        await session.database.run(deadletters.create)
+        letters = await _chosen(session, letter_ids or [], consumer)
+        for letter in letters:
+            if letter.consumer not in found:
+                raise ConfigurationError(
+                    f"dead letter {letter.id} belongs to consumer {letter.consumer!r}, which "
+                    f"{session.target.named} does not have; it has "
+                    f"{', '.join(sorted(found)) or 'none'}")
+        for name in sorted({letter.consumer for letter in letters}):
+            await found[name].setup()
+        failures: list[str] = []
+        with progress("replaying dead letters", "messages") as report:
+            for done, letter in enumerate(letters, 1):
+                failure = await _replay(found[letter.consumer], letter)
+                if failure is not None:
+                    failures.append(failure)
+                report(done, len(letters))
+        return [f"replayed {len(letters) - len(failures)} of {len(letters)} dead letter(s)",
+                *failures]
+
+    summary, *failures = in_session(ctx, work)
+    for line in failures[:SHOWN_FAILURES]:
+        typer.echo(line, err=True)
+    if len(failures) > SHOWN_FAILURES:
+        typer.echo(f"... and {len(failures) - SHOWN_FAILURES} more: see `invariant "
+                   "deadletters list`", err=True)
+    typer.echo(summary)
+    if failures:
+        raise typer.Exit(1)
+
+
+async def _chosen(session: Session, ids: list[int], consumer: str | None
+                  ) -> list[DeadLetter]:
+    """The letters ``ids`` names (every one, when empty), of ``consumer`` if given."""
+    if not ids:
+        return await session.database.run(
+            lambda conn: deadletters.list_parked(conn, consumer), write=False)
+    def read(conn: Connection) -> list[DeadLetter]:
+        letters = []
+        for letter_id in ids:
+            letter = deadletters.get(conn, letter_id)
+            if letter is None:
+                raise ConfigurationError(
+                    f"no dead letter {letter_id}: see `invariant deadletters list`")
+            if consumer is None or letter.consumer == consumer:
+                letters.append(letter)
+        return letters
+
+    return await session.database.run(read, write=False)
+
+
+async def _replay(consumer: Consumer, letter: DeadLetter) -> str | None:
+    """Replay one letter: None when it succeeded, else why it stays parked."""
     try:
-        name = _with_database(work)
-    except typer.Exit:
-        raise
-    except Exception as exc:
-        typer.echo(f"replay failed, the message stays parked: {type(exc).__name__}: {exc}",
-                   err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"dead letter {letter_id} replayed by {name}")
+        await consumer.replay(letter.id)
+    except Exception as exc:  # the handler's failure is the outcome to report, not a crash
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return f"dead letter {letter.id} ({letter.consumer}) failed again and stays parked: {why}"
+    return None

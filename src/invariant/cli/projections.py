@@ -1,8 +1,7 @@
-"""``invariant projections``: status, rebuild and resume of the configured projections.
+"""``invariant projections``: status, rebuild and resume of the application's projections.
 
-Settings come from ``INVARIANT_*`` environment variables (see :mod:`invariant.config`):
-the store (``INVARIANT_STORE``, ``INVARIANT_SQLITE_PATH`` or ``INVARIANT_POSTGRES_DSN`` and
-``INVARIANT_POSTGRES_SCHEMA``) and ``INVARIANT_PROJECTIONS=package.module:factory``.
+The application (``--app`` or ``INVARIANT_APP``, see :mod:`invariant.cli.target`) gives
+the projections and the event store they read; its settings give the database.
 """
 
 from __future__ import annotations
@@ -11,88 +10,90 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from invariant.bootstrap import load_projections, open_read_models, open_storage
-from invariant.cli.running import guarded, import_from_here
-from invariant.config import Settings
+from invariant.cli.output import print_table
+from invariant.cli.progress import progress
+from invariant.cli.target import Session, in_session
+from invariant.domain.errors import ConfigurationError
 from invariant.projections import ProjectionRunner, ProjectionStatus
 
 T = TypeVar("T")
 app = typer.Typer(
-    help="Inspect, rebuild and resume projections (configured by INVARIANT_* variables).",
-    no_args_is_help=True,
+    help="Inspect, rebuild and resume the application's projections.", no_args_is_help=True,
 )
+NOT_FAILED = 1
+"""The exit status of ``resume`` when the projection has not failed (nothing changes)."""
 
 
-def _with_runner(work: Callable[[ProjectionRunner], Awaitable[T]]) -> T:
-    """Build the runner the settings describe, set it up, run ``work``, clean up.
-    An invariant error is printed as one line and exits with status 2."""
-    import_from_here()
+def _with_runner(ctx: typer.Context, work: Callable[[ProjectionRunner], Awaitable[T]], *,
+                 name: str | None = None) -> T:
+    """Build the application's projection runner, set it up, run ``work``; ``name``, when
+    given, must be one of its projections."""
+    async def main(session: Session) -> T:
+        found = (await session.parts("projections")).projections
+        if found is None or not found.projections:
+            raise ConfigurationError(f"{session.target.named} has no projections")
+        known = sorted({p.name for p in found.projections})
+        if name is not None and name not in known:
+            raise ConfigurationError(
+                f"no projection {name!r} in {session.target.named}; known: {', '.join(known)}")
+        runner = ProjectionRunner(found.store, session.database, found.projections)
+        await runner.setup()
+        return await work(runner)
 
-    async def main() -> T:
-        settings = Settings.from_env()
-        database = open_read_models(settings)
-        storage = open_storage(settings)
-        try:
-            await storage.setup()
-            found = load_projections(settings, storage)
-            runner = ProjectionRunner(found.store, database, found.projections)
-            await runner.setup()
-            return await work(runner)
-        finally:
-            await storage.close()
-            await database.close()
-
-    return guarded(main)
+    return in_session(ctx, main)
 
 
-def _table(statuses: list[ProjectionStatus]) -> Table:
-    table = Table("projection", "version", "state", "checkpoint", "head", "lag", "lag (s)",
-                  "error")
-    for s in statuses:
-        error = "" if s.error is None else f"at {s.error_position}: {s.error}"
-        table.add_row(s.name, f"v{s.version}{' (active)' if s.active else ''}", s.state,
-                      str(s.checkpoint), str(s.head), str(s.lag_events),
-                      f"{s.lag_seconds:.1f}", error)
-    return table
+def _row(s: ProjectionStatus) -> list[str]:
+    error = "" if s.error is None else f"at {s.error_position}: {s.error}"
+    return [s.name, f"v{s.version}{' (active)' if s.active else ''}", s.state,
+            str(s.checkpoint), str(s.head), str(s.lag_events), f"{s.lag_seconds:.1f}", error]
 
 
 @app.command()
-def status() -> None:
+def status(ctx: typer.Context) -> None:
     """Checkpoint, head, lag and state of every projection; exits 1 if one has failed."""
-    statuses = _with_runner(lambda runner: runner.status())
-    Console(width=160).print(_table(statuses))
+    statuses = _with_runner(ctx, lambda runner: runner.status())
+    print_table(("projection", "version", "state", "checkpoint", "head", "lag", "lag (s)",
+                 "error"), [_row(s) for s in statuses])
     if any(s.state == "failed" for s in statuses):
         raise typer.Exit(1)
 
 
 @app.command()
 def rebuild(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="the projection to rebuild")],
     from_position: Annotated[int, typer.Option(
         "--from", min=0, help="keep the effects of events up to this position")] = 0,
     version: Annotated[int | None, typer.Option(
         "--version", help="the version to rebuild (default: the active one)")] = None,
 ) -> None:
-    """Rebuild a projection from zero, or from a position, with a progress bar."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(f"rebuilding {name}", total=None)
+    """Rebuild a projection from zero, or from a position, showing its progress."""
+    async def work(runner: ProjectionRunner) -> int:
+        with progress(f"rebuilding {name}", "events") as report:
+            return await runner.rebuild(name, from_position=from_position, version=version,
+                                        progress=report)
 
-        def progress(position: int, head: int) -> None:
-            bar.update(task, completed=position, total=head)
-
-        reached = _with_runner(lambda runner: runner.rebuild(
-            name, from_position=from_position, version=version, progress=progress))
+    reached = _with_runner(ctx, work, name=name)
     typer.echo(f"{name} rebuilt up to position {reached}")
 
 
 @app.command()
-def resume(name: Annotated[str, typer.Argument(help="the failed projection")]) -> None:
-    """Clear a projection's failure: its worker retries the event it stopped at."""
-    _with_runner(lambda runner: runner.resume(name))
-    typer.echo(f"{name} resumed")
+def resume(ctx: typer.Context,
+           name: Annotated[str, typer.Argument(help="the failed projection")]) -> None:
+    """Clear a projection's failure: its worker retries the event it stopped at. Exits 1,
+    changing nothing, when the projection has not failed."""
+    async def work(runner: ProjectionRunner) -> ProjectionStatus:
+        found = next(s for s in await runner.status() if s.name == name and s.active)
+        if found.state == "failed":
+            await runner.resume(name)
+        return found
+
+    was = _with_runner(ctx, work, name=name)
+    if was.state != "failed":
+        typer.echo(f"{name} has not failed ({was.state}, at {was.checkpoint} of {was.head}): "
+                   "nothing to resume", err=True)
+        raise typer.Exit(NOT_FAILED)
+    typer.echo(f"{name} resumed: its worker retries the event at position "
+               f"{was.error_position}")

@@ -1,5 +1,5 @@
 """``invariant relay``: the outbox relay as a worker process (the distributed mode), and its
-lag. The database is the store's (``INVARIANT_*`` settings); the broker is
+lag. The database is the application's; the broker is its settings'
 ``INVARIANT_BROKER``/``INVARIANT_BROKER_URL``/``INVARIANT_BROKER_CHANNEL``, or ``--broker``
 (a URL) and ``--channel``, which take precedence."""
 
@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from invariant.bootstrap import open_broker, open_read_models
-from invariant.cli.running import guarded, stop_event
-from invariant.config import Settings
+from invariant.bootstrap import open_broker
+from invariant.cli.running import stop_event
+from invariant.cli.target import Session, in_session
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging.brokers import broker_from_url
 from invariant.messaging.brokers.inprocess import InProcessBroker
@@ -28,6 +28,7 @@ BrokerOption = Annotated[str | None, typer.Option(
 
 @app.command()
 def run(
+    ctx: typer.Context,
     broker: BrokerOption = None,
     channel: Annotated[str | None, typer.Option(
         help="stream / exchange / topic name (default: INVARIANT_BROKER_CHANNEL, invariant)")]
@@ -37,9 +38,8 @@ def run(
     seconds: Annotated[float | None, typer.Option(help="stop after this long")] = None,
 ) -> None:
     """Publish outbox rows until SIGINT/SIGTERM (or ``--seconds``)."""
-    async def main() -> int:
-        settings = Settings.from_env()
-        database = open_read_models(settings)
+    async def main(session: Session) -> int:
+        settings, database = session.target.settings, session.database
         if broker is not None:
             target = broker_from_url(broker, channel=channel or settings.broker_channel)
         elif settings.broker is None:
@@ -65,22 +65,17 @@ def run(
         finally:
             with contextlib.suppress(Exception):
                 await target.close()
-            await database.close()
 
-    typer.echo(f"published {guarded(main)} message(s)")
+    typer.echo(f"published {in_session(ctx, main)} message(s)")
 
 
 @app.command()
-def lag() -> None:
+def lag(ctx: typer.Context) -> None:
     """Unpublished outbox rows and the age of the oldest."""
-    async def main() -> RelayLag:
-        database = open_read_models(Settings.from_env())
-        try:
-            relay = OutboxRelay(database, InProcessBroker())
-            await relay.setup()
-            return await relay.lag()
-        finally:
-            await database.close()
+    async def main(session: Session) -> RelayLag:
+        relay = OutboxRelay(session.database, InProcessBroker())
+        await relay.setup()
+        return await relay.lag()
 
-    found = guarded(main)
+    found = in_session(ctx, main)
     typer.echo(f"pending {found.pending}, oldest {found.oldest_age_seconds:.1f} s")

@@ -1,5 +1,5 @@
-"""What every long-running command does alike: stop on SIGINT/SIGTERM (or after a time),
-and turn invariant's errors into a message and exit code 2."""
+"""What the commands do alike: import what a setting names, and stop long-running work on
+SIGINT/SIGTERM (or after a time)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,9 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
-import typer
-
-from invariant.domain.errors import ConfigurationError, InvariantError
-
-T = TypeVar("T")
-
-
-def guarded(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``main``; an InvariantError is printed as ``error: ...`` and exits with 2."""
-    return exit_on_error(lambda: asyncio.run(main()))
-
-
-def exit_on_error(step: Callable[[], T]) -> T:
-    """Run ``step``; an InvariantError is printed as ``error: ...`` and exits with 2."""
-    try:
-        return step()
-    except InvariantError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+from invariant.domain.errors import ConfigurationError
 
 
 def import_from_here() -> None:

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from invariant.cli.progress import progress
 from invariant.cli.running import import_from_here
+from invariant.domain.errors import ConfigurationError
 from invariant.messaging import schemas
 
 app = typer.Typer(help="Integration event schemas: export and breaking-change check.",
@@ -23,11 +25,9 @@ def _events(module: str) -> list[type]:
     try:
         found = schemas.events_in(module)
     except ImportError as exc:
-        typer.echo(f"error: cannot import {module}: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise ConfigurationError(f"--events {module}: cannot import it: {exc}") from exc
     if not found:
-        typer.echo(f"error: {module} defines no integration events", err=True)
-        raise typer.Exit(2)
+        raise ConfigurationError(f"--events {module} defines no integration events")
     return found
 
 
@@ -43,8 +43,11 @@ def export(
     """Write one ``<name>.v<version>.schema.json`` per integration event, and
     ``asyncapi.json`` (AsyncAPI 3.0) describing their channels and messages."""
     found = _events(events)
-    for path in schemas.export(found, out):
-        typer.echo(f"wrote {path}")
+    with progress("exporting event schemas", "schemas") as report:
+        for done, event in enumerate(found, 1):
+            for path in schemas.export([event], out):
+                typer.echo(f"wrote {path}")
+            report(done, len(found))
     path = schemas.export_asyncapi(found, out, title=title or f"{events} integration events",
                                    version=version)
     typer.echo(f"wrote {path}")
@@ -56,8 +59,8 @@ def check(events: EventsOption,
           ) -> None:
     """Exit 1, naming each problem, when a change breaks a released schema."""
     if not released.is_dir():
-        typer.echo(f"error: {released} is not a directory of released schemas", err=True)
-        raise typer.Exit(2)
+        raise ConfigurationError(f"--released {released} is not a directory of released "
+                                 "schemas: give the folder `invariant schemas export` wrote")
     problems = schemas.check(_events(events), released)
     for problem in problems:
         typer.echo(f"breaking: {problem}")

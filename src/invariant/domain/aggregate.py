@@ -55,9 +55,11 @@ class AggregateRoot(Entity[IdT]):
     ``apply`` themselves (a ``match`` on the event). They start from a blank state in
     ``__init__(self, id)``.
 
-    ``category`` names the streams (``"<category>-<id>"``); it defaults to the class name.
-    To support snapshots, implement :meth:`to_snapshot` and :meth:`from_snapshot` and bump
-    ``snapshot_schema_version`` whenever the snapshot shape changes.
+    ``category`` names the streams (``"<category>-<id>"``); it defaults to the class name, so
+    set it to keep a class's streams when renaming it. To support snapshots, implement
+    :meth:`to_snapshot` and :meth:`from_snapshot` and bump ``snapshot_schema_version``
+    whenever the snapshot shape changes. Snapshots are named by the ``category`` too (not
+    the class name), and so are their upcasters (``register_snapshot("account", 1, ...)``).
     """
 
     category: ClassVar[str]

@@ -102,12 +102,18 @@ class ConcurrencyError(ConflictError):
     that for you with ``retries=``.
     """
 
-    def __init__(self, stream_id: str, expected: object, actual: int) -> None:
+    def __init__(self, stream_id: str, expected: int | None, actual: int) -> None:
         self.stream_id = stream_id
         self.expected = expected
+        """The version the writer expected: an int, 0 when the stream was expected not to
+        exist yet (the event store's ``StreamState.NO_STREAM``), or None when any version
+        would have done (``StreamState.ANY``, refused only after losing repeated races)."""
         self.actual = actual
+        """The version the stream (or row) had: an int, 0 when it does not exist."""
+        wanted = ("any version" if expected is None
+                  else "version 0 (no stream yet)" if expected == 0 else f"version {expected}")
         super().__init__(
-            f"concurrency conflict on stream {stream_id!r}: expected version {expected}, "
+            f"concurrency conflict on stream {stream_id!r}: expected {wanted}, "
             f"actual version {actual}; reload the aggregate and retry the command"
         )
 

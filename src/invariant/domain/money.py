@@ -55,6 +55,11 @@ class Currency(ValueObject):
         return _MINOR_UNITS[self.code]
 
     @staticmethod
+    def known() -> dict[str, int]:
+        """Every code known now, with its minor units (a copy: see :meth:`register`)."""
+        return dict(_MINOR_UNITS)
+
+    @staticmethod
     def register(code: str, minor_units: int) -> None:
         """Teach invariant a currency it does not know yet (known ones cannot change)."""
         if not isinstance(code, str) or len(code) != 3 or not code.isalpha() \

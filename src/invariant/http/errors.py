@@ -12,6 +12,8 @@ ConcurrencyError                       409     ``retryable``: true; ``Retry-Afte
 other ConflictError                    409     —
 anything else (incl. store errors)     500     ``error_id`` to find the logged traceback;
                                                never the exception's text or a traceback
+a method the path does not support     405     ``allowed``: every method of the path, also
+                                               in the ``Allow`` header
 =====================================  ======  =============================================
 """
 
@@ -38,6 +40,7 @@ from invariant.domain.errors import (
     UniquenessError,
     ValidationError,
 )
+from invariant.http.methods import allowed_methods
 
 MEDIA_TYPE = "application/problem+json"
 _TYPE = "urn:invariant:problem:"
@@ -115,6 +118,22 @@ _HTTP_KINDS = {
 }
 
 
+def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
+    """The problem+json answer to an HTTP-level refusal: its status, detail and headers."""
+    kind, title = _HTTP_KINDS.get(exc.status_code, ("http-error", "Request refused"))
+    problem = _problem(exc.status_code, kind, title, str(exc.detail))
+    return JSONResponse(problem.body, problem.status, exc.headers, media_type=MEDIA_TYPE)
+
+
+def _method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
+    """405 naming, in ``Allow`` and in the detail, every method the path supports."""
+    problem = _problem(405, "method-not-allowed", "Method not allowed",
+                       f"{request.method} is not supported on {request.url.path}; "
+                       f"it supports {', '.join(allowed)}", allowed=allowed)
+    return JSONResponse(problem.body, 405, {"Allow": ", ".join(allowed)},
+                        media_type=MEDIA_TYPE)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error raised by a route with a problem+json response."""
 
@@ -129,9 +148,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code < 400 or exc.status_code in (204, 304):
             return Response(status_code=exc.status_code, headers=exc.headers)
-        kind, title = _HTTP_KINDS.get(exc.status_code, ("http-error", "Request refused"))
-        problem = _problem(exc.status_code, kind, title, str(exc.detail))
-        return JSONResponse(problem.body, problem.status, exc.headers, media_type=MEDIA_TYPE)
+        if exc.status_code == 405 and (
+                allowed := allowed_methods(request.app.router.routes, request.scope)):
+            return _method_not_allowed(request, allowed)
+        return http_error_response(exc)
 
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)

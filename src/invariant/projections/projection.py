@@ -119,8 +119,8 @@ class Projection:
 
 @dataclass(frozen=True)
 class ProjectionSet:
-    """An application's projections and the event store they read: what a factory named
-    by ``INVARIANT_PROJECTIONS`` returns (called with the configured event storage)."""
+    """An application's projections and the event store they read (what an application
+    gives ``invariant projections``: see :class:`~invariant.operable.Parts`)."""
 
     store: EventStore
     projections: Sequence[Projection]

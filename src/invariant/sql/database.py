@@ -37,6 +37,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from invariant.domain.errors import ConfigurationError, StoreError
+from invariant.files import private_file
 from invariant.sql.engine import create_engine as create_async_engine
 
 T = TypeVar("T")
@@ -119,7 +120,7 @@ class SQLiteReadModels(ReadModelDatabase):
 
     def _get_engine(self) -> Engine:
         if self._engine is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600 (and 0700 directories) before SQLite creates it
             # The pool hands a connection to one user at a time, whichever thread it runs on.
             engine = create_engine(f"sqlite:///{self.path}",
                                    connect_args={"check_same_thread": False})

@@ -1,4 +1,10 @@
-"""Event store: the port, its adapters, the codec, upcasting and the typed facade."""
+"""Event store: the port, its adapters, the codec, upcasting and the typed facade.
+
+``PostgresStorage`` is imported on first use, so that importing this package does not
+import PostgreSQL's driver (asyncpg) for applications that do not use it.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from invariant.store.codec import Codec
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
@@ -23,6 +29,18 @@ from invariant.store.registry import EventRegistry
 from invariant.store.sqlite import SQLiteStorage
 from invariant.store.upcasting import Upcasters
 
+if TYPE_CHECKING:
+    from invariant.store.postgres import PostgresStorage
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStorage":
+        from invariant.store.postgres import PostgresStorage
+
+        return PostgresStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AppendRequest",
     "Codec",
@@ -40,6 +58,7 @@ __all__ = [
     "NewEvent",
     "OutboxMessage",
     "OutboxRecord",
+    "PostgresStorage",
     "RecordedEvent",
     "SQLiteStorage",
     "SnapshotRecord",

@@ -166,11 +166,12 @@ def decode_log_page(store: EventStore, rows: Sequence[LogRow],
                 decoder = decoders.get((stored_type, stored_version))
                 if decoder is None:
                     decoder = decoders[(stored_type, stored_version)] = (
-                        registry.decoder_for(stored_type, stored_version))
+                        registry.text_decoder_for(stored_type, stored_version) if text
+                        else registry.decoder_for(stored_type, stored_version))
         if decode:
             stored = row[4]
             try:
-                event = decoder(loads(stored) if text else stored)  # type: ignore[arg-type]
+                event = decoder(stored)
             except Exception:
                 # The careful path reports malformed data precisely.
                 data = stored if isinstance(stored, dict) else loads(stored)

@@ -18,10 +18,13 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from invariant.domain.errors import ConfigurationError, SerializationError, ValidationError
 from invariant.domain.identity import Identity
 from invariant.domain.money import _INTERNED, Currency, Money
 from invariant.domain.values import ValueObject
+from invariant.store.text_decoding import FieldPlan, build_text_decoder
 
 Encoder = Callable[[Any], Any]
 Decoder = Callable[[Any], Any]
@@ -73,23 +76,30 @@ class _ClassCodec:
     their own decoders. The generated code is plain attribute assignment, field by field.
     """
 
-    __slots__ = ("cls", "decode_fast", "decode_hot", "encode", "encoders", "required")
+    __slots__ = ("cls", "decode_fast", "decode_hot", "decode_text", "encode", "encoders",
+                 "required")
 
     def __init__(
         self,
         cls: type[Any],
         encoders: list[tuple[str, Encoder | None]],
-        decoders: list[tuple[str, Decoder | None, tuple[str, Any]]],
+        fields: list[FieldPlan],
         required: frozenset[str],
     ) -> None:
         self.cls = cls
         self.encoders = encoders
         self.required = required
+        decoders = [(name, dec, default) for name, _, dec, default in fields]
         self.decode_fast = _generate_decoder(cls, decoders)
         # For loops over many stored events that fall back to decode() on any exception:
         # Money fields look their interned value up inline. Malformed data may raise other
         # exceptions here than in decode_fast, never give another result.
         self.decode_hot = _generate_decoder(cls, decoders, inline_money=True)
+        # The same, from the stored JSON text: msgspec builds the object (see
+        # invariant.store.text_decoding), or, for shapes it cannot read, orjson then decode_hot.
+        self.decode_text: Callable[[str | bytes], Any] = build_text_decoder(
+            cls, fields, fills_dict=_fills_dict(cls), validates=_is_value_object(cls)
+        ) or _parse_then(self.decode_hot)
         self.encode: Callable[[Any], dict[str, Any]] = _generate_encoder(encoders)
 
     def decode(self, data: dict[str, Any]) -> Any:
@@ -140,11 +150,7 @@ def _generate_decoder(
     namespace: dict[str, Any] = {"cls": cls, "new": object.__new__, "setattr": object.__setattr__,
                                  "interned": _INTERNED.get, "none": _NONE_INTERNED}
     lines = ["def decode(data):", "    obj = new(cls)"]
-    # Instances with a __dict__ take their fields straight into it (frozen dataclasses only
-    # guard attribute assignment); slotted classes go through object.__setattr__.
-    has_dict = "__slots__" not in cls.__dict__ and all(
-        "__slots__" not in k.__dict__ or k is object for k in cls.__mro__[1:-1]
-    ) and _instances_have_dict(cls)
+    has_dict = _fills_dict(cls)
     if has_dict:
         lines.append("    fields = obj.__dict__")
     for i, (name, dec, (kind, default)) in enumerate(decoders):
@@ -179,6 +185,23 @@ def _generate_decoder(
     exec("\n".join(lines), namespace)
     decode: Callable[[dict[str, Any]], Any] = namespace["decode"]
     return decode
+
+
+def _fills_dict(cls: type[Any]) -> bool:
+    """Instances with a __dict__ take their fields straight into it (frozen dataclasses only
+    guard attribute assignment); slotted classes go through object.__setattr__."""
+    return "__slots__" not in cls.__dict__ and all(
+        "__slots__" not in k.__dict__ or k is object for k in cls.__mro__[1:-1]
+    ) and _instances_have_dict(cls)
+
+
+def _parse_then(decode: Callable[[Any], Any]) -> Callable[[str | bytes], Any]:
+    loads = orjson.loads
+
+    def decode_text(text: str | bytes) -> Any:
+        return decode(loads(text))
+
+    return decode_text
 
 
 class Codec:
@@ -222,7 +245,7 @@ class Codec:
                 "module level so its annotations can be resolved"
             ) from exc
         encoders: list[tuple[str, Encoder | None]] = []
-        decoders: list[tuple[str, Decoder | None, tuple[str, Any]]] = []
+        fields: list[FieldPlan] = []
         required: set[str] = set()
         for f in dataclasses.fields(cls):
             if not f.init:
@@ -236,8 +259,8 @@ class Codec:
             else:
                 default = ("required", None)
                 required.add(f.name)
-            decoders.append((f.name, dec, default))
-        return _ClassCodec(cls, encoders, decoders, frozenset(required))
+            fields.append((f.name, hints[f.name], dec, default))
+        return _ClassCodec(cls, encoders, fields, frozenset(required))
 
     def _converters(self, tp: Any, where: str) -> tuple[Encoder | None, Decoder | None]:
         origin = typing.get_origin(tp)

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import orjson
 
-from invariant.domain.errors import InvariantError
+from invariant.domain.errors import InvariantError, ValidationError
 from invariant.domain.events import DomainEvent
 from invariant.store.ids import new_uuid
 from invariant.store.port import EventStorage
@@ -260,12 +260,22 @@ class EventStore:
         highest_from = self.upcasters.highest_from
         registry = self.registry
         decoders: dict[tuple[str, int], Callable[[dict[str, Any]], DomainEvent]] = {}
+        text_decoders: dict[tuple[str, int], Callable[[str | bytes], DomainEvent]] = {}
         sinks: dict[str, Callable[[DomainEvent], object]] = {}
 
         def decoder_for(event_type: str, version: int) -> Callable[[dict[str, Any]], DomainEvent]:
             found = decoders.get((event_type, version))
             if found is None:
                 found = decoders[(event_type, version)] = registry.decoder_for(
+                    event_type, version
+                )
+            return found
+
+        def text_decoder_for(event_type: str, version: int
+                             ) -> Callable[[str | bytes], DomainEvent]:
+            found = text_decoders.get((event_type, version))
+            if found is None:
+                found = text_decoders[(event_type, version)] = registry.text_decoder_for(
                     event_type, version
                 )
             return found
@@ -284,7 +294,7 @@ class EventStore:
         loads = orjson.loads
         event_type = ""
         version = 0  # no stored schema version: the first row starts a run
-        upcasting = text = False
+        upcasting = text = parse = False
         decoder: Callable[[Any], DomainEvent] = _before_first_run
         sink = consume
         for stored_type, stored_version, stored in history:
@@ -292,10 +302,11 @@ class EventStore:
                 event_type, version = stored_type, stored_version
                 text = type(stored) is not dict
                 upcasting = version <= highest_from.get(event_type, 0)
+                parse = text and upcasting  # upcasters work on data; the rest reads the text
                 if upcasting:
                     decoder, sink = upcast_decoder(event_type, version), consume
                 else:
-                    decoder = decoder_for(event_type, version)
+                    decoder = (text_decoder_for if text else decoder_for)(event_type, version)
                     if consumer_for is None:
                         sink = consume
                     else:
@@ -305,7 +316,7 @@ class EventStore:
                                 registry.class_for(event_type))
                         sink = found
             try:
-                event = decoder(loads(stored) if text else stored)  # type: ignore[arg-type]
+                event = decoder(loads(stored) if parse else stored)  # type: ignore[arg-type]
             except Exception:
                 if upcasting and text is (type(stored) is not dict):
                     raise  # the upcaster's or the careful decoder's own error
@@ -396,7 +407,18 @@ class EventStore:
     async def history_between(
         self, stream_id: str, start: datetime, end: datetime
     ) -> list[EventEnvelope]:
-        """Events of a stream recorded in ``[start, end]`` (a temporal query)."""
+        """Events of a stream recorded in ``[start, end]``, both bounds included, upcast
+        (a temporal query). The bounds must be timezone-aware: a naive time would mean UTC
+        to one adapter and local time to another."""
+        for name, moment in (("start", start), ("end", end)):
+            if moment.tzinfo is None or moment.utcoffset() is None:
+                raise ValidationError.single(
+                    name, "must be timezone-aware (UTC recommended)", "naive_datetime"
+                )
+        if start > end:
+            raise ValidationError.single(
+                "end", f"must not be before start ({start.isoformat()})", "invalid_range"
+            )
         records = await self.storage.read_stream(
             stream_id, recorded_from=start, recorded_until=end
         )

@@ -73,7 +73,11 @@ class AppendRequest:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotRecord:
-    """An aggregate's state at ``version`` of its stream, in the snapshot schema it was made in."""
+    """An aggregate's state at ``version`` of its stream, in the snapshot schema it was made in.
+
+    ``aggregate_type`` is the aggregate's ``category`` (snapshots written before it was
+    hold the class name; the repository still reads those while the class keeps it).
+    """
 
     stream_id: str
     aggregate_type: str
@@ -184,8 +188,12 @@ def category_of(stream_id: str) -> str:
     return head
 
 
-def expected_repr(expected: ExpectedVersion) -> str:
-    return expected.value if isinstance(expected, StreamState) else str(expected)
+def expected_number(expected: ExpectedVersion) -> int | None:
+    """``expected`` as :class:`ConcurrencyError` reports it: the version (``NO_STREAM`` is 0,
+    which means the same), or None for ``ANY``."""
+    if expected is StreamState.ANY:
+        return None
+    return 0 if expected is StreamState.NO_STREAM else expected
 
 
 def check_expected(stream_id: str, expected: ExpectedVersion, actual: int) -> None:
@@ -194,7 +202,7 @@ def check_expected(stream_id: str, expected: ExpectedVersion, actual: int) -> No
         return
     want = 0 if expected is StreamState.NO_STREAM else expected
     if want != actual:
-        raise ConcurrencyError(stream_id, expected_repr(expected), actual)
+        raise ConcurrencyError(stream_id, expected_number(expected), actual)
 
 
 def validate_append(request: AppendRequest) -> None:

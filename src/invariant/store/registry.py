@@ -76,6 +76,19 @@ class EventRegistry:
         decoder: Callable[[dict[str, Any]], DomainEvent] = codec.decode_hot
         return decoder
 
+    def text_decoder_for(self, event_type: str, schema_version: int
+                         ) -> Callable[[str | bytes], DomainEvent]:
+        """As :meth:`decoder_for`, for the stored JSON text: parses and decodes in one step.
+
+        It may raise any exception on malformed text or data (msgspec's among them), so
+        callers fall back to ``orjson.loads`` and :meth:`decode` to report those precisely.
+        """
+        _, codec, version = self._entry(event_type)
+        if schema_version != version:
+            self.decode(event_type, schema_version, {})  # raises the explanatory error
+        decoder: Callable[[str | bytes], DomainEvent] = codec.decode_text
+        return decoder
+
     def _entry(self, event_type: str) -> tuple[type[DomainEvent], _ClassCodec, int]:
         entry = self._by_type.get(event_type)
         if entry is None:

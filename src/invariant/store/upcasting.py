@@ -79,28 +79,38 @@ class Upcasters:
             step = self._events.get((event_type, version))
         return event_type, version, data
 
-    def register_snapshot(self, aggregate_type: str, from_version: int, transform: Transform
+    def register_snapshot(self, category: str, from_version: int, transform: Transform
                           ) -> None:
-        """Upcast snapshots of ``aggregate_type`` made with schema ``from_version``."""
-        key = (aggregate_type, from_version)
+        """Upcast snapshots of the aggregate whose ``category`` is given (``"account"`` for
+        ``BankAccount``), made with snapshot schema ``from_version``.
+
+        Snapshots are named by the category, not the class name, so that renaming a class
+        whose ``category`` is set keeps its snapshots and their upcasters.
+        """
+        key = (category, from_version)
         if key in self._snapshots:
             raise ConfigurationError(
-                f"a snapshot upcaster for {aggregate_type} v{from_version} exists already"
+                f"a snapshot upcaster for {category} v{from_version} exists already"
             )
         self._snapshots[key] = transform
 
-    def upcast_snapshot(self, aggregate_type: str, version: int, target: int,
+    @property
+    def snapshot_names(self) -> frozenset[str]:
+        """The categories that have snapshot upcasters."""
+        return frozenset(name for name, _ in self._snapshots)
+
+    def upcast_snapshot(self, category: str, version: int, target: int,
                         state: dict[str, Any]) -> dict[str, Any] | None:
         """The state in schema ``target``, or None when no chain of upcasters reaches it."""
         while version < target:
-            step = self._snapshots.get((aggregate_type, version))
+            step = self._snapshots.get((category, version))
             if step is None:
                 return None
             try:
                 state = step(dict(state))
             except Exception as exc:
                 raise SerializationError(
-                    f"snapshot upcaster for {aggregate_type} v{version} failed: {exc}"
+                    f"snapshot upcaster for {category} v{version} failed: {exc}"
                 ) from exc
             version += 1
         return state if version == target else None

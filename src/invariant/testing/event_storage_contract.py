@@ -123,7 +123,7 @@ class EventStorageContract:
         with pytest.raises(ConcurrencyError) as caught:
             await storage.commit(append("order-1", 5, new_event(2)))
         assert (caught.value.stream_id, caught.value.expected, caught.value.actual) == (
-            "order-1", "5", 1,
+            "order-1", 5, 1,
         )
         assert "order-1" in str(caught.value) and "5" in str(caught.value)
         assert await storage.stream_version("order-1") == 1
@@ -134,8 +134,8 @@ class EventStorageContract:
         await storage.commit(append("order-1", StreamState.NO_STREAM, new_event(1)))
         with pytest.raises(ConcurrencyError) as caught:
             await storage.commit(append("order-1", StreamState.NO_STREAM, new_event(2)))
-        assert caught.value.expected == "no_stream"
-        assert caught.value.actual == 1
+        assert (caught.value.expected, caught.value.actual) == (0, 1)  # NO_STREAM is version 0
+        assert "expected version 0 (no stream yet), actual version 1" in str(caught.value)
 
     async def test_expecting_an_existing_version_of_a_missing_stream_fails(
         self, storage: EventStorage

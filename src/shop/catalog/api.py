@@ -1,8 +1,10 @@
 """The catalog's HTTP API: a public shop window and the admin's product management.
 
-Bodies are parsed loosely (types only) and validated by the ``ProductDetails`` contract, so
-the rules live in one place; its field errors are reported at their place in the body
-(``body.price.amount``), like FastAPI's own.
+Bodies are parsed strictly (JSON types exactly as documented, amounts as decimal strings of
+ASCII digits) and their values validated by the ``ProductDetails`` contract, so the rules
+live in one place; its field errors are reported at their place in the body
+(``body.price.amount``), like FastAPI's own. The document shows the contract's rules too:
+its lengths and patterns, the currencies it knows, and their decimal places.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from invariant.domain import FieldError, Money, ValidationError
+from invariant.domain import Currency, FieldError, Money, ValidationError
 from shop.catalog.application import ID_PATTERN, CatalogService, ProductView
 from shop.catalog.contracts import ProductDetails
+from shop.kernel import TEXT_LINE
 from shop.platform.auth import AdminUser
-from shop.platform.http import Page, Paging
+from shop.platform.http import Body, Page, Paging
 
 T = TypeVar("T")
 ProductIdPath = Annotated[str, Path(min_length=1, max_length=64,
@@ -33,13 +36,31 @@ def _as_in_contract(name: str) -> dict[str, Any]:
     return {k: v for k, v in _CONTRACT_SCHEMA[name].items() if k in _DOCUMENTED}
 
 
-class MoneyBody(BaseModel):
+def _amount_pattern(decimals: int) -> str:
+    """Below 1,000,000 with at most ``decimals`` decimal places, in ASCII digits (``\\d``
+    would let other scripts' digits in)."""
+    fraction = rf"(\.[0-9]{{1,{decimals}}})?" if decimals else ""
+    return rf"^[0-9]{{1,6}}{fraction}$"
+
+
+def _per_currency(schema: dict[str, Any]) -> None:
+    """Document the contract's rules across the two fields: a currency it knows, and an
+    amount with at most that currency's decimal places."""
+    codes: dict[int, list[str]] = {}
+    for code, decimals in sorted(Currency.known().items()):
+        codes.setdefault(decimals, []).append(code)
+    schema["anyOf"] = [{"properties": {"currency": {"enum": group},
+                                       "amount": {"pattern": _amount_pattern(decimals)}}}
+                       for decimals, group in sorted(codes.items())]
+
+
+class MoneyBody(Body):
     """An amount of money on the wire: the amount as a decimal string."""
 
-    model_config = ConfigDict(extra="forbid")
-    amount: str = Field(max_length=40, examples=["12.50"], json_schema_extra={
-        "pattern": r"^[0-9]{1,6}(\.[0-9]{1,4})?$",
-        "description": "A decimal string, at most the currency's decimal places"})
+    model_config = ConfigDict(json_schema_extra=_per_currency)
+    amount: str = Field(pattern=_amount_pattern(4), examples=["12.50"],
+                        description="A decimal string, at most the currency's decimal places "
+                                    "(2 for USD, 0 for JPY, 3 for KWD)")
     currency: str = Field(max_length=16, examples=["USD"],
                           json_schema_extra=_as_in_contract("currency"))
 
@@ -47,6 +68,10 @@ class MoneyBody(BaseModel):
     def of(cls, money: Money) -> MoneyBody:
         return cls(amount=f"{money.amount:.{money.currency.minor_units}f}",
                    currency=money.currency.code)
+
+
+_NAME = {**_as_in_contract("name"), "pattern": TEXT_LINE.pattern}
+"""The contract's one-line pattern and its rule that a name is not blank, as one pattern."""
 
 
 class ProductOut(BaseModel):
@@ -64,26 +89,24 @@ class ProductOut(BaseModel):
                    price=MoneyBody.of(view.price), active=view.active)
 
 
-class NewProduct(BaseModel):
+class NewProduct(Body):
     """A product to add. ``id`` is optional (a slug such as ``red-mug``; default: a UUID).
     Names are 1-120 characters, descriptions up to 2000, prices below 1,000,000 in an
     ISO 4217 currency with at most its decimal places."""
 
-    model_config = ConfigDict(extra="forbid")
     id: str | None = Field(None, max_length=200, json_schema_extra={
         "pattern": "^" + ID_PATTERN.pattern + "$"})
-    name: str = Field(max_length=10_000, json_schema_extra=_as_in_contract("name"))
+    name: str = Field(max_length=10_000, json_schema_extra=_NAME)
     description: str = Field("", max_length=100_000,
                              json_schema_extra=_as_in_contract("description"))
     price: MoneyBody
     active: bool = True
 
 
-class ProductChanges(BaseModel):
+class ProductChanges(Body):
     """Some of a product's fields, to change (the others stay as they are)."""
 
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, max_length=10_000, json_schema_extra=_as_in_contract("name"))
+    name: str | None = Field(None, max_length=10_000, json_schema_extra=_NAME)
     description: str | None = Field(None, max_length=100_000,
                                     json_schema_extra=_as_in_contract("description"))
     price: MoneyBody | None = None

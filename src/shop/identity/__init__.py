@@ -22,8 +22,15 @@ How secrets are kept (the security design)
   for good stays dead with the code still sealed, and useless once expired).
 * **Logs and responses** never contain the password, its hash or the code: validation
   errors do not echo input, and log lines name accounts by id.
+* **Password guesses** (log-in, and the current password of a password change) are
+  throttled per email and address, with growing waits, and per email from all addresses
+  it does not trust (see :class:`~shop.identity.domain.Guesses`). Each guess is counted
+  in the database, in a transaction of its own, *before* the slow check, so concurrent
+  guesses cannot slip past the count; unknown emails are counted alike.
 * **Tokens** are HMAC-SHA256 JWTs (``shop.platform.auth.Tokens``) that expire after
-  ``SHOP_TOKEN_TTL``; a tampered or expired token is 401.
+  ``SHOP_TOKEN_TTL`` and name the account's token version; every request checks that the
+  account exists and still has that version (a password change moves it on), and takes
+  the role from the account. A tampered, expired or revoked token is 401.
 * **User enumeration**: only registration tells that an email is taken (409); log-in,
   verification and new-code requests answer alike for unknown and known emails (see
   :mod:`shop.identity.api`).
@@ -43,8 +50,10 @@ from shop.identity.application import IdentityService
 from shop.identity.infrastructure import (
     Argon2Passwords,
     HmacCodeDigest,
+    SqlAccountDirectory,
     SqlAccountStore,
     metadata,
+    upgrade,
 )
 from shop.identity.published import PUBLISHED, CodeSeal
 from shop.platform.module import Module
@@ -67,8 +76,10 @@ def module(shop: Shop) -> Module:
 
     async def setup(shop: Shop) -> None:
         settings = shop.settings
+        await shop.read_models.run(upgrade)  # before anything reads an account
         if await service().ensure_admin(settings.admin_email, settings.admin_password):
             log.info("made the admin account")
 
     return Module(name="identity", integration_events=PUBLISHED, router=router(service),
-                  tables=metadata, setup=setup)
+                  tables=metadata, setup=setup,
+                  accounts=SqlAccountDirectory(lambda: shop.read_models))

@@ -5,19 +5,22 @@ with 409 (the caller must learn why sign-up failed, as on nearly every sign-up f
 other routes do not tell whether an email is registered: a failed login says "the email or
 password is wrong" (and takes as long for an unknown email: a dummy argon2 check), verify
 answers an unknown email as it answers a wrong code, and asking for a new code answers 202
-whether or not an unverified account exists. The password and the code are never echoed
-back, not even in validation errors.
+whether or not an unverified account exists; password guesses are throttled alike for
+unknown and known emails (429 with the same Retry-After). The password and the code are
+never echoed back, not even in validation errors.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from shop.identity.application import (
+    SOURCE_LENGTH,
     AccountView,
     ChangePassword,
     IdentityService,
@@ -27,7 +30,12 @@ from shop.identity.application import (
     SendNewCode,
     Verify,
 )
-from shop.identity.domain import CodeRequestedTooSoon, NotVerified, Role, TooManyLogIns
+from shop.identity.domain import (
+    CodeRequestedTooSoon,
+    NotVerified,
+    Role,
+    TooManyPasswordGuesses,
+)
 from shop.platform.auth import CurrentUser
 from shop.platform.errors import Forbidden, NotAuthenticated, TooManyRequests
 
@@ -46,7 +54,7 @@ AnyPassword = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RegistrationIn(_Body):
@@ -99,6 +107,18 @@ class Notice(BaseModel):
     detail: str
 
 
+def client_address(request: Request) -> str:
+    """The address a request comes from: the ASGI client's host (behind a proxy, the
+    forwarded address only if the server is told to trust the proxy's header)."""
+    client = request.client
+    return client.host[:SOURCE_LENGTH] if client is not None and client.host else "unknown"
+
+
+def retry_after(exc: TooManyPasswordGuesses) -> float:
+    """Whole seconds, rounded up: a client that waits that long is not refused again."""
+    return float(math.ceil(exc.retry_after.total_seconds()))
+
+
 def router(service: Callable[[], IdentityService]) -> APIRouter:
     """identity's routes over the service ``service()`` returns."""
     api = APIRouter(prefix="/identity", tags=["identity"])
@@ -127,26 +147,34 @@ def router(service: Callable[[], IdentityService]) -> APIRouter:
                              "its way")
 
     @api.post("/login")
-    async def log_in(body: LoginIn) -> TokenOut:
+    async def log_in(body: LoginIn, request: Request) -> TokenOut:
         """Exchange email and password for an access token (403 until the email is
-        verified)."""
+        verified; 429 with Retry-After after too many wrong passwords)."""
         try:
-            token = await service().log_in(LogIn(body.email, body.password))
+            token = await service().log_in(
+                LogIn(body.email, body.password, client_address(request)))
         except InvalidCredentials as exc:
             raise NotAuthenticated(str(exc)) from None
         except NotVerified as exc:
             raise Forbidden(str(exc)) from None
-        except TooManyLogIns as exc:
-            raise TooManyRequests(str(exc), exc.retry_after.total_seconds()) from None
+        except TooManyPasswordGuesses as exc:
+            raise TooManyRequests(str(exc), retry_after(exc)) from None
         return TokenOut(access_token=token.access_token, token_type=token.token_type,
                         expires_in=token.expires_in)
 
     @api.post("/password")
-    async def change_password(body: PasswordChangeIn, user: CurrentUser) -> AccountOut:
-        """Change the signed-in user's password (the current one is required); the owner is
-        told by email."""
-        return AccountOut.of(await service().change_password(ChangePassword(
-            user.user_id, body.current_password, body.new_password)))
+    async def change_password(body: PasswordChangeIn, user: CurrentUser, request: Request
+                              ) -> AccountOut:
+        """Change the signed-in user's password (the current one is required, and a wrong
+        one counts as a wrong log-in); every access token issued so far stops working, so
+        log in again. The owner is told by email."""
+        try:
+            account = await service().change_password(ChangePassword(
+                user.user_id, body.current_password, body.new_password,
+                client_address(request)))
+        except TooManyPasswordGuesses as exc:
+            raise TooManyRequests(str(exc), retry_after(exc)) from None
+        return AccountOut.of(account)
 
     @api.get("/me")
     async def me(user: CurrentUser) -> AccountOut:

@@ -19,10 +19,11 @@ from invariant.messaging.published_language import IntegrationEvent
 from shop.identity.domain import (
     Account,
     AlreadyVerified,
+    Guesses,
+    Reserved,
     Role,
     Verification,
     email_key,
-    login_locked,
 )
 from shop.identity.published import (
     CodeSeal,
@@ -35,6 +36,8 @@ from shop.kernel import CustomerId
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+SOURCE_LENGTH = 64
+"""The longest client address kept (an IPv6 address has at most 45 characters)."""
 
 
 # -- ports ------------------------------------------------------------------------------
@@ -82,18 +85,18 @@ class AccountSession(Protocol):
         """Publish ``event`` if (and only if) this transaction commits (the outbox)."""
         ...
 
-    def login_locked_until(self, key: str) -> datetime | None:
-        """Until when log-in is locked for the email key ``key`` (None: it is not)."""
+    def guesses(self, key: str, source: str) -> Guesses:
+        """The password guesses for the email key ``key`` from the address ``source``
+        and from everywhere, locked for this transaction (concurrent guesses wait)."""
         ...
 
-    def login_failed(self, key: str, now: datetime) -> None:
-        """Count a wrong password for ``key``, atomically (concurrent tries all count);
-        lock log-in for :data:`LOGIN_LOCKOUT` at :data:`MAX_LOGIN_FAILURES` within
-        :data:`LOGIN_WINDOW`."""
+    def save_guesses(self, key: str, source: str, guesses: Guesses) -> None:
+        """Store the counts :meth:`guesses` returned, changed."""
         ...
 
-    def login_succeeded(self, key: str) -> None:
-        """Forget ``key``'s wrong passwords."""
+    def forget_guesses(self, now: datetime) -> None:
+        """Delete a few counts that are of no more use at ``now`` (forgotten, and not
+        trusting their address any more)."""
         ...
 
 
@@ -112,7 +115,9 @@ class TokenIssuer(Protocol):
     @property
     def ttl_seconds(self) -> int: ...
 
-    def issue(self, user_id: str, role: Role) -> str: ...
+    def issue(self, user_id: str, version: int) -> str:
+        """A token for account ``user_id`` at its token version ``version``."""
+        ...
 
 
 # -- commands, queries and their results --------------------------------------------------
@@ -142,19 +147,23 @@ class SendNewCode:
 
 @dataclass(frozen=True, slots=True)
 class LogIn:
-    """Exchange email and password for an access token."""
+    """Exchange email and password for an access token; ``source`` is the address the
+    guess comes from (its throttle's key, with the email)."""
 
     email: str
     password: str
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
 class ChangePassword:
-    """Replace the password of the signed-in user (who must know the current one)."""
+    """Replace the password of the signed-in user (who must know the current one; a wrong
+    one counts as a wrong log-in from ``source``)."""
 
     user_id: str
     current_password: str
     new_password: str
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,30 +299,30 @@ class IdentityService:
             sealed_code=self.seal.seal(code, now), expires_at=expires_at), account.id, now)
 
     async def log_in(self, command: LogIn) -> AccessToken:
-        """An access token for a verified account whose password matches."""
-        key, now = email_key(command.email), self.clock()
-
-        def lookup(session: AccountSession) -> Account | None:
-            login_locked(session.login_locked_until(key), now)
-            return session.by_email(command.email)
-
-        account = await self.store.run(lookup)
+        """An access token for a verified account whose password matches. The guess is
+        counted before the password is checked (TooManyPasswordGuesses if it must wait),
+        for unknown emails alike."""
+        key, source = email_key(command.email), command.source
+        reserved = await self._reserve_guess(key, source)
+        account = await self.store.run(lambda session: session.by_email(command.email))
         matches = await self.passwords.verify(
             account.password_hash if account else None, command.password)
         if account is None or not matches:
-            await self.store.run(lambda session: session.login_failed(key, now))
-            raise InvalidCredentials()
+            raise InvalidCredentials()  # counted already
+        await self._guessed_right(key, source, reserved)
         account.ensure_may_log_in()
-        await self.store.run(lambda session: session.login_succeeded(key))
-        return AccessToken(self.tokens.issue(account.id.value, account.role),
+        return AccessToken(self.tokens.issue(account.id.value, account.token_version),
                            self.tokens.ttl_seconds)
 
     async def change_password(self, command: ChangePassword) -> AccountView:
-        """Replace the password; the owner is told by email."""
+        """Replace the password, revoking every token issued so far; the owner is told by
+        email. The current password is a guess like a log-in's (same counts)."""
         user_id = CustomerId(command.user_id)
         account = await self.store.run(lambda session: _existing(session, user_id))
+        reserved = await self._reserve_guess(account.key, command.source)
         if not await self.passwords.verify(account.password_hash, command.current_password):
-            raise WrongCurrentPassword()
+            raise WrongCurrentPassword()  # counted already
+        await self._guessed_right(account.key, command.source, reserved)
         new_hash = await self.passwords.hash(command.new_password)
         now = self.clock()
 
@@ -325,6 +334,28 @@ class IdentityService:
                 user_id=account.id.value, email=account.email, changed_at=now), user_id, now)
             return account
         return view(await self.store.run(work))
+
+    async def _reserve_guess(self, key: str, source: str) -> Reserved:
+        """Count a password guess for ``key`` from ``source`` as wrong, committed before
+        the slow check runs: however many guesses arrive at once, no more are checked than
+        the counts allow (the rest: TooManyPasswordGuesses)."""
+        now = self.clock()
+
+        def work(session: AccountSession) -> Reserved:
+            reserved = session.guesses(key, source).reserve(now)
+            session.save_guesses(key, source, reserved.guesses)
+            session.forget_guesses(now)
+            return reserved
+        return await self.store.run(work)
+
+    async def _guessed_right(self, key: str, source: str, reserved: Reserved) -> None:
+        """The reserved guess was right: reset its address's count and trust it."""
+        now = self.clock()
+
+        def work(session: AccountSession) -> None:
+            guesses = session.guesses(key, source)
+            session.save_guesses(key, source, guesses.right(reserved, now))
+        await self.store.run(work)
 
     async def me(self, user_id: str) -> AccountView:
         """The caller's own account."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -48,26 +49,114 @@ class NotVerified(DomainError):
             "(POST /identity/verify), or ask for a new one (POST /identity/verification-code)")
 
 
-MAX_LOGIN_FAILURES = 5
-"""Wrong passwords for one email within :data:`LOGIN_WINDOW` that lock its log-in..."""
-LOGIN_WINDOW = timedelta(minutes=15)
-LOGIN_LOCKOUT = timedelta(minutes=15)
-"""... for this long (known and unknown emails alike: no enumeration)."""
+GUESSES_FREE = 5
+"""Password guesses one address may make for one email before it must wait."""
+ACCOUNT_GUESSES_FREE = 20
+"""Password guesses for one email, from all addresses together that it does not trust,
+before they must wait (the ceiling against guessing from many addresses)."""
+FIRST_DELAY = timedelta(seconds=1)
+"""The wait after the first guess beyond the free ones; it doubles with each further
+guess..."""
+MAX_DELAY = timedelta(minutes=15)
+"""... up to this."""
+FORGET_AFTER = timedelta(hours=24)
+"""A count with no guess for this long starts again from zero."""
+TRUST_FOR = timedelta(days=30)
+"""How long an address the right password came from is exempt from the account-wide
+ceiling (its own count still applies)."""
 
 
-class TooManyLogIns(DomainError):
-    """Log-in is locked for this email after too many wrong passwords."""
+class TooManyPasswordGuesses(DomainError):
+    """A password guess that must wait: too many wrong ones came before it."""
 
     def __init__(self, retry_after: timedelta) -> None:
         self.retry_after = retry_after
-        seconds = max(1, round(retry_after.total_seconds()))
-        super().__init__(f"too many wrong passwords for this email; try again in {seconds} s")
+        seconds = max(1, math.ceil(retry_after.total_seconds()))
+        super().__init__(f"too many wrong passwords for this account; try again in {seconds} s")
 
 
-def login_locked(locked_until: datetime | None, now: datetime) -> None:
-    """Refuse a log-in while the email's lock holds."""
-    if locked_until is not None and now < locked_until:
-        raise TooManyLogIns(locked_until - now)
+@dataclass(frozen=True, slots=True)
+class GuessCount:
+    """Password guesses counted against one key: every guess counts as wrong from the
+    moment it is reserved (before it is checked), so that concurrent guesses see it."""
+
+    guesses: int = 0
+    last_at: datetime | None = None
+
+    def _current(self, now: datetime) -> int:
+        if self.last_at is None or now - self.last_at >= FORGET_AFTER:
+            return 0
+        return self.guesses
+
+    def wait(self, free: int, now: datetime) -> timedelta:
+        """How long until the next guess may be checked (zero: now)."""
+        over = self._current(now) - free
+        if over < 0 or self.last_at is None:
+            return timedelta(0)
+        delay = min(MAX_DELAY, FIRST_DELAY * (1 << min(over, 32)))
+        return max(timedelta(0), self.last_at + delay - now)
+
+    @property
+    def forgotten_at(self) -> datetime | None:
+        """When this count starts again from zero (None: it is zero)."""
+        return None if self.last_at is None else self.last_at + FORGET_AFTER
+
+    def counted(self, now: datetime) -> GuessCount:
+        """One guess more, made at ``now``."""
+        return GuessCount(self._current(now) + 1, now)
+
+    def refunded(self) -> GuessCount:
+        """One guess less: it turned out right."""
+        return replace(self, guesses=max(0, self.guesses - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Guesses:
+    """The password guesses that concern one guess: those from its address for its email
+    (``source``), those for its email from every address (``account``), and until when
+    the address is trusted for that email (the right password came from it).
+
+    The policy: an address gets :data:`GUESSES_FREE` guesses, then waits
+    :data:`FIRST_DELAY`, doubling with each guess up to :data:`MAX_DELAY`. Addresses the
+    email does not trust share :data:`ACCOUNT_GUESSES_FREE` guesses with the same growing
+    waits, so many addresses together cannot guess without limit; an address it trusts is
+    exempt from that ceiling, so an attacker elsewhere cannot lock its owner out. The right
+    password resets its address's count and trusts the address for :data:`TRUST_FOR`.
+    Unknown emails are counted alike (no account enumeration)."""
+
+    source: GuessCount = GuessCount()
+    account: GuessCount = GuessCount()
+    trusted_until: datetime | None = None
+
+    def trusted(self, now: datetime) -> bool:
+        return self.trusted_until is not None and now < self.trusted_until
+
+    def reserve(self, now: datetime) -> Reserved:
+        """Count a guess as wrong before it is checked; TooManyPasswordGuesses if it must
+        wait (a refused guess is not counted: it was not checked)."""
+        trusted = self.trusted(now)
+        wait = self.source.wait(GUESSES_FREE, now)
+        if not trusted:
+            wait = max(wait, self.account.wait(ACCOUNT_GUESSES_FREE, now))
+        if wait > timedelta(0):
+            raise TooManyPasswordGuesses(wait)
+        account = self.account if trusted else self.account.counted(now)
+        return Reserved(replace(self, source=self.source.counted(now), account=account),
+                        account_counted=not trusted)
+
+    def right(self, reserved: Reserved, now: datetime) -> Guesses:
+        """The reserved guess was the right password: its address starts from zero and is
+        trusted; the account-wide count takes back this one guess (not the others)."""
+        account = self.account.refunded() if reserved.account_counted else self.account
+        return Guesses(GuessCount(0, now), account, now + TRUST_FOR)
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """A guess that may be checked now, and the counts with it counted as wrong."""
+
+    guesses: Guesses
+    account_counted: bool
 
 
 class CodeRequestedTooSoon(DomainError):
@@ -117,6 +206,9 @@ class Account:
     code: PendingCode | None = None
     version: int = 0
     """The stored version this account was loaded at (0: not stored yet)."""
+    token_version: int = 0
+    """Access tokens name the token version they were issued at; a password change moves
+    it on, so every token issued before stops working."""
 
     @classmethod
     def register(cls, id: CustomerId, email: str, password_hash: str, now: datetime
@@ -181,5 +273,7 @@ class Account:
             raise NotVerified()
 
     def change_password(self, password_hash: str) -> None:
-        """Use a new password (its hash) from now on."""
+        """Use a new password (its hash) from now on; the tokens issued so far are
+        revoked."""
         self.password_hash = password_hash
+        self.token_version += 1

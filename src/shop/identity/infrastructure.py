@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import argon2
@@ -25,10 +25,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    case,
+    delete,
     insert,
-    literal,
+    inspect,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import DBAPIError
@@ -39,17 +40,17 @@ from invariant.sql.database import ReadModelDatabase, dialect_insert
 from invariant.sql.errors import unique_violation
 from invariant.sql.outbox_table import outbox_table
 from invariant.sql.types import Moment
-from shop.identity.application import AccountSession
+from shop.identity.application import SOURCE_LENGTH, AccountSession
 from shop.identity.domain import (
-    LOGIN_LOCKOUT,
-    LOGIN_WINDOW,
-    MAX_LOGIN_FAILURES,
     Account,
+    GuessCount,
+    Guesses,
     PendingCode,
     email_key,
 )
 from shop.identity.published import SOURCE
 from shop.kernel import CustomerId
+from shop.platform.auth import AccountAccess
 
 metadata = MetaData()
 accounts = Table(
@@ -66,15 +67,25 @@ accounts = Table(
     Column("code_expires_at", Moment()),
     Column("code_wrong_tries", Integer, nullable=False, default=0),
     Column("version", Integer, nullable=False),
+    Column("token_version", Integer, nullable=False, server_default="0"),
 )
-login_failures = Table(
-    "identity_login_failures", metadata,
+password_guesses = Table(
+    "identity_password_guesses", metadata,
     Column("email_key", String(320), primary_key=True),
-    Column("failures", Integer, nullable=False),
-    Column("window_started", Moment(), nullable=False),
-    Column("locked_until", Moment()),
+    Column("source", String(SOURCE_LENGTH), primary_key=True),
+    Column("guesses", Integer, nullable=False),
+    Column("last_at", Moment()),
+    Column("trusted_until", Moment()),
+    Column("forget_at", Moment(), nullable=False, index=True),
 )
-"""Wrong passwords per email key (known or not) in the current window, and the lock."""
+"""Password guesses per email key (known or not) and address, and per email key from all
+addresses (``source`` :data:`ACCOUNT_WIDE`); a row is deleted after ``forget_at``."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ACCOUNT_WIDE = "*"
+"""The ``source`` of an email's account-wide count (no client address is ``*``)."""
+STALE_ROWS_PER_GUESS = 2
+"""Forgotten rows each guess deletes: as many as a guess may add, so that guesses from
+ever new addresses and emails cannot grow the table without bound."""
 _outbox = outbox_table(MetaData())
 T = TypeVar("T")
 
@@ -86,29 +97,47 @@ class SqlAccountSession:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def login_locked_until(self, key: str) -> datetime | None:
-        t = login_failures
-        found: datetime | None = self.conn.execute(
-            select(t.c.locked_until).where(t.c.email_key == key)).scalar()
-        return found
+    def guesses(self, key: str, source: str) -> Guesses:
+        # The account-wide row first, then the address's: one order for every guess, so
+        # two concurrent guesses never hold one row each while waiting for the other.
+        account, _ = self._locked_count(key, ACCOUNT_WIDE)
+        count, trusted_until = self._locked_count(key, source)
+        return Guesses(count, account, trusted_until)
 
-    def login_failed(self, key: str, now: datetime) -> None:
-        t = login_failures
-        fresh = t.c.window_started < now - LOGIN_WINDOW  # the last window is over
+    def _locked_count(self, key: str, source: str) -> tuple[GuessCount, datetime | None]:
+        """The row of (``key``, ``source``), made if missing, locked until the transaction
+        ends: an upsert that changes nothing waits for (and then blocks) every concurrent
+        guess on the row, on PostgreSQL as on SQLite (whose write lock serializes anyway)."""
+        t = password_guesses
         upsert = dialect_insert(self.conn.dialect.name, t).values(
-            email_key=key, failures=1, window_started=now, locked_until=None)
-        failures = self.conn.execute(upsert.on_conflict_do_update(
-            index_elements=[t.c.email_key],
-            set_={"failures": case((fresh, 1), else_=t.c.failures + 1),
-                  "window_started": case((fresh, literal(now, t.c.window_started.type)),
-                                         else_=t.c.window_started)},
-        ).returning(t.c.failures)).scalar_one()
-        if failures >= MAX_LOGIN_FAILURES:  # locked; counting starts again after it
-            self.conn.execute(update(t).where(t.c.email_key == key).values(
-                failures=0, window_started=now, locked_until=now + LOGIN_LOCKOUT))
+            email_key=key, source=source, guesses=0, last_at=None, trusted_until=None,
+            forget_at=_EPOCH)
+        row = self.conn.execute(upsert.on_conflict_do_update(
+            index_elements=[t.c.email_key, t.c.source], set_={"guesses": t.c.guesses},
+        ).returning(t.c.guesses, t.c.last_at, t.c.trusted_until)).one()
+        return GuessCount(row.guesses, row.last_at), row.trusted_until
 
-    def login_succeeded(self, key: str) -> None:
-        self.conn.execute(login_failures.delete().where(login_failures.c.email_key == key))
+    def save_guesses(self, key: str, source: str, guesses: Guesses) -> None:
+        self._save_count(key, ACCOUNT_WIDE, guesses.account, None)
+        self._save_count(key, source, guesses.source, guesses.trusted_until)
+
+    def _save_count(self, key: str, source: str, count: GuessCount,
+                    trusted_until: datetime | None) -> None:
+        t = password_guesses
+        # Of use until its count is forgotten and its trust is over, whichever is later.
+        forget_at = max((m for m in (count.forgotten_at, trusted_until) if m is not None),
+                        default=_EPOCH)
+        self.conn.execute(update(t).where(t.c.email_key == key, t.c.source == source).values(
+            guesses=count.guesses, last_at=count.last_at, trusted_until=trusted_until,
+            forget_at=forget_at))
+
+    def forget_guesses(self, now: datetime) -> None:
+        t = password_guesses
+        stale = (select(t.c.email_key, t.c.source).where(t.c.forget_at < now)
+                 .order_by(t.c.forget_at).limit(STALE_ROWS_PER_GUESS))
+        if self.conn.dialect.name == "postgresql":
+            stale = stale.with_for_update(skip_locked=True)  # never wait for a guess
+        self.conn.execute(delete(t).where(tuple_(t.c.email_key, t.c.source).in_(stale)))
 
     def by_email(self, email: str) -> Account | None:
         return self._one(accounts.c.email_key == email_key(email))
@@ -164,6 +193,40 @@ class SqlAccountStore:
         return await self.database.run(lambda conn: work(SqlAccountSession(conn)))
 
 
+class SqlAccountDirectory:
+    """The accounts access tokens are checked against (shop's
+    :class:`~shop.platform.auth.AccountDirectory`): one primary-key read per request, of
+    the role and the token version, from the database itself, so a revocation is seen at
+    once by every process of the shop (no cache to fall behind)."""
+
+    def __init__(self, database: Callable[[], ReadModelDatabase]) -> None:
+        self._database = database
+
+    async def access(self, user_id: str) -> AccountAccess | None:
+        query = select(accounts.c.role, accounts.c.token_version).where(
+            accounts.c.id == user_id)
+        row = await self._database().run(lambda conn: conn.execute(query).first(),
+                                         write=False)
+        if row is None:
+            return None
+        return AccountAccess("admin" if row.role == "admin" else "customer", row.token_version)
+
+
+def upgrade(conn: Connection) -> None:
+    """Bring an older shop's accounts table up to date (``create_all`` makes missing
+    tables, never missing columns): add ``token_version``, 0 for every account (their old
+    tokens carry no version and stop working). Additive only: an older shop still running
+    on this database during the upgrade keeps working (its ``identity_login_failures``
+    table is left to it; drop it once no older shop runs)."""
+    columns = {c["name"] for c in inspect(conn).get_columns(accounts.name)}
+    if "token_version" not in columns:
+        # IF NOT EXISTS: two PostgreSQL processes may start at once (SQLite's write lock,
+        # held by this transaction since before the look, keeps its check true).
+        if_missing = "IF NOT EXISTS " if conn.dialect.name == "postgresql" else ""
+        conn.exec_driver_sql(f"ALTER TABLE {accounts.name} ADD COLUMN {if_missing}"
+                             "token_version INTEGER NOT NULL DEFAULT 0")
+
+
 def _row(account: Account) -> dict[str, Any]:
     code = account.code
     return {
@@ -174,6 +237,7 @@ def _row(account: Account) -> dict[str, Any]:
         "code_issued_at": code.issued_at if code else None,
         "code_expires_at": code.expires_at if code else None,
         "code_wrong_tries": code.wrong_tries if code else 0,
+        "token_version": account.token_version,
     }
 
 
@@ -183,7 +247,8 @@ def _account(row: Any) -> Account:
         code = PendingCode(row["code_digest"], row["code_issued_at"], row["code_expires_at"],
                            row["code_wrong_tries"])
     return Account(CustomerId(row["id"]), row["email"], row["role"], row["password_hash"],
-                   row["registered_at"], row["verified_at"], code, row["version"])
+                   row["registered_at"], row["verified_at"], code, row["version"],
+                   row["token_version"])
 
 
 class Argon2Passwords:

@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from invariant.domain import ProjectionError
 from shop.inventory.application import GetStockLevel, SetStock, StockLevel
 from shop.inventory.domain import MAX_UNITS
 from shop.platform.auth import AdminUser
-from shop.platform.http import ID_PATTERN, Page, Paging, ShopDep
+from shop.platform.http import ID_PATTERN, Body, Integer, Page, Paging, ShopDep
 
 ProductIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64,
                                     description="A product id, e.g. 'keyboard'")]
@@ -42,11 +42,10 @@ class StockOut(BaseModel):
                    reserved=level.reserved, available=level.available)
 
 
-class StockCount(BaseModel):
+class StockCount(Body):
     """The units on hand after a count (at least what orders hold)."""
 
-    model_config = ConfigDict(extra="forbid")
-    on_hand: int = Field(ge=0, le=MAX_UNITS)
+    on_hand: Integer = Field(ge=0, le=MAX_UNITS)
 
 
 def router(stock_page: StockPage, levels_projection: str) -> APIRouter:

@@ -14,6 +14,14 @@ from invariant.domain import Currency, FieldError, Identity, Money, ValidationEr
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 """Product and order ids that commands and routes accept (catalog slugs, UUIDs)."""
 
+_SPACES = " \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Real characters, not escapes, so that Python's re, pydantic's Rust regex and a client's
+# ECMAScript regex read the class alike. With the control characters, they are exactly the
+# characters str.isspace() counts: "blank" means one thing here and in str.strip().
+TEXT_LINE = re.compile(rf"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f{_SPACES}][^\x00-\x1f\x7f]*$")
+"""One line of text that is not blank: no control characters (PostgreSQL refuses NUL in
+text), and at least one character that is not a space."""
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerId(Identity):
@@ -46,5 +54,5 @@ def check_ids(subject: str, **ids: object) -> None:
         raise ValidationError(problems, subject=subject)
 
 
-__all__ = ["ID", "Currency", "CustomerId", "Money", "OrderId", "ProductId", "check_ids",
-           "id_problems"]
+__all__ = ["ID", "TEXT_LINE", "Currency", "CustomerId", "Money", "OrderId", "ProductId",
+           "check_ids", "id_problems"]

@@ -20,6 +20,8 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Column, Connection, MetaData, String, Table, insert, select, update
 
+from invariant.domain.errors import ConfigurationError
+from invariant.files import private_directory, private_file
 from invariant.messaging import jobs
 from invariant.messaging.port import Message
 from shop.notifications.application import SEND_EMAIL, emails_for
@@ -96,6 +98,7 @@ class _SaveMessages:
 
 def _write_atomically(path: Path, body: bytes) -> None:
     partial = path.with_suffix(".partial")
+    private_file(partial)  # an email may hold a one-time code: for the owner only
     partial.write_bytes(body)
     partial.replace(path)  # readers globbing *.eml never see half a message
 
@@ -104,7 +107,7 @@ def _write_atomically(path: Path, body: bytes) -> None:
 async def mail_sink(host: str, port: int, directory: Path) -> AsyncIterator[None]:
     """A local SMTP server on ``host:port`` saving messages into ``directory``, served by
     the running event loop while the block runs."""
-    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(private_directory, directory)
     # aiosmtpd logs every line of every message at DEBUG: that would put one-time codes
     # in the shop's logs. Its INFO lines (connections, commands) are enough.
     smtp_log = logging.getLogger("mail.log")
@@ -112,7 +115,13 @@ async def mail_sink(host: str, port: int, directory: Path) -> AsyncIterator[None
         smtp_log.setLevel(logging.INFO)
     handler = _SaveMessages(directory)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _smtp(handler), host, port)
+    try:
+        server = await loop.create_server(lambda: _smtp(handler), host, port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the local mail sink cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "set SHOP_SMTP_PORT to a free port, or SHOP_MAIL_SINK=off to send to a real "
+            "SMTP server") from exc
     try:
         yield
     finally:

@@ -11,7 +11,9 @@ from datetime import datetime
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
+from shop.kernel import TEXT_LINE
 from shop.ordering.application import (
+    MAX_REASON,
     AddItem,
     CancelOrder,
     ChangeQuantity,
@@ -27,7 +29,7 @@ from shop.ordering.application import (
 )
 from shop.ordering.domain import MAX_QUANTITY
 from shop.platform.auth import CurrentUser
-from shop.platform.http import ID_PATTERN, IdPath, MoneyOut, Page, Paging, ShopDep
+from shop.platform.http import ID_PATTERN, Body, IdPath, Integer, MoneyOut, Page, Paging, ShopDep
 
 
 class LineOut(BaseModel):
@@ -70,17 +72,19 @@ class OrderSummaryOut(BaseModel):
     started_at: datetime
 
 
-class NewItem(BaseModel):
+class NewItem(Body):
     product_id: str = Field(pattern=ID_PATTERN, max_length=64)
-    quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)
+    quantity: Integer = Field(default=1, ge=1, le=MAX_QUANTITY)
 
 
-class QuantityChange(BaseModel):
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+class QuantityChange(Body):
+    quantity: Integer = Field(ge=1, le=MAX_QUANTITY)
 
 
-class Cancellation(BaseModel):
-    reason: str = Field(default="cancelled by the customer", min_length=1, max_length=200)
+class Cancellation(Body):
+    reason: str = Field(default="cancelled by the customer", min_length=1,
+                        max_length=MAX_REASON, pattern=TEXT_LINE.pattern,
+                        description="One line of text, not blank")
 
 
 def _order_out(view: OrderView, fulfilment: FulfilmentStatus | None) -> OrderOut:

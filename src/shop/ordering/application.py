@@ -17,7 +17,7 @@ from invariant.application import Command, Query, UnitOfWork
 from invariant.clock import Clock
 from invariant.domain import Money, NotFoundError, ValidationError
 from invariant.messaging.published_language import Amount
-from shop.kernel import CustomerId, OrderId, check_ids
+from shop.kernel import TEXT_LINE, CustomerId, OrderId, check_ids
 from shop.ordering import published
 from shop.ordering.domain import (
     CreditLimits,
@@ -116,9 +116,10 @@ class CancelOrder(Command):
     customer_id: str | None = None
 
     def validate(self) -> None:
-        if not self.reason.strip() or len(self.reason) > MAX_REASON:
-            raise ValidationError.single("reason", f"must be 1 to {MAX_REASON} characters",
-                                         "invalid_reason", subject="CancelOrder")
+        if TEXT_LINE.fullmatch(self.reason) is None or len(self.reason) > MAX_REASON:
+            raise ValidationError.single(
+                "reason", f"must be one line of 1 to {MAX_REASON} characters, not blank",
+                "invalid_reason", subject="CancelOrder")
 
 
 @dataclass(frozen=True, kw_only=True)

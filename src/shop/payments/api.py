@@ -9,16 +9,22 @@ from pydantic import BaseModel
 
 from shop.payments.provider import FakePaymentProvider
 from shop.platform.auth import AdminUser
+from shop.platform.http import Body
+
+Mode = Literal["approve", "decline", "timeout"]
 
 
-class ProviderMode(BaseModel):
+class ProviderMode(Body):
     """How the payment provider answers charges: approve them, decline them, or time out
     (hang longer than shop waits)."""
 
-    mode: Literal["approve", "decline", "timeout"]
+    mode: Mode
 
 
-class ProviderStatus(ProviderMode):
+class ProviderStatus(BaseModel):
+    """The provider's mode, and how many charges and refunds it made."""
+
+    mode: Mode
     charges: int
     refunds: int
 

@@ -1,9 +1,17 @@
-"""Access tokens and who is calling: signed (HMAC-SHA256 JWT), expiring, with a role.
+"""Access tokens and who is calling: signed (HMAC-SHA256 JWT), expiring, and checked
+against the account they name on every request.
+
+A token names its account (``sub``) and the account's token version when it was issued
+(``ver``). A signature proves only that the shop issued the token once; so each request also
+asks the :class:`AccountDirectory` (identity's accounts: one primary-key lookup) whether the
+account still exists and still has that token version (a password change moves it on,
+revoking every earlier token), and takes the caller's role from the account, never from the
+token.
 
 Routes declare who may call them with the annotated dependencies :data:`CurrentUser`
 (any signed-in user, customer or admin) and :data:`AdminUser` (admins only). A missing,
-tampered, expired or malformed token is 401 (``WWW-Authenticate: Bearer``); a valid token
-without the admin role on an admin route is 403.
+tampered, expired, malformed or revoked token, or one whose account is gone, is 401
+(``WWW-Authenticate: Bearer``); a valid token of a non-admin on an admin route is 403.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import jwt
 from fastapi import Depends, Request
@@ -27,7 +35,7 @@ _ISSUER = "shop"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller, as its access token names it."""
+    """The caller: the account its access token names, with the account's role."""
 
     user_id: str
     role: Role
@@ -35,6 +43,30 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a verified token says: whose it is, and the account's token version then."""
+
+    user_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAccess:
+    """What an account allows now: its role and its current token version."""
+
+    role: Role
+    token_version: int
+
+
+class AccountDirectory(Protocol):
+    """Where the accounts behind tokens are looked up (identity provides it)."""
+
+    async def access(self, user_id: str) -> AccountAccess | None:
+        """The account ``user_id``'s role and token version; None if there is none."""
+        ...
 
 
 class Tokens:
@@ -51,29 +83,32 @@ class Tokens:
     def ttl_seconds(self) -> int:
         return int(self._ttl.total_seconds())
 
-    def issue(self, user_id: str, role: Role) -> str:
+    def issue(self, user_id: str, version: int) -> str:
+        """A token for account ``user_id`` at its token version ``version``."""
         now = self._clock()
-        claims = {"sub": user_id, "role": role, "iss": _ISSUER, "iat": now,
+        claims = {"sub": user_id, "ver": version, "iss": _ISSUER, "iat": now,
                   "exp": now + self._ttl, "jti": uuid.uuid4().hex}
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
-    def verify(self, token: str) -> Principal:
+    def verify(self, token: str) -> TokenClaims:
+        """The claims of a token this shop signed and that has not expired (it may still
+        be revoked: see :func:`current_user`)."""
         try:
             claims = self._decode(token)
         except jwt.ExpiredSignatureError:
             raise NotAuthenticated("the access token has expired; log in again") from None
         except jwt.InvalidTokenError:
             raise NotAuthenticated("the access token is not valid; log in again") from None
-        role, subject = claims.get("role"), claims.get("sub")
-        if role not in ("customer", "admin") or not isinstance(subject, str):
+        version, subject = claims.get("ver"), claims.get("sub")
+        if type(version) is not int or not isinstance(subject, str):
             raise NotAuthenticated("the access token is not valid; log in again")
-        return Principal(subject, "admin" if role == "admin" else "customer")
+        return TokenClaims(subject, version)
 
     def _decode(self, token: str) -> dict[str, object]:
         """Check the signature, then the expiry against the clock (tests move time)."""
         claims: dict[str, object] = jwt.decode(
             token, self._secret, algorithms=[_ALGORITHM], issuer=_ISSUER,
-            options={"require": ["sub", "role", "exp", "iat", "iss"], "verify_exp": False,
+            options={"require": ["sub", "ver", "exp", "iat", "iss"], "verify_exp": False,
                      "verify_iat": False})
         exp = claims["exp"]
         if not isinstance(exp, int | float) or exp <= self._clock().timestamp():
@@ -84,16 +119,26 @@ class Tokens:
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /identity/login")
 
 
-def current_user(
+async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller of a route that needs a signed-in user."""
+    """The caller of a route that needs a signed-in user: a valid token whose account
+    exists and has not revoked it."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("this needs an access token: Authorization: Bearer <token> "
                                "(get one from POST /identity/login)")
-    tokens: Tokens = request.app.state.shop.tokens
-    return tokens.verify(credentials.credentials)
+    shop = request.app.state.shop
+    tokens: Tokens = shop.tokens
+    claims = tokens.verify(credentials.credentials)
+    directory: AccountDirectory | None = shop.accounts
+    access = None if directory is None else await directory.access(claims.user_id)
+    if access is None:
+        raise NotAuthenticated("the account of this access token does not exist")
+    if access.token_version != claims.version:
+        raise NotAuthenticated("this access token was revoked (the password was changed); "
+                               "log in again")
+    return Principal(claims.user_id, access.role)
 
 
 def admin_user(principal: Annotated[Principal, Depends(current_user)]) -> Principal:

@@ -1,20 +1,22 @@
-"""shop's HTTP API: every context's routes, problem+json errors, health, pagination."""
+"""shop's HTTP API: every context's routes, problem+json errors, the body cap, health,
+documentation pages, pagination."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import Depends, FastAPI, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from invariant.domain import Money
-from invariant.http import install_error_handlers
+from invariant.http import BodyLimit, install_error_handlers
 from shop.kernel import ID
+from shop.platform.docs import install_docs
 from shop.platform.runtime import Shop
 
 T = TypeVar("T")
@@ -25,9 +27,31 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not allowed for this account (problem+json)"},
     404: {"description": "Not found (problem+json)"},
     409: {"description": "Conflict (problem+json)"},
+    413: {"description": "The request body is larger than SHOP_MAX_BODY bytes "
+                         "(problem+json)"},
     422: {"description": "Invalid input or refused by a business rule (problem+json)"},
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
 }
+
+
+class Body(BaseModel):
+    """A request body, read exactly as its JSON Schema says: unknown fields are refused and
+    nothing is coerced (``0`` is not ``false``, ``"1"`` is not ``1``, ``1`` is not
+    ``"1"``). Every route's body derives from it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _json_integer(value: object) -> object:
+    # JSON Schema counts 1.0 as an integer (a number with no fractional part); pydantic's
+    # strict mode would refuse it, and refuses booleans and strings as we want.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_json_integer)]
+"""A JSON integer in a :class:`Body`: ``2`` or ``2.0``; never ``true``, ``"2"`` or ``2.5``."""
 
 
 class MoneyOut(BaseModel):
@@ -90,36 +114,36 @@ IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
 """A product or order id in a route's path."""
 
 
-class Health(BaseModel):
-    status: str
-    store: str
-    outbox_pending: int
-
-
-def create_app(shop: Shop, *, on_started: Callable[[Shop], None] | None = None) -> FastAPI:
-    """The FastAPI app serving ``shop``; its lifespan starts and stops the shop."""
+def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
+    """The FastAPI app serving ``shop``; its lifespan starts and stops the shop (unless
+    ``manage`` is false: then the caller does, as ``python -m shop`` does to report a
+    start-up failure in one line before serving)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not manage:
+            yield
+            return
         async with shop:
-            if on_started is not None:
-                on_started(shop)
             yield
 
     app = FastAPI(
         title="shop", version="1.0.0", lifespan=lifespan, responses=PROBLEM_RESPONSES,
+        docs_url=None, redoc_url=None,  # served by install_docs, without a CDN
         description="The reference system of invariant: identity, catalog, orders and their "
                     "fulfilment across inventory, payments and shipping. Errors are RFC 9457 "
-                    "problem details (application/problem+json).")
+                    "problem details (application/problem+json). A method a path does not "
+                    "support is answered 405, its Allow header listing those it does. "
+                    "Request bodies are read strictly as documented here: JSON types are "
+                    "never coerced, unknown fields are refused.")
     app.state.shop = shop
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=shop.settings.max_body)
+    install_docs(app)
 
-    @app.get("/health", tags=["health"])
-    async def health(shop: ShopDep) -> Health:
-        lag = await shop.relay.lag()
-        return Health(status="ok", store=shop.settings.invariant.store,
-                      outbox_pending=lag.pending)
+    from shop.platform.health_api import router as health  # it needs ShopDep from here
 
+    app.include_router(health())
     for module in shop.modules:
         if module.router is not None:
             app.include_router(module.router)

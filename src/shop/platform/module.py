@@ -24,6 +24,7 @@ from invariant.messaging.jobs import JobHandler
 from invariant.messaging.published_language import IntegrationEvent
 from invariant.processes import ProcessManager
 from invariant.projections import Projection
+from shop.platform.auth import AccountDirectory
 
 if TYPE_CHECKING:
     from shop.platform.runtime import Shop
@@ -47,6 +48,8 @@ class Module:
       (before any ``setup``).
     * ``setup``: idempotent start-up work (e.g. seed data), after the store is ready.
     * ``lifespan``: a service that runs while the shop runs (e.g. the local mail sink).
+    * ``accounts``: the accounts access tokens are checked against (identity; at most one
+      module gives them).
     """
 
     name: str
@@ -64,6 +67,7 @@ class Module:
     tables: MetaData | None = None
     setup: Callable[[Shop], Awaitable[None]] | None = None
     lifespan: Callable[[Shop], AbstractAsyncContextManager[None]] | None = None
+    accounts: AccountDirectory | None = None
 
 
 ModuleFactory = Callable[["Shop"], Module]

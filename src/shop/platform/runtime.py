@@ -23,6 +23,7 @@ from typing import Any
 from invariant.application.middleware import default_middleware
 from invariant.bootstrap import App, bootstrap, open_broker, open_read_models, open_storage
 from invariant.clock import Clock, utc_now
+from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging.consumer import Consumer
 from invariant.messaging.jobs import JobWorker
@@ -34,7 +35,8 @@ from invariant.retry import RetryPolicy
 from invariant.store.port import EventStorage
 from invariant.tasks import stop_task, wait_briefly
 from shop.config import ShopSettings
-from shop.platform.auth import Tokens
+from shop.platform.auth import AccountDirectory, Tokens
+from shop.platform.broker_watch import BrokerWatch
 from shop.platform.module import Module, ModuleFactory
 
 log = logging.getLogger("shop")
@@ -61,13 +63,19 @@ def default_modules() -> list[ModuleFactory]:
             billing.module, analytics.module]
 
 
+def invariant_settings(settings: ShopSettings) -> Settings:
+    """invariant's settings as shop runs with them: its broker is ``sql`` (durable, in its
+    own database) unless ``INVARIANT_BROKER`` names another."""
+    return replace(settings.invariant, broker=settings.invariant.broker or "sql")
+
+
 class Shop:
     """All of shop in one process. ``async with Shop(settings) as shop:`` starts it."""
 
     def __init__(self, settings: ShopSettings, *, modules: Sequence[ModuleFactory] | None = None,
                  clock: Clock = utc_now, storage: EventStorage | None = None,
-                 broker: Broker | None = None, consumer_backoff: RetryPolicy | None = None
-                 ) -> None:
+                 broker: Broker | None = None, consumer_backoff: RetryPolicy | None = None,
+                 read_models: ReadModelDatabase | None = None) -> None:
         self.settings = settings.resolved()
         self.clock = clock
         self.tokens = Tokens(self.settings.secret, self.settings.token_ttl, clock=clock)
@@ -76,13 +84,21 @@ class Shop:
         names = [m.name for m in self.modules]
         if len(set(names)) != len(names):
             raise ConfigurationError(f"a module is registered twice: {sorted(names)}")
+        directories = [m.accounts for m in self.modules if m.accounts is not None]
+        if len(directories) > 1:
+            raise ConfigurationError("more than one module gives the accounts tokens are "
+                                     "checked against; one context owns accounts")
+        self.accounts: AccountDirectory | None = directories[0] if directories else None
+        """Who access tokens are checked against (None: no accounts, every token is 401)."""
         commands = _merge("command", {m.name: m.commands for m in self.modules})
         queries = _merge("query", {m.name: m.queries for m in self.modules})
         # The shop runs its own relay (after its consumers declared their groups), so the
         # application is built without one.
         self.owns_storage = storage is None
         storage = storage if storage is not None else open_storage(self.settings.invariant)
-        self.read_models: ReadModelDatabase = open_read_models(self.settings.invariant, storage)
+        self.owns_read_models = read_models is None
+        self.read_models: ReadModelDatabase = read_models if read_models is not None else (
+            open_read_models(self.settings.invariant, storage))
         self.app: App = bootstrap(
             replace(self.settings.invariant, broker=None, broker_url=None),
             events=[e for m in self.modules for e in m.events],
@@ -96,10 +112,11 @@ class Shop:
             middleware=default_middleware(storage, retries=COMMAND_RETRIES),
         )
         self.broker: Broker = broker if broker is not None else open_broker(
-            replace(self.settings.invariant, broker=self.settings.invariant.broker or "sql"),
-            self.read_models)
+            invariant_settings(self.settings), self.read_models)
         """``INVARIANT_BROKER`` (default ``sql``: durable, in the shop's own database)."""
-        self.relay = OutboxRelay(self.read_models, self.broker)
+        self.broker_watch = BrokerWatch(self.broker)
+        """The broker as the relay and the consumers use it: it tells whether it answers."""
+        self.relay = OutboxRelay(self.read_models, self.broker_watch)
         self.consumers = [Consumer(name, self.read_models, handler, backoff=consumer_backoff)
                           for m in self.modules for name, handler in m.consumers.items()]
         self.jobs = JobWorker(self.read_models, _merge("job", {m.name: m.jobs
@@ -131,7 +148,8 @@ class Shop:
 
     async def _start(self) -> None:
         self.app.owns_storage = self.owns_storage
-        self._stack.push_async_callback(self.read_models.close)
+        if self.owns_read_models:
+            self._stack.push_async_callback(self.read_models.close)
         await self._stack.enter_async_context(self.app)
         for module in self.modules:
             if module.tables is not None:
@@ -153,7 +171,7 @@ class Shop:
         self._stop.clear()
         self._spawn(self.relay.run(stop=self._stop), "relay")
         for consumer in self.consumers:
-            self._spawn(consumer.consume(self.broker, stop=self._stop, poll=0.2),
+            self._spawn(consumer.consume(self.broker_watch, stop=self._stop, poll=0.2),
                         f"consumer {consumer.name}")
         self._spawn(self.jobs.run(stop=self._stop, idle=0.1), "jobs")
         self._spawn(self.processes.run(), "processes")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from shop.platform.auth import AdminUser
-from shop.platform.http import IdPath, ShopDep
+from shop.platform.http import Body, IdPath, ShopDep
 from shop.shipping.application import (
     GetCarrierRefusal,
     GetShipment,
@@ -15,10 +15,9 @@ from shop.shipping.application import (
 )
 
 
-class Failures(BaseModel):
+class Failures(Body):
     """Whether the carrier refuses new shipments (fulfilment then refunds and cancels)."""
 
-    model_config = ConfigDict(extra="forbid")
     refuse: bool
 
 

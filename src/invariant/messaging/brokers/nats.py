@@ -136,8 +136,11 @@ class NatsBroker:
 
     async def fetch(self, group: str, *, max_messages: int, timeout: float  # noqa: ASYNC109
                     ) -> list[Delivery]:
-        """A pull of up to ``max_messages``."""
+        """A pull of up to ``max_messages``; BrokerError while the client reconnects (a pull
+        would only time out, as if nothing had been published)."""
         sub = await self._subscription(group)
+        if self._nc is not None and not self._nc.is_connected:
+            raise BrokerError("NATS is not connected: the client is reconnecting")
         try:
             msgs = await sub.fetch(max_messages, timeout=max(timeout, 0.01))
         except (nats.errors.TimeoutError, TimeoutError):

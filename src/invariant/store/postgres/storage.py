@@ -46,7 +46,17 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class PostgresStorage(PostgresReads, PostgresWriter):
-    """Event storage in PostgreSQL, in the tables of one schema."""
+    """Event storage in PostgreSQL, in the tables of one schema.
+
+    ``dsn`` is a libpq URL (``postgresql://user:password@host:5432/db``). ``schema`` names
+    the PostgreSQL schema that holds invariant's tables and functions (events, outbox,
+    snapshots, commands); :meth:`setup` creates it and them when missing. It must be a
+    lower-case SQL identifier (``a-z``, ``0-9``, ``_``); ``public`` by default. Give each
+    application (or test) its own schema to share one database; read models, processes
+    and the relay find the same schema through ``ReadModelDatabase.for_url(dsn,
+    schema=...)`` (``INVARIANT_POSTGRES_SCHEMA`` sets both). ``min_connections`` and
+    ``max_connections`` size the connection pool.
+    """
 
     def __init__(
         self,

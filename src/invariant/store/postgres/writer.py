@@ -29,7 +29,7 @@ from invariant.store.records import (
     CommitResult,
     StreamResult,
     StreamState,
-    expected_repr,
+    expected_number,
     validate_append,
 )
 
@@ -188,7 +188,7 @@ class PostgresWriter:
                 ))
             elif status == "conflict":
                 future.set_exception(ConcurrencyError(
-                    request.stream_id, expected_repr(request.expected_version), row[2]
+                    request.stream_id, expected_number(request.expected_version), row[2]
                 ))
             else:
                 assert commit.command is not None
@@ -224,7 +224,7 @@ class PostgresWriter:
                     continue
                 stream = racing.stream_id if racing is not None else "?"
                 actual = await self.stream_version(stream) if racing is not None else -1
-                expected = expected_repr(racing.expected_version) if racing is not None else "?"
+                expected = expected_number(racing.expected_version) if racing is not None else None
                 raise ConcurrencyError(stream, expected, actual) from exc
             except asyncpg.PostgresError as exc:
                 if exc.sqlstate == WRONG_VERSION:
@@ -254,7 +254,7 @@ class PostgresWriter:
             )
             assert row is not None
             if row[1] is None:
-                raise ConcurrencyError(request.stream_id, expected_repr(exp), row[0])
+                raise ConcurrencyError(request.stream_id, expected_number(exp), row[0])
             return StreamResult(request.stream_id, expected + 1, row[1], row[1])
         row = await conn.fetchrow(
             self._sql_append, request.stream_id, expected,
@@ -346,5 +346,5 @@ def _wrong_version(commit: Commit, exc: asyncpg.PostgresError) -> InvariantError
         exp = request.expected_version
         want = 0 if exp is StreamState.NO_STREAM else exp
         if exp is not StreamState.ANY and want != actual:
-            return ConcurrencyError(request.stream_id, expected_repr(exp), actual)
+            return ConcurrencyError(request.stream_id, expected_number(exp), actual)
     return StoreError(f"unexpected version error: {exc}")

@@ -30,7 +30,7 @@ from invariant.store.records import (
     StreamState,
     category_of,
     check_expected,
-    expected_repr,
+    expected_number,
 )
 from invariant.store.sqlite.schema import EMPTY_JSON
 
@@ -124,7 +124,7 @@ class PreparedCommit:
         """The refusal of a one-event commit whose stream is at version ``actual``."""
         row = self.row
         assert row is not None
-        return ConcurrencyError(row[1], expected_repr(self.request.expected_version), actual)
+        return ConcurrencyError(row[1], expected_number(self.request.expected_version), actual)
 
     def result_at(self, position: int) -> CommitResult:
         """The outcome of a one-event commit whose event got ``position``."""

@@ -29,6 +29,7 @@ from typing import Any
 
 from invariant.clock import Clock, micros_of, utc_now
 from invariant.domain.errors import ConfigurationError, StoreError
+from invariant.files import private_file
 from invariant.sql import outbox
 from invariant.store.records import Commit, CommitResult, validate_append
 from invariant.store.signal import CommitSignal, wait_for_head
@@ -83,7 +84,7 @@ class SQLiteStorage(SQLiteReads):
         return conn
 
     async def setup(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600 (and 0700 directories) before SQLite creates it
 
         def create(conn: sqlite3.Connection) -> None:
             for statement in SCHEMA:
