@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,7 +123,16 @@ def test_a_shell_block_that_runs_too_long_is_ended_with_everything_it_started(
     with pytest.raises(AssertionError, match="did not finish within 1 s"):
         run_shell(block, tmp_path, timeout=1)
     child = int((tmp_path / "child.pid").read_text())
-    assert not running(child)
+    assert not still_running_after(child, seconds=10)
+
+
+def still_running_after(pid: int, seconds: float) -> bool:
+    """Whether ``pid`` still runs ``seconds`` from now (a SIGKILL sent to another process's
+    group is delivered asynchronously: the process may show as running for a moment)."""
+    deadline = time.monotonic() + seconds
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return running(pid)
 
 
 def running(pid: int) -> bool:
