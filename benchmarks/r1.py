@@ -34,7 +34,7 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, fun
 from invariant.messaging.consumer import HANDLED, Consumer
 from invariant.messaging.port import Broker, Message
 from invariant.messaging.relay import OutboxRelay
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState
 
@@ -49,18 +49,18 @@ effects = Table("bench_effects", effects_metadata,
 def make_broker(name: str, channel: str) -> Broker:
     """A broker on a channel of its own."""
     if name == "inprocess":
-        from invariant.messaging.inprocess import InProcessBroker
+        from invariant.messaging.brokers.inprocess import InProcessBroker
         return InProcessBroker()
     if name == "nats":
-        from invariant.messaging.nats import NatsBroker
+        from invariant.messaging.brokers.nats import NatsBroker
         return NatsBroker(os.environ.get("INVARIANT_BENCH_NATS_URL", "nats://127.0.0.1:4222"),
                           stream=channel.upper())
     if name == "rabbitmq":
-        from invariant.messaging.rabbitmq import RabbitMQBroker
+        from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
         return RabbitMQBroker(os.environ.get("INVARIANT_BENCH_RABBITMQ_URL",
                                              "amqp://guest:guest@127.0.0.1:5672/"),
                               exchange=channel)
-    from invariant.messaging.redis_streams import RedisStreamsBroker
+    from invariant.messaging.brokers.redis_streams import RedisStreamsBroker
     return RedisStreamsBroker(os.environ.get("INVARIANT_BENCH_REDIS_URL",
                                              "redis://127.0.0.1:6379/0"),
                               stream=f"{channel}:messages")

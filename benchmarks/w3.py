@@ -41,7 +41,7 @@ from sqlalchemy.sql.dml import Insert
 
 from invariant.domain import DomainEvent
 from invariant.projections import Projection, ProjectionRunner, ReadModelDatabase
-from invariant.projections.database import dialect_insert
+from invariant.sql.database import dialect_insert
 from invariant.store import (
     AppendRequest,
     Commit,
@@ -162,7 +162,7 @@ async def run_invariant(storage: EventStorage, database: ReadModelDatabase, page
                         events: int) -> float:
     store = EventStore(storage, EventRegistry([Deposited]))
     projection = Balances()
-    runner = ProjectionRunner(store, database, [projection], page_size=page)
+    runner = ProjectionRunner(store, database, [projection], page_size=page, pause_gc=True)
     await runner.setup()
     started = time.perf_counter()
     applied = await runner.catch_up()

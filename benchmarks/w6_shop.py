@@ -310,10 +310,11 @@ async def _code_for(mail: MailSink, address: str, limit_s: float) -> str:
 
 async def _settled(http: Http, shop: RunningShop, customers: int, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
+    admin = await login(http, ADMIN_EMAIL, shop.admin_password)
     while time.monotonic() < deadline:
         welcomed = sum(1 for m in shop.mail.scan() if m.subject == WELCOME_SUBJECT)
-        health = await http.call("GET", "/health", 200)
-        if welcomed >= customers and health["outbox_pending"] == 0:
+        status = await http.call("GET", "/status", 200, headers=admin)
+        if welcomed >= customers and status["outbox_pending"] == 0:
             return
         await asyncio.sleep(0.1)
     raise ShopFailed(f"the sign-up emails did not all arrive within {limit_s} s")

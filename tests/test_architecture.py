@@ -58,7 +58,7 @@ def wait_for_calls(path: Path) -> list[int]:
 def test_no_timed_wait_can_swallow_a_cancellation() -> None:
     # On Python 3.11, asyncio.wait_for returns normally when a cancellation lands as the
     # awaited future completes: a follower or worker cancelled then runs on forever. Use
-    # invariant.store.signal.wait_briefly or ``async with asyncio.timeout(...)``.
+    # invariant.tasks.wait_briefly or ``async with asyncio.timeout(...)``.
     root = SRC.parent
     offenders = [f"{path.relative_to(root)}:{line}"
                  for path in sorted(root.rglob("*.py")) for line in wait_for_calls(path)]
@@ -70,3 +70,16 @@ def test_the_wait_for_checker_sees_both_spellings(tmp_path: Path) -> None:
     bad.write_text("import asyncio\nfrom asyncio import wait_for\n"
                    "async def f(x):\n    await asyncio.wait_for(x, 1)\n    await wait_for(x, 1)\n")
     assert wait_for_calls(bad) == [4, 5]
+
+
+def test_the_event_store_and_its_adapters_load_no_sqlalchemy() -> None:
+    # SQLAlchemy is for applications with read models, processes or messaging: the event
+    # store's adapters share the outbox's definition (invariant.sql.outbox) without it.
+    import subprocess
+
+    code = ("import sys, invariant, invariant.store, invariant.store.sqlite,"
+            " invariant.store.postgres, invariant.sql.outbox;"
+            " print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"

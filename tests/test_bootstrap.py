@@ -18,7 +18,7 @@ from examples.bank.domain import EVENTS
 from examples.bank.wiring import upcasters
 from invariant import App, Settings, bootstrap
 from invariant.domain import ConfigurationError, Money
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from invariant.store import MemoryStorage, SQLiteStorage
 
 

@@ -20,7 +20,7 @@ def test_by_default_no_broker_and_jobs_in_the_database() -> None:
     assert (found.broker, found.broker_url, found.broker_channel) == (None, None, "invariant")
     assert (found.jobs, found.jobs_url) == ("database", None)
     assert open_job_queue(found) is None
-    from invariant.messaging.inprocess import InProcessBroker
+    from invariant.messaging.brokers.inprocess import InProcessBroker
 
     assert isinstance(open_broker(found), InProcessBroker)  # the embedded default
 
@@ -88,7 +88,7 @@ def test_settings_built_by_hand_are_checked_when_opened() -> None:
 
 
 def test_the_job_queue_is_on_its_own_url_or_the_nats_brokers() -> None:
-    from invariant.messaging.job_queue import NatsJobQueue
+    from invariant.messaging.jobs.nats import NatsJobQueue
 
     own = open_job_queue(settings(jobs="nats", jobs_url="nats://jobs:4222"))
     assert isinstance(own, NatsJobQueue)
@@ -107,7 +107,7 @@ def test_unknown_keys_are_still_errors_and_name_the_new_ones() -> None:
 
 
 def test_the_sql_broker_keeps_messages_in_the_applications_database(tmp_path: Path) -> None:
-    from invariant.messaging.sql_broker import SqlBroker
+    from invariant.messaging.brokers.sql import SqlBroker
 
     found = Settings.from_env({"INVARIANT_BROKER": "sql",
                                "INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})
@@ -119,7 +119,7 @@ def test_the_sql_broker_keeps_messages_in_the_applications_database(tmp_path: Pa
 
 async def test_bootstrap_relays_to_the_sql_broker_on_its_own_database(tmp_path: Path) -> None:
     from invariant.bootstrap import bootstrap
-    from invariant.messaging.sql_broker import SqlBroker
+    from invariant.messaging.brokers.sql import SqlBroker
 
     found = Settings.from_env({"INVARIANT_BROKER": "sql",
                                "INVARIANT_SQLITE_PATH": str(tmp_path / "app.db")})

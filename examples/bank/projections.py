@@ -30,12 +30,12 @@ from sqlalchemy import (
 
 from examples.bank.domain import AccountOpened, MoneyDeposited, MoneyWithdrawn
 from examples.bank.wiring import bank_store
+from invariant.clock import from_micros, to_micros
 from invariant.config import Settings
 from invariant.domain import Currency, Money
 from invariant.operable import Parts
 from invariant.projections import Projection, ProjectionSet, ReadModelDatabase
 from invariant.store import EventEnvelope, EventStorage
-from invariant.store.clock import from_micros, to_micros
 
 HIGH_BALANCE = Decimal("10000")
 

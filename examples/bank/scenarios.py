@@ -22,9 +22,9 @@ from examples.bank.domain import (
 )
 from examples.bank.wiring import bank_store
 from invariant.application import Aggregates, UnitOfWork
+from invariant.clock import utc_now
 from invariant.domain import Money
 from invariant.store import AppendRequest, Commit, EventEnvelope, NewEvent, StreamState
-from invariant.store.clock import utc_now
 from invariant.store.port import EventStorage
 
 Say = Callable[[str], None]

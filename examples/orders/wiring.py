@@ -10,10 +10,10 @@ from examples.orders.domain import SIDE_EFFECTS
 from examples.orders.process import OrderFulfilment
 from examples.orders.saga import ORDER_SAGA
 from invariant.application import CommandBus
+from invariant.clock import Clock, utc_now
 from invariant.processes import ProcessRunner, SagaOrchestrator
 from invariant.projections import ReadModelDatabase
 from invariant.store import EventStorage, EventStore
-from invariant.store.clock import Clock, utc_now
 
 
 @dataclass

@@ -19,12 +19,12 @@ from invariant.store.event_store import EventStore
 from invariant.store.memory import MemoryStorage
 from invariant.store.port import EventStorage
 from invariant.store.registry import EventRegistry
-from invariant.store.signal import stop_task
 from invariant.store.sqlite import SQLiteStorage
 from invariant.store.upcasting import Upcasters
+from invariant.tasks import stop_task
 
 if TYPE_CHECKING:  # imported when used: SQLAlchemy only for applications with projections
-    from invariant.messaging.job_queue import NatsJobQueue
+    from invariant.messaging.jobs.nats import NatsJobQueue
     from invariant.messaging.port import Broker
     from invariant.messaging.relay import OutboxRelay
     from invariant.projections import (
@@ -81,11 +81,11 @@ def open_broker(settings: Settings, database: ReadModelDatabase | None = None) -
 
     check_broker(settings)
     if settings.broker == "sql":
-        from invariant.messaging.sql_broker import SqlBroker
+        from invariant.messaging.brokers.sql import SqlBroker
 
         return SqlBroker(database if database is not None else open_read_models(settings))
     if settings.broker in (None, "inprocess"):
-        from invariant.messaging.inprocess import InProcessBroker
+        from invariant.messaging.brokers.inprocess import InProcessBroker
 
         return InProcessBroker()
     from invariant.messaging.brokers import broker_from_url
@@ -104,7 +104,7 @@ def open_job_queue(settings: Settings) -> NatsJobQueue | None:
     check_jobs(settings)
     if settings.jobs == "database":
         return None
-    from invariant.messaging.job_queue import NatsJobQueue
+    from invariant.messaging.jobs.nats import NatsJobQueue
 
     url = jobs_url(settings)
     assert url is not None

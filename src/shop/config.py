@@ -38,7 +38,7 @@ from typing import TypeVar
 
 from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
-from invariant.store.files import private_file
+from invariant.files import private_file
 
 PREFIX = "SHOP_"
 N = TypeVar("N", int, float)

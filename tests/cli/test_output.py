@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from invariant.cli import app
 from invariant.processes import NEEDS_ATTENTION, ProcessRecord, setup_tables
-from invariant.processes import state as process_state
-from invariant.projections.database import SQLiteReadModels
+from invariant.processes import persistence as process_state
+from invariant.sql.database import SQLiteReadModels
 from tests.cli.terminal import on_terminal
 
 LONG_ID = "checkout-7f3a9c2e-4b1d-4e8f-9a6b-2c5d8e1f0a3b-retry-2"

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from invariant.cli.progress import PlainLines, progress
 from invariant.messaging import deadletters
 from invariant.messaging.port import Message
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from tests.cli.terminal import on_terminal
 
 

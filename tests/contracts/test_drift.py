@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from invariant.contracts.check import check_database, check_migrations, check_schemas
-from invariant.contracts.engine import create_engine
 from invariant.contracts.loading import load_contracts
 from invariant.contracts.migrations import Migrations, run_sync, upgrade
+from invariant.sql.engine import create_engine
 from tests.conftest import POSTGRES_DSN, fresh_pg_schema
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "users"

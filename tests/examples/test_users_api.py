@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from examples.users.api import create_app
-from invariant.contracts.engine import create_engine
 from invariant.contracts.migrations import Migrations, run_sync, upgrade
+from invariant.sql.engine import create_engine
 
 MIGRATIONS = Migrations(Path(__file__).resolve().parents[2] / "examples/users/migrations")
 

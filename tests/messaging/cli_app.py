@@ -10,7 +10,7 @@ from invariant.config import Settings
 from invariant.messaging.consumer import Consumer
 from invariant.messaging.jobs import Job, JobHandler
 from invariant.operable import Parts
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 from invariant.store.port import EventStorage
 from tests.messaging.helpers import effects_metadata, record_effect
 

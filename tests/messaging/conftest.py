@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
+from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.store.port import EventStorage
 from invariant.store.postgres import PostgresStorage

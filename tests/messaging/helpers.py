@@ -16,7 +16,7 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, fun
 from invariant.messaging.consumer import Consumer
 from invariant.messaging.port import Broker, Delivery, Message
 from invariant.messaging.relay import OutboxRelay
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 from invariant.store.port import EventStorage
 from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState
 

@@ -9,8 +9,8 @@ import asyncio
 import os
 import sys
 
-from invariant.messaging.job_queue import NatsJobQueue, QueuedJobWorker
-from invariant.projections.database import SQLiteReadModels
+from invariant.messaging.jobs.nats import NatsJobQueue, QueuedJobWorker
+from invariant.sql.database import SQLiteReadModels
 from tests.messaging.conftest import NATS_URL
 from tests.messaging.test_job_queue import Effects
 

@@ -34,7 +34,7 @@ class KafkaServer:
     @property
     def idempotent(self) -> bool:
         """Whether the server grants the idempotent producer (Tansu does not: see
-        :mod:`invariant.messaging.kafka`)."""
+        :mod:`invariant.messaging.brokers.kafka`)."""
         return not self.tansu
 
 

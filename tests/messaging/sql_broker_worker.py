@@ -10,9 +10,9 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from invariant.messaging.brokers.sql import SqlBroker
 from invariant.messaging.port import Message
-from invariant.messaging.sql_broker import SqlBroker
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 from tests.messaging.helpers import run_worker
 
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from invariant.messaging.inprocess import InProcessBroker
-from invariant.messaging.kafka import KafkaBroker
-from invariant.messaging.nats import NatsBroker
+from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.brokers.kafka import KafkaBroker
+from invariant.messaging.brokers.nats import NatsBroker
+from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
+from invariant.messaging.brokers.redis_streams import RedisStreamsBroker
 from invariant.messaging.port import Broker
-from invariant.messaging.rabbitmq import RabbitMQBroker
-from invariant.messaging.redis_streams import RedisStreamsBroker
 from invariant.testing.broker_contract import (
     BrokerContract,
     BrokerFactory,

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 
 from invariant.cli import app
 from invariant.messaging import jobs
-from invariant.messaging.job_queue import NatsJobQueue
-from invariant.messaging.nats import NatsBroker
-from invariant.messaging.redis_streams import RedisStreamsBroker
-from invariant.projections.database import SQLiteReadModels
+from invariant.messaging.brokers.nats import NatsBroker
+from invariant.messaging.brokers.redis_streams import RedisStreamsBroker
+from invariant.messaging.jobs.nats import NatsJobQueue
+from invariant.sql.database import SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.testing.broker_contract import drain, message
 from tests.messaging.conftest import NATS_URL, REDIS_URL, require_port

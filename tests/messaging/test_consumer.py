@@ -13,17 +13,18 @@ from examples.integration.events import OrderCancelled
 from invariant.cli import app
 from invariant.config import Settings
 from invariant.messaging import deadletters
-from invariant.messaging.consumer import DUPLICATE, HANDLED, PARKED, Backoff, Consumer
-from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.consumer import DUPLICATE, HANDLED, PARKED, Consumer
 from invariant.messaging.port import Message
 from invariant.messaging.published_language import IntegrationEvents
 from invariant.operable import Parts
-from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store.port import EventStorage
 from tests.conftest import POSTGRES_DSN
 from tests.messaging.helpers import count_effects, effects_metadata, record_effect
 
-FAST = Backoff(attempts=3, first=0.01)
+FAST = RetryPolicy(attempts=3, first_delay=0.01)
 
 
 def msg(n: int = 1, **data: object) -> Message:
@@ -83,7 +84,7 @@ async def test_a_poison_message_is_retried_then_parked_and_can_be_replayed(
 
 
 def test_backoff_is_exponential_and_capped() -> None:
-    backoff = Backoff(attempts=10, first=0.1, factor=2, cap=1.0)
+    backoff = RetryPolicy(attempts=10, first_delay=0.1, factor=2, max_delay=1.0)
     assert [backoff.delay(n) for n in range(1, 6)] == [0.1, 0.2, 0.4, 0.8, 1.0]
 
 

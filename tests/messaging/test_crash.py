@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from invariant.messaging.kafka import KafkaBroker
+from invariant.messaging.brokers.kafka import KafkaBroker
+from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
 from invariant.messaging.port import Broker
-from invariant.messaging.rabbitmq import RabbitMQBroker
 from invariant.messaging.relay import OutboxRelay
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from invariant.store import SQLiteStorage
 from tests.messaging.conftest import RABBITMQ_URL, require_port
 from tests.messaging.helpers import Crashes, commit_events, pending_below, recover, wait_until

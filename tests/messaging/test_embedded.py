@@ -15,7 +15,7 @@ from examples.bank.domain import EVENTS
 from examples.bank.wiring import upcasters
 from invariant import App, Settings, bootstrap
 from invariant.domain import ConfigurationError, Money
-from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.testing.broker_contract import drain
 
 
@@ -64,7 +64,7 @@ async def test_the_broker_can_come_from_the_settings(tmp_path: Path) -> None:
 
 async def test_a_server_broker_from_the_settings_receives_the_events(tmp_path: Path) -> None:
     """INVARIANT_BROKER=nats: the application's relay publishes to the real NATS server."""
-    from invariant.messaging.nats import NatsBroker
+    from invariant.messaging.brokers.nats import NatsBroker
     from tests.messaging.conftest import NATS_URL, require_port
 
     require_port("NATS", 4222)

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select
 
+from invariant.clock import to_micros
 from invariant.messaging import jobs
-from invariant.messaging.consumer import Backoff
-from invariant.messaging.job_queue import JobForwarder, NatsJobQueue, QueuedJobWorker
 from invariant.messaging.jobs import Job
-from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
-from invariant.store.clock import to_micros
+from invariant.messaging.jobs.nats import JobForwarder, NatsJobQueue, QueuedJobWorker
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from tests.messaging.conftest import NATS_URL, require_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,7 +204,7 @@ async def test_failures_are_retried_with_exponential_backoff_then_dead(
             raise ConnectionError("provider unavailable")
 
     worker = QueuedJobWorker(db, queues(), {"email": flaky},
-                             backoff=Backoff(attempts=4, first=0.3, factor=2.0))
+                             backoff=RetryPolicy(attempts=4, first_delay=0.3, factor=2.0))
     await worker.setup()
     job_id = await db.run(lambda c: jobs.enqueue(c, "email", {"to": "a@x"}))
     assert await forwarder.run_once() == 1
@@ -429,7 +429,7 @@ async def test_attempts_are_counted_in_the_database_never_below_the_servers_coun
     db: ReadModelDatabase
 ) -> None:
     """The attempt number must not go back when JetStream under-reports a redelivery."""
-    from invariant.messaging.job_queue import _attempts_metadata, _count_attempt
+    from invariant.messaging.jobs.nats import _attempts_metadata, _count_attempt
 
     await db.run(_attempts_metadata.create_all)
     counts = [await db.run(lambda c, d=d: _count_attempt(c, 7, d)) for d in (1, 2, 1, 1, 9)]

@@ -12,12 +12,13 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from invariant.messaging import jobs
-from invariant.messaging.consumer import Backoff, Consumer
-from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.consumer import Consumer
 from invariant.messaging.jobs import Job, JobWorker
 from invariant.messaging.port import Message
 from invariant.messaging.relay import OutboxRelay
-from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store import SQLiteStorage
 from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState
 
@@ -55,7 +56,7 @@ async def test_failures_are_retried_with_exponential_backoff_then_dead(
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     mailer = Mailer(failures=10)
     worker = JobWorker(db, {"email": mailer.send}, clock=lambda: now[0],
-                       backoff=Backoff(attempts=4, first=1.0, factor=2.0))
+                       backoff=RetryPolicy(attempts=4, first_delay=1.0, factor=2.0))
     await worker.setup()
     await db.run(lambda c: jobs.enqueue(c, "email", {"to": "a@x"}, now=now[0]))
     waits = []
@@ -104,7 +105,7 @@ async def test_the_seed_flow_from_commit_to_email(tmp_path: Path) -> None:
     relay = OutboxRelay(db, broker)
     mailer = Mailer(failures=1)
     worker = JobWorker(db, {"welcome-email": mailer.send},
-                       backoff=Backoff(attempts=3, first=0.01))
+                       backoff=RetryPolicy(attempts=3, first_delay=0.01))
 
     def queue_the_email(conn: Connection, message: Message) -> None:
         jobs.enqueue(conn, "welcome-email", {"to": message.data["email"]})

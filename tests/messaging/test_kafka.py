@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
+from invariant.messaging.brokers.kafka import KafkaBroker
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.kafka import KafkaBroker
 from tests.messaging.kafka_server import KafkaServer
 
 

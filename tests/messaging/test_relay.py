@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from invariant.messaging.inprocess import InProcessBroker
+from invariant.clock import to_micros
+from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay
-from invariant.projections.database import ReadModelDatabase, SQLiteReadModels
+from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from invariant.store import SQLiteStorage
-from invariant.store.clock import to_micros
 from invariant.store.port import EventStorage
 from tests.messaging.helpers import CountingBroker, commit_events
 
@@ -124,7 +124,7 @@ async def test_the_relay_runs_as_its_own_process_in_the_distributed_mode(
     import sys
     import uuid
 
-    from invariant.messaging.redis_streams import RedisStreamsBroker
+    from invariant.messaging.brokers.redis_streams import RedisStreamsBroker
     from invariant.testing.broker_contract import drain
     from tests.messaging.conftest import REDIS_URL, require_port
 

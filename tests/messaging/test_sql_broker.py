@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Connection, func, select
 
+from invariant.messaging.brokers.sql import SqlBroker, deliveries, messages
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Delivery
-from invariant.messaging.sql_broker import SqlBroker, deliveries, messages
-from invariant.projections.database import (
+from invariant.sql.database import (
     PostgresReadModels,
     ReadModelDatabase,
     SQLiteReadModels,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from invariant.messaging.brokers.sql import SqlBroker
 from invariant.messaging.relay import OutboxRelay
-from invariant.messaging.sql_broker import SqlBroker
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 from invariant.store.port import EventStorage
 from tests.messaging.helpers import Crashes, commit_events, recover
 

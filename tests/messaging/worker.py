@@ -10,10 +10,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from invariant.messaging.kafka import KafkaBroker
+from invariant.messaging.brokers.kafka import KafkaBroker
+from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
 from invariant.messaging.port import Broker, Message
-from invariant.messaging.rabbitmq import RabbitMQBroker
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from tests.messaging.conftest import RABBITMQ_URL
 from tests.messaging.helpers import run_worker
 

@@ -14,7 +14,7 @@ from typing import Any
 from examples.orders.application import PlaceOrder
 from examples.orders.wiring import fulfilment
 from invariant.processes import ACTIVE
-from invariant.processes import state as process_state
+from invariant.processes import persistence as process_state
 from invariant.projections import ReadModelDatabase
 from invariant.store.port import EventStorage
 from invariant.store.postgres import PostgresStorage

@@ -13,7 +13,7 @@ from invariant.processes import (
     COMPLETED,
     FAILED,
     NEEDS_ATTENTION,
-    Backoff,
+    RetryPolicy,
     Saga,
     SagaOrchestrator,
     Step,
@@ -47,7 +47,7 @@ def parking_saga(env: Env, broken: dict[str, bool]) -> SagaOrchestrator:
         raise DomainError("card declined")
 
     saga = Saga("checkout", (Step("charge", ok, refund), Step("ship", declined)),
-                compensation_retry=Backoff(attempts=2, first_delay=0.001))
+                compensation_retry=RetryPolicy(attempts=2, first_delay=0.001))
     return SagaOrchestrator(saga, env.database, clock=env.clock)
 
 

@@ -16,7 +16,7 @@ import pytest
 from examples.orders.domain import SIDE_EFFECTS
 from examples.orders.wiring import fulfilment
 from invariant.processes import COMPLETED, FAILED
-from invariant.processes import state as process_state
+from invariant.processes import persistence as process_state
 from invariant.projections import ReadModelDatabase
 from invariant.store.port import EventStorage
 from invariant.store.postgres import PostgresStorage

@@ -8,8 +8,8 @@ import contextlib
 
 from examples.orders.application import PlaceOrder
 from examples.orders.process import OrderFulfilment
-from invariant.processes import COMPLETED, FAILED, NEEDS_ATTENTION, Backoff, ProcessRunner
-from invariant.processes import state as process_state
+from invariant.processes import COMPLETED, FAILED, NEEDS_ATTENTION, ProcessRunner, RetryPolicy
+from invariant.processes import persistence as process_state
 from invariant.processes.saga import resume_parked
 from tests.processes.conftest import Env
 
@@ -146,7 +146,7 @@ async def test_a_command_that_keeps_failing_parks_the_process_until_resumed(env:
 
     runner = ProcessRunner(env.app.store, env.database, Flaky(),  # type: ignore[arg-type]
                            [OrderFulfilment()], commands=env.app.runner.codec._types.values(),
-                           clock=env.clock, dispatch_retry=Backoff(3, 0.001))
+                           clock=env.clock, dispatch_retry=RetryPolicy(3, 0.001))
     await env.app.bus.dispatch(place("o-1"))
     await runner.run_once()
     parked = await process(env, "o-1")

@@ -15,13 +15,13 @@ from invariant.processes import (
     COMPLETED,
     FAILED,
     NEEDS_ATTENTION,
-    Backoff,
+    RetryPolicy,
     Saga,
     SagaOrchestrator,
     Step,
     StepContext,
 )
-from invariant.processes import state as process_state
+from invariant.processes import persistence as process_state
 from tests.processes.conftest import Env
 
 
@@ -122,7 +122,7 @@ async def test_a_compensation_that_keeps_failing_parks_the_saga_until_resumed(en
         raise DomainError("card declined")
 
     saga = Saga("parking", (Step("charge", _ok, fail_then_refund), Step("ship", declined)),
-                compensation_retry=Backoff(attempts=3, first_delay=0.001))
+                compensation_retry=RetryPolicy(attempts=3, first_delay=0.001))
     runner = SagaOrchestrator(saga, env.database, clock=env.clock)
     parked = await runner.execute("p-1", {})
     assert parked.status == NEEDS_ATTENTION

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, select
 
+from invariant.clock import to_micros
 from invariant.domain import ProjectionFailedError
 from invariant.projections import (
     InMemoryCache,
@@ -20,8 +21,8 @@ from invariant.projections import (
     ReadModelDatabase,
     SQLiteReadModels,
 )
+from invariant.projections.collector import CollectorPause
 from invariant.store import AppendRequest, Commit, EventEnvelope, NewEvent
-from invariant.store.clock import to_micros
 from tests.projections.conftest import Bank, open_bank
 
 
@@ -51,7 +52,7 @@ class Movements(Projection):
         t = self.rows
         for e in envelopes:
             self.seen.append((e.position, e.has_details))
-            when = to_micros(e.recorded_at) if e.position in self.timed else None
+            when = self.recorded_at(e) if e.position in self.timed else None
             row = conn.execute(select(t.c.times).where(t.c.position == e.position)).first()
             if row is None:
                 conn.execute(t.insert().values(position=e.position, stream_id=e.stream_id,
@@ -59,6 +60,9 @@ class Movements(Projection):
             else:
                 conn.execute(t.update().where(t.c.position == e.position)
                              .values(times=row.times + 1))
+
+    def recorded_at(self, envelope: EventEnvelope) -> int | None:
+        return to_micros(envelope.recorded_at)
 
     def cache_tags(self, envelope: EventEnvelope) -> Iterable[str]:
         if self.tags:
@@ -171,7 +175,7 @@ async def test_catching_up_pauses_the_garbage_collector_and_resumes_it(bank: Ban
         original(envelopes, conn)
 
     projection.apply_batch = spy  # type: ignore[method-assign]
-    runner = bank.runner([projection], page_size=2)
+    runner = bank.runner([projection], page_size=2, pause_gc=True)
     await runner.setup()
     gc.enable()
 
@@ -182,6 +186,76 @@ async def test_catching_up_pauses_the_garbage_collector_and_resumes_it(bank: Ban
     await bank.deposit("ACC-001", "1")
     await runner.catch_up()
     assert states[-1] is False and not gc.isenabled()
+
+
+@pytest.mark.usefixtures("gc_state")
+def test_overlapping_pauses_resume_the_collector_only_when_the_last_ends() -> None:
+    pause = CollectorPause()
+    gc.enable()
+    pause.__enter__()  # a catch-up
+    pause.__enter__()  # another one, overlapping
+    pause.__exit__(None, None, None)  # the first ends while the second still runs
+    assert not gc.isenabled() and pause.paused
+    pause.__exit__(None, None, None)
+    assert gc.isenabled() and not pause.paused
+
+
+@pytest.mark.usefixtures("gc_state")
+async def test_catching_up_leaves_the_collector_alone_unless_asked_to_pause_it(
+    bank: Bank,
+) -> None:
+    await bank.seed_scenario()
+    projection = Movements()
+    states: list[bool] = []
+    original = projection.apply_batch
+
+    def spy(envelopes: Sequence[EventEnvelope], conn: Connection) -> None:
+        states.append(gc.isenabled())
+        original(envelopes, conn)
+
+    projection.apply_batch = spy  # type: ignore[method-assign]
+    runner = bank.runner([projection], page_size=2)
+    await runner.setup()
+    gc.enable()
+
+    await runner.catch_up()
+
+    assert states == [True, True, True] and gc.isenabled()
+    gc.disable()
+    await bank.deposit("ACC-001", "1")
+    await runner.catch_up()
+    assert states[-1] is False and not gc.isenabled()
+
+
+class Forgiving(Movements):
+    """Movements whose handler catches every error asking for a recorded time, and stores
+    none then: the runner must not let that lean page commit."""
+
+    def recorded_at(self, envelope: EventEnvelope) -> int | None:
+        try:
+            return to_micros(envelope.recorded_at)
+        except Exception:  # swallows DetailsNotLoaded
+            return None
+
+
+async def test_a_handler_that_swallows_the_missing_details_error_gets_its_page_again(
+    bank: Bank,
+) -> None:
+    for i in range(5):
+        await bank.open(f"ACC-{i}", "10")
+    projection = Forgiving(timed={2})
+    runner = bank.runner([projection], page_size=3)
+    await runner.setup()
+
+    assert await runner.catch_up() == 5
+
+    stored = await rows(bank, projection)
+    records = {r.position: r for r in await bank.storage.read_all()}
+    assert stored[2] == (records[2].stream_id, 1, to_micros(records[2].recorded_at))
+    assert {p: times for p, (_, times, _) in stored.items()} == {p: 1 for p in range(1, 6)}
+    # the handler went on through the lean page; that page was rolled back and read again
+    assert projection.seen == [(1, False), (2, False), (3, False), (1, True), (2, True),
+                               (3, True), (4, True), (5, True)]
 
 
 async def test_sqlite_read_models_can_run_their_transactions_in_a_thread(

@@ -22,10 +22,10 @@ import httpx2 as httpx
 import pytest
 import uvicorn
 
+from invariant.clock import Clock, utc_now
 from invariant.config import Settings
-from invariant.messaging.inprocess import InProcessBroker
-from invariant.messaging.nats import NatsBroker
-from invariant.store.clock import Clock, utc_now
+from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.brokers.nats import NatsBroker
 from invariant.testing.clock import ManualClock
 from shop.config import ShopSettings
 from shop.platform.http import create_app, served

@@ -20,7 +20,7 @@ from invariant.messaging import deadletters, jobs
 from invariant.messaging.port import Message
 from invariant.messaging.published_language import Amount
 from invariant.processes import NEEDS_ATTENTION, ProcessRecord
-from invariant.processes import state as processes
+from invariant.processes import persistence as processes
 from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState
 from shop.notifications.application import SEND_EMAIL
 from shop.ordering import published as ordering

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, inspect, select
 
 from invariant.config import Settings
-from invariant.projections.database import ReadModelDatabase
-from invariant.state.outbox import Moment
+from invariant.sql.database import ReadModelDatabase
+from invariant.sql.outbox_table import Moment
 from shop import identity, notifications
 from shop.identity.infrastructure import Argon2Passwords, accounts
 from shop.kernel import CustomerId

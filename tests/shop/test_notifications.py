@@ -19,8 +19,8 @@ from sqlalchemy import Connection, MetaData, insert
 
 from invariant.config import Settings
 from invariant.messaging import deadletters, jobs
-from invariant.messaging.consumer import Backoff
-from invariant.state.outbox import outbox_table
+from invariant.retry import RetryPolicy
+from invariant.sql.outbox_table import outbox_table
 from shop import identity, notifications
 from shop.identity.published import CodeSeal
 from shop.notifications import CONSUMER
@@ -125,7 +125,7 @@ async def test_a_failing_smtp_server_leads_to_retries_then_a_dead_job(
     settings = shop_settings(tmp_path, backend, mail_sink=False, smtp_port=port)
     try:
         async with serve(settings, modules=MODULES) as running:
-            running.shop.jobs.backoff = Backoff(attempts=3, first=0.05, cap=0.2)
+            running.shop.jobs.backoff = RetryPolicy(attempts=3, first_delay=0.05, max_delay=0.2)
             response = await running.client.post("/identity/register", json={
                 "email": "unlucky@example.com", "password": "correct horse battery"})
             assert response.status_code == 201

@@ -17,7 +17,7 @@ import pytest
 
 from invariant.config import Settings
 from invariant.messaging import deadletters
-from invariant.processes import state as process_state
+from invariant.processes import persistence as process_state
 from shop.cli import banner
 from tests.shop.conftest import ShopServer, eventually, serve, shop_settings
 from tests.shop.shopping import order_with, place, settled

@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 
-from invariant.store.signal import CommitSignal, stop_task, wait_briefly, wait_for_head
+from invariant.store.signal import CommitSignal, wait_for_head
+from invariant.tasks import stop_task, wait_briefly
 
 
 async def test_a_follower_returns_once_the_head_passes_its_position() -> None:

@@ -115,7 +115,7 @@ def test_malformed_or_unknown_events_fail_precisely() -> None:
 
 
 @pytest.mark.usefixtures("gc_state")
-def test_decoding_and_envelopes_pause_the_collector_and_resume_it() -> None:
+def test_decoding_and_envelopes_leave_the_collector_as_it_was() -> None:
     gc.enable()
     batch = decode_log_page(_store(), ROWS[:3])
     list(batch)

@@ -45,7 +45,7 @@ def test_uuids_from_stored_bytes_equal_the_standard_ones() -> None:
 def test_microsecond_timestamps_round_trip_exactly() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from invariant.store.clock import from_micros, to_micros
+    from invariant.clock import from_micros, to_micros
 
     start = datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC)
     for step in range(0, 5000, 37):
@@ -58,7 +58,7 @@ def test_microsecond_timestamps_round_trip_exactly() -> None:
 def test_the_fast_microsecond_clock_agrees_with_utc_now() -> None:
     from datetime import UTC, datetime
 
-    from invariant.store.clock import micros_of, to_micros, utc_now
+    from invariant.clock import micros_of, to_micros, utc_now
 
     now = micros_of(utc_now)
     before = to_micros(datetime.now(UTC))

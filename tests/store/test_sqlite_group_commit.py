@@ -13,7 +13,9 @@ import pytest
 
 from invariant.domain.errors import ConcurrencyError, ConfigurationError, DuplicateEventError
 from invariant.store import Commit, NewEvent, SQLiteStorage, StreamState
-from invariant.store import sqlite as sqlite_module
+from invariant.store.sqlite import batch_insert
+from invariant.store.sqlite import writer as writer_module
+from invariant.store.sqlite.commits import Job
 from invariant.testing.event_storage_contract import append, new_event
 
 
@@ -21,8 +23,8 @@ from invariant.testing.event_storage_contract import append, new_event
 def version_check(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batched one-event commits check their streams' versions in one statement when
     SQLite has its JSON functions, else row by row: every test runs both ways."""
-    monkeypatch.setattr(sqlite_module, "_HAS_JSON",
-                        request.param == "json" and sqlite_module._HAS_JSON)
+    monkeypatch.setattr(batch_insert, "_HAS_JSON",
+                        request.param == "json" and batch_insert._HAS_JSON)
 
 
 @pytest.fixture
@@ -37,13 +39,13 @@ async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
 def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every batch the writer runs from now on."""
     sizes: list[int] = []
-    original = sqlite_module._run_batch
+    original = writer_module._run_batch
 
-    def counting(conn: sqlite3.Connection, batch: list[sqlite_module._Job]) -> None:
+    def counting(conn: sqlite3.Connection, batch: list[Job]) -> None:
         sizes.append(len(batch))
         original(conn, batch)
 
-    monkeypatch.setattr(sqlite_module, "_run_batch", counting)
+    monkeypatch.setattr(writer_module, "_run_batch", counting)
     return sizes
 
 
@@ -143,10 +145,10 @@ async def test_a_failing_flush_fails_its_commits_instead_of_stranding_them(
 ) -> None:
     from invariant.domain.errors import StoreError
 
-    def broken(conn: sqlite3.Connection, batch: list[sqlite_module._Job]) -> None:
+    def broken(conn: sqlite3.Connection, batch: list[Job]) -> None:
         raise RuntimeError("simulated bug in the writer")
 
-    monkeypatch.setattr(sqlite_module, "_run_batch", broken)
+    monkeypatch.setattr(writer_module, "_run_batch", broken)
     loop = asyncio.get_running_loop()
     handler_errors: list[object] = []
     loop.set_exception_handler(lambda _loop, context: handler_errors.append(context))
@@ -286,10 +288,10 @@ async def test_a_lone_commit_is_flushed_at_once_and_a_bug_there_still_fails_it(
     assert not any(getattr(cb, "__self__", None) is writer for cb in scheduled), \
         "nothing else was queued: the flush should not have waited for a turn of the loop"
 
-    def broken(conn: sqlite3.Connection, batch: list[sqlite_module._Job]) -> None:
+    def broken(conn: sqlite3.Connection, batch: list[Job]) -> None:
         raise RuntimeError("simulated bug in the writer")
 
-    monkeypatch.setattr(sqlite_module, "_run_batch", broken)
+    monkeypatch.setattr(writer_module, "_run_batch", broken)
     reported: list[dict[str, object]] = []
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     with pytest.raises(StoreError, match="simulated bug"):

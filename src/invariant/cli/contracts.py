@@ -16,11 +16,11 @@ from invariant.cli.running import import_from_here
 from invariant.contracts import check as checks
 from invariant.contracts import migrations as mig
 from invariant.contracts.contract import Contract
-from invariant.contracts.engine import create_engine
 from invariant.contracts.jsonschema import json_schema
 from invariant.contracts.loading import load_contracts, stored
 from invariant.contracts.sql import contracts_metadata
 from invariant.domain.errors import ConfigurationError
+from invariant.sql.engine import create_engine
 
 app = typer.Typer(help="Check and migrate the database against the contracts.",
                   no_args_is_help=True)

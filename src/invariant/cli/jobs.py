@@ -21,8 +21,8 @@ from invariant.cli.running import stop_event
 from invariant.cli.target import Session, in_session
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging import jobs
-from invariant.messaging.relay import create_tables
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
+from invariant.sql.locks import create_tables
 
 app = typer.Typer(help="Background jobs: workers, the forwarder, dead jobs.",
                   no_args_is_help=True)
@@ -55,7 +55,7 @@ def work(
                 await worker.setup()
                 await worker.run(stop=stop)
                 return "database"
-            from invariant.messaging.job_queue import QueuedJobWorker
+            from invariant.messaging.jobs.nats import QueuedJobWorker
 
             queued = QueuedJobWorker(session.database, queue, found, concurrency=concurrency)
             await queued.setup()
@@ -83,7 +83,7 @@ def forward(
                 "INVARIANT_JOBS=database: jobs wait in the database and `invariant jobs work` "
                 "runs them; set INVARIANT_JOBS=nats (and INVARIANT_JOBS_URL) to forward them "
                 "to a job queue")
-        from invariant.messaging.job_queue import JobForwarder
+        from invariant.messaging.jobs.nats import JobForwarder
 
         forwarder = JobForwarder(session.database, queue, batch_size=batch_size, lease=lease)
         stop = stop_event(seconds)

@@ -17,10 +17,10 @@ from sqlalchemy import Connection
 
 from invariant.cli.output import print_table
 from invariant.cli.target import Session, in_session
+from invariant.clock import utc_now
 from invariant.domain.errors import ConfigurationError, NotFoundError
 from invariant.processes import STATUSES, ProcessRecord, resume_parked, setup_tables
-from invariant.processes import state as process_state
-from invariant.store.clock import utc_now
+from invariant.processes import persistence as process_state
 
 T = TypeVar("T")
 app = typer.Typer(help="Inspect and resume sagas and process managers.", no_args_is_help=True)

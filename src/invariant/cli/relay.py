@@ -16,7 +16,7 @@ from invariant.cli.running import stop_event
 from invariant.cli.target import Session, in_session
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging.brokers import broker_from_url
-from invariant.messaging.inprocess import InProcessBroker
+from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay, RelayLag
 
 app = typer.Typer(help="Run the outbox relay, or report its lag.", no_args_is_help=True)

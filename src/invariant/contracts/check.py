@@ -15,9 +15,9 @@ from sqlalchemy.types import TypeEngine
 
 from invariant.contracts import migrations as mig
 from invariant.contracts.contract import Contract
-from invariant.contracts.engine import create_engine
 from invariant.contracts.jsonschema import json_schema
 from invariant.contracts.sql import contracts_metadata
+from invariant.sql.engine import create_engine
 
 FIX_DATABASE = "run `invariant contracts upgrade` (or write the missing migration first)"
 FIX_MIGRATIONS = "run `invariant contracts revision -m '...'` to generate the migration"

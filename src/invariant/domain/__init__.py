@@ -26,7 +26,7 @@ from invariant.domain.errors import (
 from invariant.domain.events import DomainEvent
 from invariant.domain.identity import Identity
 from invariant.domain.money import Currency, Money
-from invariant.domain.state import StateAggregate
+from invariant.domain.state_aggregate import StateAggregate
 from invariant.domain.values import ValueObject
 
 __all__ = [

@@ -1,18 +1,19 @@
 """Messaging: the outbox relay, the broker port and its adapters, idempotent consumers
 (inbox, retries, dead letters), the published language and anti-corruption helpers.
 
-Adapters are imported from their own modules (``invariant.messaging.nats`` ...), so that
+Adapters are imported from their own modules (``invariant.messaging.brokers.nats`` ...), so that
 only the client libraries you use are loaded.
 """
 
-from invariant.messaging.consumer import Backoff, Consumer
+from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.brokers.sql import SqlBroker
+from invariant.messaging.consumer import Consumer
 from invariant.messaging.errors import (
     BrokerError,
     MessagingError,
     PermanentMessageError,
     UnsupportedVersionError,
 )
-from invariant.messaging.inprocess import InProcessBroker
 from invariant.messaging.port import Broker, Delivery, Message
 from invariant.messaging.published_language import (
     Amount,
@@ -22,11 +23,10 @@ from invariant.messaging.published_language import (
     json_schema,
 )
 from invariant.messaging.relay import OutboxRelay, RelayLag
-from invariant.messaging.sql_broker import SqlBroker
+from invariant.retry import RetryPolicy
 
 __all__ = [
     "Amount",
-    "Backoff",
     "Broker",
     "BrokerError",
     "Consumer",
@@ -39,6 +39,7 @@ __all__ = [
     "OutboxRelay",
     "PermanentMessageError",
     "RelayLag",
+    "RetryPolicy",
     "SqlBroker",
     "UnsupportedVersionError",
     "UtcTime",

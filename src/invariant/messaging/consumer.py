@@ -12,45 +12,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from invariant.clock import utc_now
 from invariant.messaging import deadletters, inbox
 from invariant.messaging.errors import BrokerError, MessagingError, PermanentMessageError
 from invariant.messaging.port import Broker, Delivery, Message
-from invariant.messaging.relay import create_tables, sleep_or_stop
-from invariant.projections.database import ReadModelDatabase
-from invariant.store.clock import utc_now
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
+from invariant.sql.locks import create_tables
+from invariant.tasks import sleep_or_stop
 
 Handler = Callable[[Connection, Message], None]
 
 HANDLED, DUPLICATE, PARKED = "handled", "duplicate", "parked"
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """``attempts`` tries, waiting ``first * factor**n`` seconds (at most ``cap``) between."""
-
-    attempts: int = 5
-    first: float = 0.1
-    factor: float = 2.0
-    cap: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        """The wait after failed attempt number ``attempt`` (1-based)."""
-        return float(min(self.first * self.factor ** (attempt - 1), self.cap))
-
-
 class Consumer:
     """Consumes group ``name`` of ``broker`` into ``database`` through ``handler``."""
 
     def __init__(self, name: str, database: ReadModelDatabase, handler: Handler, *,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: RetryPolicy | None = None) -> None:
         self.name = name
         self.database = database
         self.handler = handler
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or RetryPolicy(first_delay=0.1, max_delay=30.0)
         self.failures = 0
         """How many fetches failed (the broker was unreachable); ``last_error`` says why."""
         self.last_error: str | None = None

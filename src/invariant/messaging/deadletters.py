@@ -19,8 +19,8 @@ from sqlalchemy import (
     select,
 )
 
+from invariant.clock import from_micros, to_micros
 from invariant.messaging.port import Message
-from invariant.store.clock import from_micros, to_micros
 
 metadata = MetaData()
 dead_letters = Table(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, select
 
-from invariant.store.clock import to_micros, utc_now
+from invariant.clock import to_micros, utc_now
 
 metadata = MetaData()
 inbox = Table(

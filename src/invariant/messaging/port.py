@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from invariant.store.clock import from_micros, to_micros
+from invariant.clock import from_micros, to_micros
 
 JsonObject = dict[str, Any]
 

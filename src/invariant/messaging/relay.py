@@ -16,12 +16,11 @@ the row, PostgreSQL sets ``published_at``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -39,13 +38,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
-from invariant.projections.database import ReadModelDatabase, lease_key
-from invariant.state.outbox import create_outbox
-from invariant.store.clock import from_micros, to_micros, utc_now
-from invariant.store.signal import wait_briefly
+from invariant.sql import outbox
+from invariant.sql.database import ReadModelDatabase
+from invariant.sql.handover import hand_over
+from invariant.sql.locks import create_tables, serialize
+from invariant.sql.outbox_table import create_outbox
+from invariant.tasks import poll
 
 metadata = MetaData()
 claims = Table(
@@ -56,17 +58,10 @@ claims = Table(
     Column("claimed_until", BigInteger, nullable=False),  # microseconds since the epoch, UTC
 )
 
-_SELECT = (
-    "SELECT o.id, o.message_id, o.stream_id, o.message_type, o.schema_version, o.position,"
-    " {data}, {meta}, o.created_at FROM invariant_outbox o {join}"
-    " WHERE o.published_at IS NULL AND NOT EXISTS ("
-    "   SELECT 1 FROM invariant_outbox_claims c WHERE c.claimed_until > :now"
-    "   AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
-    " ORDER BY o.id LIMIT :n"
+_UNCLAIMED = (
+    "NOT EXISTS (SELECT 1 FROM invariant_outbox_claims c WHERE c.claimed_until > :now"
+    " AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
 )
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True, slots=True)
 class RelayLag:
@@ -98,11 +93,8 @@ class OutboxRelay:
         def create(conn: Connection) -> str:
             create_tables(conn, self.database, create_outbox, metadata.create_all)
             with_events = inspect(conn).has_table("invariant_events")
-            return _SELECT.format(
-                data="coalesce(o.data, e.data)" if with_events else "o.data",
-                meta="coalesce(o.metadata, e.metadata)" if with_events else "o.metadata",
-                join="LEFT JOIN invariant_events e ON e.position = o.position"
-                if with_events else "")
+            return outbox.select_pending(with_events=with_events, unclaimed=_UNCLAIMED
+                                         ) + " LIMIT :n"
         self._select = await self.database.run(create)
 
     async def run_once(self) -> int:
@@ -129,9 +121,7 @@ class OutboxRelay:
     async def lag(self) -> RelayLag:
         """Unpublished rows and the age of the oldest (for dashboards and alerts)."""
         def read(conn: Connection) -> tuple[int, Any]:
-            row = conn.execute(text(
-                "SELECT count(*), min(created_at) FROM invariant_outbox"
-                " WHERE published_at IS NULL")).one()
+            row = conn.execute(text(outbox.pending_count())).one()
             return int(row[0]), row[1]
         pending, oldest = await self.database.run(read, write=False)
         if oldest is None:
@@ -140,7 +130,7 @@ class OutboxRelay:
         return RelayLag(pending, max((self.clock() - moment).total_seconds(), 0.0))
 
     def _claim(self, conn: Connection, now: int) -> list[tuple[int, Message]]:
-        serialize(conn, self.database, "outbox-claims")
+        serialize(conn, self.database, "messaging:outbox-claims")
         rows = conn.execute(text(self._select),
                             {"now": now, "me": self.relay_id, "n": self.batch_size}).all()
         if not rows:
@@ -158,13 +148,11 @@ class OutboxRelay:
                                            claims.c.claimed_by == self.relay_id))
 
     def _mark_published(self, conn: Connection, ids: Sequence[int]) -> None:
-        bound = {"ids": list(ids)}
-        if self.database.dialect == "postgresql":
-            conn.execute(text("UPDATE invariant_outbox SET published_at = now()"
-                              " WHERE id = ANY(:ids)"), bound)
-        else:
-            conn.execute(text("DELETE FROM invariant_outbox WHERE id IN :ids").bindparams(
-                bindparam("ids", expanding=True)), bound)
+        dialect = self.database.dialect
+        statement = text(outbox.mark_published(dialect, "", ids=":ids", now="now()"))
+        if outbox.OUTBOX.deletes_published[dialect]:
+            statement = statement.bindparams(bindparam("ids", expanding=True))
+        conn.execute(statement, {"ids": list(ids)})
         conn.execute(claims.delete().where(claims.c.outbox_id.in_(ids)))
 
 
@@ -180,78 +168,3 @@ def _message(r: Any) -> Message:
     created = r[8] if isinstance(r[8], datetime) else from_micros(int(r[8]))
     return Message(str(message_id), r[3], r[2], int(r[4]), _json(r[6]), _json(r[7]),
                    r[5], created)
-
-
-def serialize(conn: Connection, database: ReadModelDatabase, key: str) -> None:
-    """Serialize transactions named ``key`` (SQLite's writer lock already does)."""
-    if database.dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                     {"k": lease_key(getattr(database, "schema", ""), f"messaging:{key}")})
-
-
-def create_tables(conn: Connection, database: ReadModelDatabase,
-                  *creates: Callable[[Connection], object]) -> None:
-    """Run ``creates`` (each creates tables if missing) serialized with every other
-    messaging setup: concurrent CREATEs race on PostgreSQL."""
-    serialize(conn, database, "setup")
-    for create in creates:
-        create(conn)
-
-
-async def hand_over(
-    database: ReadModelDatabase, claim: Callable[[Connection], Sequence[T]],
-    send: Callable[[Sequence[T]], Awaitable[object]], *,
-    release: Callable[[Connection, Sequence[T]], object],
-    settle: Callable[[Connection, Sequence[T]], object],
-) -> int:
-    """Hand one batch of rows to a broker, at least once; how many rows.
-
-    ``claim`` takes the batch in one transaction (claims that expire: a dead worker's
-    rows go to another), ``send`` hands it over, and ``settle`` marks it done in a second
-    transaction. When sending fails, ``release`` gives the claims back (best effort: they
-    expire anyway) and the error is raised. A crash between sending and settling sends the
-    batch again later: receivers deduplicate by message id.
-    """
-    batch = await database.run(claim)
-    if not batch:
-        return 0
-    try:
-        await send(batch)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await database.run(lambda conn: release(conn, batch))
-        raise
-    await database.run(lambda conn: settle(conn, batch))
-    return len(batch)
-
-
-class Retrying(Protocol):
-    """What :func:`poll` counts failures on."""
-
-    failures: int
-    last_error: str | None
-
-
-async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asyncio.Event,
-               idle: float, retry: float, errors: tuple[type[Exception], ...],
-               warn: Callable[[str], object] | None = None) -> None:
-    """Run ``step`` until ``stop`` is set: again at once after it did something, ``idle``
-    seconds after it did nothing, ``retry`` seconds after it raised one of ``errors``
-    (counted in ``owner.failures`` and ``owner.last_error``, passed to ``warn``)."""
-    while not stop.is_set():
-        try:
-            done = await step()
-        except errors as exc:
-            done = 0
-            owner.failures += 1
-            owner.last_error = f"{type(exc).__name__}: {exc}"
-            if warn is not None:
-                warn(owner.last_error)
-            await sleep_or_stop(stop, retry)
-        if not done:
-            await sleep_or_stop(stop, idle)
-
-
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
-    await wait_briefly(stop.wait(), seconds)

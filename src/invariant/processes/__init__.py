@@ -6,11 +6,9 @@
   the events they handle; state and commands committed together, durable deadlines.
 """
 
+from invariant.processes.dispatch import CommandCodec, CommandDispatcher
 from invariant.processes.manager import Process, ProcessManager, command_id_for
-from invariant.processes.outbox import Backoff, CommandCodec, CommandDispatcher
-from invariant.processes.runner import ProcessRunner, setup_tables
-from invariant.processes.saga import Saga, SagaOrchestrator, Step, StepContext, resume_parked
-from invariant.processes.state import (
+from invariant.processes.persistence import (
     ACTIVE,
     COMPENSATING,
     COMPLETED,
@@ -20,6 +18,9 @@ from invariant.processes.state import (
     STATUSES,
     ProcessRecord,
 )
+from invariant.processes.runner import ProcessRunner, setup_tables
+from invariant.processes.saga import Saga, SagaOrchestrator, Step, StepContext, resume_parked
+from invariant.retry import RetryPolicy
 
 __all__ = [
     "ACTIVE",
@@ -29,13 +30,13 @@ __all__ = [
     "NEEDS_ATTENTION",
     "RUNNING",
     "STATUSES",
-    "Backoff",
     "CommandCodec",
     "CommandDispatcher",
     "Process",
     "ProcessManager",
     "ProcessRecord",
     "ProcessRunner",
+    "RetryPolicy",
     "Saga",
     "SagaOrchestrator",
     "Step",

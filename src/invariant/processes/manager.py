@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from invariant.application.messages import Command
 from invariant.domain.events import DomainEvent
-from invariant.processes.state import COMPLETED, ENDED, FAILED, NEEDS_ATTENTION, ProcessRecord
+from invariant.processes.persistence import COMPLETED, ENDED, FAILED, NEEDS_ATTENTION, ProcessRecord
 
 NAMESPACE = uuid.UUID("5b0f3c56-8f54-4a53-9d4e-3f6f1c0a7e11")
 

@@ -15,18 +15,25 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.application.bus import CommandBus
 from invariant.application.messages import Command
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError, StoreError
-from invariant.processes import state
+from invariant.processes import persistence
+from invariant.processes.dispatch import (
+    PROCESS_RETRY,
+    CommandCodec,
+    CommandDispatcher,
+    store_sent,
+)
 from invariant.processes.manager import ProcessManager, decide_event
-from invariant.processes.outbox import Backoff, CommandCodec, CommandDispatcher, store_sent
 from invariant.processes.timeouts import fire_due
-from invariant.projections.database import ReadModelDatabase, lease_key
-from invariant.store.clock import Clock, utc_now
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
+from invariant.sql.locks import serialize
 from invariant.store.event_store import EventEnvelope, EventStore
 
 _log = logging.getLogger("invariant.processes")
@@ -38,12 +45,10 @@ async def setup_tables(database: ReadModelDatabase, managers: Iterable[str] = ()
     names = list(managers)
 
     def create(conn: Connection) -> None:
-        if database.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                         {"k": lease_key(getattr(database, "schema", ""), "processes-setup")})
-        state.metadata.create_all(conn)
+        serialize(conn, database, "processes-setup")  # several workers starting at once
+        persistence.metadata.create_all(conn)
         for name in names:
-            state.register(conn, name)
+            persistence.register(conn, name)
 
     await database.run(create)
 
@@ -62,7 +67,7 @@ class ProcessRunner:
         clock: Clock = utc_now,
         page_size: int = 500,
         idle_recheck: float = 5.0,
-        dispatch_retry: Backoff | None = None,
+        dispatch_retry: RetryPolicy | None = None,
     ) -> None:
         kinds = [m.kind for m in managers]
         if len(set(kinds)) != len(kinds):
@@ -104,7 +109,7 @@ class ProcessRunner:
         """Handle the manager's events after its checkpoint; returns how many."""
         types = [t.event_type for t in manager.handles]
         kind = manager.kind
-        position = await self.database.run(lambda c: state.checkpoint(c, kind))
+        position = await self.database.run(lambda c: persistence.checkpoint(c, kind))
         # Refresh the store's readable head (PostgreSQL reads up to a cached safe head): a
         # short page below then means every handled event up to it has been seen.
         head = await self.store.storage.head_position()
@@ -137,13 +142,13 @@ class ProcessRunner:
                                                          await self._idle_timeout())
             except (StoreError, OSError, SQLAlchemyError) as exc:
                 attempt += 1
-                delay = Backoff().delay(attempt)
+                delay = PROCESS_RETRY.delay(attempt)
                 _log.error("process runner: %s; retrying in %.1f s", exc, delay, exc_info=exc)
                 await asyncio.sleep(delay)
 
     async def _idle_timeout(self) -> float:
         kinds = list(self.managers)
-        deadline = await self.database.run(lambda c: state.next_deadline(c, kinds),
+        deadline = await self.database.run(lambda c: persistence.next_deadline(c, kinds),
                                            write=False)
         if deadline is None:
             return self.idle_recheck
@@ -159,13 +164,13 @@ class _Handle:
 
     def __call__(self, conn: Connection) -> None:
         kind, envelope = self.manager.kind, self.envelope
-        if state.checkpoint(conn, kind, lock=True) >= envelope.position:
+        if persistence.checkpoint(conn, kind, lock=True) >= envelope.position:
             return  # another worker handled it
         correlation = self.manager.correlate(envelope.event)
         if correlation is not None:
-            record = state.find(conn, kind, correlation, lock=True)
+            record = persistence.find(conn, kind, correlation, lock=True)
             process = decide_event(self.manager, record, envelope.event, correlation, self.now)
             if process is not None:
-                state.write(conn, process.record, self.now)
+                persistence.write(conn, process.record, self.now)
                 store_sent(conn, self.codec, process.id, process.sent, self.now)
-        state.move_checkpoint(conn, kind, envelope.position)
+        persistence.move_checkpoint(conn, kind, envelope.position)

@@ -19,23 +19,24 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from invariant.application.messages import Command, CommandResult
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import (
     ConcurrencyError,
     ConfigurationError,
     DomainError,
     NotFoundError,
 )
-from invariant.processes import state
+from invariant.processes import persistence
+from invariant.processes.dispatch import PROCESS_RETRY
 from invariant.processes.manager import command_id_for
-from invariant.processes.outbox import Backoff
-from invariant.processes.state import ProcessRecord
-from invariant.projections.database import ReadModelDatabase
-from invariant.store.clock import Clock, utc_now
+from invariant.processes.persistence import ProcessRecord
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
 
 StepAction = Callable[["StepContext"], Awaitable[Any]]
 
@@ -65,8 +66,8 @@ class Saga:
 
     kind: str
     steps: tuple[Step, ...]
-    compensation_retry: Backoff = field(default_factory=Backoff)
-    transient_retry: Backoff = field(default_factory=Backoff)
+    compensation_retry: RetryPolicy = PROCESS_RETRY
+    transient_retry: RetryPolicy = PROCESS_RETRY
     """For actions failing with anything but a refusal (a ``DomainError``)."""
     action_retry_delay: float = 0.05
 
@@ -127,12 +128,12 @@ class SagaOrchestrator:
         record = ProcessRecord(saga_id, self.saga.kind, saga_id,
                                {"data": dict(data), "completed": [], "attempts": 0})
         try:
-            return await self.database.run(lambda c: state.write(c, record, self.clock()))
+            return await self.database.run(lambda c: persistence.write(c, record, self.clock()))
         except ConcurrencyError:
             return await self.load(saga_id)
 
     async def load(self, saga_id: str) -> ProcessRecord:
-        found = await self.database.run(lambda c: state.read(c, saga_id), write=False)
+        found = await self.database.run(lambda c: persistence.read(c, saga_id), write=False)
         if found is None or found.kind != self.saga.kind:
             raise NotFoundError(f"no {self.saga.kind} saga {saga_id!r}")
         return found
@@ -145,9 +146,9 @@ class SagaOrchestrator:
     async def run(self, saga_id: str) -> ProcessRecord:
         """Drive a stored saga from where its row says it is."""
         record = await self.load(saga_id)
-        while record.status in state.ACTIVE:
+        while record.status in persistence.ACTIVE:
             try:
-                if record.status == state.RUNNING:
+                if record.status == persistence.RUNNING:
                     await self._forward(record)
                 else:
                     await self._backward(record)
@@ -159,8 +160,8 @@ class SagaOrchestrator:
                       ) -> list[ProcessRecord]:
         """Run every active saga of this kind not touched for ``stale_after`` seconds (those
         a crashed worker left behind); returns their final rows."""
-        active = [r for status in state.ACTIVE for r in await self.database.run(
-            lambda c, s=status: state.listing(c, status=s, kind=self.saga.kind),  # type: ignore[misc]
+        active = [r for status in persistence.ACTIVE for r in await self.database.run(
+            lambda c, s=status: persistence.listing(c, status=s, kind=self.saga.kind),  # type: ignore[misc]
             write=False)]
         cutoff = self.clock() - timedelta(seconds=stale_after)
         ids = [r.id for r in active
@@ -189,7 +190,7 @@ class SagaOrchestrator:
 
     async def _save(self, record: ProcessRecord) -> None:
         now = self.clock()
-        await self.database.run(lambda c: state.write(c, record, now))
+        await self.database.run(lambda c: persistence.write(c, record, now))
 
     def _context(self, record: ProcessRecord, step: Step, phase: str) -> StepContext:
         return StepContext(record.id, step.name, phase, record.state["data"],
@@ -198,7 +199,7 @@ class SagaOrchestrator:
     async def _forward(self, record: ProcessRecord) -> None:
         steps = self.saga.steps
         if record.step >= len(steps):
-            record.status = state.COMPLETED
+            record.status = persistence.COMPLETED
             record.state.pop("in_flight", None)
             await self._save(record)
             return
@@ -214,7 +215,7 @@ class SagaOrchestrator:
                 await self._save(record)
                 await self._sleep(self.saga.action_retry_delay * failures)
                 return
-            record.status = state.COMPENSATING
+            record.status = persistence.COMPENSATING
             record.error = f"step {step.name!r} failed: {type(exc).__name__}: {exc}"
             record.state["attempts"] = 0
             record.state["failed_step"] = step.name
@@ -236,7 +237,7 @@ class SagaOrchestrator:
         budget = self.saga.transient_retry
         if tries >= budget.attempts:
             record.state["__parked_from__"] = record.status
-            record.status = state.NEEDS_ATTENTION
+            record.status = persistence.NEEDS_ATTENTION
             record.error = (f"{what} could not run ({tries} tries): "
                             f"{type(exc).__name__}: {exc}")
             await self._save(record)
@@ -256,7 +257,7 @@ class SagaOrchestrator:
     async def _backward(self, record: ProcessRecord) -> None:
         completed: list[int] = record.state["completed"]
         if not completed:
-            record.status = state.FAILED
+            record.status = persistence.FAILED
             record.state.pop("in_flight", None)
             await self._save(record)
             return
@@ -270,7 +271,7 @@ class SagaOrchestrator:
             failures = record.state["attempts"] = record.state["attempts"] + 1
             budget = self.saga.compensation_retry
             if failures >= budget.attempts:
-                record.status = state.NEEDS_ATTENTION
+                record.status = persistence.NEEDS_ATTENTION
                 record.error = (f"compensation of step {step.name!r} failed {failures} times: "
                                 f"{type(exc).__name__}: {exc}")
                 await self._save(record)
@@ -287,22 +288,23 @@ def resume_parked(conn: Any, process_id: str, now: datetime) -> ProcessRecord:
     """Put a ``needs-attention`` process back to work, in the caller's transaction: a saga
     resumes compensating (or running, if it was parked before failing), a process manager
     resumes where it was, its parked commands are tried again."""
-    record = state.read(conn, process_id, lock=True)
+    record = persistence.read(conn, process_id, lock=True)
     if record is None:
         raise NotFoundError(f"no process {process_id!r}")
-    if record.status != state.NEEDS_ATTENTION:
+    if record.status != persistence.NEEDS_ATTENTION:
         raise ConfigurationError(
-            f"process {process_id} is {record.status}, not {state.NEEDS_ATTENTION}: "
+            f"process {process_id} is {record.status}, not {persistence.NEEDS_ATTENTION}: "
             "nothing to resume")
     parked_from = record.state.pop("__parked_from__", None)
     if parked_from is None:
-        parked_from = state.COMPENSATING if "completed" in record.state else state.RUNNING
+        parked_from = (persistence.COMPENSATING if "completed" in record.state
+                       else persistence.RUNNING)
     record.status = parked_from
     record.error = None
     for counter in ("attempts", "transient"):
         if counter in record.state:
             record.state[counter] = 0
-    return state.write(conn, record, now)
+    return persistence.write(conn, record, now)
 
 
 

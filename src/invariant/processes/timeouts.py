@@ -14,22 +14,22 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from invariant.processes import state
+from invariant.processes import persistence
+from invariant.processes.dispatch import CommandCodec, store_sent
 from invariant.processes.manager import ProcessManager, decide_timeouts
-from invariant.processes.outbox import CommandCodec, store_sent
-from invariant.projections.database import ReadModelDatabase
+from invariant.sql.database import ReadModelDatabase
 
 
 def fire(conn: Connection, managers: Mapping[str, ProcessManager], codec: CommandCodec,
          process_id: str, now: datetime) -> bool:
     """Fire the due deadlines of one process in the caller's transaction."""
-    record = state.read(conn, process_id, lock=True)
+    record = persistence.read(conn, process_id, lock=True)
     if record is None or record.kind not in managers:
         return False
     process = decide_timeouts(managers[record.kind], record, now)
     if process is None:
         return False
-    state.write(conn, record, now)
+    persistence.write(conn, record, now)
     store_sent(conn, codec, record.id, process.sent, now)
     return True
 
@@ -39,7 +39,7 @@ async def fire_due(database: ReadModelDatabase, managers: Mapping[str, ProcessMa
     """Fire every deadline due at ``now``; returns the number of processes that reacted."""
     fired = 0
     while True:
-        ids = await database.run(lambda c: state.due(c, now, list(managers)), write=False)
+        ids = await database.run(lambda c: persistence.due(c, now, list(managers)), write=False)
         progressed = 0
         for process_id in ids:
             if await database.run(_firing(managers, codec, process_id, now)):

@@ -7,20 +7,16 @@ read model declares, and :mod:`invariant.projections.cache` for the query cache.
 from invariant.projections.cache import MISSING, InMemoryCache, QueryCache, cached
 from invariant.projections.checkpoints import Checkpoint
 from invariant.projections.consistency import wait_until
-from invariant.projections.database import (
+from invariant.projections.projection import Projection, ProjectionSet
+from invariant.projections.runner import Progress, ProjectionRunner, active_version
+from invariant.projections.status import ProjectionStatus
+from invariant.retry import RetryPolicy
+from invariant.sql.database import (
     Lease,
     PostgresReadModels,
     ReadModelDatabase,
     SQLiteReadModels,
 )
-from invariant.projections.projection import Projection, ProjectionSet
-from invariant.projections.runner import (
-    Progress,
-    ProjectionRunner,
-    RetryPolicy,
-    active_version,
-)
-from invariant.projections.status import ProjectionStatus
 
 __all__ = [
     "MISSING",

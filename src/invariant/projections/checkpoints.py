@@ -27,8 +27,8 @@ from sqlalchemy import (
     update,
 )
 
+from invariant.clock import from_micros, to_micros
 from invariant.domain.errors import ConfigurationError
-from invariant.store.clock import from_micros, to_micros
 
 RUNNING = "running"
 REBUILDING = "rebuilding"

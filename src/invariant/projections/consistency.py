@@ -12,8 +12,9 @@ from sqlalchemy import Connection
 
 from invariant.domain.errors import ProjectionFailedError, ProjectionLagError
 from invariant.projections import checkpoints
-from invariant.projections.database import ReadModelDatabase
-from invariant.store.signal import CommitSignal, wait_briefly
+from invariant.sql.database import ReadModelDatabase
+from invariant.store.signal import CommitSignal
+from invariant.tasks import wait_briefly
 
 
 async def wait_until(

@@ -1,152 +1,41 @@
-"""Runs projections: catch up from the checkpoint in pages, then follow the log live.
-
-Exactly once: each page is applied in one transaction that first moves the checkpoint row
-from where the page starts to the page's end (one UPDATE, which locks the row until the
-transaction ends) and applies nothing if the checkpoint was no longer there. A crash rolls
-back the whole page; a second worker racing on the same page finds the checkpoint moved
-and applies nothing.
-
-Pages are read lean (no event ids, stream versions, metadata or recorded times) and one
-page ahead; a handler that asks for a missing field rolls its page back and makes its
-projection read every field from then on (see :class:`DetailsNotLoaded`).
-
-Never skipping: a page that fails is retried as single events, each with exponential
-backoff; an event that still fails stops the projection *before* it, with the error and
-position in its status, until :meth:`ProjectionRunner.resume` or ``rebuild``.
+"""Runs projections: catch up from the checkpoint in pages
+(:mod:`~invariant.projections.catch_up`), then follow the log live with leases
+(:mod:`~invariant.projections.live`); resume, rebuild, switch and retire
+(:mod:`~invariant.projections.lifecycle`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
-import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection
 
-from invariant.domain.errors import (
-    ConfigurationError,
-    ProjectionError,
-    ProjectionFailedError,
-    StoreError,
-)
+from invariant.clock import Clock, utc_now
+from invariant.domain.errors import ConfigurationError
 from invariant.projections import checkpoints
 from invariant.projections.cache import QueryCache
+from invariant.projections.catch_up import Progress, Track
+from invariant.projections.collector import CollectorPause
 from invariant.projections.consistency import wait_until
-from invariant.projections.database import Lease, ReadModelDatabase, lease_key
+from invariant.projections.lifecycle import Lifecycle, active_version
+from invariant.projections.live import FollowingLive
 from invariant.projections.projection import Projection
 from invariant.projections.status import ProjectionStatus, read_status
-from invariant.store import gc_pause
-from invariant.store.batch import EventBatch, decode_log_page
-from invariant.store.clock import Clock, utc_now
-from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
+from invariant.sql.locks import serialize
+from invariant.store.event_store import EventStore
 from invariant.store.port import LogReader
-from invariant.store.signal import CommitSignal, stop_task
-
-_log = logging.getLogger("invariant.projections")
-
-Progress = Callable[[int, int], None]
-"""Called with ``(checkpoint, head)`` after every page."""
+from invariant.store.signal import CommitSignal
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often a failing event is tried before its projection stops, and how long apart."""
+class ProjectionRunner(FollowingLive, Lifecycle):
+    """Keeps the read models of ``projections`` up to date with ``store``'s log.
 
-    attempts: int = 5
-    first_delay: float = 0.1
-    max_delay: float = 10.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.first_delay * 2 ** (attempt - 1)))
-
-
-class _Moved(Exception):
-    """The checkpoint is not where this page starts: another worker or a rebuild moved it."""
-
-    def __init__(self, position: int) -> None:
-        self.position = position
-
-
-@dataclass(slots=True)
-class _Track:
-    projection: Projection
-    read_types: list[str]
-    position: int = 0
-    state: str = checkpoints.RUNNING
-    applied: int = field(default=0)
-    details: bool = False
-    """Read with every envelope field: set once a handler asked for one (see below)."""
-    filter: bool = field(init=False)
-    """Whether read events may be of types the projection does not handle."""
-
-    def __post_init__(self) -> None:
-        self.filter = not set(self.read_types) <= self.projection.handled
-
-
-# A page is the list of what the storage returned: lean rows ``(position, stream_id,
-# event_type, schema_version, data)`` of ``read_log``, or RecordedEvents of ``read_all``
-# (``lean`` says which). Lean envelopes lack event ids, stream versions, metadata and
-# recorded times; a handler that asks for one raises DetailsNotLoaded, which rolls its page
-# back, and the projection's pages are read with every field from then on.
-
-
-class _GcPaused:
-    """The collector paused for a catch-up (:mod:`invariant.store.gc_pause`), with the
-    young generations still collected every second (:meth:`tick`) and everything every
-    minute, so that cyclic garbage of other tasks cannot pile up during a long catch-up."""
-
-    __slots__ = ("full", "young")
-
-    def __enter__(self) -> _GcPaused:
-        gc_pause.pause()
-        self.young = self.full = time.monotonic()
-        return self
-
-    def tick(self) -> None:
-        if not gc_pause.paused():
-            return
-        now = time.monotonic()
-        if now - self.young >= 1.0:
-            full = now - self.full >= 60.0
-            gc.collect(2 if full else 1)
-            self.young = now
-            if full:
-                self.full = now
-
-    def __exit__(self, *exc: object) -> None:
-        gc_pause.resume()
-
-
-def _position_of(item: Any, lean: bool) -> int:
-    return int(item[0] if lean else item.position)
-
-
-@dataclass(slots=True)
-class _Page:
-    after: int
-    items: Sequence[Any]
-    lean: bool
-    last: int
-    """The position of the last item (0 if none)."""
-    batch: EventBatch | None = None
-    """Decoded when read; None if an event failed to decode (found when applied)."""
-
-
-async def _discard(task: asyncio.Task[Any]) -> None:
-    """Cancel a read-ahead that is no longer wanted; whatever it failed with does not matter
-    (the page is read again)."""
-    with contextlib.suppress(Exception):
-        await stop_task(task)
-
-
-class ProjectionRunner:
-    """Keeps the read models of ``projections`` up to date with ``store``'s log."""
+    ``pause_gc=True`` holds the process's cyclic garbage collector off while catching up
+    (see :mod:`invariant.projections.collector`): faster long catch-ups and rebuilds, for an
+    application that accepts the pause.
+    """
 
     def __init__(
         self,
@@ -160,6 +49,7 @@ class ProjectionRunner:
         idle_recheck: float = 30.0,
         lease_retry: float = 1.0,
         clock: Clock = utc_now,
+        pause_gc: bool = False,
     ) -> None:
         keys = [p.key for p in projections]
         if len(set(keys)) != len(keys):
@@ -173,12 +63,13 @@ class ProjectionRunner:
         self.lease_retry = lease_retry
         self.clock = clock
         self.progress = CommitSignal()
+        self._collector = CollectorPause(enabled=pause_gc)
         self._log_reader = isinstance(store.storage, LogReader)
         upcast = set(store.upcasters.highest_from)
         # Events whose type an upcaster may rename are read too, and kept if they become
         # a handled type once upcast.
         self._tracks = {
-            p.key: _Track(p, sorted(p.handled | upcast)) for p in projections
+            p.key: Track(p, sorted(p.handled | upcast)) for p in projections
         }
 
     # -- setting up ------------------------------------------------------------------------
@@ -190,328 +81,13 @@ class ProjectionRunner:
         tracks = list(self._tracks.values())
 
         def create(conn: Connection) -> None:
-            if database.dialect == "postgresql":
-                # Serialize concurrent setups of several workers.
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                             {"k": lease_key(getattr(database, "schema", ""), "setup")})
+            serialize(conn, database, "setup")  # concurrent setups of several workers
             checkpoints.metadata.create_all(conn)
             for t in tracks:
                 t.projection.metadata.create_all(conn)
                 checkpoints.register(conn, t.projection.name, t.projection.version, now)
 
         await database.run(create)
-
-    def _track(self, name: str, version: int) -> _Track:
-        track = self._tracks.get(f"{name}@v{version}")
-        if track is None:
-            raise ConfigurationError(
-                f"no projection {name!r} version {version} in this runner; known: "
-                + ", ".join(sorted(self._tracks))
-            )
-        return track
-
-    async def _select(self, name: str, version: int | None) -> _Track:
-        if version is None:
-            active = await self.database.run(
-                lambda c: checkpoints.active_version(c, name), write=False
-            )
-            return self._track(name, active)
-        return self._track(name, version)
-
-    # -- catching up ---------------------------------------------------------------------
-
-    async def catch_up(self, name: str | None = None, *, progress: Progress | None = None
-                       ) -> int:
-        """Apply every event up to the current head to the projections (all, or the
-        versions of ``name``) whose lease is free; returns the number of handled events.
-
-        Raises :class:`ProjectionFailedError` when a projection stops at a failing event.
-        """
-        applied = 0
-        for track in list(self._tracks.values()):
-            if name is not None and track.projection.name != name:
-                continue
-            lease = await self.database.try_lease(track.projection.key)
-            if lease is None:
-                continue
-            try:
-                applied += await self._catch_up(track, lease, progress)
-            finally:
-                await lease.release()
-        return applied
-
-    async def _load(self, track: _Track) -> None:
-        p = track.projection
-        row = await self.database.run(lambda c: checkpoints.read(c, p.name, p.version),
-                                      write=False)
-        if row is None:
-            raise ConfigurationError(f"projection {p.key} is not set up; call setup() first")
-        if row.state == checkpoints.FAILED:
-            raise ProjectionFailedError(p.key, row.error_position, row.error or "failed")
-        track.position, track.state = row.position, row.state
-
-    async def _catch_up(self, track: _Track, lease: Lease, progress: Progress | None) -> int:
-        await self._load(track)
-        before = track.applied
-        # Read before any page: a short page holds every handled event up to this head, so
-        # the checkpoint may move past the unhandled ones in between.
-        head = await self.store.storage.head_position()
-        ahead: asyncio.Task[_Page] | None = None
-        with _GcPaused() as collector:
-            try:
-                while lease.held():
-                    collector.tick()
-                    page = await self._next(track, ahead)
-                    ahead = None
-                    full = len(page.items) >= self.page_size
-                    end = page.last if full else max(head, page.last)
-                    if end <= track.position and (full or track.state != checkpoints.REBUILDING):
-                        break
-                    if full:
-                        # Read (and decode) the next page while this one is being applied.
-                        ahead = asyncio.create_task(self._read_page(track, end))
-                    try:
-                        await self._apply_page(track, page.items, page.lean,
-                                               max(end, track.position), not full,
-                                               page.batch)
-                    except _Moved as moved:
-                        track.position = moved.position
-                        continue
-                    except DetailsNotLoaded:
-                        # The page was rolled back: read it again, with every field.
-                        track.details = True
-                        continue
-                    if progress is not None:
-                        progress(track.position, max(head, track.position))
-                    if not full:
-                        break
-            finally:
-                if ahead is not None:
-                    await _discard(ahead)
-        return track.applied - before
-
-    def _lean(self, track: _Track) -> bool:
-        return self._log_reader and not track.details
-
-    async def _next(self, track: _Track, ahead: asyncio.Task[_Page] | None) -> _Page:
-        """The page read ahead if it still fits (it starts at the checkpoint and is read the
-        way the projection needs now), else a fresh read."""
-        if ahead is not None:
-            page = await ahead
-            if page.after == track.position and page.lean == self._lean(track):
-                return page
-        return await self._read_page(track, track.position)
-
-    async def _read_page(self, track: _Track, after: int) -> _Page:
-        storage = self.store.storage
-        items: Sequence[Any]
-        if self._lean(track):
-            items = await storage.read_log(  # type: ignore[attr-defined]
-                after_position=after, limit=self.page_size, event_types=track.read_types)
-            page = _Page(after, items, True, items[-1][0] if items else 0)
-        else:
-            items = await storage.read_all(after_position=after, limit=self.page_size,
-                                           event_types=track.read_types)
-            page = _Page(after, items, False, items[-1].position if items else 0)
-        try:
-            page.batch = self._batch(track, items, page.lean)
-        except Exception:
-            page.batch = None  # decoded (and failing) event by event when applied
-        return page
-
-    def _batch(self, track: _Track, items: Sequence[Any], lean: bool) -> EventBatch:
-        handled = track.projection.handled if track.filter else None
-        if lean:
-            return decode_log_page(self.store, items, handled)
-        envelopes = map(self.store.envelope, items)
-        return EventBatch.of(envelopes if handled is None
-                             else [e for e in envelopes if e.event_type in handled])
-
-    async def _apply_page(self, track: _Track, items: Sequence[Any], lean: bool, end: int,
-                          caught_up: bool, batch: EventBatch | None = None
-                          ) -> None:
-        try:
-            await self._commit_page(track, items, lean, end, caught_up, batch)
-        except (_Moved, ProjectionFailedError):
-            raise
-        except Exception as exc:
-            if len(items) <= 1:
-                await self._retry(track, items, lean, end, caught_up, exc)
-                return
-            # Find the failing event: apply the page one event per transaction.
-            for i, item in enumerate(items):
-                last = i == len(items) - 1
-                await self._apply_page(track, [item], lean,
-                                       end if last else _position_of(item, lean),
-                                       caught_up and last)
-
-    async def _retry(self, track: _Track, items: Sequence[Any], lean: bool, end: int,
-                     caught_up: bool, error: Exception) -> None:
-        p = track.projection
-        at = _position_of(items[0], lean) if items else end
-        attempt = 1
-        while True:
-            message = f"{type(error).__name__}: {error}"
-            final = attempt >= self.retry.attempts
-            await self._note_failure(track, at, message, attempt, final)
-            if final:
-                raise ProjectionFailedError(p.key, at, message) from error
-            await asyncio.sleep(self.retry.delay(attempt))
-            try:
-                await self._commit_page(track, items, lean, end, caught_up)
-                return
-            except (_Moved, ProjectionFailedError):
-                raise
-            except Exception as exc:
-                error = exc
-                attempt += 1
-
-    async def _note_failure(self, track: _Track, at: int, message: str, attempt: int,
-                            final: bool) -> None:
-        p, expected, now = track.projection, track.position, self.clock()
-
-        def note(conn: Connection) -> None:
-            row = checkpoints.read(conn, p.name, p.version, lock=True)
-            if row is None or row.position != expected:
-                raise _Moved(expected if row is None else row.position)
-            values: dict[str, object] = {"error": message, "error_position": at,
-                                         "attempts": attempt}
-            if final:
-                values["state"] = checkpoints.FAILED
-            checkpoints.change(conn, p.name, p.version, now, **values)
-
-        await self.database.run(note)
-        if final:
-            track.state = checkpoints.FAILED
-            self.progress.notify()
-
-    async def _commit_page(self, track: _Track, items: Sequence[Any], lean: bool, end: int,
-                           caught_up: bool, decoded: EventBatch | None = None
-                           ) -> None:
-        p, expected, now = track.projection, track.position, self.clock()
-        envelopes = self._batch(track, items, lean) if decoded is None else decoded
-
-        def work(conn: Connection) -> str:
-            # The checkpoint moves first (and stays locked): if the handler fails, the
-            # transaction rolls both back.
-            state = checkpoints.claim(conn, p.name, p.version, now, expected, end,
-                                      caught_up=caught_up)
-            if state is None:
-                row = checkpoints.read(conn, p.name, p.version)
-                if row is None:
-                    raise ConfigurationError(f"projection {p.key} is not set up")
-                if row.state == checkpoints.FAILED:
-                    raise ProjectionFailedError(p.key, row.error_position,
-                                                row.error or "failed")
-                raise _Moved(row.position)
-            if envelopes:
-                p.apply_batch(envelopes, conn)
-            return state
-
-        track.state = await self.database.run(work)
-        track.position = end
-        track.applied += len(envelopes)
-        self.progress.notify()
-        if self.cache is not None and envelopes:
-            await self._invalidate(track, envelopes)
-
-    async def _with_details(self, track: _Track, envelopes: Sequence[EventEnvelope]
-                            ) -> list[EventEnvelope]:
-        """The same events as ``envelopes`` (lean ones), read again with every field."""
-        wanted = {e.position for e in envelopes}
-        last = envelopes[-1].position
-        position = envelopes[0].position - 1
-        out: list[EventEnvelope] = []
-        while position < last:
-            records = await self.store.storage.read_all(
-                after_position=position, limit=self.page_size, event_types=track.read_types)
-            if not records:
-                break
-            out.extend(self.store.envelope(r) for r in records if r.position in wanted)
-            position = records[-1].position
-        return out
-
-    async def _invalidate(self, track: _Track, envelopes: Sequence[EventEnvelope]) -> None:
-        assert self.cache is not None
-        p = track.projection
-        try:
-            tags = {tag for e in envelopes for tag in p.cache_tags(e)}
-        except DetailsNotLoaded:
-            track.details = True
-            full = await self._with_details(track, envelopes)
-            tags = {tag for e in full for tag in p.cache_tags(e)}
-        if not tags:
-            return
-        attempt = 1
-        while True:
-            try:
-                await self.cache.invalidate(tags)
-                return
-            except Exception as exc:
-                if attempt >= self.retry.attempts:
-                    # The read model is right; cached answers may be stale: stop and say so.
-                    await self._note_failure(
-                        track, track.position,
-                        f"cache invalidation failed ({type(exc).__name__}: {exc}); the read "
-                        "model is up to date, cached answers may be stale until their TTL",
-                        attempt, final=True,
-                    )
-                    raise ProjectionFailedError(track.projection.key, track.position,
-                                                str(exc)) from exc
-                await asyncio.sleep(self.retry.delay(attempt))
-                attempt += 1
-
-    # -- following live ------------------------------------------------------------------
-
-    async def run(self, name: str | None = None) -> None:
-        """Follow the log forever (until cancelled): each projection in its own task, run
-        only while this worker holds its lease; waits for commits when idle."""
-        tracks = [t for t in self._tracks.values()
-                  if name is None or t.projection.name == name]
-        async with asyncio.TaskGroup() as group:
-            for track in tracks:
-                group.create_task(self._follow(track), name=f"projection {track.projection.key}")
-
-    async def _follow(self, track: _Track) -> None:
-        attempt = 0
-        while True:
-            try:
-                await self._follow_with_lease(track)
-                attempt = 0
-            except (StoreError, OSError, SQLAlchemyError) as exc:
-                # The database or the store is unreachable: not the projection's fault, and
-                # no event is skipped by waiting. Retry for as long as it takes, loudly.
-                attempt += 1
-                delay = self.retry.delay(attempt)
-                _log.error("projection %s: %s; retrying in %.1f s", track.projection.key, exc,
-                           delay, exc_info=exc)
-                await asyncio.sleep(delay)
-
-    async def _follow_with_lease(self, track: _Track) -> None:
-        lease = await self.database.try_lease(track.projection.key)
-        if lease is None:
-            await asyncio.sleep(self.lease_retry)  # a standby: take over when it is free
-            return
-        try:
-            while lease.held():
-                try:
-                    await self._catch_up(track, lease, None)
-                except ProjectionFailedError:
-                    await self._wait_resumed(track)
-                    continue
-                await self.store.storage.wait_for_commit(track.position, self.idle_recheck)
-        finally:
-            await lease.release()
-
-    async def _wait_resumed(self, track: _Track) -> None:
-        """A failed projection sleeps until someone resumes or rebuilds it."""
-        p = track.projection
-        while True:
-            row = await self.database.run(lambda c: checkpoints.read(c, p.name, p.version),
-                                          write=False)
-            if row is None or row.state != checkpoints.FAILED:
-                return
-            await asyncio.sleep(self.idle_recheck / 10)
 
     # -- operating -----------------------------------------------------------------------
 
@@ -525,110 +101,5 @@ class ProjectionRunner:
         return await wait_until(self.database, name, position, timeout, version=version,
                                 progress=self.progress)
 
-    async def resume(self, name: str, *, version: int | None = None) -> None:
-        """Clear a failure: the projection retries the event it stopped at."""
-        track = await self._select(name, version)
-        p, now = track.projection, self.clock()
 
-        def clear(conn: Connection) -> None:
-            row = checkpoints.read(conn, p.name, p.version, lock=True)
-            if row is not None and row.state == checkpoints.FAILED:
-                checkpoints.change(conn, p.name, p.version, now, state=checkpoints.RUNNING,
-                                   error=None, error_position=None, attempts=0)
-
-        await self.database.run(clear)
-        self.progress.notify()
-
-    async def rebuild(self, name: str, *, from_position: int = 0, version: int | None = None,
-                      progress: Progress | None = None) -> int:
-        """Rebuild a projection (its active version unless ``version`` is given): in one
-        transaction, remove the effects of events after ``from_position`` and put the
-        checkpoint there; then catch up, reporting ``progress``. If another worker holds
-        the projection's lease, that worker does the catching up and this call follows it.
-        Returns the checkpoint reached."""
-        track = await self._select(name, version)
-        p, now = track.projection, self.clock()
-
-        def reset(conn: Connection) -> None:
-            if checkpoints.read(conn, p.name, p.version, lock=True) is None:
-                raise ConfigurationError(f"projection {p.key} is not set up")
-            p.reset(conn, from_position)
-            checkpoints.change(conn, p.name, p.version, now, position=from_position,
-                               state=checkpoints.REBUILDING, error=None, error_position=None,
-                               attempts=0)
-
-        await self.database.run(reset)
-        self.progress.notify()
-        lease = await self.database.try_lease(p.key)
-        if lease is None:
-            return await self._watch(track, progress)
-        try:
-            await self._catch_up(track, lease, progress)
-        finally:
-            await lease.release()
-        return track.position
-
-    async def _watch(self, track: _Track, progress: Progress | None) -> int:
-        p = track.projection
-        while True:
-            row = await self.database.run(lambda c: checkpoints.read(c, p.name, p.version),
-                                          write=False)
-            assert row is not None
-            head = await self.store.storage.head_position()
-            if progress is not None:
-                progress(row.position, max(head, row.position))
-            if row.state == checkpoints.FAILED:
-                raise ProjectionFailedError(p.key, row.error_position, row.error or "failed")
-            if row.state == checkpoints.RUNNING:
-                return row.position
-            await asyncio.sleep(0.2)
-
-    async def switch(self, name: str, version: int) -> None:
-        """Make ``version`` the one queries read, atomically; it must have caught up with
-        the version serving now and not be failed."""
-        now = self.clock()
-
-        def flip(conn: Connection) -> None:
-            target = checkpoints.read(conn, name, version, lock=True)
-            if target is None:
-                raise ConfigurationError(f"projection {name!r} has no version {version}")
-            current = checkpoints.read(conn, name, checkpoints.active_version(conn, name),
-                                       lock=True)
-            assert current is not None
-            if target.state == checkpoints.FAILED:
-                raise ProjectionFailedError(f"{name}@v{version}", target.error_position,
-                                            target.error or "failed")
-            if target.position < current.position:
-                raise ProjectionError(
-                    f"{name} version {version} is at position {target.position}, behind "
-                    f"version {current.version} at {current.position}; let it catch up "
-                    "before switching"
-                )
-            checkpoints.activate(conn, name, version, now)
-
-        await self.database.run(flip)
-
-    async def retire(self, name: str, version: int) -> None:
-        """Drop an inactive version's tables and checkpoint (after a switch)."""
-        track = self._track(name, version)
-        p = track.projection
-
-        def drop(conn: Connection) -> None:
-            row = checkpoints.read(conn, name, version, lock=True)
-            if row is not None and row.active:
-                raise ConfigurationError(
-                    f"{p.key} is the active version; switch to another one before retiring it"
-                )
-            p.metadata.drop_all(conn)
-            checkpoints.forget(conn, name, version)
-
-        await self.database.run(drop)
-
-
-async def active_version(database: ReadModelDatabase, name: str) -> int:
-    """The version of projection ``name`` that queries should read."""
-    return await database.run(lambda c: checkpoints.active_version(c, name), write=False)
-
-
-__all__ = ["Progress", "ProjectionRunner", "RetryPolicy", "active_version"]
-
+__all__ = ["Progress", "ProjectionRunner", "active_version"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from invariant.clock import Clock
 from invariant.projections import checkpoints
-from invariant.projections.database import ReadModelDatabase
-from invariant.store.clock import Clock
+from invariant.sql.database import ReadModelDatabase
 from invariant.store.port import EventStorage
 
 

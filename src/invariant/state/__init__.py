@@ -5,8 +5,8 @@ Run the repository on the application's ReadModelDatabase (``app.read_models``, 
 ``invariant.bootstrap.open_read_models``) whenever invariant's event store writes the same
 SQLite file; see :class:`StateStoredRepository`."""
 
-from invariant.contracts.engine import create_engine
-from invariant.state.outbox import outbox_table
+from invariant.sql.engine import create_engine
+from invariant.sql.outbox_table import outbox_table
 from invariant.state.repository import Database, Isolation, StateStoredRepository
 
 __all__ = ["Database", "Isolation", "StateStoredRepository", "create_engine", "outbox_table"]

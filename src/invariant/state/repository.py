@@ -21,8 +21,8 @@ from sqlalchemy import Connection, MetaData, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from invariant.clock import Clock, utc_now
 from invariant.contracts.contract import Contract
-from invariant.contracts.engine import SQLITE_BEGIN
 from invariant.contracts.sql import contracts_metadata, table_for
 from invariant.domain.errors import (
     AggregateNotFoundError,
@@ -32,10 +32,10 @@ from invariant.domain.errors import (
     UniquenessError,
 )
 from invariant.domain.events import DomainEvent
-from invariant.domain.state import StateAggregate
-from invariant.state.db_errors import is_serialization_failure, unique_violation
-from invariant.state.outbox import create_outbox, outbox_table
-from invariant.store.clock import Clock, utc_now
+from invariant.domain.state_aggregate import StateAggregate
+from invariant.sql.engine import SQLITE_BEGIN
+from invariant.sql.errors import is_serialization_failure, unique_violation
+from invariant.sql.outbox_table import create_outbox, outbox_table
 from invariant.store.codec import Codec
 
 A = TypeVar("A", bound=StateAggregate[Any, Any])
@@ -104,7 +104,7 @@ class StateStoredRepository(Generic[A]):
       relay or jobs in the same process.** A ``change`` passed to ``update`` that is a
       coroutine then runs between two transactions (load, await the change, save checked
       against the loaded version), never inside one.
-    * an ``AsyncEngine`` from :func:`invariant.contracts.engine.create_engine`: for a
+    * an ``AsyncEngine`` from :func:`invariant.sql.engine.create_engine`: for a
       database only state-stored aggregates write, or PostgreSQL.
 
     .. warning::

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, overload
 import orjson
 
 from invariant.domain.events import DomainEvent
-from invariant.store import gc_pause
 from invariant.store.records import LogRow
 
 if TYPE_CHECKING:
@@ -33,13 +32,18 @@ class EventBatch(Sequence["EventEnvelope"]):
     columns :attr:`events`, :attr:`stream_ids` and :attr:`positions` (equal lengths).
 
     Envelopes of a lean read carry the event, stream id, position, type and schema versions;
-    asking one for another field raises :class:`DetailsNotLoaded` (see there).
+    asking one for another field raises :class:`DetailsNotLoaded` (see there) and notes the
+    field in :attr:`wanted`.
     """
 
-    __slots__ = ("_envelopes", "_positions", "_rows", "_stream_ids", "events")
+    __slots__ = ("_envelopes", "_positions", "_rows", "_stream_ids", "events", "wanted")
 
     events: list[DomainEvent]
     """The typed events, upcast to their current schema."""
+    wanted: list[str]
+    """The fields asked of this batch's lean envelopes that they were not read with (empty
+    while none was): the projection runner then rolls the page back and reads it again with
+    every field, whether the handler let :class:`DetailsNotLoaded` through or caught it."""
 
     def __init__(self, events: list[DomainEvent], *, rows: Sequence[LogRow] | None = None,
                  envelopes: list[EventEnvelope] | None = None) -> None:
@@ -49,6 +53,7 @@ class EventBatch(Sequence["EventEnvelope"]):
         self._envelopes = envelopes
         self._stream_ids: list[str] | None = None
         self._positions: list[int] | None = None
+        self.wanted = []
 
     @classmethod
     def of(cls, envelopes: Iterable[EventEnvelope]) -> EventBatch:
@@ -79,7 +84,7 @@ class EventBatch(Sequence["EventEnvelope"]):
     def envelopes(self) -> list[EventEnvelope]:
         """Every event's envelope (made once, on first use)."""
         if self._envelopes is None:
-            self._envelopes = _lean_envelopes(self._rows or (), self.events)
+            self._envelopes = _lean_envelopes(self._rows or (), self.events, self.wanted)
         return self._envelopes
 
     def __len__(self) -> int:
@@ -106,26 +111,23 @@ class EventBatch(Sequence["EventEnvelope"]):
         return f"EventBatch({len(self)} events, {span})"
 
 
-def _lean_envelopes(rows: Sequence[LogRow], events: list[DomainEvent]
+def _lean_envelopes(rows: Sequence[LogRow], events: list[DomainEvent], wanted: list[str]
                     ) -> list[EventEnvelope]:
     from invariant.store.event_store import EventEnvelope
 
     new = object.__new__
     out: list[EventEnvelope] = []
     append = out.append
-    gc_pause.pause()
-    try:
-        for row, event in zip(rows, events, strict=True):
-            envelope = new(EventEnvelope)
-            envelope.event = event
-            envelope.stream_id = row[1]
-            envelope.position = row[0]
-            envelope.event_type = event.event_type
-            envelope.schema_version = event.schema_version
-            envelope.stored_schema_version = row[3]
-            append(envelope)
-    finally:
-        gc_pause.resume()
+    for row, event in zip(rows, events, strict=True):
+        envelope = new(EventEnvelope)
+        envelope.event = event
+        envelope.stream_id = row[1]
+        envelope.position = row[0]
+        envelope.event_type = event.event_type
+        envelope.schema_version = event.schema_version
+        envelope.stored_schema_version = row[3]
+        envelope._wanted = wanted
+        append(envelope)
     return out
 
 
@@ -138,15 +140,6 @@ def decode_log_page(store: EventStore, rows: Sequence[LogRow],
     type that is neither handled nor upcast are skipped undecoded. Malformed data raises
     what :meth:`EventStore.decode_event` raises.
     """
-    gc_pause.pause()  # thousands of new objects that live until the page is applied
-    try:
-        return _decode(store, rows, handled)
-    finally:
-        gc_pause.resume()
-
-
-def _decode(store: EventStore, rows: Sequence[LogRow], handled: frozenset[str] | None
-            ) -> EventBatch:
     registry = store.registry
     upcasters = store.upcasters
     highest_from = upcasters.highest_from

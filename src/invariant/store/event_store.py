@@ -9,7 +9,7 @@ from uuid import UUID
 
 import orjson
 
-from invariant.domain.errors import ValidationError
+from invariant.domain.errors import InvariantError, ValidationError
 from invariant.domain.events import DomainEvent
 from invariant.store.ids import new_uuid
 from invariant.store.port import EventStorage
@@ -27,14 +27,15 @@ from invariant.store.registry import EventRegistry
 from invariant.store.upcasting import Upcasters
 
 
-class DetailsNotLoaded(BaseException):
+class DetailsNotLoaded(InvariantError):
     """An envelope read on the lean path was asked for a field it was not read with.
 
     Raised by :attr:`EventEnvelope.event_id`, ``stream_version``, ``metadata`` and
     ``recorded_at`` of envelopes made by :meth:`EventStore.log_envelopes`. The projection
-    runner catches it, rolls the page back and reads that projection's pages with every
-    field from then on. A ``BaseException``, so that a handler's ``except Exception`` does
-    not swallow it.
+    runner does not depend on seeing it: the page the envelope belongs to notes the field
+    asked for (:attr:`EventBatch.wanted`), and the runner rolls that page back and reads the
+    projection's pages with every field from then on, also when a handler's
+    ``except Exception`` caught the error.
     """
 
 
@@ -49,8 +50,8 @@ class EventEnvelope:
     ``metadata`` or ``recorded_at`` raises :class:`DetailsNotLoaded` (see there).
     """
 
-    __slots__ = ("_event_id", "_metadata", "_recorded_at", "_stream_version", "event",
-                 "event_type", "position", "schema_version", "stored_schema_version",
+    __slots__ = ("_event_id", "_metadata", "_recorded_at", "_stream_version", "_wanted",
+                 "event", "event_type", "position", "schema_version", "stored_schema_version",
                  "stream_id")
     __match_args__ = ("event", "event_id", "stream_id", "stream_version", "position",
                       "event_type", "schema_version", "stored_schema_version", "metadata",
@@ -66,6 +67,8 @@ class EventEnvelope:
     _stream_version: int
     _metadata: dict[str, Any]
     _recorded_at: datetime
+    _wanted: list[str]
+    """Of a lean envelope: its page's note of the fields asked for that it lacks."""
 
     def __init__(
         self,
@@ -96,28 +99,35 @@ class EventEnvelope:
         try:
             return self._event_id
         except AttributeError:
-            raise DetailsNotLoaded("event_id") from None
+            raise self._not_loaded("event_id") from None
 
     @property
     def stream_version(self) -> int:
         try:
             return self._stream_version
         except AttributeError:
-            raise DetailsNotLoaded("stream_version") from None
+            raise self._not_loaded("stream_version") from None
 
     @property
     def metadata(self) -> dict[str, Any]:
         try:
             return self._metadata
         except AttributeError:
-            raise DetailsNotLoaded("metadata") from None
+            raise self._not_loaded("metadata") from None
 
     @property
     def recorded_at(self) -> datetime:
         try:
             return self._recorded_at
         except AttributeError:
-            raise DetailsNotLoaded("recorded_at") from None
+            raise self._not_loaded("recorded_at") from None
+
+    def _not_loaded(self, *fields: str) -> DetailsNotLoaded:
+        """The error for ``fields`` asked of a lean envelope, noted on its page first."""
+        wanted = getattr(self, "_wanted", None)
+        if wanted is not None:
+            wanted.extend(fields)
+        return DetailsNotLoaded(", ".join(fields))
 
     @property
     def correlation_id(self) -> str | None:
@@ -151,7 +161,7 @@ class EventEnvelope:
         values.update(changes)
         missing = [k for k, v in values.items() if v is _NOT_LOADED]
         if missing:
-            raise DetailsNotLoaded(", ".join(missing))
+            raise self._not_loaded(*missing)
         return EventEnvelope(**values)
 
     def __eq__(self, other: object) -> bool:

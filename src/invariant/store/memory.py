@@ -12,8 +12,8 @@ from uuid import UUID
 
 import orjson
 
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import DuplicateCommandError, DuplicateEventError
-from invariant.store.clock import Clock, utc_now
 from invariant.store.records import (
     Commit,
     CommitResult,

@@ -4,9 +4,8 @@ Adapters notify a :class:`CommitSignal` after every successful commit; a followe
 :func:`wait_for_head` registers itself *before* it reads the head, so a commit landing
 between the read and the wait still wakes it.
 
-Waits with a timeout go through :func:`wait_briefly`, never ``asyncio.wait_for``: on Python
-3.11, ``wait_for`` swallows a cancellation that arrives as the awaited future completes, and
-a follower cancelled just as a commit woke it would then follow the log forever.
+The wait goes through :func:`invariant.tasks.wait_briefly` (never ``asyncio.wait_for``), so
+that a follower cancelled just as a commit woke it stops instead of following the log forever.
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+
+from invariant.tasks import wait_briefly
 
 
 class CommitSignal:
@@ -86,35 +86,3 @@ async def wait_for_head(
             await wait_briefly(woken, min(remaining, recheck))
         finally:
             signal.forget(woken)
-
-
-async def wait_briefly(waitable: Awaitable[object], timeout: float) -> bool:  # noqa: ASYNC109
-    """Wait at most ``timeout`` seconds for ``waitable``; True when it finished in time.
-
-    A future is left as it is on timeout; a coroutine still running is cancelled. A
-    cancellation of the caller always propagates, even when it arrives just as ``waitable``
-    finishes (``asyncio.wait_for`` on Python 3.11 swallows that one).
-    """
-    future = asyncio.ensure_future(waitable)
-    ours = future is not waitable  # a task made here for a coroutine: ours to stop
-    try:
-        done, _ = await asyncio.wait((future,), timeout=timeout)
-    except BaseException:
-        if ours:
-            future.cancel()
-        raise
-    if not done and ours:
-        future.cancel()
-    return bool(done)
-
-
-async def stop_task(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait until it has ended; raise what it failed with, if it failed
-    with anything but that cancellation. A cancellation of the caller while it waits
-    propagates (``suppress(CancelledError)`` around ``await task`` would swallow it)."""
-    task.cancel()
-    await asyncio.wait((task,))
-    if not task.cancelled():
-        error = task.exception()
-        if error is not None:
-            raise error

@@ -2,8 +2,10 @@
 projections, process managers and sagas (``AggregateScenario``, ``ProjectionScenario``,
 ``ProcessScenario``, ``SagaScenario``) and adapter contract suites.
 
-``EventStorageContract`` needs pytest (and pytest-asyncio in auto mode); import it from
-``invariant.testing.event_storage_contract`` in your own test modules.
+The contract suites need pytest (and pytest-asyncio in auto mode); import them from their
+modules in your own test modules: ``event_storage_contract.EventStorageContract``,
+``broker_contract.BrokerContract``, ``database_contract.DatabaseContract`` (the SQL
+database handle) and ``job_queue_contract.JobQueueContract`` (a way of running jobs).
 """
 
 from invariant.testing.aggregates import AggregateScenario

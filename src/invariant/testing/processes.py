@@ -34,9 +34,9 @@ from invariant.processes.manager import (
     decide_event,
     decide_timeouts,
 )
+from invariant.processes.persistence import ProcessRecord
 from invariant.processes.saga import Saga, SagaOrchestrator
-from invariant.processes.state import ProcessRecord
-from invariant.projections.database import SQLiteReadModels
+from invariant.sql.database import SQLiteReadModels
 from invariant.testing.clock import ManualClock
 
 

@@ -36,11 +36,11 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from invariant.clock import Clock, utc_now
 from invariant.contracts.sql import contracts_metadata, table_for
 from invariant.domain import AggregateNotFoundError, ConcurrencyError, StoreError, UniquenessError
 from invariant.projections import ReadModelDatabase
 from invariant.state import StateStoredRepository
-from invariant.store.clock import Clock, utc_now
 from shop.catalog.application import ProductView
 from shop.catalog.contracts import ProductDetails
 from shop.catalog.domain import Product, ProductNotForSale

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from invariant.processes import NEEDS_ATTENTION
-from invariant.processes import state as processes
+from invariant.processes import persistence as processes
 from invariant.projections import ReadModelDatabase
 from shop.fulfilment.application import OrderFulfilment
 from shop.ordering.application import FulfilmentStatus, GetFulfilmentStatus

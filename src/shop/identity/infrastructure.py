@@ -36,9 +36,10 @@ from sqlalchemy.exc import DBAPIError
 
 from invariant.domain import ConcurrencyError, StoreError, UniquenessError
 from invariant.messaging.published_language import IntegrationEvent
-from invariant.projections.database import ReadModelDatabase, dialect_insert
-from invariant.state.db_errors import unique_violation
-from invariant.state.outbox import Moment, outbox_table
+from invariant.sql.database import ReadModelDatabase, dialect_insert
+from invariant.sql.errors import unique_violation
+from invariant.sql.outbox_table import outbox_table
+from invariant.sql.types import Moment
 from shop.identity.application import SOURCE_LENGTH, AccountSession
 from shop.identity.domain import (
     Account,

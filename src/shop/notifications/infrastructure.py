@@ -21,9 +21,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Column, Connection, MetaData, String, Table, insert, select, update
 
 from invariant.domain.errors import ConfigurationError
+from invariant.files import private_directory, private_file
 from invariant.messaging import jobs
 from invariant.messaging.port import Message
-from invariant.store.files import private_directory, private_file
 from shop.notifications.application import SEND_EMAIL, emails_for
 from shop.notifications.domain import Email
 

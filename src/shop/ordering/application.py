@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from invariant.application import Command, Query, UnitOfWork
+from invariant.clock import Clock
 from invariant.domain import Money, NotFoundError, ValidationError
 from invariant.messaging.published_language import Amount
-from invariant.store.clock import Clock
 from shop.kernel import TEXT_LINE, CustomerId, OrderId, check_ids
 from shop.ordering import published
 from shop.ordering.domain import (

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from invariant.application import Command, UnitOfWork
+from invariant.clock import Clock
 from invariant.domain import Money, ValidationError
 from invariant.messaging.published_language import Amount
-from invariant.store.clock import Clock
 from shop.kernel import OrderId
 from shop.payments import published
 from shop.payments.domain import (

@@ -25,7 +25,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from invariant.store.clock import Clock, utc_now
+from invariant.clock import Clock, utc_now
 from shop.platform.errors import Forbidden, NotAuthenticated
 
 Role = Literal["customer", "admin"]

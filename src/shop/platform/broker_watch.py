@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from invariant.clock import Clock, utc_now
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Delivery, Message
-from invariant.store.clock import Clock, utc_now
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ from sqlalchemy import Column, ColumnElement, Connection, func, select
 
 from invariant.messaging import deadletters, jobs
 from invariant.messaging.relay import RelayLag
-from invariant.processes import state
+from invariant.processes import persistence
 from invariant.projections.status import ProjectionStatus
 
 if TYPE_CHECKING:
@@ -96,9 +96,9 @@ def _projection_problem(status: ProjectionStatus, max_lag: float) -> str:
 
 
 def _attention(conn: Connection) -> Attention:
-    processes, letters, queued = state.processes, deadletters.dead_letters, jobs.jobs
+    processes, letters, queued = persistence.processes, deadletters.dead_letters, jobs.jobs
     return Attention(
-        _counts(conn, processes.c.kind, processes.c.status == state.NEEDS_ATTENTION),
+        _counts(conn, processes.c.kind, processes.c.status == persistence.NEEDS_ATTENTION),
         _counts(conn, letters.c.consumer),
         _counts(conn, queued.c.name, queued.c.state == jobs.DEAD))
 

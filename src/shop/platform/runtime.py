@@ -22,17 +22,18 @@ from typing import Any
 
 from invariant.application.middleware import default_middleware
 from invariant.bootstrap import App, bootstrap, open_broker, open_read_models, open_storage
+from invariant.clock import Clock, utc_now
 from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
-from invariant.messaging.consumer import Backoff, Consumer
+from invariant.messaging.consumer import Consumer
 from invariant.messaging.jobs import JobWorker
 from invariant.messaging.port import Broker
 from invariant.messaging.relay import OutboxRelay
 from invariant.processes import ProcessRunner
 from invariant.projections import ReadModelDatabase
-from invariant.store.clock import Clock, utc_now
+from invariant.retry import RetryPolicy
 from invariant.store.port import EventStorage
-from invariant.store.signal import stop_task, wait_briefly
+from invariant.tasks import stop_task, wait_briefly
 from shop.config import ShopSettings
 from shop.platform.auth import AccountDirectory, Tokens
 from shop.platform.broker_watch import BrokerWatch
@@ -73,7 +74,7 @@ class Shop:
 
     def __init__(self, settings: ShopSettings, *, modules: Sequence[ModuleFactory] | None = None,
                  clock: Clock = utc_now, storage: EventStorage | None = None,
-                 broker: Broker | None = None, consumer_backoff: Backoff | None = None,
+                 broker: Broker | None = None, consumer_backoff: RetryPolicy | None = None,
                  read_models: ReadModelDatabase | None = None) -> None:
         self.settings = settings.resolved()
         self.clock = clock

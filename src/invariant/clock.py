@@ -1,4 +1,7 @@
-"""Time for storage adapters: UTC always, injectable for tests."""
+"""Time for every part of invariant: UTC always, injectable for tests (a :data:`Clock` is
+any function returning an aware datetime; ``invariant.testing.ManualClock`` is one).
+
+Standard library only; the microsecond helpers are what the SQLite tables store."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
+    """Now, in UTC (the default clock)."""
     return datetime.now(UTC)
 
 

@@ -1,7 +1,9 @@
-"""The database holding read models and their checkpoints: the event store's own.
+"""The database handle of everything above the event store: read models and their
+checkpoints, the outbox relay, consumers' inboxes, jobs, the SQL broker, process state and
+state-stored aggregates, all in the event store's own database.
 
-Read-model work is written as *synchronous* SQLAlchemy Core against a ``Connection`` and run
-in one transaction by :meth:`ReadModelDatabase.run`:
+Work is written as *synchronous* SQLAlchemy Core against a ``Connection`` and run in one
+transaction by :meth:`ReadModelDatabase.run`:
 
 * **SQLite**: on the event loop's thread, synchronously, like the event store's own group
   commit: no thread hop per transaction. The transaction never waits for the loop while it
@@ -34,9 +36,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from invariant.contracts.engine import create_engine as create_async_engine
 from invariant.domain.errors import ConfigurationError, StoreError
-from invariant.store.files import private_file
+from invariant.files import private_file
+from invariant.sql.engine import create_engine as create_async_engine
 
 T = TypeVar("T")
 

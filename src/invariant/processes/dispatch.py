@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,26 +20,19 @@ from sqlalchemy import Connection
 
 from invariant.application.bus import CommandBus
 from invariant.application.messages import Command
+from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError
-from invariant.processes import state
+from invariant.processes import persistence
 from invariant.processes.manager import Sent
-from invariant.projections.database import ReadModelDatabase
-from invariant.store.clock import Clock, utc_now
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
 from invariant.store.codec import Codec
 
 _log = logging.getLogger("invariant.processes")
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """How often something is tried, and how long apart (doubling up to ``max_delay``)."""
-
-    attempts: int = 5
-    first_delay: float = 0.05
-    max_delay: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.first_delay * 2 ** max(0, attempt - 1)))
+PROCESS_RETRY = RetryPolicy(first_delay=0.05, max_delay=5.0)
+"""The default retry of a process's commands and a saga's steps and compensations."""
 
 
 class CommandCodec:
@@ -75,18 +67,18 @@ def store_sent(conn: Connection, codec: CommandCodec, process_id: str, sent: Ite
     """Insert the commands a process decided, in the caller's transaction."""
     for s in sent:
         name, payload = codec.encode(s.command)
-        state.enqueue(conn, process_id, str(s.command.command_id), name, payload, now)
+        persistence.enqueue(conn, process_id, str(s.command.command_id), name, payload, now)
 
 
 class CommandDispatcher:
     """Dispatches the outbox's commands to the command bus and deletes them when handled."""
 
     def __init__(self, database: ReadModelDatabase, bus: CommandBus, codec: CommandCodec, *,
-                 retry: Backoff | None = None, clock: Clock = utc_now) -> None:
+                 retry: RetryPolicy | None = None, clock: Clock = utc_now) -> None:
         self.database = database
         self.bus = bus
         self.codec = codec
-        self.retry = retry or Backoff()
+        self.retry = retry or PROCESS_RETRY
         self.clock = clock
 
     async def dispatch_pending(self, *, process_id: str | None = None) -> int:
@@ -94,7 +86,7 @@ class CommandDispatcher:
         done = 0
         while True:
             rows = await self.database.run(
-                lambda c: state.pending(c, process_id=process_id, parked=False), write=False)
+                lambda c: persistence.pending(c, process_id=process_id, parked=False), write=False)
             if not rows:
                 return done
             for row in rows:
@@ -103,7 +95,7 @@ class CommandDispatcher:
                 else:
                     break  # its process is parked now: read the queue again without it
 
-    async def _dispatch(self, row: state.PendingCommand) -> bool:
+    async def _dispatch(self, row: persistence.PendingCommand) -> bool:
         command = self.codec.decode(row.command_type, row.payload)
         attempt = 1
         while True:
@@ -119,7 +111,7 @@ class CommandDispatcher:
                 _log.warning("process %s: %s (attempt %d)", row.process_id, message, attempt)
                 await asyncio.sleep(self.retry.delay(attempt))
                 attempt += 1
-        await self.database.run(lambda c: state.dispatched(c, row.seq))
+        await self.database.run(lambda c: persistence.dispatched(c, row.seq))
         return True
 
 
@@ -128,10 +120,10 @@ def _parking(process_id: str, message: str, now: datetime) -> Callable[[Connecti
 
 
 def _park(conn: Connection, process_id: str, message: str, now: datetime) -> None:
-    record = state.read(conn, process_id, lock=True)
-    if record is None or record.status == state.NEEDS_ATTENTION:
+    record = persistence.read(conn, process_id, lock=True)
+    if record is None or record.status == persistence.NEEDS_ATTENTION:
         return
     record.state["__parked_from__"] = record.status
-    record.status = state.NEEDS_ATTENTION
+    record.status = persistence.NEEDS_ATTENTION
     record.error = message
-    state.write(conn, record, now)
+    persistence.write(conn, record, now)

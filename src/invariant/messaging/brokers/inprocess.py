@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from invariant.messaging.port import Delivery, Message
-from invariant.store.signal import wait_briefly
+from invariant.tasks import wait_briefly
 
 
 @dataclass

@@ -34,8 +34,8 @@ from sqlalchemy import (
     update,
 )
 
+from invariant.clock import from_micros, to_micros
 from invariant.domain.errors import ConcurrencyError, ConfigurationError
-from invariant.store.clock import from_micros, to_micros
 
 RUNNING = "running"
 COMPENSATING = "compensating"

@@ -58,17 +58,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.clock import to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
-from invariant.messaging.relay import create_tables, serialize
-from invariant.projections.database import (
+from invariant.sql.database import (
     PostgresReadModels,
     ReadModelDatabase,
     SQLiteReadModels,
 )
-from invariant.store.clock import to_micros, utc_now
-from invariant.store.signal import wait_briefly
+from invariant.sql.locks import create_tables, serialize
+from invariant.tasks import wait_briefly
 
 T = TypeVar("T")
 
@@ -210,7 +210,7 @@ class SqlBroker:
         now = self._now()
 
         def work(conn: Connection) -> None:
-            serialize(conn, self.database, "broker-publish")
+            serialize(conn, self.database, "messaging:broker-publish")
             if conn.execute(select(groups.c.name).where(groups.c.name == group)).first() is None:
                 conn.execute(groups.insert().values(name=group, declared_at=now))
         await self._run(work)
@@ -277,7 +277,7 @@ class SqlBroker:
 
     def _publish(self, conn: Connection, batch: Sequence[Message], now: int,
                  prune: bool) -> int:
-        serialize(conn, self.database, "broker-publish")
+        serialize(conn, self.database, "messaging:broker-publish")
         unique: dict[str, Message] = {}
         for m in batch:
             unique.setdefault(m.message_id, m)

@@ -1,6 +1,5 @@
-"""invariant's outbox table, as SQLAlchemy sees it: the same columns the event store's
-adapters create (``invariant.store.sqlite`` / ``invariant.store.postgres``), so that the one
-outbox relay publishes events of event-sourced and state-stored aggregates alike.
+"""Column types that store a value the way invariant's own tables do, on either dialect:
+what the event store's adapters write with their drivers, SQLAlchemy reads and writes alike.
 
 SQLite stores message ids as 16-byte BLOBs, times as integer microseconds since the epoch
 and JSON as text; PostgreSQL uses uuid, timestamptz and jsonb.
@@ -13,40 +12,12 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Dialect,
-    Integer,
-    LargeBinary,
-    MetaData,
-    Table,
-    Text,
-    TypeDecorator,
-)
+from sqlalchemy import BigInteger, Dialect, LargeBinary, Text, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.types import TypeEngine
 
-from invariant.store.clock import from_micros, to_micros
-from invariant.store.postgres import outbox_ddl as postgres_outbox_ddl
-from invariant.store.sqlite import OUTBOX_DDL as SQLITE_OUTBOX_DDL
-
-OUTBOX = "invariant_outbox"
-
-def outbox_ddl(dialect: str) -> tuple[str, ...]:
-    """The statements creating the outbox (if missing) on ``dialect``: the event store
-    adapters' own DDL, so both sides always agree (tables in the search path)."""
-    if dialect == "postgresql":
-        return tuple(postgres_outbox_ddl(""))
-    return SQLITE_OUTBOX_DDL
-
-
-def create_outbox(conn: Connection) -> None:
-    """Create the outbox on ``conn`` if missing (:func:`outbox_ddl` of its dialect)."""
-    for statement in outbox_ddl(conn.dialect.name):
-        conn.exec_driver_sql(statement)
+from invariant.clock import from_micros, to_micros
 
 
 class MessageId(TypeDecorator[UUID]):
@@ -116,24 +87,3 @@ class JsonDocument(TypeDecorator[Any]):
         if value is None or dialect.name == "postgresql":
             return value
         return orjson.loads(value)
-
-
-def outbox_table(metadata: MetaData) -> Table:
-    """The outbox table in ``metadata`` (for inserts; creation goes through
-    :func:`outbox_ddl`, the adapters' own DDL)."""
-    if OUTBOX in metadata.tables:
-        return metadata.tables[OUTBOX]
-    return Table(
-        OUTBOX,
-        metadata,
-        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
-        Column("message_id", MessageId(), nullable=False),
-        Column("stream_id", Text(), nullable=False),
-        Column("message_type", Text(), nullable=False),
-        Column("schema_version", Integer(), nullable=False),
-        Column("position", BigInteger()),
-        Column("data", JsonDocument()),
-        Column("metadata", JsonDocument()),
-        Column("created_at", Moment(), nullable=False),
-        Column("published_at", Moment()),
-    )

@@ -75,9 +75,10 @@ from sqlalchemy import (
     update,
 )
 
-from invariant.messaging.consumer import Backoff
+from invariant.clock import from_micros, to_micros, utc_now
+from invariant.messaging.brokers.nats import ERRORS, abort_socket, connect_jetstream
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.jobs import (
+from invariant.messaging.jobs.table import (
     DEAD,
     PENDING,
     Job,
@@ -87,11 +88,11 @@ from invariant.messaging.jobs import (
     job_from_row,
     jobs,
 )
-from invariant.messaging.nats import ERRORS, abort_socket, connect_jetstream
-from invariant.messaging.relay import create_tables, hand_over, poll, serialize, sleep_or_stop
-from invariant.projections.database import ReadModelDatabase, dialect_insert
-from invariant.store.clock import from_micros, to_micros, utc_now
-from invariant.store.signal import stop_task
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase, dialect_insert
+from invariant.sql.handover import hand_over
+from invariant.sql.locks import create_tables, serialize
+from invariant.tasks import poll, sleep_or_stop, stop_task
 
 DONE, RETRIED, BURIED = "done", "retried", "dead"
 
@@ -314,7 +315,7 @@ class JobForwarder:
         await poll(self, self.run_once, stop=stop, idle=idle, retry=retry, errors=(Exception,))
 
     def _claim(self, conn: Connection, now: int) -> list[tuple[Job, int]]:
-        serialize(conn, self.database, "jobs")  # the key JobWorker claims under
+        serialize(conn, self.database, "messaging:jobs")  # the key JobWorker claims under
         return [(job_from_row(r), int(r.created_at))
                 for r in claim_due(conn, now, self.batch_size, self.lease)]
 
@@ -324,12 +325,12 @@ class QueuedJobWorker:
     time; dead jobs go back to ``database``'s ``invariant_jobs``."""
 
     def __init__(self, database: ReadModelDatabase, queue: NatsJobQueue,
-                 handlers: Mapping[str, JobHandler], *, backoff: Backoff | None = None,
+                 handlers: Mapping[str, JobHandler], *, backoff: RetryPolicy | None = None,
                  concurrency: int = 10, clock: Callable[[], datetime] = utc_now) -> None:
         self.database = database
         self.queue = queue
         self.handlers = dict(handlers)
-        self.backoff = backoff or Backoff(attempts=5, first=1.0, cap=3600.0)
+        self.backoff = backoff or RetryPolicy(attempts=5, first_delay=1.0, max_delay=3600.0)
         self.concurrency = concurrency
         self.clock = clock
         self.outcomes: dict[str, int] = {DONE: 0, RETRIED: 0, BURIED: 0}

@@ -1,0 +1,125 @@
+"""Background jobs (the seed's "queue the email, a worker sends it"): enqueued in the
+caller's transaction, run by workers with retries and exponential backoff, delayed jobs,
+and a dead-letter state for jobs that exhausted their attempts.
+
+Jobs live in ``invariant_jobs`` in the application's database (SQLite in the embedded mode,
+PostgreSQL shared by any number of workers in the distributed mode): this module holds the
+table and what is done to it; :class:`~invariant.messaging.jobs.worker.JobWorker` runs them
+from it. Job ids are never reused (on SQLite too, for a jobs table created since it uses
+AUTOINCREMENT): pass one to a provider as an idempotency key.
+
+Distributed mode on a broker (``INVARIANT_JOBS=nats``): :mod:`invariant.messaging.jobs.nats`
+forwards due jobs from this table to a NATS JetStream work queue that any number of workers
+consume; ``enqueue``, ``dead_jobs`` and ``retry_dead`` stay as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    select,
+    update,
+)
+
+from invariant.clock import from_micros, to_micros, utc_now
+
+PENDING, DEAD = "pending", "dead"
+
+JobHandler = Callable[["Job"], Awaitable[None]]
+
+metadata = MetaData()
+jobs = Table(
+    "invariant_jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("run_at", BigInteger, nullable=False, index=True),  # microseconds, UTC
+    Column("claimed_until", BigInteger),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    sqlite_autoincrement=True,  # a done job's id is never given to another job
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job as its handler sees it (``attempt`` counts from 1)."""
+
+    id: int
+    name: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    run_at: datetime
+    last_error: str | None = None
+    state: str = PENDING
+
+
+def create(conn: Connection) -> None:
+    """Create the jobs table if missing."""
+    metadata.create_all(conn)
+
+
+def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
+            delay: float = 0.0, max_attempts: int = 5, now: datetime | None = None) -> int:
+    """Queue job ``name`` in the caller's transaction (it exists only if that commits), to
+    run ``delay`` seconds from now; its id."""
+    moment = now or utc_now()
+    result = conn.execute(jobs.insert().values(
+        name=name, payload=orjson.dumps(dict(payload)).decode(), state=PENDING,
+        run_at=to_micros(moment + timedelta(seconds=delay)), attempts=0,
+        max_attempts=max_attempts, created_at=to_micros(moment)))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def dead_jobs(conn: Connection) -> list[Job]:
+    """Jobs that exhausted their attempts, with their last error."""
+    rows = conn.execute(select(jobs).where(jobs.c.state == DEAD).order_by(jobs.c.id))
+    return [job_from_row(r) for r in rows]
+
+
+def retry_dead(conn: Connection, job_id: int, now: datetime | None = None) -> None:
+    """Give a dead job a fresh set of attempts, due now."""
+    conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == DEAD).values(
+        state=PENDING, attempts=0, claimed_until=None, run_at=to_micros(now or utc_now())))
+
+
+def claim_due(conn: Connection, now: int, limit: int, lease: float, **changes: Any
+              ) -> Sequence[Row[Any]]:
+    """The rows of up to ``limit`` pending jobs due at ``now`` (microseconds) and not
+    claimed, first due first, now claimed for ``lease`` seconds (with ``changes`` too).
+    Callers serialize claims (``serialize(conn, database, "messaging:jobs")``) first."""
+    rows = conn.execute(select(jobs).where(
+        jobs.c.state == PENDING, jobs.c.run_at <= now,
+        (jobs.c.claimed_until.is_(None)) | (jobs.c.claimed_until < now),
+    ).order_by(jobs.c.run_at, jobs.c.id).limit(limit)).all()
+    if rows:
+        conn.execute(update(jobs).where(jobs.c.id.in_([r.id for r in rows])).values(
+            claimed_until=now + int(lease * 1_000_000), **changes))
+    return rows
+
+
+def job_from_row(row: Any) -> Job:
+    """The job of an ``invariant_jobs`` row."""
+    r = row._mapping
+    return Job(r["id"], r["name"], orjson.loads(r["payload"]), r["attempts"],
+               r["max_attempts"], from_micros(r["run_at"]), r["last_error"], r["state"])

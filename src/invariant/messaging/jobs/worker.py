@@ -1,0 +1,111 @@
+"""Running background jobs from the database: the embedded mode (``INVARIANT_JOBS=database``).
+
+A worker *claims* due jobs for ``lease`` seconds (claiming is serialized, as the relay's
+is), runs them outside any transaction, then deletes a job that succeeded or reschedules one
+that failed, with exponential backoff, until it is dead. A worker that dies mid-job leaves
+its claim to expire: the job runs again. Jobs are therefore at least once; make their
+effects idempotent (e.g. pass the provider an idempotency key: the job id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from invariant.clock import to_micros, utc_now
+from invariant.domain.errors import StoreError
+from invariant.messaging.jobs.table import (
+    DEAD,
+    Job,
+    JobHandler,
+    claim_due,
+    create,
+    job_from_row,
+    jobs,
+)
+from invariant.retry import RetryPolicy
+from invariant.sql.database import ReadModelDatabase
+from invariant.sql.locks import create_tables, serialize
+from invariant.tasks import poll
+
+log = logging.getLogger("invariant.jobs")
+
+
+class JobWorker:
+    """Runs due jobs of ``database`` with ``handlers`` (by job name)."""
+
+    def __init__(self, database: ReadModelDatabase, handlers: Mapping[str, JobHandler], *,
+                 backoff: RetryPolicy | None = None, lease: float = 60.0,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.database = database
+        self.handlers = dict(handlers)
+        self.backoff = backoff or RetryPolicy(attempts=5, first_delay=1.0, max_delay=3600.0)
+        self.lease = lease
+        self.clock = clock
+        self.failures = 0
+        self.last_error: str | None = None
+
+    async def setup(self) -> None:
+        """Create the jobs table."""
+        await self.database.run(lambda conn: create_tables(conn, self.database, create))
+
+    async def run_once(self, limit: int = 10) -> int:
+        """Run the jobs due now (up to ``limit``); how many ran (successfully or not)."""
+        claimed = await self.database.run(lambda conn: self._claim(conn, limit))
+        for job in claimed:
+            await self._run(job)
+        return len(claimed)
+
+    async def run(self, *, stop: asyncio.Event, idle: float = 0.2, retry: float = 0.5) -> None:
+        """Run jobs until ``stop`` is set, polling every ``idle`` seconds when none is due.
+        A database failure (e.g. SQLite busy, a dropped connection) does not stop the
+        worker: it waits ``retry`` seconds and claims again (``failures`` and
+        ``last_error`` show it; a claimed job whose outcome was not written runs again once
+        its claim expires)."""
+        await poll(self, self.run_once, stop=stop, idle=idle, retry=retry,
+                   errors=(StoreError, SQLAlchemyError), warn=lambda error: log.warning(
+                       "job worker: %s; retrying in %s s", error, retry))
+
+    def _claim(self, conn: Connection, limit: int) -> list[Job]:
+        serialize(conn, self.database, "messaging:jobs")
+        rows = claim_due(conn, to_micros(self.clock()), limit, self.lease,
+                         attempts=jobs.c.attempts + 1)
+        return [_claimed(job_from_row(r)) for r in rows]
+
+    async def _run(self, job: Job) -> None:
+        handler = self.handlers.get(job.name)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job {job.name!r}; known: "
+                                  + ", ".join(sorted(self.handlers)))
+            await handler(job)
+        except Exception as exc:
+            failure = exc
+            await self.database.run(lambda conn: self._failed(conn, job, failure))
+        else:
+            await self.database.run(
+                lambda conn: conn.execute(jobs.delete().where(jobs.c.id == job.id)))
+
+    def _failed(self, conn: Connection, job: Job, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        if job.attempt >= min(job.max_attempts, self.backoff.attempts):
+            values: dict[str, Any] = {"state": DEAD}
+        else:
+            later = self.clock() + timedelta(seconds=self.backoff.delay(job.attempt))
+            values = {"run_at": to_micros(later)}
+        conn.execute(update(jobs).where(jobs.c.id == job.id).values(
+            claimed_until=None, last_error=error, **values))
+
+
+def _claimed(job: Job) -> Job:
+    return Job(job.id, job.name, job.payload, job.attempt + 1, job.max_attempts, job.run_at,
+               job.last_error, job.state)

@@ -1,0 +1,70 @@
+"""Following the log live: each projection in a task of its own, run only while this worker
+holds its lease; a standby takes over when the holder dies. Waits for commits when idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from invariant.domain.errors import ProjectionFailedError, StoreError
+from invariant.projections import checkpoints
+from invariant.projections.catch_up import CatchingUp, Track
+
+_log = logging.getLogger("invariant.projections")
+
+
+class FollowingLive(CatchingUp):
+    """The live side of :class:`~invariant.projections.ProjectionRunner`."""
+
+    async def run(self, name: str | None = None) -> None:
+        """Follow the log forever (until cancelled): each projection in its own task, run
+        only while this worker holds its lease; waits for commits when idle."""
+        tracks = [t for t in self._tracks.values()
+                  if name is None or t.projection.name == name]
+        async with asyncio.TaskGroup() as group:
+            for track in tracks:
+                group.create_task(self._follow(track), name=f"projection {track.projection.key}")
+
+    async def _follow(self, track: Track) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._follow_with_lease(track)
+                attempt = 0
+            except (StoreError, OSError, SQLAlchemyError) as exc:
+                # The database or the store is unreachable: not the projection's fault, and
+                # no event is skipped by waiting. Retry for as long as it takes, loudly.
+                attempt += 1
+                delay = self.retry.delay(attempt)
+                _log.error("projection %s: %s; retrying in %.1f s", track.projection.key, exc,
+                           delay, exc_info=exc)
+                await asyncio.sleep(delay)
+
+    async def _follow_with_lease(self, track: Track) -> None:
+        lease = await self.database.try_lease(track.projection.key)
+        if lease is None:
+            await asyncio.sleep(self.lease_retry)  # a standby: take over when it is free
+            return
+        try:
+            while lease.held():
+                try:
+                    await self._catch_up(track, lease, None)
+                except ProjectionFailedError:
+                    await self._wait_resumed(track)
+                    continue
+                await self.store.storage.wait_for_commit(track.position, self.idle_recheck)
+        finally:
+            await lease.release()
+
+    async def _wait_resumed(self, track: Track) -> None:
+        """A failed projection sleeps until someone resumes or rebuilds it."""
+        p = track.projection
+        while True:
+            row = await self.database.run(lambda c: checkpoints.read(c, p.name, p.version),
+                                          write=False)
+            if row is None or row.state != checkpoints.FAILED:
+                return
+            await asyncio.sleep(self.idle_recheck / 10)

@@ -1,0 +1,5 @@
+"""PostgreSQL event storage (asyncpg): see :class:`PostgresStorage`."""
+
+from invariant.store.postgres.storage import PostgresStorage, lock_key_for
+
+__all__ = ["PostgresStorage", "lock_key_for"]

@@ -1,0 +1,161 @@
+"""SQLite event storage: the embedded default, and the rooms it is made of.
+
+* Durable by default: WAL journal with ``synchronous=FULL``.
+* Writes are **group-committed**: the commits that reach the writer during one turn of the
+  event loop are written in one transaction, so many concurrent commands share one fsync.
+  Each commit checks its expected versions before it writes, so one refused commit never
+  affects the others; the common one-event commits of a batch are inserted with a single
+  ``executemany``.
+* Reads run on the calling thread (SQLite reads take microseconds, less than a thread hop),
+  in bounded keyset pages that yield to the event loop between pages.
+* Positions come from SQLite's single-writer lock, so commit order is position order and a
+  follower never skips an event.
+
+Rooms: :mod:`~invariant.store.sqlite.schema` (the tables, as data),
+:mod:`~invariant.store.sqlite.writer` (group commit on the loop or a thread),
+:mod:`~invariant.store.sqlite.commits` (checks and inserts of one commit),
+:mod:`~invariant.store.sqlite.batch_insert` (a batch's one-event commits at once),
+:mod:`~invariant.store.sqlite.reads` (reads); this module holds the lifecycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from invariant.clock import Clock, micros_of, utc_now
+from invariant.domain.errors import ConfigurationError, StoreError
+from invariant.files import private_file
+from invariant.sql import outbox
+from invariant.store.records import Commit, CommitResult, validate_append
+from invariant.store.signal import CommitSignal, wait_for_head
+from invariant.store.sqlite.commits import Job, PreparedCommit
+from invariant.store.sqlite.reads import SQLiteReads
+from invariant.store.sqlite.schema import SCHEMA
+from invariant.store.sqlite.writer import LoopWriter, ThreadWriter
+
+_MARK_PUBLISHED = outbox.mark_published(outbox.SQLITE, "", ids="(?)", now="?")
+
+
+class SQLiteStorage(SQLiteReads):
+    """Event storage in one SQLite file (``":memory:"`` is refused: use MemoryStorage)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Clock = utc_now,
+        synchronous: str = "FULL",
+        max_batch: int = 512,
+        busy_timeout_ms: int = 10_000,
+        commit_in_thread: bool = False,
+    ) -> None:
+        if str(path) == ":memory:":
+            raise ConfigurationError(
+                "SQLiteStorage needs a file (readers and the writer share it); "
+                "use MemoryStorage for an in-memory store"
+            )
+        if synchronous.upper() not in ("FULL", "EXTRA", "NORMAL", "OFF"):
+            raise ConfigurationError(f"unknown SQLite synchronous mode {synchronous!r}")
+        self.path = Path(path)
+        self._now = micros_of(clock)
+        self._synchronous = synchronous.upper()
+        self._max_batch = max_batch
+        self._busy_timeout_ms = busy_timeout_ms
+        self._commit_in_thread = commit_in_thread
+        self._writer: LoopWriter | ThreadWriter | None = None
+        self._writer_loop: asyncio.AbstractEventLoop | None = None
+        self._local = threading.local()
+        self._committed = CommitSignal()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"could not switch {self.path} to WAL mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        return conn
+
+    async def setup(self) -> None:
+        private_file(self.path)  # 0600 (and 0700 directories) before SQLite creates it
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in SCHEMA:
+                conn.execute(statement)
+
+        await self._write(create)
+
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if isinstance(writer, ThreadWriter):
+            await asyncio.get_running_loop().run_in_executor(None, writer.close)
+        elif writer is not None:
+            writer.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _ensure_writer(self, loop: asyncio.AbstractEventLoop) -> LoopWriter | ThreadWriter:
+        writer = self._writer
+        if writer is None:
+            if self._commit_in_thread:
+                thread = ThreadWriter(self._connect, self._max_batch)
+                thread.start()
+                thread.ready.wait()
+                if thread.start_error is not None:
+                    raise StoreError(
+                        f"cannot open SQLite database {self.path}: {thread.start_error}"
+                    ) from thread.start_error
+                writer = thread
+            else:
+                try:
+                    writer = LoopWriter(self._connect(), self._max_batch)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            self._writer, self._writer_loop = writer, loop
+        elif loop is not self._writer_loop and not self._commit_in_thread:
+            raise ConfigurationError(
+                "this SQLiteStorage commits on the event loop it was first used on; create one "
+                "storage per event loop, or pass commit_in_thread=True"
+            )
+        return writer
+
+    async def _write(self, work: Callable[[sqlite3.Connection], Any],
+                     commit: PreparedCommit | None = None) -> Any:
+        """Run ``work`` in the next group-commit transaction; resolves once it is durable."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._ensure_writer(loop).submit(Job(work, loop, future, commit))
+        return await future
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def commit(self, commit: Commit) -> CommitResult:
+        for request in commit.appends:
+            validate_append(request)
+        prepared = PreparedCommit(commit, self._now())
+        result: CommitResult = await self._write(prepared.work, prepared)
+        self._committed.notify()
+        return result
+
+    # Commits of other processes wake nobody here: they are seen by the periodic re-check.
+    commit_recheck_seconds = 2.0
+
+    async def wait_for_commit(self, after_position: int, timeout: float) -> None:  # noqa: ASYNC109
+        await wait_for_head(self.head_position, self._committed, after_position, timeout,
+                            recheck=self.commit_recheck_seconds)
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        await self._write(
+            lambda conn: conn.executemany(_MARK_PUBLISHED, [(i,) for i in ids])
+        )
