@@ -60,7 +60,8 @@ async def http_client(base_url: str, *, request_limit_s: float = 60.0
 @dataclass(frozen=True, slots=True)
 class Placed:
     """One order the loop placed: wall-clock times (``time.time()``) of its first request
-    and of the place response (the start of every latency W6 reports)."""
+    and of the moment the place request was sent (the start of every latency W6 reports:
+    shop may ship an order before its client has read the place response)."""
 
     order_id: str
     customer: int
@@ -108,8 +109,9 @@ async def order_loop(http: Http, customers: Sequence[Headers], products: Sequenc
             order_id = order["order_id"]
             await http.call("POST", f"/orders/{order_id}/items", 201, json=line,
                             headers=headers)
+            asked = time.time()
             await http.call("POST", f"/orders/{order_id}/place", 202, headers=headers)
-            placed.append(Placed(order_id, index, started, time.time()))
+            placed.append(Placed(order_id, index, started, asked))
 
     began = time.time()
     await _all(customer(index, headers) for index, headers in enumerate(customers))
