@@ -17,7 +17,7 @@ places it. Intake stops; W6 waits until every order is shipped and both its emai
 * ``backlog``: orders placed but not shipped when intake stopped; ``drain``: seconds from
   then until the last order was complete;
 * ``shipped-p50``/``-p99``, ``email-placed-*``, ``email-shipped-*``: milliseconds from the
-  place response to the ``OrderShipped`` event's recorded time, and to each email's
+  place request to the ``OrderShipped`` event's recorded time, and to each email's
   arrival at the sink;
 * ``cpu``: shop's CPU (cores) during intake; ``cpu-per-order``: shop's CPU milliseconds per
   order, intake and drain;
