@@ -161,8 +161,10 @@ async def test_a_broker_that_does_not_answer_makes_the_shop_not_ready_until_it_i
             assert reason.startswith("the broker (nats) does not answer since ")
             status = (await server.client.get("/status", headers=await server.admin())).json()
             assert status["broker"]["failing_since"] is not None
-            assert status["broker"]["last_error"] == (
-                "BrokerError: NATS is not connected: the client is reconnecting")
+            # Which call failed last (a fetch, an ack, a publish) depends on timing; each
+            # is reported as the adapter's BrokerError naming NATS.
+            assert status["broker"]["last_error"].startswith("BrokerError: "), status
+            assert "NATS" in status["broker"]["last_error"], status
             await nats.start()
             await eventually(lambda: readiness(server, 200), timeout=30,
                              what="the shop to be ready again")
