@@ -63,14 +63,14 @@ class ShopServer:
                 found.append(message)
         return found
 
-    async def otp(self, to: str, *, previous: int = 0, timeout: float = 10.0) -> str:  # noqa: ASYNC109
+    async def otp(self, to: str, *, previous: int = 0, timeout: float = 30.0) -> str:  # noqa: ASYNC109
         """The 6-digit code of the ``previous+1``-th verification email to ``to``."""
         async def code() -> str | None:
             codes = [m for m in (_otp_in(mail) for mail in self.mails(to)) if m]
             return codes[previous] if len(codes) > previous else None
         return await eventually(code, timeout=timeout, what=f"a code emailed to {to}")
 
-    async def mail(self, to: str, subject: str, *, timeout: float = 10.0  # noqa: ASYNC109
+    async def mail(self, to: str, subject: str, *, timeout: float = 30.0  # noqa: ASYNC109
                    ) -> EmailMessage:
         """The first email to ``to`` whose subject contains ``subject`` (waiting for it)."""
         async def find() -> EmailMessage | None:
@@ -116,7 +116,7 @@ def _otp_in(message: EmailMessage) -> str | None:
     return found.group(1) if found else None
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0,  # noqa: ASYNC109
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0,  # noqa: ASYNC109
                      what: str = "the condition") -> T:
     """Poll ``probe`` until it returns something other than None (or fail after timeout)."""
     loop = asyncio.get_running_loop()
