@@ -53,8 +53,11 @@ contracts-check: $(STAMP)
 		--database sqlite:///$(CONTRACTS_DB) --migrations examples/users/migrations \
 		--schemas examples/users/schemas
 
+## the suite runs on two workers (every test uses its own schema, files and ports); set
+## PYTEST_WORKERS=0 for one process
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 ## make bench: benchmarks against raw drivers and eventsourcing, and W6 (shop end to end)
 ## (writes benchmarks/results/latest.json)
