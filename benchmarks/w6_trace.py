@@ -130,9 +130,8 @@ def _install_lag_probe() -> None:
 
     async def entered(self: Shop) -> Shop:
         shop = await enter(self)
-        probe = asyncio.get_running_loop().create_task(_probe_lag(shop._stop),
-                                                       name="w6 lag probe")
-        shop._tasks.append(probe)  # stopped with shop's own workers
+        # stopped with shop's own workers
+        shop.host.spawn(_probe_lag(shop.host.stopping), "w6 lag probe")
         return shop
 
     Shop.__aenter__ = entered  # type: ignore[method-assign]

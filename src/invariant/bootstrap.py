@@ -1,234 +1,75 @@
-"""Build the adapters the settings ask for. Nothing is created at import time."""
+"""``invariant.bootstrap``: where applications were wired before :mod:`invariant.hosting`.
+
+Everything it exported still imports from here. :func:`bootstrap` takes both calls: with
+``modules`` it builds a :class:`~invariant.hosting.Host` (the composition root), with the
+former keywords (``events=``, ``command_handlers=``, ...) the single-application
+:class:`~invariant.hosting.App` of :func:`~invariant.hosting.build_app`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
-from invariant.application.bus import CommandBus, CommandHandler, Middleware, QueryBus, QueryHandler
-from invariant.application.messages import Command, Query
-from invariant.application.middleware import default_middleware
-from invariant.application.unit_of_work import Aggregates
-from invariant.config import Settings
-from invariant.domain.aggregate import AggregateRoot
-from invariant.domain.errors import ConfigurationError
-from invariant.domain.events import DomainEvent
-from invariant.store.event_store import EventStore
-from invariant.store.memory import MemoryStorage
-from invariant.store.port import EventStorage
-from invariant.store.registry import EventRegistry
-from invariant.store.sqlite import SQLiteStorage
-from invariant.store.upcasting import Upcasters
-from invariant.tasks import stop_task
+from invariant.hosting import (
+    ALL_ROLES,
+    App,
+    Host,
+    Module,
+    Role,
+    build_app,
+    open_broker,
+    open_job_queue,
+    open_read_models,
+    open_storage,
+)
+from invariant.hosting import bootstrap as _host
+from invariant.hosting.application import QueryHandlers
 
-if TYPE_CHECKING:  # imported when used: SQLAlchemy only for applications with projections
-    from invariant.messaging.jobs.nats import NatsJobQueue
+if TYPE_CHECKING:
+    from invariant.application.bus import CommandHandler, Middleware
+    from invariant.application.messages import Command, Query
+    from invariant.clock import Clock
+    from invariant.config import Settings
+    from invariant.domain.aggregate import AggregateRoot
+    from invariant.domain.events import DomainEvent
     from invariant.messaging.port import Broker
-    from invariant.messaging.relay import OutboxRelay
-    from invariant.projections import (
-        Projection,
-        ProjectionRunner,
-        ReadModelDatabase,
-    )
+    from invariant.projections import Projection, ReadModelDatabase
+    from invariant.retry import RetryPolicy
+    from invariant.store.port import EventStorage
+    from invariant.store.upcasting import Upcasters
 
 
-def open_storage(settings: Settings) -> EventStorage:
-    """The event storage for ``settings`` (call ``await storage.setup()`` before use)."""
-    if settings.store == "memory":
-        return MemoryStorage()
-    if settings.store == "postgres":
-        from invariant.store.postgres import PostgresStorage
-
-        assert settings.postgres_dsn is not None
-        return PostgresStorage(
-            settings.postgres_dsn, schema=settings.postgres_schema,
-            max_connections=settings.postgres_pool,
-            min_connections=min(2, settings.postgres_pool),
-        )
-    return SQLiteStorage(settings.sqlite_path)
+@overload
+def bootstrap(settings: Settings, modules: Sequence[Module],
+              roles: Iterable[Role | str] = ALL_ROLES, *,
+              storage: EventStorage | None = None, read_models: ReadModelDatabase | None = None,
+              broker: Broker | None = None, clock: Clock = ...,
+              command_retries: int = ..., consumer_backoff: RetryPolicy | None = None) -> Host:
+    ...
 
 
-def open_read_models(settings: Settings, storage: EventStorage | None = None
-                     ) -> ReadModelDatabase:
-    """The database of the read models: the event store's own (SQLite file or schema),
-    that of ``storage`` when one is given, else the one ``settings`` name."""
-    from invariant.projections import ReadModelDatabase
-    from invariant.store.postgres import PostgresStorage
-
-    if isinstance(storage, SQLiteStorage):
-        return ReadModelDatabase.for_url(f"sqlite:///{storage.path}")
-    if isinstance(storage, PostgresStorage):
-        return ReadModelDatabase.for_url(storage.dsn, schema=storage.schema)
-    if storage is not None or settings.store == "memory":
-        raise ConfigurationError(
-            "projections keep their read models and checkpoints in the event store's "
-            "database; set INVARIANT_STORE=sqlite or postgres"
-        )
-    if settings.store == "postgres":
-        assert settings.postgres_dsn is not None
-        return ReadModelDatabase.for_url(settings.postgres_dsn, schema=settings.postgres_schema)
-    return ReadModelDatabase.for_url(f"sqlite:///{settings.sqlite_path}")
+@overload
+def bootstrap(settings: Settings, *, events: Iterable[type[DomainEvent]],
+              command_handlers: Mapping[type[Command], CommandHandler],
+              commands: Iterable[type[Command]] = (), query_handlers: QueryHandlers | None = None,
+              queries: Iterable[type[Query]] = (), upcasters: Upcasters | None = None,
+              snapshots: Mapping[type[AggregateRoot[Any]], int] | None = None,
+              projections: Sequence[Projection] = (),
+              middleware: Sequence[Middleware] | None = None,
+              storage: EventStorage | None = None, read_models: ReadModelDatabase | None = None,
+              broker: Broker | None = None) -> App:
+    ...
 
 
-def open_broker(settings: Settings, database: ReadModelDatabase | None = None) -> Broker:
-    """The broker ``INVARIANT_BROKER`` names, on ``INVARIANT_BROKER_URL`` and
-    ``INVARIANT_BROKER_CHANNEL``; the in-process broker when unset. ``sql`` keeps its
-    messages in ``database`` (default: the settings' own, see :func:`open_read_models`).
-    Only the chosen adapter's client library is imported. Call ``await broker.connect()``."""
-    from invariant.config import check_broker
-
-    check_broker(settings)
-    if settings.broker == "sql":
-        from invariant.messaging.brokers.sql import SqlBroker
-
-        return SqlBroker(database if database is not None else open_read_models(settings))
-    if settings.broker in (None, "inprocess"):
-        from invariant.messaging.brokers.inprocess import InProcessBroker
-
-        return InProcessBroker()
-    from invariant.messaging.brokers import broker_from_url
-
-    assert settings.broker_url is not None
-    return broker_from_url(settings.broker_url, channel=settings.broker_channel)
+def bootstrap(settings: Settings, modules: Sequence[Module] | None = None,
+              roles: Iterable[Role | str] = ALL_ROLES, **options: Any) -> Host | App:
+    """The host of ``modules`` (see :func:`invariant.hosting.bootstrap`), or, called with
+    the former keywords, one application (see :func:`invariant.hosting.build_app`)."""
+    if modules is not None:
+        return _host(settings, modules, roles, **options)
+    return build_app(settings, **options)
 
 
-def open_job_queue(settings: Settings) -> NatsJobQueue | None:
-    """The job queue ``INVARIANT_JOBS`` names: None for ``database`` (jobs wait in
-    ``invariant_jobs``, run by ``JobWorker``), a :class:`NatsJobQueue` (stream
-    ``<CHANNEL>_JOBS``) for ``nats`` (forwarded by ``JobForwarder``, run by
-    ``QueuedJobWorker``)."""
-    from invariant.config import check_jobs, jobs_url
-
-    check_jobs(settings)
-    if settings.jobs == "database":
-        return None
-    from invariant.messaging.jobs.nats import NatsJobQueue
-
-    url = jobs_url(settings)
-    assert url is not None
-    return NatsJobQueue(url, stream=f"{settings.broker_channel.upper()}_JOBS".replace("-", "_"))
-
-
-@dataclass
-class App:
-    """A wired application: what :func:`bootstrap` returns. Use it as an async context
-    manager: entering sets the storage and read models up and starts following the log
-    with the projections; leaving stops them and closes every connection."""
-
-    settings: Settings
-    storage: EventStorage
-    store: EventStore
-    aggregates: Aggregates
-    commands: CommandBus
-    queries: QueryBus
-    projections: ProjectionRunner | None = None
-    read_models: ReadModelDatabase | None = None
-    owns_storage: bool = True
-    """False when the caller passed the storage in: then the caller closes it."""
-    owns_read_models: bool = True
-    """False when the caller passed the read-model database in: then the caller closes it."""
-    relay: OutboxRelay | None = None
-    """The outbox relay running inside the application (embedded mode), when a broker was
-    passed in or ``INVARIANT_BROKER`` is set; ``relay.broker`` is the broker."""
-    _live: asyncio.Task[None] | None = field(default=None, repr=False)
-    _relaying: asyncio.Task[None] | None = field(default=None, repr=False)
-    _stop_relay: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-
-    async def __aenter__(self) -> App:
-        await self.storage.setup()
-        if self.projections is not None:
-            await self.projections.setup()
-            self._live = asyncio.create_task(self.projections.run())
-        if self.relay is not None:
-            await self.relay.broker.connect()
-            await self.relay.setup()
-            self._stop_relay.clear()
-            self._relaying = asyncio.create_task(self.relay.run(stop=self._stop_relay))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._relaying is not None and self.relay is not None:
-            self._stop_relay.set()
-            await self._relaying
-            self._relaying = None
-            await self.relay.broker.close()
-        if self._live is not None:
-            live, self._live = self._live, None
-            await stop_task(live)
-        if self.read_models is not None and self.owns_read_models:
-            await self.read_models.close()
-        if self.owns_storage:
-            await self.storage.close()
-
-
-QueryHandlers = Callable[["App"], Mapping[type[Query], QueryHandler]]
-
-
-def bootstrap(
-    settings: Settings,
-    *,
-    events: Iterable[type[DomainEvent]],
-    command_handlers: Mapping[type[Command], CommandHandler],
-    commands: Iterable[type[Command]] = (),
-    query_handlers: QueryHandlers | None = None,
-    queries: Iterable[type[Query]] = (),
-    upcasters: Upcasters | None = None,
-    snapshots: Mapping[type[AggregateRoot[Any]], int] | None = None,
-    projections: Sequence[Projection] = (),
-    middleware: Sequence[Middleware] | None = None,
-    storage: EventStorage | None = None,
-    read_models: ReadModelDatabase | None = None,
-    broker: Broker | None = None,
-) -> App:
-    """Build every part of an application from ``settings`` and the application's own
-    registrations; the one place where dependencies are chosen and passed in.
-
-    ``query_handlers`` is a function of the wired :class:`App`, so query handlers get the
-    read models or repositories they need without globals. ``storage`` overrides the
-    settings' store (tests pass one in); ``read_models`` is the read-model database to use
-    (by default one is opened in the store's database when projections or the relay need
-    it); the caller closes what it passed in. ``broker`` runs the outbox relay inside the
-    application (the embedded mode: e.g. an ``InProcessBroker``); without it, the broker
-    ``INVARIANT_BROKER`` names (:func:`open_broker`) does, when set; with neither, run
-    ``invariant relay run`` as its own process (the distributed mode).
-    """
-    owns_storage = storage is None
-    in_database = broker is None and settings.broker == "sql"
-    if broker is None and settings.broker is not None and not in_database:
-        broker = open_broker(settings)
-    if (broker is not None or in_database) and (isinstance(storage, MemoryStorage) or (
-            storage is None and settings.store == "memory")):
-        raise ConfigurationError(
-            "the outbox relay reads the outbox in the event store's database; set "
-            "INVARIANT_STORE=sqlite or postgres, or unset INVARIANT_BROKER (pass no broker)")
-    storage = storage if storage is not None else open_storage(settings)
-    store = EventStore(storage, EventRegistry(events), upcasters)
-    aggregates = Aggregates(store, snapshots)
-    bus = CommandBus(
-        aggregates, command_handlers, commands=commands,
-        middleware=default_middleware(storage) if middleware is None else middleware,
-    )
-    owns_read_models = read_models is None
-    runner: ProjectionRunner | None = None
-    if read_models is None and (projections or broker is not None or in_database):
-        read_models = open_read_models(settings, storage)
-    if in_database:
-        broker = open_broker(settings, read_models)
-    if projections:
-        from invariant.projections import ProjectionRunner
-
-        assert read_models is not None
-        runner = ProjectionRunner(store, read_models, projections)
-    relay: OutboxRelay | None = None
-    if broker is not None:
-        from invariant.messaging.relay import OutboxRelay
-
-        assert read_models is not None
-        relay = OutboxRelay(read_models, broker)
-    app = App(settings, storage, store, aggregates, bus, QueryBus({}), runner, read_models,
-              owns_storage, owns_read_models, relay)
-    app.queries = QueryBus(query_handlers(app) if query_handlers else {}, queries=queries)
-    return app
-
+__all__ = ["App", "Host", "bootstrap", "open_broker", "open_job_queue", "open_read_models",
+           "open_storage"]

@@ -28,9 +28,9 @@ class ShopOperations:
         """Every context's projections, consumers and job handlers, wired as in the running
         shop onto ``storage`` and ``database`` (nothing is started)."""
         shop = Shop(ShopSettings.from_env(), storage=storage, read_models=database)
-        projections = [p for module in shop.modules for p in module.projections]
-        return Parts(projections=ProjectionSet(shop.app.store, projections),
-                     consumers=shop.consumers, jobs=shop.jobs.handlers)
+        composition = shop.host.composition
+        return Parts(projections=ProjectionSet(shop.app.store, composition.projections),
+                     consumers=shop.consumers, jobs=composition.jobs)
 
 
 app = ShopOperations()

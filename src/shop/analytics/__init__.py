@@ -11,10 +11,10 @@ from shop.analytics.infrastructure import CONSUMER, consume, metadata, report
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from shop.platform.context import ShopContext
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """Analytics' part of the shop."""
 
     async def sales_report(query: GetSalesReport) -> SalesReport:

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from shop.analytics.application import GetSalesReport, SalesReport
 from shop.platform.auth import AdminUser
-from shop.platform.http import ShopDep
+from shop.platform.routing import ShopDep
 
 
 class OrdersOut(BaseModel):

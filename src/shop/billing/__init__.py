@@ -13,10 +13,10 @@ from shop.billing.infrastructure import CONSUMER, consume, customer_invoices, me
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from shop.platform.context import ShopContext
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """Billing's part of the shop."""
 
     async def list_invoices(query: ListInvoices) -> InvoicePage:

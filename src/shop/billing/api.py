@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from shop.billing.application import Invoice, InvoicePage, ListInvoices
 from shop.platform.auth import CurrentUser
-from shop.platform.http import MoneyOut, Page, Paging, ShopDep
+from shop.platform.routing import MoneyOut, Page, Paging, ShopDep
 
 
 class InvoiceLineOut(BaseModel):

@@ -14,15 +14,16 @@ from shop.catalog.sample import SAMPLE_PRODUCTS
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from invariant.hosting import Host
+    from shop.platform.context import ShopContext
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """The catalog, in the shop's database (opened when the shop starts)."""
     products = SqlProductCatalog(lambda: shop.read_models, clock=shop.clock)
     catalog = CatalogService(products)
 
-    async def setup(shop: Shop) -> None:
+    async def setup(host: Host) -> None:
         await products.setup()
         if shop.settings.sample_catalog and await products.count() == 0:
             for sample in SAMPLE_PRODUCTS:

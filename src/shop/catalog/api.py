@@ -20,7 +20,7 @@ from shop.catalog.application import ID_PATTERN, CatalogService, ProductView
 from shop.catalog.contracts import ProductDetails
 from shop.kernel import TEXT_LINE
 from shop.platform.auth import AdminUser
-from shop.platform.http import Body, Page, Paging
+from shop.platform.routing import Body, Page, Paging
 
 T = TypeVar("T")
 ProductIdPath = Annotated[str, Path(min_length=1, max_length=64,

@@ -12,10 +12,10 @@ from shop.ordering.application import FulfilmentStatus, GetFulfilmentStatus
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from shop.platform.context import ShopContext
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """Fulfilment's part of the shop; its deadlines come from the settings."""
 
     async def status(query: GetFulfilmentStatus) -> FulfilmentStatus:

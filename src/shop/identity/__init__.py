@@ -56,15 +56,16 @@ from shop.identity.infrastructure import (
     upgrade,
 )
 from shop.identity.published import PUBLISHED, CodeSeal
-from shop.platform.module import Module
+from shop.platform.module import ACCOUNTS, Module
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from invariant.hosting import Host
+    from shop.platform.context import ShopContext
 
 log = logging.getLogger("shop.identity")
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """identity's part of the shop."""
     @functools.cache
     def service() -> IdentityService:
@@ -74,7 +75,7 @@ def module(shop: Shop) -> Module:
                                HmacCodeDigest(settings.secret), CodeSeal(settings.secret),
                                shop.tokens, shop.clock)
 
-    async def setup(shop: Shop) -> None:
+    async def setup(host: Host) -> None:
         settings = shop.settings
         await shop.read_models.run(upgrade)  # before anything reads an account
         if await service().ensure_admin(settings.admin_email, settings.admin_password):
@@ -82,4 +83,4 @@ def module(shop: Shop) -> Module:
 
     return Module(name="identity", integration_events=PUBLISHED, router=router(service),
                   tables=metadata, setup=setup,
-                  accounts=SqlAccountDirectory(lambda: shop.read_models))
+                  provides={ACCOUNTS: SqlAccountDirectory(lambda: shop.read_models)})

@@ -19,10 +19,11 @@ from shop.kernel import ProductId
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from invariant.hosting import Host
+    from shop.platform.context import ShopContext
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """Inventory on the shop's event store; its admin list is a projection."""
     levels = StockLevels()
 
@@ -33,7 +34,7 @@ def module(shop: Shop) -> Module:
     async def page(offset: int, limit: int) -> tuple[list[StockLevel], int]:
         return await stock_page(shop.read_models, offset=offset, limit=limit)
 
-    async def setup(shop: Shop) -> None:
+    async def setup(host: Host) -> None:
         if shop.settings.sample_catalog:
             for product, units in SAMPLE_STOCK.items():
                 await shop.commands.dispatch(SeedStock(product_id=product, on_hand=units))

@@ -13,7 +13,7 @@ from invariant.domain import ProjectionError
 from shop.inventory.application import GetStockLevel, SetStock, StockLevel
 from shop.inventory.domain import MAX_UNITS
 from shop.platform.auth import AdminUser
-from shop.platform.http import ID_PATTERN, Body, Integer, Page, Paging, ShopDep
+from shop.platform.routing import ID_PATTERN, Body, Integer, Page, Paging, ShopDep
 
 ProductIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64,
                                     description="A product id, e.g. 'keyboard'")]

@@ -30,12 +30,13 @@ from shop.notifications.infrastructure import SmtpMailer, consume, mail_sink, me
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from invariant.hosting import Host
+    from shop.platform.context import ShopContext
 
 CONSUMER = "notifications"
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """notifications' part of the shop."""
     settings = shop.settings
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port)
@@ -45,7 +46,7 @@ def module(shop: Shop) -> Module:
         await send_email(job.id, job.payload, mailer, seal, shop.clock)
 
     @asynccontextmanager
-    async def lifespan(shop: Shop) -> AsyncIterator[None]:
+    async def lifespan(host: Host) -> AsyncIterator[None]:
         if not settings.mail_sink:
             yield
             return

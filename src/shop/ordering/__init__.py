@@ -22,10 +22,10 @@ from shop.ordering.published import PUBLISHED
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from shop.platform.context import ShopContext
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """Ordering's part of the shop; prices come from catalog's ``GetProductForSale``."""
     from shop.catalog.application import GetProductForSale
 

@@ -29,7 +29,7 @@ from shop.ordering.application import (
 )
 from shop.ordering.domain import MAX_QUANTITY
 from shop.platform.auth import CurrentUser
-from shop.platform.http import ID_PATTERN, Body, IdPath, Integer, MoneyOut, Page, Paging, ShopDep
+from shop.platform.routing import ID_PATTERN, Body, IdPath, Integer, MoneyOut, Page, Paging, ShopDep
 
 
 class LineOut(BaseModel):

@@ -15,10 +15,10 @@ from shop.payments.published import PUBLISHED
 from shop.platform.module import Module
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from shop.platform.context import ShopContext
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """Payments' part of the shop, with its own provider (one per running shop)."""
     provider = FakePaymentProvider()
     gateway = PaymentGateway(provider, shop.settings.provider_timeout)

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from shop.payments.provider import FakePaymentProvider
 from shop.platform.auth import AdminUser
-from shop.platform.http import Body
+from shop.platform.routing import Body
 
 Mode = Literal["approve", "decline", "timeout"]
 

@@ -12,17 +12,16 @@ or a server's address.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from invariant.hosting.health import Attention, Health, check, outbox_lag
 from invariant.http import MEDIA_TYPE
 from invariant.messaging.relay import RelayLag
 from shop.platform.auth import AdminUser
-from shop.platform.health import Attention, Health, check, outbox_lag
-from shop.platform.http import ShopDep
 from shop.platform.runtime import Shop
 
 NOT_READY = "urn:shop:problem:not-ready"
@@ -82,7 +81,8 @@ class ProjectionOut(BaseModel):
 
 
 class BrokerOut(BaseModel):
-    """The broker as the relay and the consumers find it."""
+    """The broker as the relay and the consumers find it (``none``: this process runs
+    neither)."""
 
     name: str
     failing_since: datetime | None
@@ -109,6 +109,14 @@ class Status(BaseModel):
     """Jobs that used up their attempts, by job name."""
 
 
+def _running_shop(request: Request) -> Shop:
+    shop: Shop = request.app.state.shop
+    return shop
+
+
+ShopDep = Annotated[Shop, Depends(_running_shop)]
+
+
 def router() -> APIRouter:
     api = APIRouter(tags=["health"])
 
@@ -121,7 +129,7 @@ def router() -> APIRouter:
              responses={503: {"description": "Not ready (problem+json)",
                               "content": {MEDIA_TYPE: {"schema": _schema(NotReady)}}}})
     async def ready(shop: ShopDep) -> Any:
-        health = await check(shop, max_lag=shop.settings.ready_max_lag)
+        health = await check(shop.host, max_lag=shop.settings.ready_max_lag)
         attention = None if health.attention is None else AttentionOut.of(health.attention)
         if health.ready:
             assert attention is not None
@@ -134,8 +142,8 @@ def router() -> APIRouter:
 
     @api.get("/status", summary="What an operator should look at (admins only)")
     async def status(shop: ShopDep, admin: AdminUser) -> Status:
-        health = await check(shop, max_lag=shop.settings.ready_max_lag)
-        return _status(shop, health, await outbox_lag(shop))
+        health = await check(shop.host, max_lag=shop.settings.ready_max_lag)
+        return _status(shop, health, await outbox_lag(shop.host))
 
     return api
 
@@ -150,11 +158,13 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def _status(shop: Shop, health: Health, lag: RelayLag | None) -> Status:
     attention = health.attention
-    watch = shop.broker_watch
+    watch = shop.host.broker_watch
+    broker = (BrokerOut(name="none", failing_since=None, last_error=None) if watch is None
+              else BrokerOut(name=watch.name, failing_since=watch.failing_since,
+                             last_error=watch.last_error))
     return Status(
         ready=health.ready, reasons=health.reasons, store=shop.settings.invariant.store,
-        broker=BrokerOut(name=watch.name, failing_since=watch.failing_since,
-                         last_error=watch.last_error),
+        broker=broker,
         outbox_pending=None if lag is None else lag.pending,
         outbox_oldest_seconds=None if lag is None else lag.oldest_age_seconds,
         projections=[ProjectionOut(

@@ -12,10 +12,10 @@ from shop.shipping.application import HANDLERS, GetCarrierRefusal, GetShipment, 
 from shop.shipping.domain import EVENTS, THE_CARRIER, Carrier, Shipment
 
 if TYPE_CHECKING:
-    from shop.platform.runtime import Shop
+    from shop.platform.context import ShopContext
 
 
-def module(shop: Shop) -> Module:
+def module(shop: ShopContext) -> Module:
     """Shipping on the shop's event store."""
 
     async def carrier_refusal(query: GetCarrierRefusal) -> bool:

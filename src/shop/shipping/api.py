@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from shop.platform.auth import AdminUser
-from shop.platform.http import Body, IdPath, ShopDep
+from shop.platform.routing import Body, IdPath, ShopDep
 from shop.shipping.application import (
     GetCarrierRefusal,
     GetShipment,

@@ -1,0 +1,64 @@
+"""Whether the broker answers, as the relay and the consumers find it.
+
+The broker port has no health probe, and asking a broker something just to learn whether
+it answers would add traffic of its own; the consumers already ask it every fraction of a
+second. :class:`BrokerWatch` passes every call on and remembers how the last ones went.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from invariant.clock import Clock, utc_now
+from invariant.messaging.errors import BrokerError
+from invariant.messaging.port import Broker, Delivery, Message
+
+T = TypeVar("T")
+
+
+class BrokerWatch:
+    """A :class:`~invariant.messaging.port.Broker` that forwards to ``broker`` and tells
+    whether its calls fail (:attr:`failing`, :attr:`last_error`)."""
+
+    def __init__(self, broker: Broker, *, clock: Clock = utc_now) -> None:
+        self.broker = broker
+        self.name = broker.name
+        self.clock = clock
+        self.failing_since: datetime | None = None
+        """When the calls started failing; None while the last call succeeded."""
+        self.last_error: str | None = None
+        """The last failure's error (kept after the broker answers again)."""
+
+    @property
+    def failing(self) -> bool:
+        """True when the last call failed."""
+        return self.failing_since is not None
+
+    async def connect(self) -> None:
+        await self._watch(self.broker.connect)
+
+    async def close(self) -> None:
+        await self.broker.close()
+
+    async def declare(self, group: str) -> None:
+        await self._watch(lambda: self.broker.declare(group))
+
+    async def publish(self, batch: Sequence[Message]) -> None:
+        await self._watch(lambda: self.broker.publish(batch))
+
+    async def fetch(self, group: str, *, max_messages: int, timeout: float  # noqa: ASYNC109
+                    ) -> list[Delivery]:
+        return await self._watch(lambda: self.broker.fetch(
+            group, max_messages=max_messages, timeout=timeout))
+
+    async def _watch(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            result = await call()
+        except BrokerError as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.failing_since = self.failing_since or self.clock()
+            raise
+        self.failing_since = None
+        return result
