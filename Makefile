@@ -7,14 +7,17 @@ BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run demo bank test lint typecheck imports contracts-check pytest bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+# Two distributions, both editable: invariant with every extra, and shop (apps/shop).
+DEV_INSTALL := -e '.[dev,all]' -e ./apps/shop
+
+$(STAMP): pyproject.toml apps/shop/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(DEV_INSTALL)
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,all,bench]' -e ./apps/shop
 	touch $@
 
 ## make run: the main job: shop on SQLite at http://127.0.0.1:8000 (no server needed)

@@ -1,0 +1,75 @@
+"""Run by the fresh environment's Python (see test_distributions.py): the core works with
+no extra installed, and every adapter says which extra it needs. Prints one line per
+finding; exits non-zero on the first surprise."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+
+from invariant.extras import EXTRAS, MissingExtraError
+
+ADAPTERS = {
+    "invariant.store.postgres": "postgres",
+    "invariant.messaging.brokers.nats": "nats",
+    "invariant.messaging.jobs.nats": "nats",
+    "invariant.messaging.brokers.rabbitmq": "rabbitmq",
+    "invariant.messaging.brokers.redis_streams": "redis",
+    "invariant.projections.redis_cache": "redis",
+    "invariant.messaging.brokers.kafka": "kafka",
+    "invariant.http": "http",
+    "invariant.cli": "cli",
+}
+CORE = ["invariant", "invariant.domain", "invariant.store", "invariant.application",
+        "invariant.projections", "invariant.messaging", "invariant.processes",
+        "invariant.state", "invariant.sql", "invariant.contracts", "invariant.errors"]
+
+
+def main() -> None:
+    installed = sorted(m for libs in EXTRAS.values() for m in libs
+                       if importlib.util.find_spec(m) is not None)
+    assert installed == [], f"an extra's library is installed in the core environment: {installed}"
+    for name in CORE:
+        importlib.import_module(name)
+        print(f"core {name}")
+    for name, extra in ADAPTERS.items():
+        try:
+            importlib.import_module(name)
+        except MissingExtraError as exc:
+            assert exc.extra == extra, (name, exc.extra, extra)
+            print(f"needs {name}: {exc}")
+        else:
+            raise AssertionError(f"{name} imported without the {extra!r} extra")
+    asyncio.run(round_trip())
+
+
+async def round_trip() -> None:
+    """An event appended to a SQLite event store is read back as the same event."""
+    from dataclasses import dataclass
+
+    from invariant.domain import DomainEvent
+    from invariant.store import EventRegistry, EventStore, SQLiteStorage
+
+    @dataclass(frozen=True)
+    class Opened(DomainEvent):
+        owner: str
+
+    with tempfile.TemporaryDirectory() as directory:
+        storage = SQLiteStorage(Path(directory) / "core.db")
+        await storage.setup()
+        try:
+            store = EventStore(storage, EventRegistry([Opened]))
+            await store.append("account-1", [Opened(owner="ada")])
+            [record] = await storage.read_stream("account-1")
+            assert store.decode_event(record) == Opened(owner="ada"), record
+        finally:
+            await storage.close()
+    print("core round trip on SQLite")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
