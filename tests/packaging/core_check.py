@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import pkgutil
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +25,8 @@ ADAPTERS = {
     "invariant.http": "http",
     "invariant.cli": "cli",
 }
+TEST_RUNNER = {"pytest", "hypothesis"}
+"""What the test kit's contract suites (``invariant.testing.*_contract``) need besides."""
 CORE = ["invariant", "invariant.domain", "invariant.store", "invariant.application",
         "invariant.projections", "invariant.messaging", "invariant.processes",
         "invariant.state", "invariant.sql", "invariant.contracts", "invariant.errors"]
@@ -44,7 +47,27 @@ def main() -> None:
             print(f"needs {name}: {exc}")
         else:
             raise AssertionError(f"{name} imported without the {extra!r} extra")
+    check_every_module()
     asyncio.run(round_trip())
+
+
+def check_every_module() -> None:
+    """Every module of invariant imports with the core alone, or raises MissingExtraError
+    (an adapter importing its library outside ``needs_extra`` fails here, naming it)."""
+    import invariant
+
+    for module in pkgutil.walk_packages(invariant.__path__, "invariant."):
+        try:
+            importlib.import_module(module.name)
+        except MissingExtraError:
+            continue
+        except ModuleNotFoundError as exc:
+            if exc.name in TEST_RUNNER and module.name.startswith("invariant.testing."):
+                continue
+            raise AssertionError(
+                f"{module.name} needs {exc.name!r}, which the core does not install: import "
+                "it inside invariant.extras.needs_extra(<the extra that installs it>)") from exc
+    print("every module imports or names its extra")
 
 
 async def round_trip() -> None:

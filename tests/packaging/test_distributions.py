@@ -72,6 +72,7 @@ def test_the_core_works_with_no_extra_and_each_adapter_names_its_extra(
     done = run(core_python, CHECK)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "core round trip on SQLite" in done.stdout
+    assert "every module imports or names its extra" in done.stdout
     assert ("needs invariant.messaging.brokers.nats: this part of invariant needs 'nats', "
             "which the 'nats' extra installs: pip install 'invariant[nats]'") in done.stdout
 
