@@ -5,16 +5,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run demo bank test lint typecheck imports contracts-check pytest bench clean
+.PHONY: run demo bank test lint typecheck imports contracts-check pytest docs bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+# Two distributions, both editable: invariant with every extra, and shop (apps/shop).
+DEV_INSTALL := -e '.[dev,all,docs]' -e ./apps/shop
+
+$(STAMP): pyproject.toml apps/shop/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(DEV_INSTALL)
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,all,docs,bench]' -e ./apps/shop
 	touch $@
 
 ## make run: the main job: shop on SQLite at http://127.0.0.1:8000 (no server needed)
@@ -30,8 +33,8 @@ demo: $(STAMP)
 bank: $(STAMP)
 	$(BIN)/python -m examples.bank
 
-## make test: everything — lint, types, import boundaries, tests
-test: lint typecheck imports contracts-check pytest
+## make test: everything — lint, types, import boundaries, tests, the documentation site
+test: lint typecheck imports contracts-check pytest docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check
@@ -58,6 +61,11 @@ contracts-check: $(STAMP)
 PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
+## make docs: the documentation site (mkdocs.yml, docs/) into var/site, offline; a warning
+## (a broken link or anchor, a docstring mkdocstrings cannot read) fails it
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ## make bench: benchmarks against raw drivers and eventsourcing, and W6 (shop end to end)
 ## (writes benchmarks/results/latest.json)

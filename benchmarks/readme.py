@@ -1,4 +1,5 @@
-"""Write the figures of the results files into README.md (never by hand).
+"""Write the figures of the results files into the benchmarks page of the documentation,
+``docs/explanation/benchmarks.md`` (never by hand).
 
 ``python -m benchmarks.readme [RESULTS]`` replaces the block between ``<!-- bench:start -->``
 and ``<!-- bench:end -->`` with the table and target verdicts that ``report`` prints for
@@ -21,6 +22,8 @@ from benchmarks import report
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+PAGE = ROOT / "docs" / "explanation" / "benchmarks.md"
+"""Where the blocks are (the module keeps its name: ``python -m benchmarks.readme``)."""
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 W5_START, W5_END = "<!-- bench-w5:start -->", "<!-- bench-w5:end -->"
 
@@ -64,8 +67,7 @@ def replace_block(text: str, block: str, start: str, end: str) -> str | None:
 
 def main(argv: list[str]) -> int:
     results = Path(argv[0]) if argv else RESULTS / "latest.json"
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    text = PAGE.read_text()
     blocks = [(results, "make bench", START, END)]
     w5 = RESULTS / "w5.json"
     if not argv and w5.exists():
@@ -78,11 +80,11 @@ def main(argv: list[str]) -> int:
         when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         updated = replace_block(text, render(records, when, command, start, end), start, end)
         if updated is None:
-            print(f"README.md has no {start} ... {end} block", file=sys.stderr)
+            print(f"{PAGE.relative_to(ROOT)} has no {start} ... {end} block", file=sys.stderr)
             return 1
         text = updated
-        print(f"README.md benchmark block {start} updated from {path}")
-    readme.write_text(text)
+        print(f"{PAGE.relative_to(ROOT)} benchmark block {start} updated from {path}")
+    PAGE.write_text(text)
     return 0
 
 

@@ -21,6 +21,7 @@ from invariant.domain.errors import (
     UniquenessError,
     ValidationError,
 )
+from invariant.extras import MissingExtraError
 
 __all__ = [
     "AggregateNotFoundError",
@@ -33,6 +34,7 @@ __all__ = [
     "DuplicateEventError",
     "FieldError",
     "InvariantError",
+    "MissingExtraError",
     "NegativeAmountError",
     "NotFoundError",
     "ProjectionError",

@@ -6,20 +6,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
+from invariant.extras import needs_extra
 
-from invariant.cli import (
-    consumers,
-    contracts,
-    deadletters,
-    jobs,
-    processes,
-    projections,
-    relay,
-    schemas,
-)
-from invariant.cli.errors import OperatorGroup
-from invariant.cli.target import APP_OPTION
+with needs_extra("cli"):
+    import typer
+
+    from invariant.cli import (
+        consumers,
+        contracts,
+        deadletters,
+        jobs,
+        processes,
+        projections,
+        relay,
+        schemas,
+    )
+    from invariant.cli.errors import OperatorGroup
+    from invariant.cli.target import APP_OPTION
 
 app = typer.Typer(
     name="invariant", no_args_is_help=True,

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from invariant.config import Settings, redact
 from invariant.domain.errors import ConfigurationError, StoreError
+from invariant.extras import needs_extra
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 """The first 16 bytes of every SQLite database file."""
@@ -107,7 +108,8 @@ def _check_sqlite_url(path: Path, create: bool) -> None:
 async def check_postgres(dsn: str, schema: str | None, names: Names = Names()) -> None:
     """Raise :class:`ConfigurationError` or :class:`StoreError` unless PostgreSQL answers
     at ``dsn`` and its database holds ``schema`` (when given)."""
-    import asyncpg
+    with needs_extra("postgres"):
+        import asyncpg
 
     try:
         server = _server(dsn)

@@ -10,6 +10,7 @@ connection) is said in one line too. Anything else is a bug and keeps its traceb
 from __future__ import annotations
 
 import sqlite3
+import sys
 from typing import Any
 
 import typer
@@ -63,9 +64,8 @@ def _database_error(exc: BaseException) -> str | None:
         return _first_line(exc.orig if exc.orig is not None else exc)
     if isinstance(exc, sqlite3.Error):
         return _first_line(exc)
-    import asyncpg
-
-    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
+    asyncpg = sys.modules.get("asyncpg")  # not loaded: the error cannot be one of its own
+    if asyncpg is not None and isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
         return f"{type(exc).__name__}: {exc}"
     return None
 

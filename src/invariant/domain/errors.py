@@ -15,6 +15,7 @@ Everything invariant raises on purpose derives from :class:`InvariantError`::
     │   ├── DuplicateCommandError   a command id was already handled
     │   └── UniquenessError         a value that must be unique is already taken
     ├── ConfigurationError          the program is wired wrongly (fix the code or settings)
+    │   └── MissingExtraError       an adapter's extra is not installed (invariant.extras)
     ├── SerializationError          data could not be encoded or decoded
     ├── StoreError                  the storage failed (see the chained driver error)
     └── ProjectionError             a read model cannot give what was asked of it

@@ -4,7 +4,7 @@ at import time."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # imported when used: SQLAlchemy only for applications with p
     from invariant.messaging.jobs.nats import NatsJobQueue
     from invariant.messaging.port import Broker
     from invariant.projections import ReadModelDatabase
+    from invariant.store.postgres import PostgresStorage
 
 
 def open_storage(settings: Settings) -> EventStorage:
@@ -39,11 +40,10 @@ def open_read_models(settings: Settings, storage: EventStorage | None = None
     """The database of the read models: the event store's own (SQLite file or schema),
     that of ``storage`` when one is given, else the one ``settings`` name."""
     from invariant.projections import ReadModelDatabase
-    from invariant.store.postgres import PostgresStorage
 
     if isinstance(storage, SQLiteStorage):
         return ReadModelDatabase.for_url(f"sqlite:///{storage.path}")
-    if isinstance(storage, PostgresStorage):
+    if _is_postgres(storage):
         return ReadModelDatabase.for_url(storage.dsn, schema=storage.schema)
     if storage is not None or settings.store == "memory":
         raise ConfigurationError(
@@ -54,6 +54,16 @@ def open_read_models(settings: Settings, storage: EventStorage | None = None
         assert settings.postgres_dsn is not None
         return ReadModelDatabase.for_url(settings.postgres_dsn, schema=settings.postgres_schema)
     return ReadModelDatabase.for_url(f"sqlite:///{settings.sqlite_path}")
+
+
+def _is_postgres(storage: EventStorage | None) -> TypeGuard[PostgresStorage]:
+    """Whether ``storage`` is PostgreSQL's, asking the PostgreSQL adapter (and so its
+    optional driver) only about storages that are neither SQLite's nor in memory."""
+    if storage is None or isinstance(storage, SQLiteStorage | MemoryStorage):
+        return False
+    from invariant.store.postgres import PostgresStorage
+
+    return isinstance(storage, PostgresStorage)
 
 
 def open_broker(settings: Settings, database: ReadModelDatabase | None = None) -> Broker:

@@ -6,11 +6,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from invariant.domain.errors import ConfigurationError, StoreError
+from invariant.extras import needs_extra
 from invariant.projections.cache import MISSING
+
+with needs_extra("redis"):
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
 
 
 class RedisCache:

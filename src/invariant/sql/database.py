@@ -37,6 +37,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from invariant.domain.errors import ConfigurationError, StoreError
+from invariant.extras import needs_extra
 from invariant.files import private_file
 from invariant.sql.engine import create_engine as create_async_engine
 
@@ -214,7 +215,8 @@ class PostgresReadModels(ReadModelDatabase):
             return await conn.run_sync(_in_transaction, work)
 
     async def try_lease(self, key: str) -> Lease | None:
-        import asyncpg
+        with needs_extra("postgres"):
+            import asyncpg
 
         try:
             conn = await asyncpg.connect(self.dsn, timeout=self._timeout)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from invariant.domain.errors import ConfigurationError
+from invariant.extras import needs_extra
 
 SQLITE_BEGIN = "invariant_sqlite_begin"
 """Execution option: ``"IMMEDIATE"`` makes a SQLite transaction take the write lock at once."""
@@ -54,7 +55,8 @@ def create_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Asyn
     if schema is not None:
         settings = kwargs.setdefault("connect_args", {}).setdefault("server_settings", {})
         settings["search_path"] = schema
-    return create_async_engine(full, **kwargs)
+    with needs_extra("postgres"):
+        return create_async_engine(full, **kwargs)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

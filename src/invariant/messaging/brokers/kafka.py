@@ -22,11 +22,14 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import BrokerResponseError, KafkaError
-
+from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
+
+with needs_extra("kafka"):
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.errors import BrokerResponseError, KafkaError
+
 
 _ERRORS = (KafkaError, OSError, asyncio.TimeoutError)
 

@@ -7,16 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import nats
-import nats.errors
-import nats.js.errors
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
+from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
+
+with needs_extra("nats"):
+    import nats
+    import nats.errors
+    import nats.js.errors
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
 
 ERRORS = (nats.errors.Error, OSError, TimeoutError)
 """What the client raises when the server or the connection fails."""

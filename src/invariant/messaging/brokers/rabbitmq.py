@@ -12,19 +12,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import aio_pika
-import aio_pika.exceptions
-import aiormq.exceptions
-from aio_pika.abc import (
-    AbstractIncomingMessage,
-    AbstractRobustChannel,
-    AbstractRobustConnection,
-    AbstractRobustExchange,
-    AbstractRobustQueue,
-)
-
+from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
+
+with needs_extra("rabbitmq"):
+    import aio_pika
+    import aio_pika.exceptions
+    import aiormq.exceptions
+    from aio_pika.abc import (
+        AbstractIncomingMessage,
+        AbstractRobustChannel,
+        AbstractRobustConnection,
+        AbstractRobustExchange,
+        AbstractRobustQueue,
+    )
 
 _ERRORS = (aio_pika.exceptions.AMQPException, aiormq.exceptions.AMQPError, OSError,
            asyncio.TimeoutError, RuntimeError)

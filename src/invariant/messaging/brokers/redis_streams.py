@@ -10,11 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import uuid4
 
-import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
-
+from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
+
+with needs_extra("redis"):
+    import redis.asyncio as aioredis
+    from redis import exceptions as redis_errors
+
 
 _ERRORS = (redis_errors.RedisError, OSError)
 

@@ -56,14 +56,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import nats
-import nats.errors
-import nats.js.errors
 import orjson
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -76,6 +69,7 @@ from sqlalchemy import (
 )
 
 from invariant.clock import from_micros, to_micros, utc_now
+from invariant.extras import needs_extra
 from invariant.messaging.brokers.nats import ERRORS, abort_socket, connect_jetstream
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.jobs.table import (
@@ -94,6 +88,15 @@ from invariant.sql.handover import hand_over
 from invariant.sql.locks import create_tables, serialize
 from invariant.tasks import poll, sleep_or_stop, stop_task
 
+with needs_extra("nats"):
+    import nats
+    import nats.errors
+    import nats.js.errors
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
+
 DONE, RETRIED, BURIED = "done", "retried", "dead"
 
 _attempts_metadata = MetaData()
@@ -102,6 +105,7 @@ attempts = Table(
     Column("job_id", BigInteger, primary_key=True, autoincrement=False),
     Column("attempts", Integer, nullable=False),
 )
+
 """How many times each job in flight was handed to a worker."""
 
 
