@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -336,3 +337,22 @@ async def test_concurrent_fetchers_on_postgres_never_get_the_same_message(
         for db in databases:
             await db.close()
 
+
+
+async def test_a_group_declared_with_types_gets_only_those(reopen: Reopen) -> None:
+    database = reopen()
+    broker = SqlBroker(database)
+    await broker.declare("picky", types=["Wanted"])
+    await broker.declare("all")
+    wanted = replace(message(1), message_type="Wanted")
+    other = message(2)  # "Happened"
+    await broker.publish([other, wanted])
+    assert [d.message for d in await drain(broker, "picky", 2, seconds=1)] == [wanted]
+    assert [d.message for d in await drain(broker, "all", 2)] == [other, wanted]
+    assert await count(database, deliveries) == 0  # nothing was stored for "picky" to skip
+    await broker.declare("picky")  # declared again without types: every type from now on
+    later = message(3)
+    await broker.publish([later])
+    assert [d.message for d in await drain(broker, "picky", 1)] == [later]
+    with pytest.raises(BrokerError, match="no message type"):
+        await broker.declare("none", types=[])

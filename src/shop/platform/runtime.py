@@ -164,7 +164,7 @@ class Shop:
         self._stack.push_async_callback(self.broker.close)
         for consumer in self.consumers:  # declared before anything is relayed to them
             await consumer.setup()
-            await self.broker.declare(consumer.name)
+            await consumer.declare(self.broker)
         await self.relay.setup()
         await self.jobs.setup()
         await self.processes.setup()

@@ -1,9 +1,11 @@
 """A durable broker in the application's own database: the embedded mode's bus when messages
 must survive a restart (SQLite, no broker server), and a small one on PostgreSQL.
 
-Three tables, created by :func:`create` (or :meth:`SqlBroker.connect`):
+Four tables, created by :func:`create` (or :meth:`SqlBroker.connect`):
 
 * ``invariant_broker_groups(name)``: the declared consumer groups.
+* ``invariant_broker_group_types(grp, message_type)``: the message types a group reads,
+  when it declared them (a group without rows reads every type).
 * ``invariant_broker_messages(id, message_id, stream_id, body, published_at)``: each
   published message once, ``id`` giving the publish order; ``message_id`` is unique, so a
   republished message (a relay that died between publishing and marking) is dropped. A
@@ -35,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -80,6 +82,11 @@ groups = Table(
     Column("name", String(100), primary_key=True),
     Column("declared_at", BigInteger, nullable=False),  # microseconds since the epoch, UTC
 )
+group_types = Table(
+    "invariant_broker_group_types", metadata,
+    Column("grp", String(100), primary_key=True),
+    Column("message_type", String(200), primary_key=True),
+)
 messages = Table(
     "invariant_broker_messages", metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
@@ -102,6 +109,20 @@ deliveries = Table(
 def create(conn: Connection) -> None:
     """Create the broker's tables if missing."""
     metadata.create_all(conn)
+
+
+def _readers(conn: Connection) -> dict[str, set[str] | None]:
+    """Every declared group and the message types it reads (None: all)."""
+    readers: dict[str, set[str] | None] = {
+        name: None for name in conn.execute(select(groups.c.name)).scalars()}
+    for group, message_type in conn.execute(select(group_types.c.grp,
+                                                   group_types.c.message_type)):
+        if group in readers:
+            types = readers[group]
+            if types is None:
+                types = readers[group] = set()
+            types.add(message_type)
+    return readers
 
 
 class _Wakeups:
@@ -204,15 +225,24 @@ class SqlBroker:
         self._declared.clear()
         self._wakeups.wake()
 
-    async def declare(self, group: str) -> None:
-        """Create group ``group``: it gets every message published from now on."""
+    async def declare(self, group: str, *, types: Collection[str] | None = None) -> None:
+        """Create group ``group``: it gets every message published from now on, of
+        ``types`` only when given (declaring again replaces them; None: every type)."""
         await self._ensure_ready()
         now = self._now()
+        wanted = None if types is None else sorted(set(types))
+        if wanted == []:
+            raise BrokerError(f"group {group!r} declared with no message type: name the "
+                              "types it reads, or pass types=None for all of them")
 
         def work(conn: Connection) -> None:
             serialize(conn, self.database, "messaging:broker-publish")
             if conn.execute(select(groups.c.name).where(groups.c.name == group)).first() is None:
                 conn.execute(groups.insert().values(name=group, declared_at=now))
+            conn.execute(delete(group_types).where(group_types.c.grp == group))
+            if wanted is not None:
+                conn.execute(group_types.insert(), [{"grp": group, "message_type": t}
+                                                    for t in wanted])
         await self._run(work)
         self._declared.add(group)
 
@@ -292,11 +322,12 @@ class SqlBroker:
             ids: dict[str, int] = {key: int(row_id) for key, row_id in conn.execute(
                 select(messages.c.message_id, messages.c.id).where(
                     messages.c.message_id.in_([m.message_id for m in new])))}
-            names = list(conn.execute(select(groups.c.name)).scalars())
-            if names:
-                conn.execute(deliveries.insert(), [
-                    {"grp": g, "message": ids[m.message_id], "visible_at": 0,
-                     "deliveries": 0} for g in names for m in new])
+            rows = [{"grp": g, "message": ids[m.message_id], "visible_at": 0,
+                     "deliveries": 0}
+                    for g, reads in _readers(conn).items() for m in new
+                    if reads is None or m.message_type in reads]
+            if rows:
+                conn.execute(deliveries.insert(), rows)
         if prune:
             cutoff = now - int(self.dedupe_window * 1_000_000)
             conn.execute(delete(messages).where(
