@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     select,
     update,
 )
@@ -252,6 +253,18 @@ def register(conn: Connection, name: str) -> None:
                           .where(process_checkpoints.c.name == name)).first()
     if exists is None:
         conn.execute(process_checkpoints.insert().values(name=name, position=0))
+
+
+def backlog(conn: Connection, names: Sequence[str]) -> tuple[int, int]:
+    """The lowest checkpoint of the managers ``names`` and the commands not dispatched
+    (those of processes parked for an operator left out: no worker will run them)."""
+    slowest = conn.execute(select(func.min(process_checkpoints.c.position)).where(
+        process_checkpoints.c.name.in_(names))).scalar()
+    commands = conn.execute(select(func.count()).select_from(process_commands).where(
+        process_commands.c.process_id.not_in(
+            select(processes.c.id).where(processes.c.status == NEEDS_ATTENTION)))
+    ).scalar_one()
+    return int(slowest or 0), int(commands)
 
 
 def move_checkpoint(conn: Connection, name: str, position: int) -> None:

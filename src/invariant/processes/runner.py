@@ -155,6 +155,15 @@ class ProcessRunner:
                 _log.error("process runner: %s; retrying in %.1f s", exc, delay, exc_info=exc)
                 await asyncio.sleep(delay)
 
+    async def backlog(self) -> int:
+        """Work waiting for this runner: the events after the slowest manager's checkpoint
+        (every type, up to the head) and the commands not dispatched yet."""
+        kinds = list(self.managers)
+        head = await self.store.storage.head_position()
+        slowest, commands = await self.database.run(
+            lambda c: persistence.backlog(c, kinds), write=False)
+        return max(head - slowest, 0) + commands
+
     async def _idle_timeout(self) -> float:
         kinds = list(self.managers)
         deadline = await self.database.run(lambda c: persistence.next_deadline(c, kinds),

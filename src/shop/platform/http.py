@@ -14,8 +14,9 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from invariant.domain import Money
-from invariant.http import BodyLimit, install_error_handlers
+from invariant.http import Backpressure, BodyLimit, install_error_handlers
 from shop.kernel import ID
+from shop.platform.backpressure import EXEMPT, shop_backlog
 from shop.platform.docs import install_docs
 from shop.platform.runtime import Shop
 
@@ -31,6 +32,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
                          "(problem+json)"},
     422: {"description": "Invalid input or refused by a business rule (problem+json)"},
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
+    503: {"description": "Busy: more background work waits than SHOP_BACKLOG_LIMIT; "
+                         "see Retry-After (problem+json)"},
 }
 
 
@@ -139,6 +142,7 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     app.state.shop = shop
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=shop.settings.max_body)
+    app.add_middleware(Backpressure, backlog=shop_backlog(shop), exempt=EXEMPT)
     install_docs(app)
 
     from shop.platform.health_api import router as health  # it needs ShopDep from here

@@ -303,6 +303,12 @@ class SqlBroker:
             select(func.count()).select_from(deliveries).where(deliveries.c.grp == group)
         ).scalar_one()), write=False)
 
+    async def backlog(self) -> int:
+        """Deliveries not acknowledged yet, of every group: work waiting for consumers."""
+        await self._ensure_ready()
+        return await self._run(lambda conn: int(conn.execute(
+            select(func.count()).select_from(deliveries)).scalar_one()), write=False)
+
     # -- in one transaction each ------------------------------------------------------
 
     def _publish(self, conn: Connection, batch: Sequence[Message], now: int,
