@@ -188,3 +188,23 @@ async def test_the_jobs_of_one_claim_run_side_by_side(db: ReadModelDatabase) -> 
         assert await worker.run_once() == 2
     assert order == ["fast", "slow"]
     assert await worker.run_once() == 0  # both deleted
+
+
+async def test_an_idle_worker_is_woken_by_an_enqueued_job_instead_of_its_next_poll(
+    db: ReadModelDatabase
+) -> None:
+    mailer = Mailer()
+    worker = JobWorker(db, {"email": mailer.send})
+    await worker.setup()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop=stop, idle=3600))  # would poll in an hour
+    try:
+        await asyncio.sleep(0.05)  # the worker found nothing and went idle
+        await db.run(lambda c: jobs.enqueue(c, "email", {"to": "woken@x"}))
+        async with asyncio.timeout(10):
+            while not mailer.sent:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert mailer.sent == ["woken@x"]
+    finally:
+        stop.set()
+        await task

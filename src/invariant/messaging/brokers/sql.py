@@ -35,8 +35,6 @@ the consumer's inbox makes effects exactly once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -71,6 +69,7 @@ from invariant.sql.database import (
 )
 from invariant.sql.locks import create_tables, serialize
 from invariant.tasks import wait_briefly
+from invariant.wakeups import Wakeups
 
 T = TypeVar("T")
 
@@ -125,30 +124,7 @@ def _readers(conn: Connection) -> dict[str, set[str] | None]:
     return readers
 
 
-class _Wakeups:
-    """The fetches waiting on one database in this process (any event loop)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-
-    def add(self, waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
-        with self._lock:
-            self._waiters.add(waiter)
-
-    def discard(self, waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
-        with self._lock:
-            self._waiters.discard(waiter)
-
-    def wake(self) -> None:
-        with self._lock:
-            waiters = list(self._waiters)
-        for loop, event in waiters:
-            with contextlib.suppress(RuntimeError):  # its loop is closed
-                loop.call_soon_threadsafe(event.set)
-
-
-_WAKEUPS: dict[str, _Wakeups] = {}
+_WAKEUPS: dict[str, Wakeups] = {}
 
 
 def _database_key(database: ReadModelDatabase) -> str:
@@ -201,7 +177,7 @@ class SqlBroker:
         self.dedupe_window = dedupe_window
         self.poll_interval = poll_interval
         self.clock = clock
-        self._wakeups = _WAKEUPS.setdefault(_database_key(database), _Wakeups())
+        self._wakeups = _WAKEUPS.setdefault(_database_key(database), Wakeups())
         self._ready = False
         self._closed = False
         self._declared: set[str] = set()

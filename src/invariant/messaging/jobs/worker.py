@@ -31,6 +31,7 @@ from invariant.clock import to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.jobs.table import (
     DEAD,
+    ENQUEUED,
     PENDING,
     Job,
     JobHandler,
@@ -75,14 +76,15 @@ class JobWorker:
         return len(claimed)
 
     async def run(self, *, stop: asyncio.Event, idle: float = 0.2, retry: float = 0.5) -> None:
-        """Run jobs until ``stop`` is set, polling every ``idle`` seconds when none is due.
+        """Run jobs until ``stop`` is set: at once when a job is enqueued in this process,
+        else polling every ``idle`` seconds (jobs of other processes, delayed jobs).
         A database failure (e.g. SQLite busy, a dropped connection) does not stop the
         worker: it waits ``retry`` seconds and claims again (``failures`` and
         ``last_error`` show it; a claimed job whose outcome was not written runs again once
         its claim expires)."""
         await poll(self, self.run_once, stop=stop, idle=idle, retry=retry,
                    errors=(StoreError, SQLAlchemyError), warn=lambda error: log.warning(
-                       "job worker: %s; retrying in %s s", error, retry))
+                       "job worker: %s; retrying in %s s", error, retry), wake=ENQUEUED)
 
     async def backlog(self) -> int:
         """Jobs due now and not dead (claimed ones included): work waiting for workers."""
