@@ -356,3 +356,28 @@ async def test_a_group_declared_with_types_gets_only_those(reopen: Reopen) -> No
     assert [d.message for d in await drain(broker, "picky", 1)] == [later]
     with pytest.raises(BrokerError, match="no message type"):
         await broker.declare("none", types=[])
+
+
+async def test_the_acknowledgements_of_one_turn_are_deleted_in_one_transaction(
+    reopen: Reopen
+) -> None:
+    database = reopen()
+    broker = SqlBroker(database)
+    await broker.declare("g")
+    await broker.publish([message(i, stream=f"s-{i % 3}") for i in range(6)])
+    fetched = await drain(broker, "g", 6, ack=False)
+    transactions = 0
+    run = database.run
+
+    async def counting(work: Callable[[Connection], T], *, write: bool = True) -> T:
+        nonlocal transactions
+        transactions += write
+        return await run(work, write=write)
+
+    database.run = counting  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(d.ack() for d in fetched))
+    finally:
+        database.run = run  # type: ignore[method-assign]
+    assert transactions == 1
+    assert await broker.pending("g") == 0

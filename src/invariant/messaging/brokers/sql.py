@@ -158,6 +158,22 @@ class _SqlDelivery:
         await self._broker._nack(self._group, self._row, self._count)
 
 
+class _Acks:
+    """The acknowledgements of one loop turn (rows by group) and their outcome."""
+
+    __slots__ = ("done", "rows")
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.rows: dict[str, list[int]] = {}
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark ``future``'s outcome as seen (the acknowledging callers got it)."""
+    if not future.cancelled():
+        future.exception()
+
+
 class SqlBroker:
     """A broker whose messages live in ``database`` (see the module docstring).
 
@@ -182,6 +198,7 @@ class SqlBroker:
         self._closed = False
         self._declared: set[str] = set()
         self._pruned_at: float | None = None
+        self._acks: _Acks | None = None
 
     async def connect(self) -> None:
         """Create the tables (idempotent); the broker does not own ``database``."""
@@ -342,9 +359,39 @@ class SqlBroker:
         return [(int(r[0]), int(r[1]) + 1, bodies[int(r[0])]) for r in rows], None
 
     async def _ack(self, group: str, row: int) -> None:
-        # also after the claim expired: the message was handled, the group is done with it
-        await self._run(lambda conn: conn.execute(delete(deliveries).where(
-            deliveries.c.grp == group, deliveries.c.message == row)))
+        # Acknowledgements asked for in one turn of the loop are deleted in one statement
+        # per group, in one transaction. Also after the claim expired: the message was
+        # handled, the group is done with it.
+        loop = asyncio.get_running_loop()
+        acks = self._acks
+        if acks is None:
+            acks = self._acks = _Acks(loop.create_future())
+            loop.call_soon(self._delete_acks, acks)
+        acks.rows.setdefault(group, []).append(row)
+        await asyncio.shield(acks.done)
+
+    def _delete_acks(self, acks: _Acks) -> None:
+        if self._acks is acks:
+            self._acks = None
+
+        def work(conn: Connection) -> None:
+            for group, rows in acks.rows.items():
+                conn.execute(delete(deliveries).where(deliveries.c.grp == group,
+                                                      deliveries.c.message.in_(rows)))
+
+        async def delete_them() -> None:
+            try:
+                await self._run(work)
+            except asyncio.CancelledError:
+                acks.done.cancel()
+                raise
+            except Exception as exc:
+                acks.done.set_exception(exc)
+            else:
+                acks.done.set_result(None)
+
+        task = asyncio.ensure_future(delete_them())
+        task.add_done_callback(_retrieve)
 
     async def _nack(self, group: str, row: int, count: int) -> None:
         def work(conn: Connection) -> int:
