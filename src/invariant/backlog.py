@@ -6,8 +6,8 @@ worker, consumers on the SQL broker) each say how many items of work wait for th
 :meth:`Backlog.over` before it accepts work (see :mod:`invariant.http.backpressure`), so
 that an application answers "busy, retry later" instead of growing a backlog it cannot
 finish. Measuring costs a few counting reads: the sum is remembered for ``interval``
-seconds and measured again in the background after that; a sum older than ``max_age``
-(after an idle spell) is measured again before it is used.
+seconds (1) and measured again in the background after that; a sum older than
+``max_age`` (5 s, after an idle spell) is measured again before it is used.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Backlog:
     """The items waiting in ``measures`` (by worker name), against ``limit``."""
 
     def __init__(self, measures: Mapping[str, Measure], *, limit: int,
-                 interval: float = 0.25, max_age: float = 2.0) -> None:
+                 interval: float = 1.0, max_age: float = 5.0) -> None:
         if limit < 0:
             raise ValueError(f"a backlog limit is 0 or more items, got {limit}")
         self.measures = dict(measures)

@@ -107,3 +107,22 @@ async def test_a_worker_writing_in_a_loop_lets_other_tasks_run_between_its_trans
         assert order.index("request") < order.index("write 2"), order
     finally:
         await database.close()
+
+
+async def test_reads_on_the_loop_reuse_one_connection_and_see_every_commit(tmp_path: Path
+                                                                         ) -> None:
+    database = SQLiteReadModels(tmp_path / "rm.db")
+    try:
+        await database.run(_setup)
+        seen: list[object] = []
+
+        def read(conn: Connection) -> list[tuple[int, str]]:
+            seen.append(conn.connection.dbapi_connection)
+            return _rows(conn)
+
+        assert await database.run(read, write=False) == []
+        await database.run(lambda c: c.execute(text("INSERT INTO t VALUES (1, 'r')")))
+        assert await database.run(read, write=False) == [(1, "r")]  # no stale snapshot
+        assert seen[0] is seen[1]
+    finally:
+        await database.close()

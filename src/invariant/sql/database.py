@@ -122,6 +122,7 @@ class SQLiteReadModels(ReadModelDatabase):
         ) if in_thread else None
         self._engine: Engine | None = None
         self._writer: Connection | None = None
+        self._reader: Connection | None = None
         self._turns: dict[asyncio.AbstractEventLoop, list[_Turn[Any]]] = {}
         self.max_turn = 200
         """At most this many write transactions share one commit (the rest the next)."""
@@ -170,6 +171,22 @@ class SQLiteReadModels(ReadModelDatabase):
             self._writer = None
             conn.close()
 
+    def _run_read(self, work: Callable[[Connection], T]) -> T:
+        # Reads on the loop's thread never overlap either: one kept connection, no pool
+        # checkout per read.
+        conn = self._reader
+        if conn is None:
+            conn = self._reader = self._get_engine().connect().execution_options(
+                **{_BEGIN: "DEFERRED"})
+        try:
+            with conn.begin():
+                return work(conn)
+        except BaseException:
+            if conn.invalidated or conn.in_transaction():
+                self._reader = None
+                conn.close()
+            raise
+
     def _run_write(self, work: Callable[[Connection], T]) -> T:
         conn = self._writer_connection()
         try:
@@ -217,7 +234,7 @@ class SQLiteReadModels(ReadModelDatabase):
     async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         if self._executor is None:
             if not write:
-                return self._run(work, write)
+                return self._run_read(work)
             loop = asyncio.get_running_loop()
             turn: _Turn[T] = _Turn(work, loop.create_future())
             queued = self._turns.setdefault(loop, [])
@@ -229,9 +246,10 @@ class SQLiteReadModels(ReadModelDatabase):
         return await loop.run_in_executor(self._executor, self._run, work, write)
 
     async def close(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
+        for kept in (self._writer, self._reader):
+            if kept is not None:
+                kept.close()
+        self._writer = self._reader = None
         engine, self._engine = self._engine, None
         if self._executor is None:
             if engine is not None:
