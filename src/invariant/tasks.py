@@ -56,12 +56,21 @@ class Retrying(Protocol):
     last_error: str | None
 
 
+class Waking(Protocol):
+    """What wakes an idle :func:`poll` early (e.g. :class:`invariant.wakeups.Wakeups`)."""
+
+    async def wait(self, stop: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
+        """Return after ``timeout`` seconds at most, sooner when woken or stopped."""
+
+
 async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asyncio.Event,
                idle: float, retry: float, errors: tuple[type[Exception], ...],
-               warn: Callable[[str], object] | None = None) -> None:
+               warn: Callable[[str], object] | None = None,
+               wake: Waking | None = None) -> None:
     """Run ``step`` until ``stop`` is set: again at once after it did something, ``idle``
-    seconds after it did nothing, ``retry`` seconds after it raised one of ``errors``
-    (counted in ``owner.failures`` and ``owner.last_error``, passed to ``warn``)."""
+    seconds after it did nothing (sooner when ``wake`` wakes it), ``retry`` seconds after
+    it raised one of ``errors`` (counted in ``owner.failures`` and ``owner.last_error``,
+    passed to ``warn``)."""
     while not stop.is_set():
         try:
             done = await step()
@@ -73,4 +82,7 @@ async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asy
                 warn(owner.last_error)
             await sleep_or_stop(stop, retry)
         if not done:
-            await sleep_or_stop(stop, idle)
+            if wake is None:
+                await sleep_or_stop(stop, idle)
+            else:
+                await wake.wait(stop, idle)

@@ -24,6 +24,9 @@ broker keep invariant's own ``INVARIANT_*`` settings).
                                 larger one is refused with 413 before it is read
 ``SHOP_READY_MAX_LAG``          seconds a projection may lag before ``/ready`` says the
                                 shop is not ready (30)
+``SHOP_BACKLOG_LIMIT``          items of background work (outbox rows, events and commands
+                                for fulfilment, deliveries, due jobs) over which requests
+                                that bring work are answered 503 with ``Retry-After`` (5000)
 ==============================  ==========================================================
 """
 
@@ -44,7 +47,7 @@ PREFIX = "SHOP_"
 N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
-          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY", "READY_MAX_LAG"}
+          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY", "READY_MAX_LAG", "BACKLOG_LIMIT"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class ShopSettings:
     sample_catalog: bool = True
     max_body: int = 64 * 1024
     ready_max_lag: float = 30.0
+    backlog_limit: int = 5000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShopSettings:
@@ -99,6 +103,7 @@ class ShopSettings:
             sample_catalog=_switch(env, "SAMPLE_CATALOG", True),
             max_body=_number(env, "MAX_BODY", 64 * 1024, int, low=1),
             ready_max_lag=_number(env, "READY_MAX_LAG", 30.0, float, low=0.1),
+            backlog_limit=_number(env, "BACKLOG_LIMIT", 5000, int, low=0),
         )
         if settings.secret and len(settings.secret) < 32:
             raise ConfigurationError(

@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, select, text
@@ -190,8 +190,8 @@ class CountingBroker:
     async def close(self) -> None:
         await self.inner.close()
 
-    async def declare(self, group: str) -> None:
-        await self.inner.declare(group)
+    async def declare(self, group: str, *, types: Collection[str] | None = None) -> None:
+        await self.inner.declare(group, types=types)
 
     async def publish(self, batch: Sequence[Message]) -> None:
         for m in batch:

@@ -14,7 +14,7 @@ from invariant.cli import app
 from invariant.config import Settings
 from invariant.messaging import deadletters
 from invariant.messaging.brokers.inprocess import InProcessBroker
-from invariant.messaging.consumer import DUPLICATE, HANDLED, PARKED, Consumer
+from invariant.messaging.consumer import DUPLICATE, HANDLED, PARKED, SKIPPED, Consumer, subscribed
 from invariant.messaging.port import Message
 from invariant.messaging.published_language import IntegrationEvents
 from invariant.operable import Parts
@@ -39,7 +39,7 @@ async def test_a_redelivered_message_changes_nothing(db: ReadModelDatabase) -> N
     assert await consumer.handle(m) == DUPLICATE
     assert await consumer.handle(msg(2)) == HANDLED
     assert await db.run(count_effects, write=False) == (2, 2)
-    assert consumer.outcomes == {HANDLED: 2, DUPLICATE: 1, PARKED: 0}
+    assert consumer.outcomes == {HANDLED: 2, DUPLICATE: 1, PARKED: 0, SKIPPED: 0}
 
 
 async def test_effects_and_inbox_row_commit_together(db: ReadModelDatabase) -> None:
@@ -270,3 +270,71 @@ async def test_two_consumers_racing_on_one_message_apply_it_once(
         assert await db.run(count_effects, write=False) == (10, 10)
     finally:
         await other.close()
+
+
+class _Delivery:
+    """A delivery that logs when it is acknowledged."""
+
+    def __init__(self, message: Message, log: list[str]) -> None:
+        self.message, self.redelivered, self._log = message, False, log
+
+    async def ack(self) -> None:
+        self._log.append(f"ack {self.message.stream_id}/{self.message.data['n']}")
+
+    async def nack(self) -> None:
+        raise AssertionError("not nacked here")
+
+
+async def test_a_batch_keeps_each_streams_order_and_acknowledges_only_after_all_of_it(
+    db: ReadModelDatabase
+) -> None:
+    log: list[str] = []
+    failed: set[str] = set()
+
+    def handler(conn: Connection, message: Message) -> None:
+        name = f"{message.stream_id}/{message.data['n']}"
+        if name == "a/1" and name not in failed:
+            failed.add(name)
+            raise RuntimeError("transient")  # retried: a/2 must still come after it
+        record_effect(conn, message)
+        log.append(f"handle {name}")
+
+    consumer = Consumer("effects", db, handler, backoff=FAST)
+    await consumer.setup()
+    batch = [_Delivery(Message(str(uuid.uuid4()), "Happened", stream, 1, {"n": n}, {}, n),
+                       log)
+             for n, stream in ((1, "a"), (1, "b"), (2, "a"), (2, "b"), (3, "a"))]
+    assert await consumer.consume_batch(batch) == 5
+    handled = [e for e in log if e.startswith("handle")]
+    assert [e for e in handled if "a/" in e] == ["handle a/1", "handle a/2", "handle a/3"]
+    assert [e for e in handled if "b/" in e] == ["handle b/1", "handle b/2"]
+    assert handled.index("handle b/1") < handled.index("handle a/1")  # b did not wait for a
+    assert log[:5] == handled and len(log) == 10  # every ack after every handling
+    assert await db.run(count_effects, write=False) == (5, 5)
+
+
+async def test_a_subscribed_consumer_skips_other_types_without_a_transaction(
+    db: ReadModelDatabase
+) -> None:
+    seen: list[str] = []
+
+    def handler(conn: Connection, message: Message) -> None:
+        seen.append(message.message_type)
+        record_effect(conn, message)
+
+    consumer = Consumer("effects", db, subscribed(handler, ["Wanted"]), backoff=FAST)
+    assert consumer.types == {"Wanted"}
+    await consumer.setup()
+    log: list[str] = []
+    batch = [_Delivery(Message(str(uuid.uuid4()), kind, "s", 1, {"n": n}, {}, n), log)
+             for n, kind in enumerate(["Happened", "Wanted", "Happened"])]
+    assert await consumer.consume_batch(batch) == 1
+    assert seen == ["Wanted"] and len(log) == 3  # all three acknowledged
+    assert await db.run(count_effects, write=False) == (1, 1)  # one inbox row, one effect
+    assert consumer.outcomes[SKIPPED] == 2
+    broker = InProcessBroker()  # a broker that filters gets the types with the group
+    await consumer.declare(broker)
+    await broker.publish([Message(str(uuid.uuid4()), kind, "s", 1, {"n": n}, {}, n)
+                          for n, kind in enumerate(["Happened", "Wanted"])])
+    (only,) = await broker.fetch("effects", max_messages=10, timeout=0.1)
+    assert only.message.message_type == "Wanted"

@@ -166,3 +166,45 @@ async def test_the_worker_survives_a_database_failure_and_runs_the_job_after(
         db.run = real_run  # type: ignore[method-assign]
     assert mailer.sent == ["a@x"]
     assert worker.failures == 1 and "database is locked" in (worker.last_error or "")
+
+
+async def test_the_jobs_of_one_claim_run_side_by_side(db: ReadModelDatabase) -> None:
+    first_started = asyncio.Event()
+    order: list[str] = []
+
+    async def slow_then_fast(job: Job) -> None:
+        if job.payload["to"] == "slow":
+            first_started.set()
+            await asyncio.sleep(0.05)  # a slow SMTP conversation
+        else:
+            await first_started.wait()  # runs while the slow one is still in hand
+        order.append(str(job.payload["to"]))
+
+    worker = JobWorker(db, {"email": slow_then_fast})
+    await worker.setup()
+    for to in ("slow", "fast"):
+        await db.run(lambda c, to=to: jobs.enqueue(c, "email", {"to": to}))
+    async with asyncio.timeout(10):  # one after the other, "fast" would wait forever
+        assert await worker.run_once() == 2
+    assert order == ["fast", "slow"]
+    assert await worker.run_once() == 0  # both deleted
+
+
+async def test_an_idle_worker_is_woken_by_an_enqueued_job_instead_of_its_next_poll(
+    db: ReadModelDatabase
+) -> None:
+    mailer = Mailer()
+    worker = JobWorker(db, {"email": mailer.send})
+    await worker.setup()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop=stop, idle=3600))  # would poll in an hour
+    try:
+        await asyncio.sleep(0.05)  # the worker found nothing and went idle
+        await db.run(lambda c: jobs.enqueue(c, "email", {"to": "woken@x"}))
+        async with asyncio.timeout(10):
+            while not mailer.sent:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert mailer.sent == ["woken@x"]
+    finally:
+        stop.set()
+        await task

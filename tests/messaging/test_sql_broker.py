@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -336,3 +337,47 @@ async def test_concurrent_fetchers_on_postgres_never_get_the_same_message(
         for db in databases:
             await db.close()
 
+
+
+async def test_a_group_declared_with_types_gets_only_those(reopen: Reopen) -> None:
+    database = reopen()
+    broker = SqlBroker(database)
+    await broker.declare("picky", types=["Wanted"])
+    await broker.declare("all")
+    wanted = replace(message(1), message_type="Wanted")
+    other = message(2)  # "Happened"
+    await broker.publish([other, wanted])
+    assert [d.message for d in await drain(broker, "picky", 2, seconds=1)] == [wanted]
+    assert [d.message for d in await drain(broker, "all", 2)] == [other, wanted]
+    assert await count(database, deliveries) == 0  # nothing was stored for "picky" to skip
+    await broker.declare("picky")  # declared again without types: every type from now on
+    later = message(3)
+    await broker.publish([later])
+    assert [d.message for d in await drain(broker, "picky", 1)] == [later]
+    with pytest.raises(BrokerError, match="no message type"):
+        await broker.declare("none", types=[])
+
+
+async def test_the_acknowledgements_of_one_turn_are_deleted_in_one_transaction(
+    reopen: Reopen
+) -> None:
+    database = reopen()
+    broker = SqlBroker(database)
+    await broker.declare("g")
+    await broker.publish([message(i, stream=f"s-{i % 3}") for i in range(6)])
+    fetched = await drain(broker, "g", 6, ack=False)
+    transactions = 0
+    run = database.run
+
+    async def counting(work: Callable[[Connection], T], *, write: bool = True) -> T:
+        nonlocal transactions
+        transactions += write
+        return await run(work, write=write)
+
+    database.run = counting  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(d.ack() for d in fetched))
+    finally:
+        database.run = run  # type: ignore[method-assign]
+    assert transactions == 1
+    assert await broker.pending("g") == 0

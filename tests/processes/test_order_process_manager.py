@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
+
+import pytest
 
 from examples.orders.application import PlaceOrder
 from examples.orders.process import OrderFulfilment
@@ -191,3 +194,82 @@ async def _until_completed(env: Env, order_id: str) -> None:
         if found is not None and found.status == COMPLETED:
             return
         await asyncio.sleep(0.02)
+
+
+async def test_a_page_of_events_is_handled_in_one_transaction(env: Env) -> None:
+    for n in range(5):
+        await env.app.bus.dispatch(place(f"o-{n}"))
+    runner = env.app.runner
+    transactions: list[object] = []
+    original = env.database.run
+
+    async def counting(work: Any, *, write: bool = True) -> Any:
+        if write:
+            transactions.append(work)
+        return await original(work, write=write)
+
+    runner.database = _Counting(env.database, counting)
+    assert await runner.catch_up(OrderFulfilment()) == 5
+    assert len(transactions) == 1, transactions  # five events, one transaction
+    runner.database = env.database
+    assert len(await env.database.run(lambda c: process_state.pending(c), write=False)) == 5
+
+
+async def test_a_page_that_fails_keeps_the_events_before_the_failing_one(env: Env) -> None:
+    for n in range(4):
+        await env.app.bus.dispatch(place(f"o-{n}"))
+    manager = OrderFulfilment()
+    decide = manager.handle
+
+    def fail_on_the_third(process: Any, event: Any) -> None:
+        if process.correlation == "o-2":
+            raise RuntimeError("cannot decide o-2")
+        decide(process, event)
+
+    manager.handle = fail_on_the_third  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="cannot decide o-2"):
+        await env.app.runner.catch_up(manager)
+    pending = await env.database.run(lambda c: process_state.pending(c), write=False)
+    assert sorted(row.process_id for row in pending) == [PROCESS + "o-0", PROCESS + "o-1"]
+    manager.handle = decide  # type: ignore[method-assign]
+    assert await env.app.runner.catch_up(manager) == 2  # o-2 and o-3, nothing twice
+    assert len(await env.database.run(lambda c: process_state.pending(c), write=False)) == 4
+
+
+async def test_commands_of_different_processes_are_dispatched_side_by_side(env: Env) -> None:
+    for n in range(4):
+        await env.app.bus.dispatch(place(f"o-{n}"))
+    runner = env.app.runner
+    await runner.catch_up(OrderFulfilment())
+    in_flight, most = 0, 0
+    dispatch = runner.dispatcher.bus.dispatch
+
+    async def overlapping(command: Any, **kwargs: Any) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        try:
+            return await dispatch(command, **kwargs)
+        finally:
+            in_flight -= 1
+
+    runner.dispatcher.bus.dispatch = overlapping  # type: ignore[method-assign]
+    try:
+        assert await runner.dispatcher.dispatch_pending() == 4
+    finally:
+        runner.dispatcher.bus.dispatch = dispatch  # type: ignore[method-assign]
+    assert most == 4
+    await runner.run_once()
+    for n in range(4):
+        assert (await process(env, f"o-{n}")).status == COMPLETED
+
+
+class _Counting:
+    """A read-model database whose ``run`` goes through ``run``."""
+
+    def __init__(self, inner: Any, run: Any) -> None:
+        self._inner, self.run = inner, run
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 
 from invariant.projections import SQLiteReadModels
 
@@ -55,5 +56,73 @@ async def test_a_closed_database_opens_again_on_the_next_write(tmp_path: Path) -
     try:
         await database.run(lambda c: c.execute(text("INSERT INTO t VALUES (1, 'y')")))
         assert await database.run(_rows, write=False) == [(1, "y")]
+    finally:
+        await database.close()
+
+
+async def test_the_writes_of_one_turn_share_one_commit_and_a_failing_one_rolls_back_alone(
+        tmp_path: Path) -> None:
+    database = SQLiteReadModels(tmp_path / "rm.db")
+    try:
+        await database.run(_setup)
+        commits: list[object] = []
+        event.listen(database._get_engine(), "commit", lambda conn: commits.append(conn))
+
+        def insert(k: int, fail: bool = False) -> Callable[[Connection], int]:
+            def work(conn: Connection) -> int:
+                conn.execute(text("INSERT INTO t VALUES (:k, 'x')"), {"k": k})
+                if fail:
+                    raise RuntimeError(f"handler {k} failed")
+                return k
+            return work
+
+        outcomes = await asyncio.gather(database.run(insert(1)),
+                                        database.run(insert(2, fail=True)),
+                                        database.run(insert(3)), return_exceptions=True)
+        assert outcomes[0] == 1 and outcomes[2] == 3
+        assert isinstance(outcomes[1], RuntimeError) and "handler 2 failed" in str(outcomes[1])
+        assert len(commits) == 1  # three transactions, one commit (one fsync)
+        assert await database.run(_rows, write=False) == [(1, "x"), (3, "x")]
+    finally:
+        await database.close()
+
+
+async def test_a_worker_writing_in_a_loop_lets_other_tasks_run_between_its_transactions(
+        tmp_path: Path) -> None:
+    database = SQLiteReadModels(tmp_path / "rm.db")
+    try:
+        await database.run(_setup)
+        order: list[str] = []
+
+        async def worker() -> None:
+            for k in range(3):
+                await database.run(lambda c, k=k: c.execute(
+                    text("INSERT INTO t VALUES (:k, 'w')"), {"k": k}))
+                order.append(f"write {k}")
+
+        async def request() -> None:
+            order.append("request")
+
+        await asyncio.gather(worker(), request())
+        assert order.index("request") < order.index("write 2"), order
+    finally:
+        await database.close()
+
+
+async def test_reads_on_the_loop_reuse_one_connection_and_see_every_commit(tmp_path: Path
+                                                                         ) -> None:
+    database = SQLiteReadModels(tmp_path / "rm.db")
+    try:
+        await database.run(_setup)
+        seen: list[object] = []
+
+        def read(conn: Connection) -> list[tuple[int, str]]:
+            seen.append(conn.connection.dbapi_connection)
+            return _rows(conn)
+
+        assert await database.run(read, write=False) == []
+        await database.run(lambda c: c.execute(text("INSERT INTO t VALUES (1, 'r')")))
+        assert await database.run(read, write=False) == [(1, "r")]  # no stale snapshot
+        assert seen[0] is seen[1]
     finally:
         await database.close()

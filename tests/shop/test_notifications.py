@@ -158,3 +158,27 @@ async def test_a_customer_is_emailed_when_their_order_is_placed_and_shipped(
         assert body is not None and "59.00 USD" in body.get_content()
         await shop.mail("buyer@example.com", f"Order {order_id} shipped")
         assert await parked(shop) == []
+
+
+async def test_the_mailer_keeps_its_connection_between_emails_and_replaces_a_closed_one(
+    tmp_path: Path
+) -> None:
+    from shop.notifications.domain import Email
+    from shop.notifications.infrastructure import SmtpMailer, mail_sink
+
+    port = free_port()
+    mailbox = tmp_path / "mail"
+    mailer = SmtpMailer("127.0.0.1", port)
+    email = Email(to="ada@example.com", subject="Hello", text="one")
+    try:
+        async with mail_sink("127.0.0.1", port, mailbox):
+            for _ in range(3):
+                await mailer.send(email)
+            assert mailer.connections_opened == 1  # three emails, one connection
+            mailer._idle[0].close()  # the kept connection is dropped while idle
+            await mailer.send(email)
+            assert mailer.connections_opened == 2
+            await asyncio.gather(*(mailer.send(email) for _ in range(3)))  # side by side
+    finally:
+        await mailer.close()
+    assert len(list(mailbox.glob("*.eml"))) == 7

@@ -7,7 +7,7 @@ second. :class:`BrokerWatch` passes every call on and remembers how the last one
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -42,8 +42,8 @@ class BrokerWatch:
     async def close(self) -> None:
         await self.broker.close()
 
-    async def declare(self, group: str) -> None:
-        await self._watch(lambda: self.broker.declare(group))
+    async def declare(self, group: str, *, types: Collection[str] | None = None) -> None:
+        await self._watch(lambda: self.broker.declare(group, types=types))
 
     async def publish(self, batch: Sequence[Message]) -> None:
         await self._watch(lambda: self.broker.publish(batch))

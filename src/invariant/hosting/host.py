@@ -142,7 +142,7 @@ class Host:
         for consumer in self.consumers:
             await consumer.setup()
             assert self.broker is not None
-            await self.broker.declare(consumer.name)
+            await consumer.declare(self.broker)
         if self.relay is not None:
             await self.relay.setup()
         if self.jobs is not None:

@@ -5,13 +5,22 @@ A handler is a plain function ``(conn, message) -> None`` doing its effects thro
 SQLAlchemy ``Connection`` it is given (the transaction that also records the inbox row).
 Raise :class:`~invariant.messaging.errors.PermanentMessageError` (e.g. an unsupported
 integration event version) to park a message without retrying.
+
+A consumer that names the message types it reads (``types=``, or a handler made by
+:func:`subscribed`) declares its group with them: brokers that can filter deliver only
+those, and any other type that still arrives is acknowledged without a transaction.
+
+A fetched batch is handled one stream at a time in publish order, the streams side by
+side: each message keeps its own transaction with its inbox row, and the transactions of
+different streams share their commits (the read-model database commits together what is
+asked for in one turn of the loop).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 
 from sqlalchemy import Connection
 
@@ -26,23 +35,50 @@ from invariant.tasks import sleep_or_stop
 
 Handler = Callable[[Connection, Message], None]
 
-HANDLED, DUPLICATE, PARKED = "handled", "duplicate", "parked"
+HANDLED, DUPLICATE, PARKED, SKIPPED = "handled", "duplicate", "parked", "skipped"
+
+
+class Subscribed:
+    """A handler that says which message types it reads (see :func:`subscribed`)."""
+
+    __slots__ = ("handler", "types")
+
+    def __init__(self, handler: Handler, types: Collection[str]) -> None:
+        self.handler = handler
+        self.types = frozenset(types)
+
+    def __call__(self, conn: Connection, message: Message) -> None:
+        self.handler(conn, message)
+
+
+def subscribed(handler: Handler, types: Collection[str]) -> Subscribed:
+    """``handler``, reading only messages of ``types``: its consumer's group is declared
+    with them, so the broker need not deliver the others."""
+    if not types:
+        raise MessagingError("a subscribed handler reads at least one message type")
+    return Subscribed(handler, types)
 
 
 class Consumer:
     """Consumes group ``name`` of ``broker`` into ``database`` through ``handler``."""
 
     def __init__(self, name: str, database: ReadModelDatabase, handler: Handler, *,
-                 backoff: RetryPolicy | None = None) -> None:
+                 backoff: RetryPolicy | None = None,
+                 types: Collection[str] | None = None) -> None:
         self.name = name
         self.database = database
         self.handler = handler
+        self.types: frozenset[str] | None = (
+            frozenset(types) if types is not None
+            else handler.types if isinstance(handler, Subscribed) else None)
+        """The message types this consumer reads (None: every type)."""
         self.backoff = backoff or RetryPolicy(first_delay=0.1, max_delay=30.0)
         self.failures = 0
         """How many fetches failed (the broker was unreachable); ``last_error`` says why."""
         self.last_error: str | None = None
-        self.outcomes: dict[str, int] = {HANDLED: 0, DUPLICATE: 0, PARKED: 0}
-        """How many messages were handled, dropped as duplicates, parked (metrics)."""
+        self.outcomes: dict[str, int] = {HANDLED: 0, DUPLICATE: 0, PARKED: 0, SKIPPED: 0}
+        """How many messages were handled, dropped as duplicates, parked, skipped as not
+        read by this consumer (metrics)."""
 
     async def setup(self) -> None:
         """Create the inbox and dead-letter tables."""
@@ -97,10 +133,14 @@ class Consumer:
             deadletters.remove(conn, letter_id)
         await self.database.run(apply)
 
+    async def declare(self, broker: Broker) -> None:
+        """Declare this consumer's group on ``broker``, with the types it reads."""
+        await broker.declare(self.name, types=self.types)
+
     async def consume(self, broker: Broker, *, stop: asyncio.Event, batch: int = 100,
                       poll: float = 0.5) -> int:
         """Fetch, handle, then acknowledge until ``stop`` is set; messages handled."""
-        await broker.declare(self.name)
+        await self.declare(broker)
         count = 0
         while not stop.is_set():
             try:
@@ -110,13 +150,40 @@ class Consumer:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 await sleep_or_stop(stop, poll)  # the adapter reconnects meanwhile
                 continue
-            for delivery in deliveries:
-                count += await self.consume_one(delivery)
+            count += await self.consume_batch(deliveries)
         return count
+
+    async def consume_batch(self, deliveries: Sequence[Delivery]) -> int:
+        """Handle ``deliveries`` (in order within each stream, the streams side by side),
+        then acknowledge them all; how many were applied now. Nothing is acknowledged
+        before every message of the batch is handled: a broker whose acknowledgement
+        moves an offset (Kafka) never skips a message still in hand."""
+        streams: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            streams.setdefault(delivery.message.stream_id, []).append(delivery)
+        counts = await asyncio.gather(*(self._handle_stream(s) for s in streams.values()))
+        await asyncio.gather(*(_acknowledge(d) for d in deliveries))
+        return sum(counts)
+
+    async def _handle_stream(self, deliveries: Sequence[Delivery]) -> int:
+        count = 0
+        for delivery in deliveries:
+            count += await self._handle_delivery(delivery)
+        return count
+
+    async def _handle_delivery(self, delivery: Delivery) -> int:
+        if self.types is not None and delivery.message.message_type not in self.types:
+            self.outcomes[SKIPPED] += 1
+            return 0
+        return 1 if await self.handle(delivery.message) == HANDLED else 0
 
     async def consume_one(self, delivery: Delivery) -> int:
         """Handle then acknowledge one delivery (1 if its effects were applied now)."""
-        outcome = await self.handle(delivery.message)
-        with contextlib.suppress(BrokerError):  # unacknowledged: redelivered, then a duplicate
-            await delivery.ack()
-        return 1 if outcome == HANDLED else 0
+        count = await self._handle_delivery(delivery)
+        await _acknowledge(delivery)
+        return count
+
+
+async def _acknowledge(delivery: Delivery) -> None:
+    with contextlib.suppress(BrokerError):  # unacknowledged: redelivered, then a duplicate
+        await delivery.ack()

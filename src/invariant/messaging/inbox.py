@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, select
 
 from invariant.clock import to_micros, utc_now
+from invariant.sql.database import dialect_insert
 
 metadata = MetaData()
 inbox = Table(
@@ -31,15 +32,22 @@ def seen(conn: Connection, consumer: str, message_id: str) -> bool:
         inbox.c.consumer == consumer, inbox.c.message_id == message_id)).first() is not None
 
 
+_RECORD = {dialect: dialect_insert(dialect, inbox).on_conflict_do_nothing()
+           for dialect in ("sqlite", "postgresql")}
+
+
 def record(conn: Connection, consumer: str, message_id: str) -> bool:
     """Record the message in this transaction; False when it was already recorded.
 
-    The check runs inside the effect transaction: on SQLite the write lock is held from
-    BEGIN IMMEDIATE, on PostgreSQL a concurrent duplicate fails on the primary key and its
-    transaction (effects included) rolls back.
+    One ``INSERT ... ON CONFLICT DO NOTHING`` inside the effect transaction: on SQLite the
+    write lock is held from BEGIN IMMEDIATE; on PostgreSQL a concurrent duplicate waits for
+    the first transaction and, once it committed, inserts nothing (a duplicate).
     """
-    if seen(conn, consumer, message_id):
-        return False
-    conn.execute(inbox.insert().values(consumer=consumer, message_id=message_id,
-                                       handled_at=to_micros(utc_now())))
-    return True
+    statement = _RECORD.get(conn.dialect.name)
+    row = {"consumer": consumer, "message_id": message_id, "handled_at": to_micros(utc_now())}
+    if statement is None:  # another database: check, then insert
+        if seen(conn, consumer, message_id):
+            return False
+        conn.execute(inbox.insert(), row)
+        return True
+    return conn.execute(statement, row).rowcount == 1

@@ -11,7 +11,7 @@ exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -88,8 +88,11 @@ class Broker(Protocol):
     async def close(self) -> None:
         """Close connections."""
 
-    async def declare(self, group: str) -> None:
-        """Create the durable consumer group ``group`` (idempotent)."""
+    async def declare(self, group: str, *, types: Collection[str] | None = None) -> None:
+        """Create the durable consumer group ``group`` (idempotent). ``types``: the message
+        types the group reads (None: all). Brokers that can filter (SQL, in-process)
+        deliver only those from then on; the others deliver every type and the
+        :class:`~invariant.messaging.consumer.Consumer` acknowledges the rest unread."""
 
     async def publish(self, batch: Sequence[Message]) -> None:
         """Publish ``batch`` in order and return once the broker has confirmed all of it;

@@ -6,6 +6,10 @@ bus's :class:`~invariant.application.IdempotencyMiddleware` makes the repeat har
 A command that keeps failing is retried with backoff; when its budget runs out its process
 is parked as ``needs-attention`` with the error, and the row stays until an operator
 resumes the process.
+
+The commands of one process are dispatched in the order they were decided, one after the
+other; those of different processes side by side (up to ``concurrency`` processes at
+once), so that their commits share the event store's group commit.
 """
 
 from __future__ import annotations
@@ -74,12 +78,14 @@ class CommandDispatcher:
     """Dispatches the outbox's commands to the command bus and deletes them when handled."""
 
     def __init__(self, database: ReadModelDatabase, bus: CommandBus, codec: CommandCodec, *,
-                 retry: RetryPolicy | None = None, clock: Clock = utc_now) -> None:
+                 retry: RetryPolicy | None = None, clock: Clock = utc_now,
+                 concurrency: int = 16) -> None:
         self.database = database
         self.bus = bus
         self.codec = codec
         self.retry = retry or PROCESS_RETRY
         self.clock = clock
+        self.concurrency = concurrency
 
     async def dispatch_pending(self, *, process_id: str | None = None) -> int:
         """Dispatch every pending command (of one process, if given); returns how many."""
@@ -89,11 +95,22 @@ class CommandDispatcher:
                 lambda c: persistence.pending(c, process_id=process_id, parked=False), write=False)
             if not rows:
                 return done
+            by_process: dict[str, list[persistence.PendingCommand]] = {}
             for row in rows:
-                if await self._dispatch(row):
-                    done += 1
-                else:
-                    break  # its process is parked now: read the queue again without it
+                by_process.setdefault(row.process_id, []).append(row)
+            slots = asyncio.Semaphore(self.concurrency)
+            done += sum(await asyncio.gather(*(self._dispatch_in_order(queue, slots)
+                                               for queue in by_process.values())))
+
+    async def _dispatch_in_order(self, rows: list[persistence.PendingCommand],
+                                 slots: asyncio.Semaphore) -> int:
+        done = 0
+        async with slots:
+            for row in rows:
+                if not await self._dispatch(row):
+                    break  # its process is parked now: the next read leaves it out
+                done += 1
+        return done
 
     async def _dispatch(self, row: persistence.PendingCommand) -> bool:
         command = self.codec.decode(row.command_type, row.payload)

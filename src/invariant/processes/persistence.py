@@ -30,12 +30,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     select,
     update,
 )
 
 from invariant.clock import from_micros, to_micros
 from invariant.domain.errors import ConcurrencyError, ConfigurationError
+from invariant.sql.database import dialect_insert
 
 RUNNING = "running"
 COMPENSATING = "compensating"
@@ -206,15 +208,24 @@ def write(conn: Connection, record: ProcessRecord, now: datetime) -> ProcessReco
     return record
 
 
+_ENQUEUE = {dialect: dialect_insert(dialect, process_commands).on_conflict_do_nothing(
+    index_elements=["command_id"]) for dialect in ("sqlite", "postgresql")}
+
+
 def enqueue(conn: Connection, process_id: str, command_id: str, command_type: str,
             payload: dict[str, Any], now: datetime) -> None:
-    """Put a command in the outbox unless a command with that id is already there."""
+    """Put a command in the outbox unless a command with that id is already there (one
+    ``INSERT ... ON CONFLICT DO NOTHING``)."""
+    row = {"command_id": command_id, "process_id": process_id,
+           "command_type": command_type, "payload": payload, "created_at": to_micros(now)}
+    statement = _ENQUEUE.get(conn.dialect.name)
+    if statement is not None:
+        conn.execute(statement, row)
+        return
     exists = conn.execute(select(process_commands.c.seq)
                           .where(process_commands.c.command_id == command_id)).first()
     if exists is None:
-        conn.execute(process_commands.insert().values(
-            command_id=command_id, process_id=process_id, command_type=command_type,
-            payload=payload, created_at=to_micros(now)))
+        conn.execute(process_commands.insert(), row)
 
 
 def pending(conn: Connection, *, process_id: str | None = None, limit: int = 100,
@@ -252,6 +263,18 @@ def register(conn: Connection, name: str) -> None:
                           .where(process_checkpoints.c.name == name)).first()
     if exists is None:
         conn.execute(process_checkpoints.insert().values(name=name, position=0))
+
+
+def backlog(conn: Connection, names: Sequence[str]) -> tuple[int, int]:
+    """The lowest checkpoint of the managers ``names`` and the commands not dispatched
+    (those of processes parked for an operator left out: no worker will run them)."""
+    slowest = conn.execute(select(func.min(process_checkpoints.c.position)).where(
+        process_checkpoints.c.name.in_(names))).scalar()
+    commands = conn.execute(select(func.count()).select_from(process_commands).where(
+        process_commands.c.process_id.not_in(
+            select(processes.c.id).where(processes.c.status == NEEDS_ATTENTION)))
+    ).scalar_one()
+    return int(slowest or 0), int(commands)
 
 
 def move_checkpoint(conn: Connection, name: str, position: int) -> None:

@@ -1,10 +1,12 @@
 """Runs process managers: follow the event log, fire deadlines, dispatch their commands.
 
-Each event is handled in one transaction that re-reads (on PostgreSQL, locks) the manager's
-checkpoint in ``invariant_process_checkpoints``, skips the event if the checkpoint has
-passed it, stores the process's new state and the commands it decided, and moves the
-checkpoint. A crash loses at most the event in flight, which is handled again after the
-restart; nothing is handled twice. Commands are dispatched after the commit (at least
+A page of events is handled in one transaction that re-reads (on PostgreSQL, locks) the
+manager's checkpoint in ``invariant_process_checkpoints``, skips the events the checkpoint
+has passed, stores each process's new state and the commands it decided, and moves the
+checkpoint to the page's last event. A crash loses at most the page in flight, which is
+handled again after the restart; nothing is handled twice. When a page fails, its events
+are handled again one transaction each, so the events before the failing one are kept and
+the error names the event that failed. Commands are dispatched after the commit (at least
 once; deterministic command ids make repeats harmless).
 """
 
@@ -109,7 +111,8 @@ class ProcessRunner:
         """Handle the manager's events after its checkpoint; returns how many."""
         types = [t.event_type for t in manager.handles]
         kind = manager.kind
-        position = await self.database.run(lambda c: persistence.checkpoint(c, kind))
+        position = await self.database.run(lambda c: persistence.checkpoint(c, kind),
+                                           write=False)
         # Refresh the store's readable head (PostgreSQL reads up to a cached safe head): a
         # short page below then means every handled event up to it has been seen.
         head = await self.store.storage.head_position()
@@ -117,18 +120,24 @@ class ProcessRunner:
         while True:
             envelopes = await self.store.read_all(after_position=position,
                                                   limit=self.page_size, event_types=types)
-            for envelope in envelopes:
-                await self.database.run(self._handling(manager, envelope))
-                handled += 1
             if envelopes:
+                await self._handle_page(manager, envelopes)
+                handled += len(envelopes)
                 position = envelopes[-1].position
             if len(envelopes) < self.page_size:
                 self._positions[kind] = max(position, head)
                 return handled
 
-    def _handling(self, manager: ProcessManager, envelope: EventEnvelope
-                  ) -> _Handle:
-        return _Handle(manager, envelope, self.codec, self.clock())
+    async def _handle_page(self, manager: ProcessManager, envelopes: Sequence[EventEnvelope]
+                           ) -> None:
+        try:
+            await self.database.run(_HandlePage(manager, envelopes, self.codec, self.clock()))
+        except Exception:
+            if len(envelopes) == 1:
+                raise
+            for envelope in envelopes:  # keeps those before the failing event, raises at it
+                await self.database.run(_HandlePage(manager, [envelope], self.codec,
+                                                    self.clock()))
 
     async def run(self) -> None:
         """Follow the log forever (until cancelled); waits for commits or the next deadline."""
@@ -146,6 +155,15 @@ class ProcessRunner:
                 _log.error("process runner: %s; retrying in %.1f s", exc, delay, exc_info=exc)
                 await asyncio.sleep(delay)
 
+    async def backlog(self) -> int:
+        """Work waiting for this runner: the events after the slowest manager's checkpoint
+        (every type, up to the head) and the commands not dispatched yet."""
+        kinds = list(self.managers)
+        head = await self.store.storage.head_position()
+        slowest, commands = await self.database.run(
+            lambda c: persistence.backlog(c, kinds), write=False)
+        return max(head - slowest, 0) + commands
+
     async def _idle_timeout(self) -> float:
         kinds = list(self.managers)
         deadline = await self.database.run(lambda c: persistence.next_deadline(c, kinds),
@@ -155,22 +173,32 @@ class ProcessRunner:
         return max(0.01, min(self.idle_recheck, (deadline - self.clock()).total_seconds()))
 
 
-class _Handle:
-    """One event's transaction (see the module docstring)."""
+class _HandlePage:
+    """One page's transaction (see the module docstring)."""
 
-    def __init__(self, manager: ProcessManager, envelope: EventEnvelope, codec: CommandCodec,
-                 now: datetime) -> None:
-        self.manager, self.envelope, self.codec, self.now = manager, envelope, codec, now
+    def __init__(self, manager: ProcessManager, envelopes: Sequence[EventEnvelope],
+                 codec: CommandCodec, now: datetime) -> None:
+        self.manager, self.envelopes, self.codec, self.now = manager, envelopes, codec, now
 
     def __call__(self, conn: Connection) -> None:
-        kind, envelope = self.manager.kind, self.envelope
-        if persistence.checkpoint(conn, kind, lock=True) >= envelope.position:
-            return  # another worker handled it
+        kind = self.manager.kind
+        reached = persistence.checkpoint(conn, kind, lock=True)
+        start = reached
+        for envelope in self.envelopes:
+            if envelope.position <= reached:
+                continue  # another worker handled it
+            self._decide(conn, envelope)
+            reached = envelope.position
+        if reached != start:
+            persistence.move_checkpoint(conn, kind, reached)
+
+    def _decide(self, conn: Connection, envelope: EventEnvelope) -> None:
+        kind = self.manager.kind
         correlation = self.manager.correlate(envelope.event)
-        if correlation is not None:
-            record = persistence.find(conn, kind, correlation, lock=True)
-            process = decide_event(self.manager, record, envelope.event, correlation, self.now)
-            if process is not None:
-                persistence.write(conn, process.record, self.now)
-                store_sent(conn, self.codec, process.id, process.sent, self.now)
-        persistence.move_checkpoint(conn, kind, envelope.position)
+        if correlation is None:
+            return
+        record = persistence.find(conn, kind, correlation, lock=True)
+        process = decide_event(self.manager, record, envelope.event, correlation, self.now)
+        if process is not None:
+            persistence.write(conn, process.record, self.now)
+            store_sent(conn, self.codec, process.id, process.sent, self.now)

@@ -5,12 +5,17 @@ state-stored aggregates, all in the event store's own database.
 Work is written as *synchronous* SQLAlchemy Core against a ``Connection`` and run in one
 transaction by :meth:`ReadModelDatabase.run`:
 
-* **SQLite**: on the event loop's thread, synchronously, like the event store's own group
-  commit: no thread hop per transaction. The transaction never waits for the loop while it
-  holds the write lock (the work is synchronous), so it cannot stall the event store's
-  writer, which commits on the same thread; the loop is blocked while it runs (a page of
-  events: a few milliseconds). ``SQLiteReadModels(path, in_thread=True)`` runs the
-  transactions in a thread of their own instead, for handlers too slow to block the loop.
+* **SQLite**: on the event loop's thread, like the event store's own group commit: no
+  thread hop per transaction. Write transactions asked for during one turn of the loop are
+  run together at the start of the next, each in a savepoint of one SQLite transaction (a
+  failing one rolls back alone and its caller gets the error), and committed once: one
+  fsync for all of them. Every caller suspends until that commit, so a worker with a
+  backlog gives the loop back at every transaction and HTTP requests and the other workers
+  run between its transactions (see ``docs/explanation/pipeline.md``). The work never
+  waits for the loop while it holds the write lock (it is synchronous), so it cannot stall
+  the event store's writer, which commits on the same thread. ``SQLiteReadModels(path,
+  in_thread=True)`` runs the transactions in a thread of their own instead, for handlers
+  too slow to block the loop.
 * **PostgreSQL**: on asyncpg through SQLAlchemy's ``run_sync``, in the event store's schema.
 
 Leases (:meth:`try_lease`) keep one worker per projection: a session-level advisory lock on
@@ -28,7 +33,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -118,6 +123,10 @@ class SQLiteReadModels(ReadModelDatabase):
         ) if in_thread else None
         self._engine: Engine | None = None
         self._writer: Connection | None = None
+        self._reader: Connection | None = None
+        self._turns: dict[asyncio.AbstractEventLoop, list[_Turn[Any]]] = {}
+        self.max_turn = 200
+        """At most this many write transactions share one commit (the rest the next)."""
 
     def _get_engine(self) -> Engine:
         if self._engine is None:
@@ -149,32 +158,99 @@ class SQLiteReadModels(ReadModelDatabase):
             with conn.begin():
                 return work(conn)
 
-    def _run_write(self, work: Callable[[Connection], T]) -> T:
-        # Write transactions on the loop's thread never overlap (each runs to its end
+    def _writer_connection(self) -> Connection:
+        # Write transactions on the loop's thread never overlap (each flush runs to its end
         # synchronously), so they share one connection, kept open between them.
         conn = self._writer
         if conn is None:
             conn = self._writer = self._get_engine().connect().execution_options(
                 **{_BEGIN: "IMMEDIATE"})
+        return conn
+
+    def _drop_writer(self, conn: Connection) -> None:
+        if conn.invalidated or conn.in_transaction():
+            self._writer = None
+            conn.close()
+
+    def _run_read(self, work: Callable[[Connection], T]) -> T:
+        # Reads on the loop's thread never overlap either: one kept connection, no pool
+        # checkout per read.
+        conn = self._reader
+        if conn is None:
+            conn = self._reader = self._get_engine().connect().execution_options(
+                **{_BEGIN: "DEFERRED"})
         try:
             with conn.begin():
                 return work(conn)
         except BaseException:
             if conn.invalidated or conn.in_transaction():
-                self._writer = None
+                self._reader = None
                 conn.close()
+            raise
+
+    def _run_write(self, work: Callable[[Connection], T]) -> T:
+        conn = self._writer_connection()
+        try:
+            with conn.begin():
+                return work(conn)
+        except BaseException:
+            self._drop_writer(conn)
+            raise
+
+    def _run_turn(self, batch: list[_Turn[Any]]) -> None:
+        """One transaction for the write transactions of one turn, each in a savepoint;
+        if the transaction itself fails, each is run again alone for its own outcome."""
+        batch = [t for t in batch if not t.future.done()]  # a caller cancelled: not run
+        if len(batch) == 1:
+            batch[0].run_alone(self._run_write)
+            return
+        if not batch:
+            return
+        conn = self._writer_connection()
+        try:
+            with conn.begin():
+                for turn in batch:
+                    turn.run_in_savepoint(conn)
+        except Exception:
+            self._drop_writer(conn)
+            for turn in batch:
+                turn.run_alone(self._run_write)
+            return
+        for turn in batch:
+            turn.settle()
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        queued = self._turns.pop(loop, [])
+        batch, rest = queued[:self.max_turn], queued[self.max_turn:]
+        if rest:  # the rest in the next turn: I/O and other callbacks run in between
+            self._turns[loop] = rest
+            loop.call_soon(self._flush, loop)
+        try:
+            self._run_turn(batch)
+        except BaseException as exc:  # a bug here must not leave a caller waiting forever
+            for turn in batch:
+                turn.fail(StoreError(f"SQLite read-model commit failed: {exc!r}"))
             raise
 
     async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         if self._executor is None:
-            return self._run_write(work) if write else self._run(work, write)
+            if not write:
+                return self._run_read(work)
+            loop = asyncio.get_running_loop()
+            turn: _Turn[T] = _Turn(work, loop.create_future())
+            queued = self._turns.setdefault(loop, [])
+            if not queued:
+                loop.call_soon(self._flush, loop)
+            queued.append(turn)
+            return await turn.future
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._run, work, write)
 
     async def close(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
+        for kept in (self._writer, self._reader):
+            if kept is not None:
+                kept.close()
+        self._writer = self._reader = None
         engine, self._engine = self._engine, None
         if self._executor is None:
             if engine is not None:
@@ -183,6 +259,47 @@ class SQLiteReadModels(ReadModelDatabase):
         if engine is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, engine.dispose)
         self._executor.shutdown(wait=True)
+
+
+class _Turn(Generic[T]):
+    """A write transaction waiting for the next flush of its loop, and its caller."""
+
+    __slots__ = ("error", "future", "result", "work")
+
+    def __init__(self, work: Callable[[Connection], T], future: asyncio.Future[T]) -> None:
+        self.work, self.future = work, future
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def run_in_savepoint(self, conn: Connection) -> None:
+        # The savepoint is said to SQLite directly: SQLAlchemy's nested transactions cost
+        # more Python than the work of a small transaction. The work must not manage
+        # transactions itself (none does: it runs inside run()'s transaction).
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        driver.execute("SAVEPOINT invariant_turn")
+        try:
+            self.result = self.work(conn)
+        except Exception as exc:
+            driver.execute("ROLLBACK TO invariant_turn")
+            self.error = exc
+        driver.execute("RELEASE invariant_turn")
+
+    def run_alone(self, run: Callable[[Callable[[Connection], T]], T]) -> None:
+        try:
+            self.future.set_result(run(self.work))
+        except Exception as exc:
+            self.fail(exc)
+
+    def settle(self) -> None:
+        if self.error is not None:
+            self.fail(self.error)
+        elif not self.future.done():
+            self.future.set_result(self.result)  # type: ignore[arg-type]
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
 
 
 class PostgresReadModels(ReadModelDatabase):

@@ -19,6 +19,7 @@ that port, saving every message as ``SHOP_DATA/mail/<UTC time>-<uuid>.eml``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -47,10 +48,11 @@ def module(shop: ShopContext) -> Module:
 
     @asynccontextmanager
     async def lifespan(host: Host) -> AsyncIterator[None]:
-        if not settings.mail_sink:
-            yield
-            return
-        async with mail_sink(settings.smtp_host, settings.smtp_port, settings.data / "mail"):
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.mail_sink:
+                await stack.enter_async_context(mail_sink(
+                    settings.smtp_host, settings.smtp_port, settings.data / "mail"))
+            stack.push_async_callback(mailer.close)  # before the sink stops
             yield
 
     return Module(name="notifications", consumers={CONSUMER: consume},

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from invariant.messaging.consumer import Handler
+from invariant.messaging.consumer import Handler, subscribed
 from invariant.messaging.port import Message
 from invariant.messaging.published_language import IntegrationEvent, IntegrationEvents
 
@@ -19,7 +19,7 @@ def integration_consumer(apply: Callable[[Connection, IntegrationEvent], None],
     names = frozenset(event.event_name for event in events)
 
     def consume(conn: Connection, message: Message) -> None:
-        if message.message_type in names:  # the broker carries every context's events
+        if message.message_type in names:  # a broker that cannot filter carries them all
             apply(conn, known.decode(message))
 
-    return consume
+    return subscribed(consume, names)

@@ -12,7 +12,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from invariant.http import BodyLimit, install_error_handlers
+from invariant.http import Backpressure, BodyLimit, install_error_handlers
+from shop.platform.backpressure import EXEMPT, shop_backlog
 from shop.platform.docs import install_docs
 from shop.platform.health_api import router as health
 from shop.platform.routing import (
@@ -41,6 +42,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
                          "(problem+json)"},
     422: {"description": "Invalid input or refused by a business rule (problem+json)"},
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
+    503: {"description": "Busy: more background work waits than SHOP_BACKLOG_LIMIT; "
+                         "see Retry-After (problem+json)"},
 }
 
 
@@ -69,6 +72,7 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     app.state.shop = shop
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=shop.settings.max_body)
+    app.add_middleware(Backpressure, backlog=shop_backlog(shop), exempt=EXEMPT)
     install_docs(app)
 
     app.include_router(health())

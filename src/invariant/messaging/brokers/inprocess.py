@@ -5,7 +5,7 @@ unacknowledged messages)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from invariant.messaging.port import Delivery, Message
@@ -15,6 +15,7 @@ from invariant.tasks import wait_briefly
 @dataclass
 class _Group:
     offset: int = 0
+    types: frozenset[str] | None = None
     redeliver: list[int] = field(default_factory=list)
     in_flight: set[int] = field(default_factory=set)
 
@@ -63,9 +64,11 @@ class InProcessBroker:
     async def close(self) -> None:
         """Nothing to close."""
 
-    async def declare(self, group: str) -> None:
-        """A group starting after the messages published so far."""
-        self._groups.setdefault(group, _Group(offset=len(self._log)))
+    async def declare(self, group: str, *, types: Collection[str] | None = None) -> None:
+        """A group starting after the messages published so far, reading ``types`` (None:
+        every type)."""
+        g = self._groups.setdefault(group, _Group(offset=len(self._log)))
+        g.types = None if types is None else frozenset(types)
 
     async def publish(self, batch: Sequence[Message]) -> None:
         """Append the batch; a message id already published is dropped."""
@@ -88,8 +91,9 @@ class InProcessBroker:
                 g.in_flight.add(index)
                 out.append(_InProcessDelivery(self, g, index, True))
             while g.offset < len(self._log) and len(out) < max_messages:
-                g.in_flight.add(g.offset)
-                out.append(_InProcessDelivery(self, g, g.offset, False))
+                if g.types is None or self._log[g.offset].message_type in g.types:
+                    g.in_flight.add(g.offset)
+                    out.append(_InProcessDelivery(self, g, g.offset, False))
                 g.offset += 1
             remaining = deadline - loop.time()
             if out or remaining <= 0:

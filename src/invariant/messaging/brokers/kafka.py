@@ -19,7 +19,7 @@ inbox to drop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from invariant.extras import needs_extra
@@ -105,8 +105,10 @@ class KafkaBroker:
             if client is not None:
                 await client.stop()
 
-    async def declare(self, group: str) -> None:
-        """The group's consumer (reading from the earliest offset when new)."""
+    async def declare(self, group: str, *, types: Collection[str] | None = None
+                      ) -> None:
+        """The group's consumer (reading from the earliest offset when new). ``types`` is not
+        filtered here: every type is delivered (the consumer skips the others)."""
         if group in self._consumers:
             return
         consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap,

@@ -4,7 +4,7 @@ republished within the stream's duplicate window (default two minutes)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from invariant.extras import needs_extra
@@ -109,8 +109,10 @@ class NatsBroker:
             raise BrokerError("NatsBroker is not connected: call connect() first")
         return self._js
 
-    async def declare(self, group: str) -> None:
-        """A durable pull consumer named ``group`` (new messages only)."""
+    async def declare(self, group: str, *, types: Collection[str] | None = None
+                      ) -> None:
+        """A durable pull consumer named ``group`` (new messages only). ``types`` is not
+        filtered here: every type is delivered (the consumer skips the others)."""
         await self._subscription(group)
 
     async def _subscription(self, group: str) -> Any:

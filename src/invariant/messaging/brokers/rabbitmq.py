@@ -10,7 +10,7 @@ unacknowledged deliveries of the dropped channel are redelivered by the server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
@@ -104,8 +104,10 @@ class RabbitMQBroker:
         """The durable queue of ``group``."""
         return f"{self.exchange_name}.{group}"
 
-    async def declare(self, group: str) -> None:
-        """The group's durable queue, bound to every message type."""
+    async def declare(self, group: str, *, types: Collection[str] | None = None
+                      ) -> None:
+        """The group's durable queue, bound to every message type. ``types`` is not
+        filtered here: every type is delivered (the consumer skips the others)."""
         await self._queue(group)
 
     async def _queue(self, group: str) -> AbstractRobustQueue:

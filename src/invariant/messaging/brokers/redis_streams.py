@@ -6,7 +6,7 @@ a dead consumer are claimed again (XAUTOCLAIM) once idle for ``claim_after`` sec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 from uuid import uuid4
 
@@ -96,8 +96,10 @@ class RedisStreamsBroker:
             raise BrokerError("RedisStreamsBroker is not connected: call connect() first")
         return self._redis
 
-    async def declare(self, group: str) -> None:
-        """The consumer group (new messages only)."""
+    async def declare(self, group: str, *, types: Collection[str] | None = None
+                      ) -> None:
+        """The consumer group (new messages only). ``types`` is not
+        filtered here: every type is delivered (the consumer skips the others)."""
         try:
             await self._client().xgroup_create(self.stream, group, id="$", mkstream=True)
         except redis_errors.ResponseError as exc:

@@ -1,9 +1,11 @@
 """A durable broker in the application's own database: the embedded mode's bus when messages
 must survive a restart (SQLite, no broker server), and a small one on PostgreSQL.
 
-Three tables, created by :func:`create` (or :meth:`SqlBroker.connect`):
+Four tables, created by :func:`create` (or :meth:`SqlBroker.connect`):
 
 * ``invariant_broker_groups(name)``: the declared consumer groups.
+* ``invariant_broker_group_types(grp, message_type)``: the message types a group reads,
+  when it declared them (a group without rows reads every type).
 * ``invariant_broker_messages(id, message_id, stream_id, body, published_at)``: each
   published message once, ``id`` giving the publish order; ``message_id`` is unique, so a
   republished message (a relay that died between publishing and marking) is dropped. A
@@ -33,9 +35,7 @@ the consumer's inbox makes effects exactly once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -69,6 +69,7 @@ from invariant.sql.database import (
 )
 from invariant.sql.locks import create_tables, serialize
 from invariant.tasks import wait_briefly
+from invariant.wakeups import Wakeups
 
 T = TypeVar("T")
 
@@ -79,6 +80,11 @@ groups = Table(
     "invariant_broker_groups", metadata,
     Column("name", String(100), primary_key=True),
     Column("declared_at", BigInteger, nullable=False),  # microseconds since the epoch, UTC
+)
+group_types = Table(
+    "invariant_broker_group_types", metadata,
+    Column("grp", String(100), primary_key=True),
+    Column("message_type", String(200), primary_key=True),
 )
 messages = Table(
     "invariant_broker_messages", metadata,
@@ -104,30 +110,21 @@ def create(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-class _Wakeups:
-    """The fetches waiting on one database in this process (any event loop)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-
-    def add(self, waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
-        with self._lock:
-            self._waiters.add(waiter)
-
-    def discard(self, waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
-        with self._lock:
-            self._waiters.discard(waiter)
-
-    def wake(self) -> None:
-        with self._lock:
-            waiters = list(self._waiters)
-        for loop, event in waiters:
-            with contextlib.suppress(RuntimeError):  # its loop is closed
-                loop.call_soon_threadsafe(event.set)
+def _readers(conn: Connection) -> dict[str, set[str] | None]:
+    """Every declared group and the message types it reads (None: all)."""
+    readers: dict[str, set[str] | None] = {
+        name: None for name in conn.execute(select(groups.c.name)).scalars()}
+    for group, message_type in conn.execute(select(group_types.c.grp,
+                                                   group_types.c.message_type)):
+        if group in readers:
+            types = readers[group]
+            if types is None:
+                types = readers[group] = set()
+            types.add(message_type)
+    return readers
 
 
-_WAKEUPS: dict[str, _Wakeups] = {}
+_WAKEUPS: dict[str, Wakeups] = {}
 
 
 def _database_key(database: ReadModelDatabase) -> str:
@@ -161,6 +158,22 @@ class _SqlDelivery:
         await self._broker._nack(self._group, self._row, self._count)
 
 
+class _Acks:
+    """The acknowledgements of one loop turn (rows by group) and their outcome."""
+
+    __slots__ = ("done", "rows")
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.rows: dict[str, list[int]] = {}
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark ``future``'s outcome as seen (the acknowledging callers got it)."""
+    if not future.cancelled():
+        future.exception()
+
+
 class SqlBroker:
     """A broker whose messages live in ``database`` (see the module docstring).
 
@@ -180,11 +193,12 @@ class SqlBroker:
         self.dedupe_window = dedupe_window
         self.poll_interval = poll_interval
         self.clock = clock
-        self._wakeups = _WAKEUPS.setdefault(_database_key(database), _Wakeups())
+        self._wakeups = _WAKEUPS.setdefault(_database_key(database), Wakeups())
         self._ready = False
         self._closed = False
         self._declared: set[str] = set()
         self._pruned_at: float | None = None
+        self._acks: _Acks | None = None
 
     async def connect(self) -> None:
         """Create the tables (idempotent); the broker does not own ``database``."""
@@ -204,15 +218,24 @@ class SqlBroker:
         self._declared.clear()
         self._wakeups.wake()
 
-    async def declare(self, group: str) -> None:
-        """Create group ``group``: it gets every message published from now on."""
+    async def declare(self, group: str, *, types: Collection[str] | None = None) -> None:
+        """Create group ``group``: it gets every message published from now on, of
+        ``types`` only when given (declaring again replaces them; None: every type)."""
         await self._ensure_ready()
         now = self._now()
+        wanted = None if types is None else sorted(set(types))
+        if wanted == []:
+            raise BrokerError(f"group {group!r} declared with no message type: name the "
+                              "types it reads, or pass types=None for all of them")
 
         def work(conn: Connection) -> None:
             serialize(conn, self.database, "messaging:broker-publish")
             if conn.execute(select(groups.c.name).where(groups.c.name == group)).first() is None:
                 conn.execute(groups.insert().values(name=group, declared_at=now))
+            conn.execute(delete(group_types).where(group_types.c.grp == group))
+            if wanted is not None:
+                conn.execute(group_types.insert(), [{"grp": group, "message_type": t}
+                                                    for t in wanted])
         await self._run(work)
         self._declared.add(group)
 
@@ -273,6 +296,12 @@ class SqlBroker:
             select(func.count()).select_from(deliveries).where(deliveries.c.grp == group)
         ).scalar_one()), write=False)
 
+    async def backlog(self) -> int:
+        """Deliveries not acknowledged yet, of every group: work waiting for consumers."""
+        await self._ensure_ready()
+        return await self._run(lambda conn: int(conn.execute(
+            select(func.count()).select_from(deliveries)).scalar_one()), write=False)
+
     # -- in one transaction each ------------------------------------------------------
 
     def _publish(self, conn: Connection, batch: Sequence[Message], now: int,
@@ -292,11 +321,12 @@ class SqlBroker:
             ids: dict[str, int] = {key: int(row_id) for key, row_id in conn.execute(
                 select(messages.c.message_id, messages.c.id).where(
                     messages.c.message_id.in_([m.message_id for m in new])))}
-            names = list(conn.execute(select(groups.c.name)).scalars())
-            if names:
-                conn.execute(deliveries.insert(), [
-                    {"grp": g, "message": ids[m.message_id], "visible_at": 0,
-                     "deliveries": 0} for g in names for m in new])
+            rows = [{"grp": g, "message": ids[m.message_id], "visible_at": 0,
+                     "deliveries": 0}
+                    for g, reads in _readers(conn).items() for m in new
+                    if reads is None or m.message_type in reads]
+            if rows:
+                conn.execute(deliveries.insert(), rows)
         if prune:
             cutoff = now - int(self.dedupe_window * 1_000_000)
             conn.execute(delete(messages).where(
@@ -329,9 +359,39 @@ class SqlBroker:
         return [(int(r[0]), int(r[1]) + 1, bodies[int(r[0])]) for r in rows], None
 
     async def _ack(self, group: str, row: int) -> None:
-        # also after the claim expired: the message was handled, the group is done with it
-        await self._run(lambda conn: conn.execute(delete(deliveries).where(
-            deliveries.c.grp == group, deliveries.c.message == row)))
+        # Acknowledgements asked for in one turn of the loop are deleted in one statement
+        # per group, in one transaction. Also after the claim expired: the message was
+        # handled, the group is done with it.
+        loop = asyncio.get_running_loop()
+        acks = self._acks
+        if acks is None:
+            acks = self._acks = _Acks(loop.create_future())
+            loop.call_soon(self._delete_acks, acks)
+        acks.rows.setdefault(group, []).append(row)
+        await asyncio.shield(acks.done)
+
+    def _delete_acks(self, acks: _Acks) -> None:
+        if self._acks is acks:
+            self._acks = None
+
+        def work(conn: Connection) -> None:
+            for group, rows in acks.rows.items():
+                conn.execute(delete(deliveries).where(deliveries.c.grp == group,
+                                                      deliveries.c.message.in_(rows)))
+
+        async def delete_them() -> None:
+            try:
+                await self._run(work)
+            except asyncio.CancelledError:
+                acks.done.cancel()
+                raise
+            except Exception as exc:
+                acks.done.set_exception(exc)
+            else:
+                acks.done.set_result(None)
+
+        task = asyncio.ensure_future(delete_them())
+        task.add_done_callback(_retrieve)
 
     async def _nack(self, group: str, row: int, count: int) -> None:
         def work(conn: Connection) -> int:

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from invariant.clock import from_micros, to_micros, utc_now
+from invariant.wakeups import Wakeups
 
 PENDING, DEAD = "pending", "dead"
 
@@ -77,10 +78,16 @@ def create(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+ENQUEUED = Wakeups()
+"""Woken by every :func:`enqueue` in this process: idle job workers look at once."""
+
+
 def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
             delay: float = 0.0, max_attempts: int = 5, now: datetime | None = None) -> int:
     """Queue job ``name`` in the caller's transaction (it exists only if that commits), to
-    run ``delay`` seconds from now; its id."""
+    run ``delay`` seconds from now; its id. The idle workers of this process are woken:
+    they run after this transaction (a SQLite read-model transaction commits before the
+    loop runs anything else; one that has not committed yet is found at the next look)."""
     moment = now or utc_now()
     result = conn.execute(jobs.insert().values(
         name=name, payload=orjson.dumps(dict(payload)).decode(), state=PENDING,
@@ -88,6 +95,8 @@ def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
         max_attempts=max_attempts, created_at=to_micros(moment)))
     key = result.inserted_primary_key
     assert key is not None
+    if delay <= 0:
+        ENQUEUED.wake()
     return int(key[0])
 
 

@@ -5,6 +5,10 @@ is), runs them outside any transaction, then deletes a job that succeeded or res
 that failed, with exponential backoff, until it is dead. A worker that dies mid-job leaves
 its claim to expire: the job runs again. Jobs are therefore at least once; make their
 effects idempotent (e.g. pass the provider an idempotency key: the job id).
+
+The jobs of one claim run side by side (a claim is at most ``batch`` jobs), so a slow one
+(an SMTP conversation) does not hold the others back, and their outcomes share the
+read-model database's commits.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    func,
+    select,
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +31,8 @@ from invariant.clock import to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.jobs.table import (
     DEAD,
+    ENQUEUED,
+    PENDING,
     Job,
     JobHandler,
     claim_due,
@@ -45,8 +53,9 @@ class JobWorker:
 
     def __init__(self, database: ReadModelDatabase, handlers: Mapping[str, JobHandler], *,
                  backoff: RetryPolicy | None = None, lease: float = 60.0,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now, batch: int = 32) -> None:
         self.database = database
+        self.batch = batch
         self.handlers = dict(handlers)
         self.backoff = backoff or RetryPolicy(attempts=5, first_delay=1.0, max_delay=3600.0)
         self.lease = lease
@@ -58,22 +67,31 @@ class JobWorker:
         """Create the jobs table."""
         await self.database.run(lambda conn: create_tables(conn, self.database, create))
 
-    async def run_once(self, limit: int = 10) -> int:
-        """Run the jobs due now (up to ``limit``); how many ran (successfully or not)."""
-        claimed = await self.database.run(lambda conn: self._claim(conn, limit))
-        for job in claimed:
-            await self._run(job)
+    async def run_once(self, limit: int | None = None) -> int:
+        """Run the jobs due now (up to ``limit``, default ``batch``), side by side; how many
+        ran (successfully or not)."""
+        size = self.batch if limit is None else limit
+        claimed = await self.database.run(lambda conn: self._claim(conn, size))
+        await asyncio.gather(*(self._run(job) for job in claimed))
         return len(claimed)
 
     async def run(self, *, stop: asyncio.Event, idle: float = 0.2, retry: float = 0.5) -> None:
-        """Run jobs until ``stop`` is set, polling every ``idle`` seconds when none is due.
+        """Run jobs until ``stop`` is set: at once when a job is enqueued in this process,
+        else polling every ``idle`` seconds (jobs of other processes, delayed jobs).
         A database failure (e.g. SQLite busy, a dropped connection) does not stop the
         worker: it waits ``retry`` seconds and claims again (``failures`` and
         ``last_error`` show it; a claimed job whose outcome was not written runs again once
         its claim expires)."""
         await poll(self, self.run_once, stop=stop, idle=idle, retry=retry,
                    errors=(StoreError, SQLAlchemyError), warn=lambda error: log.warning(
-                       "job worker: %s; retrying in %s s", error, retry))
+                       "job worker: %s; retrying in %s s", error, retry), wake=ENQUEUED)
+
+    async def backlog(self) -> int:
+        """Jobs due now and not dead (claimed ones included): work waiting for workers."""
+        now = to_micros(self.clock())
+        return await self.database.run(lambda conn: int(conn.execute(
+            select(func.count()).select_from(jobs).where(
+                jobs.c.state == PENDING, jobs.c.run_at <= now)).scalar_one()), write=False)
 
     def _claim(self, conn: Connection, limit: int) -> list[Job]:
         serialize(conn, self.database, "messaging:jobs")

@@ -1,0 +1,52 @@
+"""Intake refused while background work is behind: 503 problem+json with ``Retry-After``.
+
+:class:`Backpressure` is ASGI middleware in front of an application's routes. A request
+that brings work (``POST``, ``PUT``, ``PATCH``, ``DELETE``) while the
+:class:`~invariant.backlog.Backlog` is over its bound is answered ``503`` with a
+``Retry-After`` header and a problem+json body saying how much waits; reads, and paths
+under the ``exempt`` prefixes (an operator's), always pass. Once the workers have
+drained the backlog below the bound, the same request is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from invariant.backlog import Backlog
+from invariant.http.errors import MEDIA_TYPE
+
+BRINGS_WORK = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class Backpressure:
+    """ASGI middleware refusing work with 503 while ``backlog`` is over its bound."""
+
+    def __init__(self, app: ASGIApp, backlog: Backlog, *, retry_after: int = 1,
+                 exempt: Sequence[str] = ()) -> None:
+        if retry_after < 1:
+            raise ValueError(f"retry_after is at least 1 second, got {retry_after}")
+        self.app = app
+        self.backlog = backlog
+        self.retry_after = retry_after
+        self.exempt = tuple(exempt)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] in BRINGS_WORK
+                and not scope["path"].startswith(self.exempt) and await self.backlog.over()):
+            await self._busy()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _busy(self) -> JSONResponse:
+        waiting = self.backlog.total
+        body = {"type": "urn:invariant:problem:busy", "title": "Busy", "status": 503,
+                "detail": f"{waiting} items of background work are waiting, more than the "
+                          f"{self.backlog.limit} this service accepts new work over; retry "
+                          f"after {self.retry_after} s",
+                "waiting": waiting, "limit": self.backlog.limit,
+                "retry_after": self.retry_after}
+        return JSONResponse(body, 503, {"Retry-After": str(self.retry_after)},
+                            media_type=MEDIA_TYPE)

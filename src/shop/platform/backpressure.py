@@ -1,0 +1,41 @@
+"""shop's backlog: what its background workers have waiting, the bound intake respects.
+
+Every order placed brings work for the outbox relay, fulfilment's process runner, the
+consumers and the job worker. When more than ``SHOP_BACKLOG_LIMIT`` items wait among
+them, requests that bring work are answered 503 with ``Retry-After`` (see
+:mod:`invariant.http.backpressure`) until the workers have caught up; the admin API is
+exempt (an operator must be able to act on a busy shop).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from invariant.backlog import Backlog, Measure
+from invariant.messaging.brokers.sql import SqlBroker
+
+if TYPE_CHECKING:
+    from shop.platform.runtime import Shop
+
+EXEMPT = ("/admin/",)
+"""Paths never refused for a backlog."""
+
+
+def shop_backlog(shop: Shop) -> Backlog:
+    """The backlog of ``shop``'s workers, bounded by ``SHOP_BACKLOG_LIMIT``."""
+
+    host = shop.host
+    measures: dict[str, Measure] = {}
+    if (relay := host.relay) is not None:  # only the workers this process runs count
+
+        async def outbox() -> int:
+            return (await relay.lag()).pending
+
+        measures["outbox"] = outbox
+    if host.processes is not None:
+        measures["processes"] = host.processes.backlog
+    if host.jobs is not None:
+        measures["jobs"] = host.jobs.backlog
+    if isinstance(host.broker, SqlBroker) and host.consumers:
+        measures["consumers"] = host.broker.backlog
+    return Backlog(measures, limit=shop.settings.backlog_limit)
