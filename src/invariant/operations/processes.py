@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from invariant.domain.errors import NotFoundError
 from invariant.processes import ProcessRecord
@@ -33,3 +33,10 @@ def _details(record: ProcessRecord, commands: list[process_state.PendingCommand]
         "pending_commands": [{"command_id": c.command_id, "type": c.command_type,
                               "payload": c.payload} for c in commands],
     }
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    """How many processes are in each status."""
+    t = process_state.processes
+    rows = conn.execute(select(t.c.status, func.count()).group_by(t.c.status))
+    return {str(status): int(count) for status, count in rows}

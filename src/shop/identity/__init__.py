@@ -45,7 +45,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from shop.identity.api import router
+from shop.identity.api import router, signing_in
 from shop.identity.application import IdentityService
 from shop.identity.infrastructure import (
     Argon2Passwords,
@@ -82,4 +82,5 @@ def module(shop: Shop) -> Module:
 
     return Module(name="identity", integration_events=PUBLISHED, router=router(service),
                   tables=metadata, setup=setup,
-                  accounts=SqlAccountDirectory(lambda: shop.read_models))
+                  accounts=SqlAccountDirectory(lambda: shop.read_models),
+                  sign_in=signing_in(service))

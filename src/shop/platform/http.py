@@ -147,6 +147,9 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     for module in shop.modules:
         if module.router is not None:
             app.include_router(module.router)
+    from shop.platform import console  # the operators' web console, at /console
+
+    app.include_router(console.router())
     return app
 
 

@@ -24,7 +24,7 @@ from invariant.messaging.jobs import JobHandler
 from invariant.messaging.published_language import IntegrationEvent
 from invariant.processes import ProcessManager
 from invariant.projections import Projection
-from shop.platform.auth import AccountDirectory
+from shop.platform.auth import AccountDirectory, SignIn
 
 if TYPE_CHECKING:
     from shop.platform.runtime import Shop
@@ -50,6 +50,7 @@ class Module:
     * ``lifespan``: a service that runs while the shop runs (e.g. the local mail sink).
     * ``accounts``: the accounts access tokens are checked against (identity; at most one
       module gives them).
+    * ``sign_in``: email and password to access token (identity), for the console's form.
     """
 
     name: str
@@ -68,6 +69,7 @@ class Module:
     setup: Callable[[Shop], Awaitable[None]] | None = None
     lifespan: Callable[[Shop], AbstractAsyncContextManager[None]] | None = None
     accounts: AccountDirectory | None = None
+    sign_in: SignIn | None = None
 
 
 ModuleFactory = Callable[["Shop"], Module]
