@@ -13,6 +13,7 @@ import httpx2 as httpx
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select
 
 from invariant.domain import DomainEvent
+from invariant.messaging.jobs import Job
 from invariant.messaging.port import Message
 from invariant.projections import Projection
 from invariant.store import EventEnvelope
@@ -21,6 +22,10 @@ from shop.platform.runtime import Shop
 
 PROBE = "console-probe"
 """The consumer group of the troubles module."""
+PROBED = "probe.poked"
+"""The type of the messages the probe handles (and fails on while broken)."""
+PROBE_JOB = "console-probe-job"
+"""The job of the troubles module (fails while the probe is broken)."""
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
@@ -52,6 +57,9 @@ class Pokes(Projection):
         conn.execute(self.pokes.insert().values(position=envelope.position,
                                                 stream_id=envelope.stream_id))
 
+    def reset(self, conn: Connection, after: int) -> None:
+        conn.execute(self.pokes.delete().where(self.pokes.c.position > after))
+
     def positions(self, conn: Connection) -> list[int]:
         return [r[0] for r in conn.execute(select(self.pokes.c.position))]
 
@@ -64,6 +72,8 @@ class Probe:
         self.handled: list[str] = []
 
     def __call__(self, conn: Connection, message: Message) -> None:
+        if message.message_type != PROBED:
+            return  # the shop's own messages reach every consumer; the probe ignores them
         if self.broken:
             raise RuntimeError(f"probe cannot handle {message.message_id} yet")
         self.handled.append(message.message_id)
@@ -76,17 +86,24 @@ class Troubles:
     pokes: Pokes
     probe: Probe
 
+    jobs_run: list[int]
+
     def module(self, shop: Shop) -> Module:
+        async def job(job: Job) -> None:
+            if self.probe.broken:
+                raise RuntimeError(f"job {job.id} cannot run yet")
+            self.jobs_run.append(job.id)
+
         return Module(name="troubles", events=[Poked], projections=[self.pokes],
-                      consumers={PROBE: self.probe})
+                      consumers={PROBE: self.probe}, jobs={PROBE_JOB: job})
 
     @staticmethod
     def make() -> Troubles:
-        return Troubles(Pokes(), Probe())
+        return Troubles(Pokes(), Probe(), [])
 
 
 def probe_message() -> Message:
-    return Message(message_id=str(uuid.uuid4()), message_type="probe.poked",
+    return Message(message_id=str(uuid.uuid4()), message_type=PROBED,
                    stream_id="probe-1", schema_version=1, data={"n": 1})
 
 
@@ -106,7 +123,7 @@ class ConsoleClient:
         self.csrf = ""
 
     async def page(self, path: str, **params: Any) -> httpx.Response:
-        response = await self.http.get(f"/console{path}", params=params)
+        response = await self.http.get(f"/console{path}", params=params or None)
         found = CSRF.search(response.text)
         if found:
             self.csrf = found.group(1)

@@ -5,8 +5,9 @@ rebuild of a new version, the switch to it and the old one's retirement."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.responses import Response
@@ -82,20 +83,28 @@ async def rebuild(desk: Desk) -> Response:
                          f"position {position}")
 
 
-async def _start(work: Callable[[], Awaitable[int]], what: str) -> None:
-    """Run a rebuild in the background: the page shows its progress as the lag."""
-    async def run() -> None:
-        try:
-            reached = await work()
-            log.info("console: rebuild of %s reached position %s", what, reached)
-        except Exception:
-            log.exception("console: rebuild of %s stopped", what)
-
-    task = asyncio.create_task(run(), name=f"console rebuild {what}")
+async def _start(work: Callable[[], Coroutine[Any, Any, int]], what: str) -> None:
+    """Run a rebuild in the background (the page shows its progress as the lag); one that
+    is refused or fails at once raises here, for the page to say why."""
+    task = asyncio.create_task(work(), name=f"console rebuild {what}")
     _rebuilds.add(task)
-    task.add_done_callback(_rebuilds.discard)
+    task.add_done_callback(functools.partial(_ended, what))
     # A small rebuild is done before the page comes back; a long one shows its progress.
     await asyncio.wait({task}, timeout=1.0)
+    failure = task.exception() if task.done() else None
+    if failure is not None:
+        raise failure
+
+
+def _ended(what: str, task: asyncio.Task[int]) -> None:
+    _rebuilds.discard(task)
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is None:
+        log.info("console: rebuild of %s reached position %s", what, task.result())
+    else:
+        log.error("console: rebuild of %s stopped: %s", what, exc)
 
 
 async def switch(desk: Desk) -> Response:
