@@ -5,28 +5,22 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import unquote_plus
 
 import httpx2 as httpx
 import pytest
 
 from invariant.clock import utc_now
-from invariant.config import Settings
 from invariant.messaging import deadletters, jobs
 from invariant.processes import ProcessRecord, setup_tables
 from invariant.processes import persistence as process_state
-from shop.platform.runtime import default_modules
 from tests.shop.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     ShopServer,
     eventually,
-    serve,
-    shop_settings,
 )
-from tests.shop.console_kit import (
+from tests.shop.console.kit import (
     PROBE,
     PROBE_JOB,
     ConsoleClient,
@@ -34,27 +28,6 @@ from tests.shop.console_kit import (
     Troubles,
     park_probe_message,
 )
-
-
-@pytest.fixture
-def troubles() -> Troubles:
-    return Troubles.make()
-
-
-@pytest.fixture
-async def shop(tmp_path: Path, troubles: Troubles) -> AsyncIterator[ShopServer]:
-    settings = shop_settings(tmp_path, Settings(store="sqlite",
-                                                sqlite_path=tmp_path / "shop.db"))
-    async with serve(settings, modules=[*default_modules(), troubles.module]) as running:
-        yield running
-
-
-@pytest.fixture
-async def admin(shop: ShopServer) -> ConsoleClient:
-    console = ConsoleClient(shop.client)
-    response = await console.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
-    assert (response.status_code, response.headers["location"]) == (303, "/console/streams")
-    return console
 
 
 def said(response: httpx.Response) -> str:
