@@ -42,9 +42,9 @@ class Pokes(Projection):
     name = "console_pokes"
     event_types = ("Poked",)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.broken = True
+    def __init__(self, version: int = 1) -> None:
+        super().__init__(version)
+        self.broken = version == 1
 
     def define(self, metadata: MetaData) -> None:
         self.pokes = Table(self.table_name("pokes"), metadata,
@@ -85,6 +85,8 @@ class Troubles:
 
     pokes: Pokes
     probe: Probe
+    pokes_v2: Pokes
+    """The next version of the poke count, built beside the first (it counts poison too)."""
 
     jobs_run: list[int]
 
@@ -94,12 +96,12 @@ class Troubles:
                 raise RuntimeError(f"job {job.id} cannot run yet")
             self.jobs_run.append(job.id)
 
-        return Module(name="troubles", events=[Poked], projections=[self.pokes],
+        return Module(name="troubles", events=[Poked], projections=[self.pokes, self.pokes_v2],
                       consumers={PROBE: self.probe}, jobs={PROBE_JOB: job})
 
     @staticmethod
     def make() -> Troubles:
-        return Troubles(Pokes(), Probe(), [])
+        return Troubles(Pokes(), Probe(), Pokes(version=2), [])
 
 
 def probe_message() -> Message:

@@ -35,9 +35,16 @@ def said(response: httpx.Response) -> str:
     return unquote_plus(response.headers["location"])
 
 
-async def state_of(console: ConsoleClient, projection: str) -> str:
+async def active_versions(console: ConsoleClient) -> list[int]:
+    """The versions of console_pokes the projections page calls active."""
+    page = (await console.page("/projections/table")).text
+    rows = page.split('id="projection-console_pokes-v')[1:]
+    return [int(row.split('"', 1)[0]) for row in rows if "(active)" in row.split("</tr>")[0]]
+
+
+async def state_of(console: ConsoleClient, projection: str, version: int = 1) -> str:
     page = await console.page("/projections/table")
-    row = page.text.split(f'id="projection-{projection}-v1"', 1)[1]
+    row = page.text.split(f'id="projection-{projection}-v{version}"', 1)[1]
     return row.split('<td class="state">', 1)[1].split("<", 1)[0]
 
 
@@ -299,3 +306,23 @@ async def test_a_parked_process_is_shown_and_resumed(
     assert resumed.state["attempts"] == 0
     again = await admin.post("/process-resume/console-proc-1", back="/processes")
     assert "nothing to resume" in said(again)
+
+
+async def test_a_new_version_is_built_beside_the_active_one_then_switched_to_and_the_old_retired(
+        shop: ShopServer, admin: ConsoleClient, troubles: Troubles) -> None:
+    troubles.pokes.broken = False
+    await shop.shop.app.store.append("poke-v", [Poked(), Poked()])
+    assert await active_versions(admin) == [1]
+    await eventually(lambda: _equals(state_of(admin, "console_pokes", 2), "running"),
+                     what="version 2 to catch up")
+    switched = await admin.post("/projections/console_pokes/2/switch")
+    assert "queries of console_pokes read version 2" in said(switched)
+    assert await active_versions(admin) == [2]
+    active = await admin.post("/projections/console_pokes/2/retire", back="/projections")
+    assert "is the active version" in said(active)
+    retired = await admin.post("/projections/console_pokes/1/retire")
+    assert "retired" in said(retired)
+    # (the running shop still declares v1, so its worker registers it again, inactive)
+    assert await active_versions(admin) == [2]
+    activity = (await admin.page("/activity")).text
+    assert "projection switch" in activity and "projection retire" in activity
