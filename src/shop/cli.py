@@ -53,6 +53,7 @@ def banner(shop: Shop) -> None:
         f"  API docs     {base}/docs\n"
         f"  OpenAPI      {base}/openapi.json\n"
         "  health       /health (alive), /ready, /status (admins)\n"
+        f"  console      {base}/console (log in as the admin)\n"
         f"  admin        {s.admin_email}\n"
         f"  password     {password}\n"
         f"  data         {where}\n"

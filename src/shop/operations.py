@@ -27,10 +27,15 @@ class ShopOperations:
     def parts(self, storage: EventStorage, database: ReadModelDatabase) -> Parts:
         """Every context's projections, consumers and job handlers, wired as in the running
         shop onto ``storage`` and ``database`` (nothing is started)."""
-        shop = Shop(ShopSettings.from_env(), storage=storage, read_models=database)
-        composition = shop.host.composition
-        return Parts(projections=ProjectionSet(shop.app.store, composition.projections),
-                     consumers=shop.consumers, jobs=composition.jobs)
+        return shop_parts(Shop(ShopSettings.from_env(), storage=storage,
+                               read_models=database))
+
+
+def shop_parts(shop: Shop) -> Parts:
+    """``shop``'s projections, consumers and job handlers, as operators act on them."""
+    composition = shop.host.composition
+    return Parts(projections=ProjectionSet(shop.app.store, composition.projections),
+                 consumers=shop.consumers, jobs=composition.jobs)
 
 
 app = ShopOperations()

@@ -18,6 +18,7 @@ from invariant.domain.errors import ConfigurationError
 from invariant.messaging import deadletters
 from invariant.messaging.consumer import Consumer
 from invariant.messaging.deadletters import DeadLetter
+from invariant.operations.deadletters import parked, replay_letter
 
 app = typer.Typer(help="List and replay parked (dead-letter) messages.", no_args_is_help=True)
 SHOWN_FAILURES = 20
@@ -85,7 +86,7 @@ def replay(
         failures: list[str] = []
         with progress("replaying dead letters", "messages") as report:
             for done, letter in enumerate(letters, 1):
-                failure = await _replay(found[letter.consumer], letter)
+                failure = await replay_letter(found[letter.consumer], letter)
                 if failure is not None:
                     failures.append(failure)
                 report(done, len(letters))
@@ -110,24 +111,8 @@ async def _chosen(session: Session, ids: list[int], consumer: str | None
         return await session.database.run(
             lambda conn: deadletters.list_parked(conn, consumer), write=False)
     def read(conn: Connection) -> list[DeadLetter]:
-        letters = []
-        for letter_id in ids:
-            letter = deadletters.get(conn, letter_id)
-            if letter is None:
-                raise ConfigurationError(
-                    f"no dead letter {letter_id}: see `invariant deadletters list`")
-            if consumer is None or letter.consumer == consumer:
-                letters.append(letter)
-        return letters
+        letters = [parked(conn, letter_id) for letter_id in ids]
+        return [letter for letter in letters if consumer in (None, letter.consumer)]
 
     return await session.database.run(read, write=False)
 
-
-async def _replay(consumer: Consumer, letter: DeadLetter) -> str | None:
-    """Replay one letter: None when it succeeded, else why it stays parked."""
-    try:
-        await consumer.replay(letter.id)
-    except Exception as exc:  # the handler's failure is the outcome to report, not a crash
-        why = " ".join(f"{type(exc).__name__}: {exc}".split())
-        return f"dead letter {letter.id} ({letter.consumer}) failed again and stays parked: {why}"
-    return None

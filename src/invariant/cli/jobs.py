@@ -11,7 +11,7 @@ The jobs live in the application's database; where they wait for workers is its
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -21,6 +21,7 @@ from invariant.cli.running import stop_event
 from invariant.cli.target import Session, in_session
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging import jobs
+from invariant.operations.jobs import retry_dead_job
 from invariant.sql.database import ReadModelDatabase
 from invariant.sql.locks import create_tables
 
@@ -120,11 +121,7 @@ def retry(ctx: typer.Context,
     async def main(session: Session) -> None:
         await _setup(session.database)
 
-        def work(conn: Any) -> None:
-            if not any(j.id == job_id for j in jobs.dead_jobs(conn)):
-                raise ConfigurationError(f"no dead job {job_id}: see `invariant jobs dead`")
-            jobs.retry_dead(conn, job_id)
-        await session.database.run(work)
+        await session.database.run(lambda conn: retry_dead_job(conn, job_id))
 
     in_session(ctx, main)
     typer.echo(f"job {job_id} is due again")

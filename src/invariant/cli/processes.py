@@ -18,7 +18,8 @@ from sqlalchemy import Connection
 from invariant.cli.output import print_table
 from invariant.cli.target import Session, in_session
 from invariant.clock import utc_now
-from invariant.domain.errors import ConfigurationError, NotFoundError
+from invariant.domain.errors import ConfigurationError
+from invariant.operations.processes import process_details
 from invariant.processes import STATUSES, ProcessRecord, resume_parked, setup_tables
 from invariant.processes import persistence as process_state
 
@@ -62,31 +63,12 @@ def list_(
         raise typer.Exit(1)
 
 
-def _details(record: ProcessRecord, commands: list[process_state.PendingCommand]) -> str:
-    return json.dumps({
-        "id": record.id, "kind": record.kind, "correlation": record.correlation,
-        "status": record.status, "step": record.step, "version": record.version,
-        "error": record.error,
-        "deadlines": {k: v.isoformat() for k, v in sorted(record.deadlines.items())},
-        "updated_at": None if record.updated_at is None else record.updated_at.isoformat(),
-        "state": record.state,
-        "pending_commands": [{"command_id": c.command_id, "type": c.command_type,
-                              "payload": c.payload} for c in commands],
-    }, indent=2, sort_keys=False, default=str)
-
-
 @app.command()
 def show(ctx: typer.Context, process_id: ProcessId) -> None:
     """A process's row, its state, deadlines and undispatched commands, as JSON."""
 
-    def read(conn: Connection) -> str:
-        record = process_state.read(conn, process_id)
-        if record is None:
-            raise NotFoundError(f"no process {process_id!r}; `invariant processes list` "
-                                "shows them all")
-        return _details(record, process_state.pending(conn, process_id=process_id))
-
-    typer.echo(_with_database(ctx, read))
+    details = _with_database(ctx, lambda conn: process_details(conn, process_id))
+    typer.echo(json.dumps(details, indent=2, default=str))
 
 
 @app.command()

@@ -14,7 +14,7 @@ import typer
 from invariant.cli.output import print_table
 from invariant.cli.progress import progress
 from invariant.cli.target import Session, in_session
-from invariant.domain.errors import ConfigurationError
+from invariant.operations.projections import projection_runner, resume_stopped
 from invariant.projections import ProjectionRunner, ProjectionStatus
 
 T = TypeVar("T")
@@ -31,13 +31,7 @@ def _with_runner(ctx: typer.Context, work: Callable[[ProjectionRunner], Awaitabl
     given, must be one of its projections."""
     async def main(session: Session) -> T:
         found = (await session.parts("projections")).projections
-        if found is None or not found.projections:
-            raise ConfigurationError(f"{session.target.named} has no projections")
-        known = sorted({p.name for p in found.projections})
-        if name is not None and name not in known:
-            raise ConfigurationError(
-                f"no projection {name!r} in {session.target.named}; known: {', '.join(known)}")
-        runner = ProjectionRunner(found.store, session.database, found.projections)
+        runner = projection_runner(found, session.database, session.target.named, name)
         await runner.setup()
         return await work(runner)
 
@@ -84,13 +78,7 @@ def resume(ctx: typer.Context,
            name: Annotated[str, typer.Argument(help="the failed projection")]) -> None:
     """Clear a projection's failure: its worker retries the event it stopped at. Exits 1,
     changing nothing, when the projection has not failed."""
-    async def work(runner: ProjectionRunner) -> ProjectionStatus:
-        found = next(s for s in await runner.status() if s.name == name and s.active)
-        if found.state == "failed":
-            await runner.resume(name)
-        return found
-
-    was = _with_runner(ctx, work, name=name)
+    was = _with_runner(ctx, lambda runner: resume_stopped(runner, name), name=name)
     if was.state != "failed":
         typer.echo(f"{name} has not failed ({was.state}, at {was.checkpoint} of {was.head}): "
                    "nothing to resume", err=True)

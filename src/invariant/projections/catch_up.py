@@ -42,6 +42,10 @@ Progress = Callable[[int, int], None]
 """Called with ``(checkpoint, head)`` after every page."""
 
 
+class Paused(Exception):
+    """An operator paused the projection: its workers leave it alone until it is resumed."""
+
+
 class _Moved(Exception):
     """The checkpoint is not where this page starts: another worker or a rebuild moved it."""
 
@@ -148,6 +152,8 @@ class CatchingUp:
                 continue
             try:
                 applied += await self._catch_up(track, lease, progress)
+            except Paused:
+                continue
             finally:
                 await lease.release()
         return applied
@@ -160,6 +166,8 @@ class CatchingUp:
             raise ConfigurationError(f"projection {p.key} is not set up; call setup() first")
         if row.state == checkpoints.FAILED:
             raise ProjectionFailedError(p.key, row.error_position, row.error or "failed")
+        if row.state == checkpoints.PAUSED:
+            raise Paused(p.key)
         track.position, track.state = row.position, row.state
 
     async def _catch_up(self, track: Track, lease: Lease, progress: Progress | None) -> int:
@@ -244,7 +252,7 @@ class CatchingUp:
                           ) -> None:
         try:
             await self._commit_page(track, items, lean, end, caught_up, batch)
-        except (_Moved, ProjectionFailedError, DetailsNotLoaded):
+        except (_Moved, Paused, ProjectionFailedError, DetailsNotLoaded):
             raise
         except Exception as exc:
             if len(items) <= 1:
@@ -272,7 +280,7 @@ class CatchingUp:
             try:
                 await self._commit_page(track, items, lean, end, caught_up)
                 return
-            except (_Moved, ProjectionFailedError, DetailsNotLoaded):
+            except (_Moved, Paused, ProjectionFailedError, DetailsNotLoaded):
                 raise
             except Exception as exc:
                 error = exc
@@ -315,6 +323,8 @@ class CatchingUp:
                 if row.state == checkpoints.FAILED:
                     raise ProjectionFailedError(p.key, row.error_position,
                                                 row.error or "failed")
+                if row.state == checkpoints.PAUSED:
+                    raise Paused(p.key)
                 raise _Moved(row.position)
             if envelopes:
                 _apply(p, envelopes, conn)

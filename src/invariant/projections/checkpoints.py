@@ -33,6 +33,10 @@ from invariant.domain.errors import ConfigurationError
 RUNNING = "running"
 REBUILDING = "rebuilding"
 FAILED = "failed"
+PAUSED = "paused"
+"""Stopped by an operator: no worker applies events to it until it is resumed."""
+STOPPED = (FAILED, PAUSED)
+"""The states in which no worker moves a projection."""
 
 metadata = MetaData()
 checkpoints = Table(
@@ -97,7 +101,7 @@ _READ_LOCKED = _READ.with_for_update()
 _CLAIM = (
     update(checkpoints)
     .where(_KEY, checkpoints.c.position == bindparam("_expected"),
-           checkpoints.c.state != FAILED)
+           checkpoints.c.state != FAILED, checkpoints.c.state != PAUSED)
     .values(position=bindparam("_position"),
             state=case((checkpoints.c.state == bindparam("_finishing"), RUNNING),
                        else_=checkpoints.c.state),
@@ -119,7 +123,7 @@ def claim(conn: Connection, name: str, version: int, now: datetime, expected: in
     """Move the checkpoint from ``expected`` to ``position`` (a page about to be applied in
     this transaction), clearing any error; a rebuilding version that ``caught_up`` is
     running again. Returns the new state, or None when the checkpoint is not at
-    ``expected``, is failed or does not exist (nothing changed then).
+    ``expected``, is failed or paused, or does not exist (nothing changed then).
 
     One statement, which also locks the row until the transaction ends: a second worker or
     a rebuild waits for it, then finds the checkpoint moved.

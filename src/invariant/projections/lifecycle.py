@@ -1,5 +1,5 @@
-"""A projection's life after it is set up: resumed after a failure, rebuilt, switched to a
-new version side by side, the old version retired.
+"""A projection's life after it is set up: paused, resumed after a failure or a pause,
+rebuilt, switched to a new version side by side, the old version retired.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from invariant.domain.errors import ConfigurationError, ProjectionError, ProjectionFailedError
 from invariant.projections import checkpoints
-from invariant.projections.catch_up import CatchingUp, Progress, Track
+from invariant.projections.catch_up import CatchingUp, Paused, Progress, Track
 from invariant.sql.database import ReadModelDatabase
 
 
@@ -35,14 +35,30 @@ class Lifecycle(CatchingUp):
             return self._track(name, active)
         return self._track(name, version)
 
+    async def pause(self, name: str, *, version: int | None = None) -> bool:
+        """Stop every worker from applying events to the projection (a failed one stays
+        failed) until :meth:`resume`; whether it was running or rebuilding and is paused now."""
+        track = await self._select(name, version)
+        p, now = track.projection, self.clock()
+
+        def stop(conn: Connection) -> bool:
+            row = checkpoints.read(conn, p.name, p.version, lock=True)
+            if row is None or row.state in checkpoints.STOPPED:
+                return False
+            checkpoints.change(conn, p.name, p.version, now, state=checkpoints.PAUSED)
+            return True
+
+        return await self.database.run(stop)
+
     async def resume(self, name: str, *, version: int | None = None) -> None:
-        """Clear a failure: the projection retries the event it stopped at."""
+        """Clear a failure or a pause: the projection retries the event it stopped at, or
+        goes on from where it was paused."""
         track = await self._select(name, version)
         p, now = track.projection, self.clock()
 
         def clear(conn: Connection) -> None:
             row = checkpoints.read(conn, p.name, p.version, lock=True)
-            if row is not None and row.state == checkpoints.FAILED:
+            if row is not None and row.state in checkpoints.STOPPED:
                 checkpoints.change(conn, p.name, p.version, now, state=checkpoints.RUNNING,
                                    error=None, error_position=None, attempts=0)
 
@@ -74,6 +90,8 @@ class Lifecycle(CatchingUp):
             return await self._watch(track, progress)
         try:
             await self._catch_up(track, lease, progress)
+        except Paused:
+            pass  # paused while rebuilding: it goes on from here when resumed
         finally:
             await lease.release()
         return track.position
@@ -89,7 +107,7 @@ class Lifecycle(CatchingUp):
                 progress(row.position, max(head, row.position))
             if row.state == checkpoints.FAILED:
                 raise ProjectionFailedError(p.key, row.error_position, row.error or "failed")
-            if row.state == checkpoints.RUNNING:
+            if row.state in (checkpoints.RUNNING, checkpoints.PAUSED):
                 return row.position
             await asyncio.sleep(0.2)
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.domain.errors import ProjectionFailedError, StoreError
 from invariant.projections import checkpoints
-from invariant.projections.catch_up import CatchingUp, Track
+from invariant.projections.catch_up import CatchingUp, Paused, Track
 
 _log = logging.getLogger("invariant.projections")
 
@@ -52,7 +52,7 @@ class FollowingLive(CatchingUp):
             while lease.held():
                 try:
                     await self._catch_up(track, lease, None)
-                except ProjectionFailedError:
+                except (ProjectionFailedError, Paused):
                     await self._wait_resumed(track)
                     continue
                 await self.store.storage.wait_for_commit(track.position, self.idle_recheck)
@@ -60,11 +60,11 @@ class FollowingLive(CatchingUp):
             await lease.release()
 
     async def _wait_resumed(self, track: Track) -> None:
-        """A failed projection sleeps until someone resumes or rebuilds it."""
+        """A failed or paused projection sleeps until someone resumes or rebuilds it."""
         p = track.projection
         while True:
             row = await self.database.run(lambda c: checkpoints.read(c, p.name, p.version),
                                           write=False)
-            if row is None or row.state != checkpoints.FAILED:
+            if row is None or row.state not in checkpoints.STOPPED:
                 return
             await asyncio.sleep(self.idle_recheck / 10)

@@ -17,8 +17,9 @@ class ProjectionStatus:
 
     ``lag_events`` counts the events of the log after the checkpoint (handled or not);
     ``lag_seconds`` is how long the oldest of them has been waiting (0 when caught up).
-    ``state`` is ``running``, ``rebuilding`` (from scratch, or a new version built beside the
-    active one) or ``failed`` (``error`` and ``error_position`` say where and why).
+    ``state`` is ``running``, ``paused`` (by an operator), ``rebuilding`` (from scratch, or a
+    new version built beside the active one) or ``failed`` (``error`` and ``error_position``
+    say where and why).
     """
 
     name: str

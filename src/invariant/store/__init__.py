@@ -6,6 +6,7 @@ import PostgreSQL's driver (asyncpg) for applications that do not use it.
 
 from typing import TYPE_CHECKING, Any
 
+from invariant.store.catalog import CategoryCount, StreamCatalog, StreamSummary
 from invariant.store.codec import Codec
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.memory import MemoryStorage
@@ -43,6 +44,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AppendRequest",
+    "CategoryCount",
     "Codec",
     "Commit",
     "CommitResult",
@@ -62,8 +64,10 @@ __all__ = [
     "RecordedEvent",
     "SQLiteStorage",
     "SnapshotRecord",
+    "StreamCatalog",
     "StreamResult",
     "StreamState",
+    "StreamSummary",
     "Upcasters",
     "category_of",
 ]

@@ -14,6 +14,7 @@ import orjson
 
 from invariant.clock import Clock, utc_now
 from invariant.domain.errors import DuplicateCommandError, DuplicateEventError
+from invariant.store.catalog import CORRELATION_KEY, CategoryCount, StreamSummary
 from invariant.store.records import (
     Commit,
     CommitResult,
@@ -165,6 +166,23 @@ class MemoryStorage:
             if len(out) >= limit:
                 break
         return out
+
+    async def categories(self) -> list[CategoryCount]:
+        counts: dict[str, list[int]] = {}
+        for stream_id, events in self._streams.items():
+            count = counts.setdefault(category_of(stream_id), [0, 0])
+            count[0] += 1
+            count[1] += len(events)
+        return [CategoryCount(name, *count) for name, count in sorted(counts.items())]
+
+    async def find_streams(self, text: str, *, limit: int = 50) -> list[StreamSummary]:
+        found = sorted(s for s in self._streams if text in s)[:limit]
+        return [StreamSummary(s, len(self._streams[s])) for s in found]
+
+    async def read_correlated(self, correlation_id: str, *, limit: int = 100
+                              ) -> list[RecordedEvent]:
+        return [_detached(r) for r in self._log
+                if r.metadata.get(CORRELATION_KEY) == correlation_id][:limit]
 
     async def read_log(
         self, *, after_position: int = 0, limit: int = 1000,

@@ -45,7 +45,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from shop.identity.api import router
+from shop.identity.api import router, signing_in
 from shop.identity.application import IdentityService
 from shop.identity.infrastructure import (
     Argon2Passwords,
@@ -56,7 +56,7 @@ from shop.identity.infrastructure import (
     upgrade,
 )
 from shop.identity.published import PUBLISHED, CodeSeal
-from shop.platform.module import ACCOUNTS, Module
+from shop.platform.module import ACCOUNTS, SIGN_IN, Module
 
 if TYPE_CHECKING:
     from invariant.hosting import Host
@@ -83,4 +83,5 @@ def module(shop: ShopContext) -> Module:
 
     return Module(name="identity", integration_events=PUBLISHED, router=router(service),
                   tables=metadata, setup=setup,
-                  provides={ACCOUNTS: SqlAccountDirectory(lambda: shop.read_models)})
+                  provides={ACCOUNTS: SqlAccountDirectory(lambda: shop.read_models),
+                            SIGN_IN: signing_in(service)})

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shop.identity.application import (
     SOURCE_LENGTH,
+    AccessToken,
     AccountView,
     ChangePassword,
     IdentityService,
@@ -36,7 +37,7 @@ from shop.identity.domain import (
     Role,
     TooManyPasswordGuesses,
 )
-from shop.platform.auth import CurrentUser
+from shop.platform.auth import CurrentUser, SignIn
 from shop.platform.errors import Forbidden, NotAuthenticated, TooManyRequests
 
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -119,6 +120,28 @@ def retry_after(exc: TooManyPasswordGuesses) -> float:
     return float(math.ceil(exc.retry_after.total_seconds()))
 
 
+async def logged_in(service: IdentityService, email: str, password: str, source: str
+                    ) -> AccessToken:
+    """A log-in as the API and the console answer it: refusals are 401, 403 (not
+    verified) or 429 (too many guesses, with Retry-After)."""
+    try:
+        return await service.log_in(LogIn(email, password, source))
+    except InvalidCredentials as exc:
+        raise NotAuthenticated(str(exc)) from None
+    except NotVerified as exc:
+        raise Forbidden(str(exc)) from None
+    except TooManyPasswordGuesses as exc:
+        raise TooManyRequests(str(exc), retry_after(exc)) from None
+
+
+def signing_in(service: Callable[[], IdentityService]) -> SignIn:
+    """The :class:`SignIn` of the console's log-in form."""
+    async def sign_in(email: str, password: str, source: str) -> str:
+        return (await logged_in(service(), email, password, source)).access_token
+
+    return sign_in
+
+
 def router(service: Callable[[], IdentityService]) -> APIRouter:
     """identity's routes over the service ``service()`` returns."""
     api = APIRouter(prefix="/identity", tags=["identity"])
@@ -150,15 +173,7 @@ def router(service: Callable[[], IdentityService]) -> APIRouter:
     async def log_in(body: LoginIn, request: Request) -> TokenOut:
         """Exchange email and password for an access token (403 until the email is
         verified; 429 with Retry-After after too many wrong passwords)."""
-        try:
-            token = await service().log_in(
-                LogIn(body.email, body.password, client_address(request)))
-        except InvalidCredentials as exc:
-            raise NotAuthenticated(str(exc)) from None
-        except NotVerified as exc:
-            raise Forbidden(str(exc)) from None
-        except TooManyPasswordGuesses as exc:
-            raise TooManyRequests(str(exc), retry_after(exc)) from None
+        token = await logged_in(service(), body.email, body.password, client_address(request))
         return TokenOut(access_token=token.access_token, token_type=token.token_type,
                         expires_in=token.expires_in)
 

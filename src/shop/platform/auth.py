@@ -69,6 +69,16 @@ class AccountDirectory(Protocol):
         ...
 
 
+class SignIn(Protocol):
+    """Exchanges an email and password for an access token (identity provides it);
+    refusals are :class:`NotAuthenticated`, ``Forbidden`` or ``TooManyRequests`` saying
+    why."""
+
+    async def __call__(self, email: str, password: str, source: str) -> str:
+        """An access token; ``source`` is the address the guess comes from."""
+        ...
+
+
 class Tokens:
     """Issues and verifies access tokens signed with ``secret``."""
 
@@ -129,9 +139,14 @@ async def current_user(
         raise NotAuthenticated("this needs an access token: Authorization: Bearer <token> "
                                "(get one from POST /identity/login)")
     shop = request.app.state.shop
-    tokens: Tokens = shop.tokens
-    claims = tokens.verify(credentials.credentials)
-    directory: AccountDirectory | None = shop.accounts
+    return await principal_of(credentials.credentials, shop.tokens, shop.accounts)
+
+
+async def principal_of(token: str, tokens: Tokens, directory: AccountDirectory | None
+                       ) -> Principal:
+    """Who ``token`` belongs to now: a valid token whose account exists and has not
+    revoked it (else :class:`NotAuthenticated`)."""
+    claims = tokens.verify(token)
     access = None if directory is None else await directory.access(claims.user_id)
     if access is None:
         raise NotAuthenticated("the account of this access token does not exist")

@@ -4,7 +4,7 @@ Every order placed brings work for the outbox relay, fulfilment's process runner
 consumers and the job worker. When more than ``SHOP_BACKLOG_LIMIT`` items wait among
 them, requests that bring work are answered 503 with ``Retry-After`` (see
 :mod:`invariant.http.backpressure`) until the workers have caught up; the admin API is
-exempt (an operator must be able to act on a busy shop).
+exempt, and so is the console (an operator must be able to act on a busy shop).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from invariant.messaging.brokers.sql import SqlBroker
 if TYPE_CHECKING:
     from shop.platform.runtime import Shop
 
-EXEMPT = ("/admin/",)
+EXEMPT = ("/admin/", "/console")
 """Paths never refused for a backlog."""
 
 

@@ -78,6 +78,9 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     app.include_router(health())
     for router in shop.host.routers:
         app.include_router(router)
+    from shop.platform import console  # the operators' web console, at /console
+
+    app.include_router(console.router())
     return app
 
 

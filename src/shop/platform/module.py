@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from invariant.hosting import Module, Provision
-from shop.platform.auth import AccountDirectory
+from shop.platform.auth import AccountDirectory, SignIn
 from shop.platform.context import ShopContext
 
 ModuleFactory = Callable[[ShopContext], Module]
@@ -22,4 +22,8 @@ ACCOUNTS: Provision[AccountDirectory] = Provision("accounts")
 """The accounts access tokens are checked against (identity provides them; at most one
 module does)."""
 
-__all__ = ["ACCOUNTS", "Module", "ModuleFactory", "ShopContext"]
+SIGN_IN: Provision[SignIn] = Provision("sign_in")
+"""Email and password to an access token (identity provides it), for the console's log-in
+form."""
+
+__all__ = ["ACCOUNTS", "SIGN_IN", "Module", "ModuleFactory", "ShopContext"]

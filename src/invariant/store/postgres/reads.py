@@ -22,7 +22,7 @@ from invariant.store.records import (
     StoredCommand,
 )
 
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "event_id, stream_id, version, position, event_type, schema_version, data, metadata,"
     " recorded_at"
 )
@@ -47,7 +47,7 @@ def read_statements(s: str) -> tuple[str, str, str]:
     return sql_version, sql_read_log, sql_stream_data
 
 
-def _row_to_event(r: asyncpg.Record) -> RecordedEvent:
+def row_to_event(r: asyncpg.Record) -> RecordedEvent:
     return RecordedEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
 
 
@@ -76,14 +76,14 @@ class PostgresReads:
         recorded_until: datetime | None = None,
     ) -> list[RecordedEvent]:
         rows = await self._fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM {self.schema}.invariant_events"
+            f"SELECT {EVENT_COLUMNS} FROM {self.schema}.invariant_events"
             " WHERE stream_id = $1 AND version >= $2 AND ($3::bigint IS NULL OR version <= $3)"
             " AND ($4::timestamptz IS NULL OR recorded_at >= $4)"
             " AND ($5::timestamptz IS NULL OR recorded_at <= $5)"
             f" ORDER BY version {'DESC' if backwards else 'ASC'} LIMIT $6",
             stream_id, max(from_version, 1), to_version, recorded_from, recorded_until, limit,
         )
-        return [_row_to_event(r) for r in rows]
+        return [row_to_event(r) for r in rows]
 
     async def read_stream_data(
         self, stream_id: str, *, after_version: int = 0, to_version: int | None = None
@@ -110,7 +110,7 @@ class PostgresReads:
     ) -> list[RecordedEvent]:
         types = list(event_types) if event_types is not None else None
         sql = (
-            f"SELECT {_EVENT_COLUMNS} FROM {self.schema}.invariant_events"
+            f"SELECT {EVENT_COLUMNS} FROM {self.schema}.invariant_events"
             " WHERE position > $1 AND position <= $2"
             " AND ($3::text[] IS NULL OR event_type = ANY($3))"
             " AND ($4::text IS NULL OR category = $4)"
@@ -120,7 +120,7 @@ class PostgresReads:
             after_position, limit,
             lambda after, head, n: self._fetch(sql, after, head, types, category, n),
         )
-        return [_row_to_event(r) for r in rows]
+        return [row_to_event(r) for r in rows]
 
     async def read_log(
         self, *, after_position: int = 0, limit: int = 1000,

@@ -28,6 +28,7 @@ import asyncpg
 from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.sql import outbox
+from invariant.store.postgres.catalog import PostgresCatalog
 from invariant.store.postgres.connection import (
     DRIVER_ERRORS,
     init_connection,
@@ -36,7 +37,7 @@ from invariant.store.postgres.connection import (
     redact,
 )
 from invariant.store.postgres.listen import CommitListener
-from invariant.store.postgres.reads import PostgresReads, read_statements
+from invariant.store.postgres.reads import read_statements
 from invariant.store.postgres.schema import schema_statements
 from invariant.store.postgres.writer import PostgresWriter, append_statements
 from invariant.store.records import Commit, CommitResult
@@ -45,7 +46,7 @@ from invariant.store.signal import wait_for_head
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class PostgresStorage(PostgresReads, PostgresWriter):
+class PostgresStorage(PostgresCatalog, PostgresWriter):
     """Event storage in PostgreSQL, in the tables of one schema.
 
     ``dsn`` is a libpq URL (``postgresql://user:password@host:5432/db``). ``schema`` names

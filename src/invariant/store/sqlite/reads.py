@@ -28,7 +28,7 @@ from invariant.store.records import (
 )
 from invariant.store.sqlite.schema import EMPTY_JSON
 
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "event_id, stream_id, version, position, event_type, schema_version, data, metadata,"
     " recorded_at"
 )
@@ -48,7 +48,7 @@ _READ_OUTBOX = outbox.select_pending() + " LIMIT ?"
 _PAGE = 5000
 
 
-def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
+def row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
     meta = row[7]
     return RecordedEvent(
         uuid_from_bytes(row[0]), row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]),
@@ -109,12 +109,12 @@ class SQLiteReads:
                 bounds.append("version <= ?")
                 bparams.append(high)
             sql = (
-                f"SELECT {_EVENT_COLUMNS} FROM invariant_events WHERE "
+                f"SELECT {EVENT_COLUMNS} FROM invariant_events WHERE "
                 + " AND ".join(where + bounds)
                 + f" ORDER BY version {'DESC' if backwards else 'ASC'} LIMIT ?"
             )
             rows = self._query(sql, [*params, *bparams, page])
-            out.extend(_row_to_event(r) for r in rows)
+            out.extend(row_to_event(r) for r in rows)
             if len(rows) < page or (limit is not None and len(out) >= limit):
                 return out
             if backwards:
@@ -159,11 +159,11 @@ class SQLiteReads:
             where.append(f"event_type IN ({','.join('?' * len(event_types))})")
             params.extend(event_types)
         rows = self._query(
-            f"SELECT {_EVENT_COLUMNS} FROM invariant_events WHERE {' AND '.join(where)}"
+            f"SELECT {EVENT_COLUMNS} FROM invariant_events WHERE {' AND '.join(where)}"
             " ORDER BY position LIMIT ?",
             [*params, limit],
         )
-        return [_row_to_event(r) for r in rows]
+        return [row_to_event(r) for r in rows]
 
     async def read_log(
         self, *, after_position: int = 0, limit: int = 1000,

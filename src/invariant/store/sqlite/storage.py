@@ -33,15 +33,15 @@ from invariant.files import private_file
 from invariant.sql import outbox
 from invariant.store.records import Commit, CommitResult, validate_append
 from invariant.store.signal import CommitSignal, wait_for_head
+from invariant.store.sqlite.catalog import SQLiteCatalog
 from invariant.store.sqlite.commits import Job, PreparedCommit
-from invariant.store.sqlite.reads import SQLiteReads
 from invariant.store.sqlite.schema import SCHEMA
 from invariant.store.sqlite.writer import LoopWriter, ThreadWriter
 
 _MARK_PUBLISHED = outbox.mark_published(outbox.SQLITE, "", ids="(?)", now="?")
 
 
-class SQLiteStorage(SQLiteReads):
+class SQLiteStorage(SQLiteCatalog):
     """Event storage in one SQLite file (``":memory:"`` is refused: use MemoryStorage)."""
 
     def __init__(
