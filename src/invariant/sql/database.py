@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable
+from contextvars import copy_context
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -168,7 +169,10 @@ class SQLiteReadModels(ReadModelDatabase):
         if self._executor is None:
             return self._run_write(work) if write else self._run(work, write)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, work, write)
+        # The work sees the caller's context variables (its trace span, its correlation id),
+        # as it would with asyncio.to_thread.
+        return await loop.run_in_executor(self._executor, copy_context().run, self._run, work,
+                                          write)
 
     async def close(self) -> None:
         writer, self._writer = self._writer, None

@@ -24,6 +24,7 @@ from invariant.domain.errors import ConfigurationError
 from invariant.files import private_directory, private_file
 from invariant.messaging import jobs
 from invariant.messaging.port import Message
+from invariant.telemetry import traced
 from shop.notifications.application import SEND_EMAIL, emails_for
 from shop.notifications.domain import Email
 
@@ -78,8 +79,9 @@ class SmtpMailer:
         message["Subject"] = email.subject
         message["Message-ID"] = make_msgid(domain="shop.local")
         message.set_content(email.text)
-        await aiosmtplib.send(message, hostname=self.host, port=self.port,
-                              timeout=self.timeout)
+        await traced("smtp send", aiosmtplib.send(
+            message, hostname=self.host, port=self.port, timeout=self.timeout),
+            {"server.address": self.host, "server.port": self.port}, kind="client")
 
 
 class _SaveMessages:

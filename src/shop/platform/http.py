@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from invariant.domain import Money
 from invariant.http import BodyLimit, install_error_handlers
+from invariant.telemetry.web import instrument
 from shop.kernel import ID
 from shop.platform.docs import install_docs
 from shop.platform.runtime import Shop
@@ -144,6 +145,7 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     from shop.platform.health_api import router as health  # it needs ShopDep from here
 
     app.include_router(health())
+    instrument(app)
     for module in shop.modules:
         if module.router is not None:
             app.include_router(module.router)

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from invariant.clock import from_micros, to_micros, utc_now
+from invariant.telemetry.jobs import queued
 
 PENDING, DEAD = "pending", "dead"
 
@@ -83,7 +84,7 @@ def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
     run ``delay`` seconds from now; its id."""
     moment = now or utc_now()
     result = conn.execute(jobs.insert().values(
-        name=name, payload=orjson.dumps(dict(payload)).decode(), state=PENDING,
+        name=name, payload=orjson.dumps(dict(queued(payload))).decode(), state=PENDING,
         run_at=to_micros(moment + timedelta(seconds=delay)), attempts=0,
         max_attempts=max_attempts, created_at=to_micros(moment)))
     key = result.inserted_primary_key
