@@ -15,9 +15,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from invariant.domain import Money
 from invariant.http import BodyLimit, install_error_handlers
+from invariant.telemetry.endpoint import metrics_router
 from invariant.telemetry.web import instrument
 from shop.kernel import ID
+from shop.platform.auth import admin_user
 from shop.platform.docs import install_docs
+from shop.platform.metrics import figures
 from shop.platform.runtime import Shop
 
 T = TypeVar("T")
@@ -145,6 +148,7 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     from shop.platform.health_api import router as health  # it needs ShopDep from here
 
     app.include_router(health())
+    app.include_router(metrics_router(lambda: figures(shop), dependencies=[Depends(admin_user)]))
     instrument(app)
     for module in shop.modules:
         if module.router is not None:
