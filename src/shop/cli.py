@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from invariant.domain.errors import ConfigurationError
-from invariant.telemetry import configure_tracing
+from invariant.telemetry import configure_logging, configure_tracing
 from shop.config import ShopSettings
 from shop.platform.runtime import Shop
 from shop.platform.serving import CouldNotStart, listening_socket, serve
@@ -32,6 +32,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def _settings() -> ShopSettings:
     try:
+        configure_logging(os.environ)
         configure_tracing(os.environ)
         return ShopSettings.from_env()
     except ConfigurationError as exc:

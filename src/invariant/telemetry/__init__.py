@@ -12,6 +12,7 @@ Every part works without the ``opentelemetry`` packages: its hooks then do nothi
 """
 
 from invariant.telemetry.correlation import correlated, correlation_id
+from invariant.telemetry.logs import JsonFormatter, configure_logging
 from invariant.telemetry.setup import configure_tracing
 from invariant.telemetry.tracing import (
     carry,
@@ -24,7 +25,9 @@ from invariant.telemetry.tracing import (
 )
 
 __all__ = [
+    "JsonFormatter",
     "carry",
+    "configure_logging",
     "configure_tracing",
     "correlated",
     "correlation_id",
