@@ -3,8 +3,9 @@
 On when ``OTEL_TRACES_EXPORTER`` names an exporter (``otlp``, ``console``) or an OTLP
 endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``);
 off when ``OTEL_SDK_DISABLED=true``, ``OTEL_TRACES_EXPORTER=none`` or nothing is set. The
-SDK itself reads the rest: ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``,
-``OTEL_TRACES_SAMPLER``, the exporter's endpoint, headers and timeout.
+SDK reads the rest from the process' environment: ``OTEL_RESOURCE_ATTRIBUTES``,
+``OTEL_TRACES_SAMPLER``, the exporter's headers and timeout; the endpoint and
+``OTEL_SERVICE_NAME`` are taken from the mapping given.
 """
 
 from __future__ import annotations
@@ -55,13 +56,24 @@ def configure_tracing(environ: Mapping[str, str]) -> Any | None:
     provider = TracerProvider(resource=Resource.create({"service.name": environ.get(
         "OTEL_SERVICE_NAME", "invariant")}))
     for name in wanted:
-        provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
+        provider.add_span_processor(BatchSpanProcessor(_exporter(name, environ)))
     trace.set_tracer_provider(provider)
     tracing.use_tracer_provider(provider)
     return provider
 
 
-def _exporter(name: str) -> Any:
+def traces_endpoint(environ: Mapping[str, str]) -> str | None:
+    """Where OTLP/HTTP sends spans: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` as it is, else
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces`` (None: the exporter's default,
+    ``http://localhost:4318/v1/traces``)."""
+    exact = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if exact:
+        return exact
+    base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    return f"{base.rstrip('/')}/v1/traces" if base else None
+
+
+def _exporter(name: str, environ: Mapping[str, str]) -> Any:
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -73,4 +85,4 @@ def _exporter(name: str) -> Any:
             "the OTLP exporter is not installed: pip install 'invariant[otlp]' (or "
             "opentelemetry-exporter-otlp-proto-http), or set OTEL_TRACES_EXPORTER=console"
         ) from exc
-    return OTLPSpanExporter()
+    return OTLPSpanExporter(endpoint=traces_endpoint(environ))
