@@ -10,7 +10,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from invariant.telemetry import metrics, tracing
-from tests.shop.conftest import distributed  # noqa: F401 - a fixture the tests here use
+from tests.messaging.conftest import db  # noqa: F401 - fixtures the tests here use
+from tests.shop.conftest import distributed  # noqa: F401
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from invariant.clock import from_micros, to_micros
-from invariant.telemetry.tracing import TRACE_KEYS
+from invariant.telemetry.tracing import trace_context
 
 JsonObject = dict[str, Any]
 
@@ -46,10 +46,10 @@ class Message:
         native headers of the brokers that have them, so tools that read headers follow the
         trace too (invariant's consumers read it from ``metadata``, which every broker
         carries in the body)."""
-        metadata = self.metadata
-        if "traceparent" not in metadata:
+        if "traceparent" not in self.metadata:
             return {}
-        return {key: str(metadata[key]) for key in TRACE_KEYS if key in metadata}
+        fields = trace_context(self.metadata)
+        return fields if "traceparent" in fields else {}
 
     def encode(self) -> bytes:
         """The JSON body carried by every adapter."""

@@ -15,7 +15,6 @@ from invariant.telemetry.correlation import correlated, correlation_id
 from invariant.telemetry.logs import JsonFormatter, configure_logging
 from invariant.telemetry.setup import configure_tracing
 from invariant.telemetry.tracing import (
-    carry,
     enabled,
     inject,
     span,
@@ -26,7 +25,6 @@ from invariant.telemetry.tracing import (
 
 __all__ = [
     "JsonFormatter",
-    "carry",
     "configure_logging",
     "configure_tracing",
     "correlated",

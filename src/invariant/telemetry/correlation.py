@@ -14,7 +14,8 @@ CURRENT: ContextVar[str | None] = ContextVar("invariant_correlation_id", default
 @contextmanager
 def correlated(metadata: Mapping[str, Any]) -> Iterator[None]:
     """While the block runs, log lines carry ``metadata``'s ``correlation_id``."""
-    token = CURRENT.set(metadata.get("correlation_id"))
+    value = metadata.get("correlation_id")
+    token = CURRENT.set(value if isinstance(value, str) else None)
     try:
         yield
     finally:

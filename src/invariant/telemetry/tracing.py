@@ -69,11 +69,8 @@ def span(name: str, attributes: Mapping[str, Any] | None = None, *, kind: str = 
     tracer = _tracer
     if tracer is None:
         return _NOTHING
-    context = None
-    if parent is not None and "traceparent" in parent:
-        context = _W3C.extract(parent)
     opened: contextlib.AbstractContextManager[Any] = tracer.start_as_current_span(
-        name, context=context, kind=_KINDS[kind], attributes=attributes)
+        name, context=_context_of(parent), kind=_KINDS[kind], attributes=attributes)
     return opened
 
 
@@ -110,23 +107,28 @@ def current_ids() -> tuple[str, str] | None:
     return f"{context.trace_id:032x}", f"{context.span_id:016x}"
 
 
-def carry(source: Mapping[str, Any], target: dict[str, Any]) -> None:
-    """Copy the W3C trace context of ``source`` (if any) into ``target``: a unit of work's
-    metadata into the integration events it emits, a message into the jobs it queues."""
-    for key in TRACE_KEYS:
-        value = source.get(key)
-        if value is not None:
-            target[key] = value
-
-
 def start(name: str, attributes: Mapping[str, Any] | None = None, *, kind: str = "internal",
           parent: Mapping[str, Any] | None = None) -> Any:
     """A started span that is not made current (the caller ends it): one of many that cover
     the same work, e.g. each message of a batch published at once. Only while tracing is on."""
-    context = _W3C.extract(parent) if parent is not None and "traceparent" in parent else None
-    return _tracer.start_span(name, context=context, kind=_KINDS[kind], attributes=attributes)
+    return _tracer.start_span(name, context=_context_of(parent), kind=_KINDS[kind],
+                              attributes=attributes)
 
 
 def inject_span(carrier: dict[str, Any], started: Any) -> None:
     """Write the W3C trace context of ``started`` (see :func:`start`) into ``carrier``."""
     _W3C.inject(carrier, context=_trace.set_span_in_context(started))
+
+
+def trace_context(carrier: Mapping[str, Any] | None) -> dict[str, str]:
+    """The W3C fields of ``carrier`` that are text (a message from elsewhere may hold
+    anything under these names: what is not text is left out, never an error)."""
+    if not carrier:
+        return {}
+    return {key: value for key in TRACE_KEYS
+            if isinstance(value := carrier.get(key), str)}
+
+
+def _context_of(parent: Mapping[str, Any] | None) -> Any:
+    fields = trace_context(parent)
+    return _W3C.extract(fields) if "traceparent" in fields else None
