@@ -7,13 +7,16 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Connection
 
 from invariant.clock import utc_now
 from invariant.config import Settings
+from invariant.domain.errors import ConfigurationError
 from invariant.messaging import jobs
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
@@ -39,13 +42,24 @@ def _value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-async def test_only_admins_scrape_metrics(tmp_path: Path) -> None:
-    async with serve(_settings(tmp_path)) as server:
+async def test_only_admins_and_the_metrics_token_scrape_metrics(tmp_path: Path) -> None:
+    token = "scraper-" + "s" * 40
+    async with serve(replace(_settings(tmp_path), metrics_token=token)) as server:
         assert (await server.client.get("/metrics")).status_code == 401
         customer = await server.customer("nosy@shop.test")
         assert (await server.client.get("/metrics", headers=customer)).status_code == 403
-        assert (await server.client.get("/metrics", headers=await server.admin())
-                ).status_code == 200
+        for good in (await server.admin(), {"Authorization": f"Bearer {token}"}):
+            assert (await server.client.get("/metrics", headers=good)).status_code == 200
+        wrong = {"Authorization": f"Bearer {token[:-1]}x"}
+        assert (await server.client.get("/metrics", headers=wrong)).status_code == 401
+        # the scraper's token opens /metrics only
+        assert (await server.client.get("/status", headers={
+            "Authorization": f"Bearer {token}"})).status_code == 401
+
+
+def test_a_short_metrics_token_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="SHOP_METRICS_TOKEN must be at least 32"):
+        ShopSettings.from_env({"SHOP_METRICS_TOKEN": "short"})
 
 
 async def test_the_figures_move_as_the_shop_works(tmp_path: Path) -> None:

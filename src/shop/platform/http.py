@@ -18,9 +18,8 @@ from invariant.http import BodyLimit, install_error_handlers
 from invariant.telemetry.endpoint import metrics_router
 from invariant.telemetry.web import instrument
 from shop.kernel import ID
-from shop.platform.auth import admin_user
 from shop.platform.docs import install_docs
-from shop.platform.metrics import figures
+from shop.platform.metrics import figures, may_scrape
 from shop.platform.runtime import Shop
 
 T = TypeVar("T")
@@ -148,7 +147,7 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     from shop.platform.health_api import router as health  # it needs ShopDep from here
 
     app.include_router(health())
-    app.include_router(metrics_router(lambda: figures(shop), dependencies=[Depends(admin_user)]))
+    app.include_router(metrics_router(lambda: figures(shop), dependencies=[Depends(may_scrape)]))
     instrument(app)
     for module in shop.modules:
         if module.router is not None:

@@ -3,15 +3,20 @@ projections, what waits for an operator) and the outbox's backlog, so that ``/st
 and ``/metrics`` never disagree about a figure.
 
 ``/metrics`` is for admins, like ``/status``: the figures name every command, consumer and
-job and show the business's volume (orders per second), which is not for the public.
-Prometheus scrapes it with an admin's access token (``authorization`` in its scrape
-config)."""
+job and show the business's volume (orders per second), which is not for the public. An
+admin's access token expires (``SHOP_TOKEN_TTL``), so Prometheus scrapes with
+``SHOP_METRICS_TOKEN`` instead: a long-lived secret that opens ``/metrics`` and nothing
+else."""
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
 
+from fastapi import Request
+
 from invariant.telemetry.figures import Figures
+from shop.platform.auth import BearerToken, admin_user, current_user
 from shop.platform.health import check, outbox_lag
 
 if TYPE_CHECKING:
@@ -32,3 +37,12 @@ async def figures(shop: Shop) -> Figures:
         outbox_oldest_seconds=None if lag is None else lag.oldest_age_seconds,
         dead_letters=attention.dead_letters, pending_jobs=attention.pending_jobs,
         dead_jobs=attention.dead_jobs, parked_processes=attention.parked_processes)
+
+
+async def may_scrape(request: Request, credentials: BearerToken) -> None:
+    """The caller of ``/metrics``: the bearer of ``SHOP_METRICS_TOKEN``, or an admin."""
+    token: str = request.app.state.shop.settings.metrics_token
+    if token and credentials is not None and credentials.scheme.lower() == "bearer" and (
+            hmac.compare_digest(credentials.credentials.encode(), token.encode())):
+        return
+    admin_user(await current_user(request, credentials))
