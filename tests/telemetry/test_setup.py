@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,13 @@ def test_spans_reach_an_otlp_collector(collector: str) -> None:
     assert [(path, kind) for path, kind, _ in _Collector.received] == [
         ("/v1/traces", "application/x-protobuf")]
     assert _Collector.received[0][2] > 0
+
+
+def test_the_operator_command_reads_the_telemetry_settings() -> None:
+    done = subprocess.run([str(Path(sys.executable).parent / "invariant"), "relay", "lag"],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "OTEL_TRACES_EXPORTER": "zipkin"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: OTEL_TRACES_EXPORTER='zipkin': unknown exporter zipkin; use otlp, console or "
+        "none"]
