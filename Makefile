@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run demo bank test lint typecheck imports contracts-check pytest docs bench clean
+.PHONY: run demo bank test lint typecheck imports contracts-check pytest docs bench bench-telemetry clean
 
 # Two distributions, both editable: invariant with every extra, and shop (apps/shop).
 DEV_INSTALL := -e '.[dev,all,docs]' -e ./apps/shop
@@ -72,6 +72,10 @@ docs: $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --repeat 3
 	$(BIN)/python -m benchmarks.readme
+
+## make bench-telemetry: W1 without the telemetry hooks, with tracing off and on, side by side
+bench-telemetry: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --telemetry --repeat 3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -25,12 +25,14 @@ import psutil
 
 from benchmarks import report
 from benchmarks.plan import make_plan
+from benchmarks.report import TELEMETRY_COLUMNS
 from benchmarks.run_one import DEFAULT_DSN, SKIPPED
-from benchmarks.systems import BACKENDS, SYSTEMS
+from benchmarks.systems import ALL_SYSTEMS, BACKENDS, SYSTEMS
 from benchmarks.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
+TELEMETRY_OUT = DEFAULT_OUT.with_name("telemetry.json")
 W5_OUT = DEFAULT_OUT.with_name("w5.json")  # a full-size W5 run, published in its own block
 W5_EVENTS = 200_000  # make bench's bounded W5; --events 1000000 for the full size
 W6_INTAKE_S = 20.0
@@ -67,8 +69,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backend", choices=(*BACKENDS, "all"), default="all")
     p.add_argument("--workload", type=_csv(WORKLOADS), default=list(WORKLOADS),
                    help="comma-separated list of W1,W1c,W2 (default: all)")
-    p.add_argument("--system", type=_csv(SYSTEMS), default=list(SYSTEMS),
-                   help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all)")
+    p.add_argument("--system", type=_csv(ALL_SYSTEMS), default=list(SYSTEMS),
+                   help=f"comma-separated subset of {','.join(ALL_SYSTEMS)} (default: "
+                        f"{','.join(SYSTEMS)})")
+    p.add_argument("--telemetry", action="store_true",
+                   help="W1 only, invariant without its telemetry hooks, with tracing off "
+                        "(as shipped) and with tracing on, side by side (writes "
+                        "benchmarks/results/telemetry.json)")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply the counts (e.g. 0.05 for a quick smoke run)")
     p.add_argument("--out", type=Path, default=None,
@@ -94,6 +101,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="run only these workloads (e.g. W3, or W1,W3); overrides --workload, "
                         "--no-w3, --no-r1, --no-w5 and --no-w6")
     args = p.parse_args(argv)
+    if args.telemetry:
+        args.only = ["W1"]
+        args.system = [*TELEMETRY_COLUMNS]
+        args.out = args.out or TELEMETRY_OUT
     if args.only is not None:
         args.workload = [w for w in args.only if w in WORKLOADS]
         args.no_w3 = "W3" not in args.only
@@ -371,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.settings_block(settings))
     print()
-    print(report.table(records))
+    print(report.telemetry_table(records) if args.telemetry else report.table(records))
     if report.w5_records(records):
         print()
         print(report.w5_table(records))

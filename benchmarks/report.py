@@ -93,6 +93,29 @@ def table(records: Sequence[Record]) -> str:
                        "is better, for ms and MiB lower is better"])
 
 
+TELEMETRY_COLUMNS = ("invariant-notelemetry", "invariant", "invariant-traced")
+
+
+def telemetry_table(records: Sequence[Record]) -> str:
+    """W1 without the telemetry hooks, with tracing off and on, and the ratios to the
+    baseline (1.00: no difference)."""
+    idx = _index(records)
+    lines = ["W1, the cost of telemetry: commands/s without the hooks (baseline), with "
+             "tracing off (as shipped) and on (a span per commit)", ""]
+    header = ["backend", "no telemetry", "tracing off", "tracing on", "off/base", "on/base"]
+    rows = [header]
+    for backend in sorted({r["backend"] for r in records if r["workload"] == "W1"}):
+        got = [idx.get(("W1", backend, s)) for s in TELEMETRY_COLUMNS]
+        base, off, on = (None if r is None else r["value"] for r in got)
+        rows.append([backend, _fmt(base), _fmt(off), _fmt(on), _ratio(off, base),
+                     _ratio(on, base)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines += ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+              for r in rows]
+    return "\n".join(lines)
+
+
 def w5_table(records: Sequence[Record]) -> str:
     """W5: the store's size, then a row per measure; ratios invariant ÷ each baseline."""
     own = w5_records(records)

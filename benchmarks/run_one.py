@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.plan import make_plan
-from benchmarks.systems import BACKENDS, SYSTEMS, Unavailable, make_system
+from benchmarks.systems import ALL_SYSTEMS, BACKENDS, Unavailable, make_system
 from benchmarks.workloads import WORKLOADS, run_workload
 
 DEFAULT_DSN = os.environ.get(
@@ -78,7 +78,7 @@ async def run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run_one")
     p.add_argument("--backend", choices=BACKENDS, required=True)
-    p.add_argument("--system", choices=SYSTEMS, required=True)
+    p.add_argument("--system", choices=ALL_SYSTEMS, required=True)
     p.add_argument("--workload", choices=WORKLOADS, required=True)
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--postgres-dsn", default=DEFAULT_DSN)

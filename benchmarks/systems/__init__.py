@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Protocol
 
 SYSTEMS = ("raw", "invariant", "invariant-nocache", "eventsourcing")
+TELEMETRY_SYSTEMS = ("invariant-notelemetry", "invariant-traced")
+"""invariant with its telemetry hooks taken out (the baseline) and with tracing on; run by
+``python -m benchmarks --telemetry`` beside ``invariant`` (tracing off, the default)."""
+ALL_SYSTEMS = (*SYSTEMS, *TELEMETRY_SYSTEMS)
 BACKENDS = ("sqlite", "postgres")
 
 
@@ -55,12 +59,13 @@ def make_system(name: str, backend: str, *, path: Path, dsn: str, schema: str) -
         from benchmarks.systems.raw_sys import make_raw
 
         return make_raw(backend, path=path, dsn=dsn, schema=schema)
-    if name in ("invariant", "invariant-nocache"):
+    if name in ("invariant", "invariant-nocache", *TELEMETRY_SYSTEMS):
         from benchmarks.systems.invariant_sys import InvariantSystem
 
         return InvariantSystem(
-            backend, path=path, dsn=dsn, schema=schema, cache=name == "invariant", name=name
-        )
+            backend, path=path, dsn=dsn, schema=schema, cache=name != "invariant-nocache",
+            name=name, telemetry=name.removeprefix("invariant-") if name in TELEMETRY_SYSTEMS
+            else "off")
     if name == "eventsourcing":
         from benchmarks.systems.eventsourcing_sys import EventSourcingSystem
 

@@ -27,7 +27,8 @@ class InvariantSystem:
     """``cache=False`` runs the same code with ``Aggregates(store, cache_size=0)``."""
 
     def __init__(
-        self, backend: str, *, path: Path, dsn: str, schema: str, cache: bool, name: str
+        self, backend: str, *, path: Path, dsn: str, schema: str, cache: bool, name: str,
+        telemetry: str = "off",
     ) -> None:
         self.name = name
         self.backend = backend
@@ -37,8 +38,12 @@ class InvariantSystem:
         self.cache = cache
         self.storage: Any = None
         self.retries = 10
+        self.telemetry = telemetry
+        """``off`` (tracing off, as shipped), ``notelemetry`` (the hooks taken out) or
+        ``traced`` (a span per commit, to an exporter that drops them)."""
 
     async def setup(self, *, concurrency: int = 1) -> None:
+        _telemetry(self.telemetry)
         storage: Any
         if self.backend == "sqlite":
             from invariant.store import SQLiteStorage
@@ -153,3 +158,36 @@ async def _postgres_settings(storage: EventStorage, dsn: str) -> dict[str, str]:
     finally:
         await conn.close()
     return {"synchronous_commit": str(value), "asked on": "a new session with the same DSN"}
+
+
+class _Direct:
+    """The event store commit as it was before the telemetry hook: the storage called
+    directly (the no-telemetry baseline)."""
+
+    @staticmethod
+    def commit(storage: Any, work: Any) -> Any:
+        return storage.commit(work)
+
+
+def _telemetry(mode: str) -> None:
+    if mode == "notelemetry":
+        from invariant.application import unit_of_work
+        from invariant.store import event_store
+
+        unit_of_work.telemetry = _Direct  # type: ignore[assignment]
+        event_store.telemetry = _Direct  # type: ignore[assignment]
+    elif mode == "traced":
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+
+        from invariant.telemetry import use_tracer_provider
+
+        class Drop(SpanExporter):
+            def export(self, spans: Any) -> Any:
+                from opentelemetry.sdk.trace.export import SpanExportResult
+
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(Drop()))
+        use_tracer_provider(provider)

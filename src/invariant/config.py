@@ -25,6 +25,8 @@
                                (forwarded to a NATS JetStream work queue)
 ``INVARIANT_JOBS_URL``         the NATS server of ``INVARIANT_JOBS=nats`` (default:
                                ``INVARIANT_BROKER_URL`` when ``INVARIANT_BROKER=nats``)
+``INVARIANT_LOG_FORMAT``       ``text`` (default) or ``json``: one JSON line per log
+                               record (read by :func:`invariant.telemetry.configure_logging`)
 =============================  ==========================================================
 """
 
@@ -76,7 +78,8 @@ class Settings:
         """Read settings from ``environ`` (default: ``os.environ``); unknown keys are errors."""
         env = os.environ if environ is None else environ
         known = {"STORE", "SQLITE_PATH", "POSTGRES_DSN", "POSTGRES_SCHEMA", "POSTGRES_POOL",
-                 "APP", "BROKER", "BROKER_URL", "BROKER_CHANNEL", "JOBS", "JOBS_URL"}
+                 "APP", "BROKER", "BROKER_URL", "BROKER_CHANNEL", "JOBS", "JOBS_URL",
+                 "LOG_FORMAT"}
         unknown = sorted(k for k in env if k.startswith(PREFIX) and k[len(PREFIX):] not in known
                          and not k.startswith(f"{PREFIX}TEST_") and not k.startswith(
                              f"{PREFIX}BENCH_"))

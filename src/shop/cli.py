@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from invariant.domain.errors import ConfigurationError
+from invariant.telemetry import configure_logging, configure_tracing
 from shop.config import ShopSettings
 from shop.platform.runtime import Shop
 from shop.platform.serving import CouldNotStart, listening_socket, serve
@@ -30,6 +32,8 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def _settings() -> ShopSettings:
     try:
+        configure_logging(os.environ)
+        configure_tracing(os.environ)
         return ShopSettings.from_env()
     except ConfigurationError as exc:
         _fail(f"Configuration error: {exc}", 2)

@@ -27,6 +27,9 @@ broker keep invariant's own ``INVARIANT_*`` settings).
 ``SHOP_BACKLOG_LIMIT``          items of background work (outbox rows, events and commands
                                 for fulfilment, deliveries, due jobs) over which requests
                                 that bring work are answered 503 with ``Retry-After`` (5000)
+``SHOP_METRICS_TOKEN``          a bearer token that may scrape ``/metrics`` (and nothing
+                                else), at least 32 characters, for Prometheus (admins'
+                                access tokens expire); unset: admins only
 ==============================  ==========================================================
 """
 
@@ -47,7 +50,8 @@ PREFIX = "SHOP_"
 N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
-          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY", "READY_MAX_LAG", "BACKLOG_LIMIT"}
+          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY", "READY_MAX_LAG", "BACKLOG_LIMIT",
+          "METRICS_TOKEN"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class ShopSettings:
     max_body: int = 64 * 1024
     ready_max_lag: float = 30.0
     backlog_limit: int = 5000
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShopSettings:
@@ -104,11 +109,17 @@ class ShopSettings:
             max_body=_number(env, "MAX_BODY", 64 * 1024, int, low=1),
             ready_max_lag=_number(env, "READY_MAX_LAG", 30.0, float, low=0.1),
             backlog_limit=_number(env, "BACKLOG_LIMIT", 5000, int, low=0),
+            metrics_token=env.get(f"{PREFIX}METRICS_TOKEN", "").strip(),
         )
         if settings.secret and len(settings.secret) < 32:
             raise ConfigurationError(
                 f"{PREFIX}SECRET must be at least 32 characters (got {len(settings.secret)}); "
                 "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+        if settings.metrics_token and len(settings.metrics_token) < 32:
+            raise ConfigurationError(
+                f"{PREFIX}METRICS_TOKEN must be at least 32 characters (got "
+                f"{len(settings.metrics_token)}); e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'")
         return settings
 
     def resolved(self) -> ShopSettings:

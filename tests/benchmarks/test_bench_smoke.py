@@ -63,3 +63,20 @@ def test_r1_writes_relay_records_per_broker(tmp_path: Path) -> None:
     assert got == {("R1", "inprocess", "messages/s"), ("R1-p50", "inprocess", "ms"),
                    ("R1-p99", "inprocess", "ms")}
     assert all(r["system"] == "invariant" and r["value"] > 0 for r in records)
+
+
+def test_the_telemetry_option_puts_w1_without_hooks_beside_tracing_off_and_on(
+        tmp_path: Path) -> None:
+    out = tmp_path / "telemetry.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--telemetry", "--backend", "sqlite",
+         "--scale", "0.01", "--out", str(out), "--workdir", str(tmp_path / "db")],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = json.loads(out.read_text())
+    assert {(r["workload"], r["system"]) for r in records if r["workload"] == "W1"} == {
+        ("W1", "invariant-notelemetry"), ("W1", "invariant"), ("W1", "invariant-traced")}
+    table = proc.stdout[proc.stdout.index("W1, the cost of telemetry"):]
+    assert "no telemetry  tracing off  tracing on  off/base  on/base" in table
+    assert "\nsqlite " in table

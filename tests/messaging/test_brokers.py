@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
@@ -13,7 +13,7 @@ from invariant.messaging.brokers.kafka import KafkaBroker
 from invariant.messaging.brokers.nats import NatsBroker
 from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
 from invariant.messaging.brokers.redis_streams import RedisStreamsBroker
-from invariant.messaging.port import Broker
+from invariant.messaging.port import Broker, Delivery
 from invariant.testing.broker_contract import (
     BrokerContract,
     BrokerFactory,
@@ -48,6 +48,9 @@ class TestInProcessBroker(BrokerContract):
 
 
 class TestNatsBroker(BrokerContract):
+    def native_headers(self, delivery: Delivery) -> Mapping[str, str] | None:
+        return dict(delivery._msg.headers or {})  # type: ignore[attr-defined]
+
     @pytest.fixture
     async def broker_factory(self) -> AsyncIterator[BrokerFactory]:
         require_port("NATS", 4222)
@@ -69,6 +72,10 @@ class TestNatsBroker(BrokerContract):
 
 class TestRabbitMQBroker(BrokerContract):
     dedupes = False
+
+    def native_headers(self, delivery: Delivery) -> Mapping[str, str] | None:
+        headers = delivery._incoming.headers or {}  # type: ignore[attr-defined]
+        return {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in headers.items()}
 
     @pytest.fixture
     async def broker_factory(self) -> AsyncIterator[BrokerFactory]:
@@ -122,6 +129,10 @@ class TestKafkaBroker(BrokerContract):
 
     dedupes = False
     reports_redelivery = False
+
+    def native_headers(self, delivery: Delivery) -> Mapping[str, str] | None:
+        return {k: v.decode()
+                for k, v in delivery._record.headers}  # type: ignore[attr-defined]
 
     @pytest.fixture
     async def broker_factory(self, kafka: KafkaServer) -> AsyncIterator[BrokerFactory]:

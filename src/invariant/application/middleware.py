@@ -14,6 +14,7 @@ from invariant.application.bus import Dispatch, Next
 from invariant.application.messages import CommandResult
 from invariant.domain.errors import ConcurrencyError, ConfigurationError, DuplicateCommandError
 from invariant.store.port import EventStorage
+from invariant.telemetry.commands import TelemetryMiddleware
 
 
 class ValidationMiddleware:
@@ -124,6 +125,7 @@ class TracingMiddleware:
 
 
 def default_middleware(storage: EventStorage, *, retries: int = 3) -> list[Any]:
-    """Logging, validation, idempotency and retry, in that order around the unit of work."""
-    return [LoggingMiddleware(), ValidationMiddleware(), IdempotencyMiddleware(storage),
-            RetryMiddleware(retries)]
+    """Telemetry, logging, validation, idempotency and retry, in that order around the unit
+    of work."""
+    return [TelemetryMiddleware(), LoggingMiddleware(), ValidationMiddleware(),
+            IdempotencyMiddleware(storage), RetryMiddleware(retries)]

@@ -33,6 +33,7 @@ from invariant.store.records import (
     SnapshotRecord,
     StreamState,
 )
+from invariant.telemetry import commits as telemetry
 
 T = TypeVar("T")
 
@@ -241,10 +242,9 @@ class UnitOfWork:
         if not appends and not self._messages and command is None:
             self._committed = True
             return CommitResult(())
-        result = await self._store.storage.commit(
-            Commit(appends=appends, snapshots=snapshots, messages=tuple(self._messages),
-                   command=command)
-        )
+        result = await telemetry.commit(
+            self._store.storage, Commit(appends=appends, snapshots=snapshots,
+                                        messages=tuple(self._messages), command=command))
         self._committed = True
         for t in changed:
             t.aggregate.mark_saved()

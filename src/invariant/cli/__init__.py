@@ -4,6 +4,7 @@ finds the application (``--app`` or ``INVARIANT_APP``) and its existing database
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from invariant.extras import needs_extra
@@ -23,6 +24,7 @@ with needs_extra("cli"):
     )
     from invariant.cli.errors import OperatorGroup
     from invariant.cli.target import APP_OPTION
+from invariant.telemetry import configure_logging, configure_tracing
 
 app = typer.Typer(
     name="invariant", no_args_is_help=True,
@@ -38,7 +40,11 @@ def main(
         APP_OPTION, help="package.module:attribute of the application to operate, e.g. "
         "shop.operations:app (default: INVARIANT_APP)")] = None,
 ) -> None:
-    """The options every command shares (read by :func:`invariant.cli.target.current_target`)."""
+    """The options every command shares (read by :func:`invariant.cli.target.current_target`).
+    Logs and traces as ``INVARIANT_LOG_FORMAT`` and the ``OTEL_*`` variables say, so the
+    relay, consumers and job workers run as their own processes continue the traces."""
+    configure_logging(os.environ)
+    configure_tracing(os.environ)
 
 
 app.add_typer(contracts.app, name="contracts")

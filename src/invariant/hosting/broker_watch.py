@@ -14,6 +14,7 @@ from typing import TypeVar
 from invariant.clock import Clock, utc_now
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Delivery, Message
+from invariant.telemetry import metrics
 
 T = TypeVar("T")
 
@@ -60,5 +61,7 @@ class BrokerWatch:
             self.last_error = f"{type(exc).__name__}: {exc}"
             self.failing_since = self.failing_since or self.clock()
             raise
+        if self.failing_since is not None:
+            metrics.broker_reconnected(self.name)
         self.failing_since = None
         return result

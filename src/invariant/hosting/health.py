@@ -37,6 +37,7 @@ class Attention:
     parked_processes: dict[str, int] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)
     dead_jobs: dict[str, int] = field(default_factory=dict)
+    pending_jobs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,8 @@ def _attention(conn: Connection) -> Attention:
     return Attention(
         _counts(conn, processes.c.kind, processes.c.status == persistence.NEEDS_ATTENTION),
         _counts(conn, letters.c.consumer),
-        _counts(conn, queued.c.name, queued.c.state == jobs.DEAD))
+        _counts(conn, queued.c.name, queued.c.state == jobs.DEAD),
+        _counts(conn, queued.c.name, queued.c.state == jobs.PENDING))
 
 
 def _counts(conn: Connection, key: Column[str], *where: ColumnElement[bool]

@@ -32,6 +32,7 @@ from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
 from invariant.sql.locks import create_tables
 from invariant.tasks import sleep_or_stop
+from invariant.telemetry.messages import consumed
 
 Handler = Callable[[Connection, Message], None]
 
@@ -87,7 +88,7 @@ class Consumer:
 
     async def handle(self, message: Message) -> str:
         """Apply ``message`` once: ``handled``, ``duplicate`` or ``parked``."""
-        outcome = await self._handle(message)
+        outcome = await consumed(self.name, message, self._handle(message))
         self.outcomes[outcome] += 1
         return outcome
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from invariant.clock import from_micros, to_micros
+from invariant.telemetry.tracing import trace_context
 
 JsonObject = dict[str, Any]
 
@@ -39,6 +40,16 @@ class Message:
     metadata: JsonObject = field(default_factory=dict)
     position: int | None = None
     created_at: datetime | None = None
+
+    def trace_headers(self) -> dict[str, str]:
+        """The W3C trace context of the message (``traceparent``, ``tracestate``), for the
+        native headers of the brokers that have them, so tools that read headers follow the
+        trace too (invariant's consumers read it from ``metadata``, which every broker
+        carries in the body)."""
+        if "traceparent" not in self.metadata:
+            return {}
+        fields = trace_context(self.metadata)
+        return fields if "traceparent" in fields else {}
 
     def encode(self) -> bytes:
         """The JSON body carried by every adapter."""

@@ -48,6 +48,7 @@ from invariant.sql.handover import hand_over
 from invariant.sql.locks import create_tables, serialize
 from invariant.sql.outbox_table import create_outbox
 from invariant.tasks import poll
+from invariant.telemetry import messages as telemetry
 
 metadata = MetaData()
 claims = Table(
@@ -104,7 +105,7 @@ class OutboxRelay:
         now = to_micros(self.clock())
         published = await hand_over(
             self.database, lambda conn: self._claim(conn, now),
-            lambda batch: self.broker.publish([m for _, m in batch]),
+            lambda batch: telemetry.published(self.broker.publish, [m for _, m in batch]),
             release=lambda conn, batch: self._release(conn, [i for i, _ in batch]),
             settle=lambda conn, batch: self._mark_published(conn, [i for i, _ in batch]))
         self.published += published

@@ -37,6 +37,7 @@ from invariant.store.batch import EventBatch, decode_log_page
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.signal import CommitSignal
 from invariant.tasks import stop_task
+from invariant.telemetry.tracing import traced
 
 Progress = Callable[[int, int], None]
 """Called with ``(checkpoint, head)`` after every page."""
@@ -251,7 +252,10 @@ class CatchingUp:
                           caught_up: bool, batch: EventBatch | None = None
                           ) -> None:
         try:
-            await self._commit_page(track, items, lean, end, caught_up, batch)
+            await traced("projection page", self._commit_page(
+                track, items, lean, end, caught_up, batch), {
+                "invariant.projection": track.projection.key, "invariant.page.events":
+                len(items), "invariant.page.end": end})
         except (_Moved, Paused, ProjectionFailedError, DetailsNotLoaded):
             raise
         except Exception as exc:

@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable
+from contextvars import copy_context
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -244,7 +245,10 @@ class SQLiteReadModels(ReadModelDatabase):
             queued.append(turn)
             return await turn.future
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, work, write)
+        # The work sees the caller's context variables (its trace span, its correlation id),
+        # as it would with asyncio.to_thread.
+        return await loop.run_in_executor(self._executor, copy_context().run, self._run, work,
+                                          write)
 
     async def close(self) -> None:
         for kept in (self._writer, self._reader):

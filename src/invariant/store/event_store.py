@@ -25,6 +25,7 @@ from invariant.store.records import (
 )
 from invariant.store.registry import EventRegistry
 from invariant.store.upcasting import Upcasters
+from invariant.telemetry import commits as telemetry
 
 
 class DetailsNotLoaded(InvariantError):
@@ -222,7 +223,7 @@ class EventStore:
     ) -> CommitResult:
         """Append events to one stream atomically (with their outbox rows)."""
         request = AppendRequest(stream_id, expected_version, self.new_events(events, metadata))
-        return await self.storage.commit(Commit(appends=(request,)))
+        return await telemetry.commit(self.storage, Commit(appends=(request,)))
 
     # -- reading -------------------------------------------------------------------------
 

@@ -165,6 +165,8 @@ class CommitResult:
     """What a client needs for read-your-writes: new versions and the last global position."""
 
     streams: tuple[StreamResult, ...]
+    batch_size: int = 1
+    """How many commits were written in the same transaction as this one (group commit)."""
 
     @property
     def position(self) -> int:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from invariant.messaging.port import Broker, Delivery, Message
 
 BrokerFactory = Callable[[], Broker]
 DropConnection = Callable[[Broker], Awaitable[None] | None]
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def message(n: int, stream: str = "s-1") -> Message:
@@ -83,6 +85,11 @@ class BrokerContract:
     dedupes = True
     reports_redelivery = True
 
+    def native_headers(self, delivery: Delivery) -> Mapping[str, str] | None:
+        """The broker's own headers of ``delivery``, for brokers that have them (None: the
+        trace context travels in the body's metadata only)."""
+        return None
+
     @pytest.fixture
     def broker_factory(self) -> BrokerFactory:
         raise NotImplementedError("provide a broker_factory fixture: () -> Broker")
@@ -99,6 +106,18 @@ class BrokerContract:
             yield b
         finally:
             await b.close()
+
+    async def test_the_w3c_trace_context_travels_with_the_message(self, broker: Broker
+                                                                  ) -> None:
+        context = {"traceparent": TRACEPARENT, "tracestate": "invariant=test"}
+        traced = replace(message(1), metadata={"source": "test", **context})
+        await broker.declare("g")
+        await broker.publish([traced])
+        (delivery,) = await drain(broker, "g", 1)
+        assert delivery.message.metadata == traced.metadata
+        headers = self.native_headers(delivery)
+        if headers is not None:
+            assert {k: headers.get(k) for k in context} == context
 
     async def test_a_group_receives_published_messages_in_order(self, broker: Broker
                                                                 ) -> None:

@@ -24,6 +24,7 @@ from invariant.domain.errors import ConfigurationError
 from invariant.files import private_directory, private_file
 from invariant.messaging import jobs
 from invariant.messaging.port import Message
+from invariant.telemetry import traced
 from shop.notifications.application import SEND_EMAIL, emails_for
 from shop.notifications.domain import Email
 
@@ -86,6 +87,10 @@ class SmtpMailer:
         message["Subject"] = email.subject
         message["Message-ID"] = make_msgid(domain="shop.local")
         message.set_content(email.text)
+        await traced("smtp send", self._deliver(message),
+                     {"server.address": self.host, "server.port": self.port}, kind="client")
+
+    async def _deliver(self, message: EmailMessage) -> None:
         while self._idle:
             client = self._idle.pop()
             try:

@@ -127,6 +127,8 @@ class Tokens:
 
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /identity/login")
+BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+"""The request's ``Authorization: Bearer`` credentials, if any (checked by the caller)."""
 
 
 async def current_user(

@@ -10,12 +10,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from invariant.http import Backpressure, BodyLimit, install_error_handlers
+from invariant.telemetry.endpoint import metrics_router
+from invariant.telemetry.web import instrument
 from shop.platform.backpressure import EXEMPT, shop_backlog
 from shop.platform.docs import install_docs
 from shop.platform.health_api import router as health
+from shop.platform.metrics import figures, may_scrape
 from shop.platform.routing import (
     ID_PATTERN,
     MAX_OFFSET,
@@ -76,6 +79,8 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     install_docs(app)
 
     app.include_router(health())
+    app.include_router(metrics_router(lambda: figures(shop), dependencies=[Depends(may_scrape)]))
+    instrument(app)
     for router in shop.host.routers:
         app.include_router(router)
     from shop.platform import console  # the operators' web console, at /console

@@ -128,7 +128,8 @@ class KafkaBroker:
         try:
             sent = [await self._producer.send(
                 self.topic, m.encode(), key=m.stream_id.encode(),
-                headers=[("message_id", m.message_id.encode())]) for m in batch]
+                headers=[("message_id", m.message_id.encode()), *(
+                    (k, v.encode()) for k, v in m.trace_headers().items())]) for m in batch]
             await asyncio.gather(*sent)
         except _ERRORS as exc:
             raise BrokerError(f"Kafka publish failed: {exc}") from exc

@@ -135,7 +135,8 @@ class NatsBroker:
             try:
                 await js.publish(f"{self.subject}.{message.message_type}", message.encode(),
                                  stream=self.stream,
-                                 headers={"Nats-Msg-Id": message.message_id})
+                                 headers={"Nats-Msg-Id": message.message_id,
+                                          **message.trace_headers()})
             except ERRORS as exc:
                 raise BrokerError(f"NATS publish failed: {exc}") from exc
 

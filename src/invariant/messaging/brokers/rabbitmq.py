@@ -144,6 +144,7 @@ class RabbitMQBroker:
                 exchange.publish(
                     aio_pika.Message(m.encode(), message_id=m.message_id, type=m.message_type,
                                      content_type="application/json",
+                                     headers=dict(m.trace_headers()),
                                      delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
                     routing_key=m.message_type, timeout=10)
                 for m in batch

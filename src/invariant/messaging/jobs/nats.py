@@ -87,6 +87,7 @@ from invariant.sql.database import ReadModelDatabase, dialect_insert
 from invariant.sql.handover import hand_over
 from invariant.sql.locks import create_tables, serialize
 from invariant.tasks import poll, sleep_or_stop, stop_task
+from invariant.telemetry.jobs import ran
 
 with needs_extra("nats"):
     import nats
@@ -385,7 +386,7 @@ class QueuedJobWorker:
                                   + ", ".join(sorted(self.handlers)))
             heartbeat = asyncio.create_task(self._heartbeat(delivered))
             try:
-                await handler(job)
+                await ran(job, handler(job))
             finally:
                 await stop_task(heartbeat)
         except Exception as exc:

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from invariant.clock import from_micros, to_micros, utc_now
+from invariant.telemetry.jobs import queued
 from invariant.wakeups import Wakeups
 
 PENDING, DEAD = "pending", "dead"
@@ -90,7 +91,7 @@ def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
     loop runs anything else; one that has not committed yet is found at the next look)."""
     moment = now or utc_now()
     result = conn.execute(jobs.insert().values(
-        name=name, payload=orjson.dumps(dict(payload)).decode(), state=PENDING,
+        name=name, payload=orjson.dumps(dict(queued(payload))).decode(), state=PENDING,
         run_at=to_micros(moment + timedelta(seconds=delay)), attempts=0,
         max_attempts=max_attempts, created_at=to_micros(moment)))
     key = result.inserted_primary_key

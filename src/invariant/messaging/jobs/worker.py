@@ -44,6 +44,7 @@ from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
 from invariant.sql.locks import create_tables, serialize
 from invariant.tasks import poll
+from invariant.telemetry.jobs import ran
 
 log = logging.getLogger("invariant.jobs")
 
@@ -105,7 +106,7 @@ class JobWorker:
             if handler is None:
                 raise LookupError(f"no handler for job {job.name!r}; known: "
                                   + ", ".join(sorted(self.handlers)))
-            await handler(job)
+            await ran(job, handler(job))
         except Exception as exc:
             failure = exc
             await self.database.run(lambda conn: self._failed(conn, job, failure))

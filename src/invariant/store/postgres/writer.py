@@ -184,7 +184,7 @@ class PostgresWriter:
                 again.append((commit, future))
             elif status == "ok":
                 future.set_result(CommitResult(
-                    (StreamResult(request.stream_id, row[2], row[3], row[4]),)
+                    (StreamResult(request.stream_id, row[2], row[3], row[4]),), len(batch)
                 ))
             elif status == "conflict":
                 future.set_exception(ConcurrencyError(

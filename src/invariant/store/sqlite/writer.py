@@ -11,8 +11,10 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
 from invariant.domain.errors import InvariantError, StoreError
+from invariant.store.records import CommitResult
 from invariant.store.sqlite.batch_insert import insert_singles
 from invariant.store.sqlite.commits import Job, Refused
 
@@ -78,7 +80,13 @@ def _settle(jobs: list[Job]) -> None:
         if job.error is not None:
             job.future.set_exception(job.error)
         else:
-            job.future.set_result(job.result)
+            job.future.set_result(_in_batch(job.result, len(jobs)))
+
+
+def _in_batch(result: object, size: int) -> object:
+    if size > 1 and isinstance(result, CommitResult):
+        return replace(result, batch_size=size)
+    return result
 
 
 class LoopWriter:

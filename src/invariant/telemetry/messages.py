@@ -1,0 +1,59 @@
+"""The broker hooks: a producer span per message the outbox relay publishes (its context
+replaces the message's, so the consumer is its child), and a consumer span per message
+handled, the child of the context the message carries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from invariant.telemetry import tracing
+from invariant.telemetry.correlation import correlated
+
+if TYPE_CHECKING:
+    from invariant.messaging.port import Message
+
+T = TypeVar("T")
+
+
+async def published(publish: Callable[[Sequence[Message]], Awaitable[None]],
+                    batch: Sequence[Message]) -> None:
+    """``publish(batch)``, with one ``outbox publish`` span per message while tracing is on."""
+    if not tracing.enabled() or not batch:
+        await publish(batch)
+        return
+    spans = [tracing.start("outbox publish", _attributes(m), kind="producer",
+                           parent=m.metadata) for m in batch]
+    out: list[Message] = []
+    for message, span in zip(batch, spans, strict=True):
+        metadata = dict(message.metadata)
+        tracing.inject_span(metadata, span)
+        out.append(replace(message, metadata=metadata))
+    try:
+        await publish(out)
+    except BaseException as exc:
+        for span in spans:
+            span.record_exception(exc)
+        raise
+    finally:
+        for span in spans:
+            span.end()
+
+
+async def consumed(group: str, message: Message, work: Awaitable[T]) -> T:
+    """Await ``work`` (handling ``message`` for ``group``) in a ``consume`` span, the child
+    of the message's trace context, with the message's correlation id in the logs."""
+    with correlated(message.metadata):
+        if not tracing.enabled():
+            return await work
+        with tracing.span(f"consume {group}", {**_attributes(message),
+                                               "messaging.consumer.group.name": group},
+                          kind="consumer", parent=message.metadata):
+            return await work
+
+
+def _attributes(message: Message) -> dict[str, Any]:
+    return {"messaging.message.id": message.message_id,
+            "invariant.message.type": message.message_type,
+            "invariant.stream_id": message.stream_id}
