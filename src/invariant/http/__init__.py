@@ -1,8 +1,9 @@
-"""The HTTP boundary: domain errors as RFC 9457 problem details (FastAPI), and a cap on
-request bodies."""
+"""The HTTP boundary: domain errors as RFC 9457 problem details (FastAPI), a cap on
+request bodies, and the resilient client for other services' HTTP APIs."""
 
+from invariant.http.client import ServiceClient
 from invariant.http.errors import MEDIA_TYPE, Problem, install_error_handlers, problem_for
 from invariant.http.limits import BodyLimit, BodyTooLarge
 
-__all__ = ["MEDIA_TYPE", "BodyLimit", "BodyTooLarge", "Problem", "install_error_handlers",
-           "problem_for"]
+__all__ = ["MEDIA_TYPE", "BodyLimit", "BodyTooLarge", "Problem", "ServiceClient",
+           "install_error_handlers", "problem_for"]
