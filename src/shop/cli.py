@@ -1,4 +1,4 @@
-"""shop's command line: ``serve`` (the default) and ``demo``."""
+"""shop's command line: ``serve`` (the default), ``migrate`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.domain.errors import ConfigurationError
 from shop.config import ShopSettings
@@ -84,6 +85,28 @@ def serve_command() -> None:
             asyncio.run(serve(shop, sock, on_started=banner))
     except CouldNotStart as exc:
         _fail(f"shop cannot start: {exc}", 1)
+
+
+@app.command()
+def migrate(
+    context: str = typer.Argument(..., help="The context whose schema to migrate, or all"),
+) -> None:
+    """Apply the schema migrations of CONTEXT (invariant's tables and the context's own) to
+    the database the INVARIANT_* settings name; ``all``: every context's, in that one
+    database (a single-process shop)."""
+    from shop.platform.schemas import CONTEXTS, migrate_database
+
+    settings = _settings()
+    contexts = list(CONTEXTS) if context == "all" else [context]
+    try:
+        for line in asyncio.run(migrate_database(settings.invariant, contexts)):
+            console.print(line, markup=False, highlight=False)
+    except ConfigurationError as exc:
+        _fail(f"Configuration error: {exc}", 2)
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(f"shop cannot migrate {context}: the database did not answer "
+              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+              "check INVARIANT_STORE and INVARIANT_POSTGRES_DSN", 1)
 
 
 @app.command()
