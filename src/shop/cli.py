@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.panel import Panel
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.config import redact
 from invariant.domain.errors import ConfigurationError
 from shop.config import ShopSettings
 from shop.platform.runtime import Shop
@@ -107,6 +109,36 @@ def migrate(
         _fail(f"shop cannot migrate {context}: the database did not answer "
               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
               "check INVARIANT_STORE and INVARIANT_POSTGRES_DSN", 1)
+
+
+@app.command()
+def provision(
+    context: str = typer.Argument(..., help="The context to give a role and schema, or all"),
+    prefix: str = typer.Option("shop_", help="Role and schema names: PREFIX + context"),
+) -> None:
+    """Give CONTEXT (or every context) its own PostgreSQL role and a schema that role owns,
+    and nothing else; run with an INVARIANT_POSTGRES_DSN allowed to create roles. Prints
+    the settings each service then runs (and migrates) with."""
+    from shop.platform.ownership import provision as provision_roles
+    from shop.platform.ownership import service_dsn
+    from shop.platform.schemas import CONTEXTS
+
+    settings = _settings().invariant
+    if not settings.postgres_dsn:
+        _fail("Configuration error: INVARIANT_POSTGRES_DSN is not set; provision needs the "
+              "PostgreSQL server (an account allowed to create roles)", 2)
+    contexts = list(CONTEXTS) if context == "all" else [context]
+    try:
+        owners = asyncio.run(provision_roles(settings.postgres_dsn, contexts, prefix=prefix))
+    except ConfigurationError as exc:
+        _fail(f"Configuration error: {exc}", 2)
+    except (OSError, asyncpg.PostgresError) as exc:
+        _fail(f"shop cannot provision {context}: PostgreSQL refused or did not answer "
+              f"({type(exc).__name__}: {exc}); check INVARIANT_POSTGRES_DSN", 1)
+    for owner in owners:
+        typer.echo(f"{owner.context}: INVARIANT_POSTGRES_DSN="
+                   f"{redact(service_dsn(settings.postgres_dsn, owner))} "
+                   f"INVARIANT_POSTGRES_SCHEMA={owner.schema}")
 
 
 @app.command()

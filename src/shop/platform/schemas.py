@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
@@ -87,10 +87,15 @@ async def _on_connection(settings: Settings, work: Callable[[Connection], T], *,
     try:
         async with engine.connect() as conn:
             if create_schema and settings.store == "postgres":
-                await conn.exec_driver_sql(
-                    f'CREATE SCHEMA IF NOT EXISTS "{settings.postgres_schema}"')
+                await conn.run_sync(_create_schema, settings.postgres_schema)
             result = await conn.run_sync(work)
             await conn.commit()
             return result
     finally:
         await engine.dispose()
+
+
+def _create_schema(conn: Connection, schema: str) -> None:
+    # Only when missing: a service's role owns its schema but may not create schemas.
+    if conn.execute(text("SELECT to_regnamespace(:s)"), {"s": schema}).scalar() is None:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')

@@ -15,7 +15,9 @@ depends_on = None
 
 STATEMENTS = {
     'postgresql': [
-        'CREATE SCHEMA IF NOT EXISTS __invariant_schema__',
+        """DO $$ BEGIN
+            IF to_regnamespace('__invariant_schema__') IS NULL THEN CREATE SCHEMA __invariant_schema__; END IF;
+        END $$""",
         'CREATE SEQUENCE IF NOT EXISTS __invariant_schema__.invariant_events_position_seq',
         """CREATE TABLE IF NOT EXISTS __invariant_schema__.invariant_events (
             position        bigint      PRIMARY KEY
