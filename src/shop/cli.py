@@ -89,6 +89,31 @@ def serve_command() -> None:
         _fail(f"shop cannot start: {exc}", 1)
 
 
+@app.command("gateway")
+def gateway_command() -> None:
+    """Serve the gateway: shop's public HTTP API in front of the contexts' services
+    (SHOP_SERVICE_<CONTEXT>_URL), on SHOP_HOST:SHOP_PORT."""
+    import os
+
+    import uvicorn
+
+    from shop.gateway import gateway
+
+    settings = _settings()
+    try:
+        app_ = gateway(settings, os.environ)
+    except ConfigurationError as exc:
+        _fail(f"Configuration error: {exc}", 2)
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except CouldNotStart as exc:
+        _fail(f"the gateway cannot start: {exc}", 1)
+    config = uvicorn.Config(app_, log_level="warning", lifespan="on")
+    console.print(f"shop's gateway at http://{settings.host}:{settings.port}", markup=False)
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
+
+
 @app.command()
 def migrate(
     context: str = typer.Argument(..., help="The context whose schema to migrate, or all"),

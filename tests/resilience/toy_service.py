@@ -23,13 +23,15 @@ def free_port() -> int:
 
 @dataclass
 class ToyService:
-    """Answers ``/thing`` with ``statuses`` in turn (then 200); ``hold`` keeps every
-    request waiting until it is set. Counts requests, and the most in flight at once."""
+    """Answers any path with ``statuses`` in turn (then 200); ``hold`` keeps every request
+    waiting until it is set. Counts requests and the most in flight at once, and keeps the
+    last request's headers."""
 
     port: int = field(default_factory=free_port)
     statuses: list[int] = field(default_factory=list)
     hold: asyncio.Event | None = None
     requests: int = 0
+    last_headers: dict[str, str] = field(default_factory=dict)
     in_flight: int = 0
     most_in_flight: int = 0
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -42,6 +44,7 @@ class ToyService:
 
     async def _thing(self, request: Request) -> JSONResponse:
         self.requests += 1
+        self.last_headers = dict(request.headers)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         async with self._arrived:
@@ -60,7 +63,8 @@ class ToyService:
             await self._arrived.wait_for(lambda: self.in_flight >= count)
 
     async def start(self) -> None:
-        app = Starlette(routes=[Route("/thing", self._thing, methods=["GET", "POST"])])
+        app = Starlette(routes=[Route("/{path:path}", self._thing,
+                                      methods=["GET", "POST", "PUT", "DELETE"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
                                 lifespan="off")
         self._server = uvicorn.Server(config)

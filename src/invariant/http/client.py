@@ -5,7 +5,7 @@ any other answer (4xx included) is returned as it is."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,7 +47,7 @@ class ServiceClient:
 
     async def request(self, method: str, path: str, *, content: bytes | None = None,
                       json: Any = None, params: Mapping[str, str] | None = None,
-                      headers: Mapping[str, str] | None = None,
+                      headers: Mapping[str, str] | Sequence[tuple[bytes, bytes]] | None = None,
                       idempotent: bool | None = None) -> httpx.Response:
         """Send the request; retried only when ``idempotent`` (default: by its method)."""
         method = method.upper()

@@ -136,7 +136,7 @@ def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
     return JSONResponse(problem.body, problem.status, exc.headers, media_type=MEDIA_TYPE)
 
 
-def _method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
+def method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
     """405 naming, in ``Allow`` and in the detail, every method the path supports."""
     problem = _problem(405, "method-not-allowed", "Method not allowed",
                        f"{request.method} is not supported on {request.url.path}; "
@@ -161,7 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return Response(status_code=exc.status_code, headers=exc.headers)
         if exc.status_code == 405 and (
                 allowed := allowed_methods(request.app.router.routes, request.scope)):
-            return _method_not_allowed(request, allowed)
+            return method_not_allowed(request, allowed)
         return http_error_response(exc)
 
     app.add_exception_handler(StarletteHTTPException, on_http_error)

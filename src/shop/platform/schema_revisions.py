@@ -4,16 +4,11 @@ revisions (its schema holds invariant's tables only)."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from sqlalchemy import Table
 
-from invariant.config import Settings
 from invariant.migrations.generate import table_statements, write_revision
 from shop.catalog.infrastructure import SEARCH_INDEX
-from shop.config import ShopSettings
-from shop.platform.runtime import Shop
+from shop.platform.published import unstarted_shop
 from shop.platform.schemas import context_chain
 
 EXTRA = {"catalog": SEARCH_INDEX}
@@ -23,9 +18,7 @@ EXTRA = {"catalog": SEARCH_INDEX}
 def context_tables() -> dict[str, list[Table]]:
     """Every context's own tables (its module's and its projections'), as the code has
     them (the modules are built, never started)."""
-    with tempfile.TemporaryDirectory() as data:
-        settings = Settings(store="sqlite", sqlite_path=Path(data) / "unused.db")
-        shop = Shop(ShopSettings(invariant=settings, data=Path(data)))
+    with unstarted_shop() as shop:
         return {m.name: [*(m.tables.tables.values() if m.tables is not None else ()),
                          *(t for p in m.projections for t in p.metadata.tables.values())]
                 for m in shop.modules}
