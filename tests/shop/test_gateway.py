@@ -228,3 +228,63 @@ def test_a_missing_or_wrong_service_url_stops_the_gateway_naming_it(
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+async def test_a_service_that_never_answers_is_a_503_not_a_hang(
+        deployment: Deployment) -> None:
+    deployment.toy.hold = asyncio.Event()
+    deployment.services["inventory"] = ServiceClient(
+        "inventory", deployment.toy.url,
+        CallPolicy(timeout=0.3, retry=RetryPolicy(attempts=1), failures_to_open=1))
+    response = await deployment.through.client.get("/inventory/p-1")
+    assert response.status_code == 503
+    assert "did not answer within 0.3 s" in response.json()["detail"]
+    assert deployment.toy.requests == 1
+
+
+async def test_a_body_over_the_cap_is_refused_at_the_edge(deployment: Deployment) -> None:
+    response = await deployment.through.client.put(
+        "/admin/inventory/p-1", content=b"x" * (deployment.upstream.shop.settings.max_body + 1),
+        headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+    assert deployment.toy.requests == 0
+
+
+def test_the_gateway_runs_as_its_own_process_in_front_of_a_shop(tmp_path: Path) -> None:
+    shop_port, gateway_port = free_port(), free_port()
+    base = {"PATH": "/usr/bin:/bin", "SHOP_SECRET": SECRET, "SHOP_DATA": str(tmp_path)}
+    env_shop = {**base, "SHOP_PORT": str(shop_port), "SHOP_SMTP_PORT": str(free_port()),
+                "INVARIANT_SQLITE_PATH": str(tmp_path / "shop.db")}
+    env_gateway = {**base, "SHOP_PORT": str(gateway_port),
+                   **{k: f"http://127.0.0.1:{shop_port}" for k in ALL_URLS}}
+    with subprocess.Popen([sys.executable, "-m", "shop"], env=env_shop,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as shop, \
+            subprocess.Popen([sys.executable, "-m", "shop", "gateway"], env=env_gateway,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as gateway:
+        try:
+            ready = _poll(f"http://127.0.0.1:{gateway_port}/ready", gateway)
+            assert ready.status_code == 200, ready.text
+            products = httpx.get(f"http://127.0.0.1:{gateway_port}/catalog/products")
+            assert products.status_code == 200
+            assert products.json()["total"] > 0
+        finally:
+            for process in (gateway, shop):
+                process.terminate()
+                process.wait(timeout=30)
+
+
+def _poll(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
+    """``url``'s answer once it answers 200 (at most 60 s: a start-up ceiling)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    last: httpx.Response | None = None
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        with contextlib.suppress(httpx.TransportError):
+            last = httpx.get(url, timeout=5)
+            if last.status_code == 200:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not become ready: {last and last.text}")
