@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -82,11 +83,26 @@ def serve_command() -> None:
     except ConfigurationError as exc:
         sock.close()
         _fail(f"Configuration error: {exc}", 2)
+    if settings.invariant.store == "sqlite":
+        _migrate_embedded(settings, sock)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the shop has stopped
             asyncio.run(serve(shop, sock, on_started=banner))
     except CouldNotStart as exc:
         _fail(f"shop cannot start: {exc}", 1)
+
+
+def _migrate_embedded(settings: ShopSettings, sock: socket.socket) -> None:
+    """make run's SQLite file, made (or brought up to date) by the same migrations as a
+    service's schema; what the shop still creates at start-up is then already there."""
+    from shop.platform.schemas import CONTEXTS, migrate_database
+
+    try:
+        asyncio.run(migrate_database(settings.invariant, CONTEXTS))
+    except (OSError, SQLAlchemyError) as exc:
+        sock.close()
+        _fail(f"shop cannot start: its SQLite file {settings.invariant.sqlite_path} could not "
+              f"be migrated ({type(exc).__name__}: {exc}); check INVARIANT_SQLITE_PATH", 1)
 
 
 @app.command("gateway")

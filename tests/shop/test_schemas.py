@@ -146,3 +146,12 @@ def test_upgrade_runs_the_framework_chain_alone(tmp_path: Path) -> None:
     with engine.begin() as conn:
         assert upgrade(conn, FRAMEWORK) == (None, "invariant_0001")
         assert "invariant_events" in inspect(conn).get_table_names()
+
+
+async def test_make_run_s_sqlite_file_is_made_by_the_migrations() -> None:
+    from tests.docs_shop import shop_ran_once
+
+    with shop_ran_once() as (directory, _):
+        settings = Settings(store="sqlite", sqlite_path=directory / "var/shop/shop.db")
+        for context in CONTEXTS:
+            await check_database(settings, context)
