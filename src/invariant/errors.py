@@ -18,6 +18,7 @@ from invariant.domain.errors import (
     ProjectionLagError,
     SerializationError,
     StoreError,
+    UnavailableError,
     UniquenessError,
     ValidationError,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "ProjectionLagError",
     "SerializationError",
     "StoreError",
+    "UnavailableError",
     "UniquenessError",
     "ValidationError",
 ]

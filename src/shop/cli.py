@@ -1,18 +1,22 @@
-"""shop's command line: ``serve`` (the default) and ``demo``."""
+"""shop's command line: ``serve`` (the default), ``migrate`` and ``demo``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import NoReturn
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.config import redact
 from invariant.domain.errors import ConfigurationError
 from invariant.telemetry import configure_logging, configure_tracing
 from shop.config import ShopSettings
@@ -84,11 +88,103 @@ def serve_command() -> None:
     except ConfigurationError as exc:
         sock.close()
         _fail(f"Configuration error: {exc}", 2)
+    if settings.invariant.store == "sqlite":
+        _migrate_embedded(settings, sock)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the shop has stopped
             asyncio.run(serve(shop, sock, on_started=banner))
     except CouldNotStart as exc:
         _fail(f"shop cannot start: {exc}", 1)
+
+
+def _migrate_embedded(settings: ShopSettings, sock: socket.socket) -> None:
+    """make run's SQLite file, made (or brought up to date) by the same migrations as a
+    service's schema; what the shop still creates at start-up is then already there."""
+    from shop.platform.schemas import CONTEXTS, migrate_database
+
+    try:
+        asyncio.run(migrate_database(settings.invariant, CONTEXTS))
+    except (OSError, SQLAlchemyError) as exc:
+        sock.close()
+        _fail(f"shop cannot start: its SQLite file {settings.invariant.sqlite_path} could not "
+              f"be migrated ({type(exc).__name__}: {exc}); check INVARIANT_SQLITE_PATH", 1)
+
+
+@app.command("gateway")
+def gateway_command() -> None:
+    """Serve the gateway: shop's public HTTP API in front of the contexts' services
+    (SHOP_SERVICE_<CONTEXT>_URL), on SHOP_HOST:SHOP_PORT."""
+    import os
+
+    import uvicorn
+
+    from shop.gateway import gateway
+
+    settings = _settings()
+    try:
+        app_ = gateway(settings, os.environ)
+    except ConfigurationError as exc:
+        _fail(f"Configuration error: {exc}", 2)
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except CouldNotStart as exc:
+        _fail(f"the gateway cannot start: {exc}", 1)
+    config = uvicorn.Config(app_, log_level="warning", lifespan="on")
+    console.print(f"shop's gateway at http://{settings.host}:{settings.port}", markup=False)
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+@app.command()
+def migrate(
+    context: str = typer.Argument(..., help="The context whose schema to migrate, or all"),
+) -> None:
+    """Apply the schema migrations of CONTEXT (invariant's tables and the context's own) to
+    the database the INVARIANT_* settings name; ``all``: every context's, in that one
+    database (a single-process shop)."""
+    from shop.platform.schemas import CONTEXTS, migrate_database
+
+    settings = _settings()
+    contexts = list(CONTEXTS) if context == "all" else [context]
+    try:
+        for line in asyncio.run(migrate_database(settings.invariant, contexts)):
+            console.print(line, markup=False, highlight=False)
+    except ConfigurationError as exc:
+        _fail(f"Configuration error: {exc}", 2)
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(f"shop cannot migrate {context}: the database did not answer "
+              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+              "check INVARIANT_STORE and INVARIANT_POSTGRES_DSN", 1)
+
+
+@app.command()
+def provision(
+    context: str = typer.Argument(..., help="The context to give a role and schema, or all"),
+    prefix: str = typer.Option("shop_", help="Role and schema names: PREFIX + context"),
+) -> None:
+    """Give CONTEXT (or every context) its own PostgreSQL role and a schema that role owns,
+    and nothing else; run with an INVARIANT_POSTGRES_DSN allowed to create roles. Prints
+    the settings each service then runs (and migrates) with."""
+    from shop.platform.ownership import provision as provision_roles
+    from shop.platform.ownership import service_dsn
+    from shop.platform.schemas import CONTEXTS
+
+    settings = _settings().invariant
+    if not settings.postgres_dsn:
+        _fail("Configuration error: INVARIANT_POSTGRES_DSN is not set; provision needs the "
+              "PostgreSQL server (an account allowed to create roles)", 2)
+    contexts = list(CONTEXTS) if context == "all" else [context]
+    try:
+        owners = asyncio.run(provision_roles(settings.postgres_dsn, contexts, prefix=prefix))
+    except ConfigurationError as exc:
+        _fail(f"Configuration error: {exc}", 2)
+    except (OSError, asyncpg.PostgresError) as exc:
+        _fail(f"shop cannot provision {context}: PostgreSQL refused or did not answer "
+              f"({type(exc).__name__}: {exc}); check INVARIANT_POSTGRES_DSN", 1)
+    for owner in owners:
+        typer.echo(f"{owner.context}: INVARIANT_POSTGRES_DSN="
+                   f"{redact(service_dsn(settings.postgres_dsn, owner))} "
+                   f"INVARIANT_POSTGRES_SCHEMA={owner.schema}")
 
 
 @app.command()

@@ -30,12 +30,14 @@ broker keep invariant's own ``INVARIANT_*`` settings).
 ``SHOP_METRICS_TOKEN``          a bearer token that may scrape ``/metrics`` (and nothing
                                 else), at least 32 characters, for Prometheus (admins'
                                 access tokens expire); unset: admins only
+``SHOP_SERVICE_<CONTEXT>_URL``  the gateway: where that context's service answers
 ==============================  ==========================================================
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -47,6 +49,8 @@ from invariant.domain.errors import ConfigurationError
 from invariant.files import private_file
 
 PREFIX = "SHOP_"
+_SERVICE_URL = re.compile(r"^SHOP_SERVICE_[A-Z]+_URL$")
+"""Where a context's service answers (read by the gateway, :mod:`shop.gateway.services`)."""
 N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
@@ -82,7 +86,7 @@ class ShopSettings:
         """Read ``SHOP_*`` and ``INVARIANT_*``; unknown ``SHOP_*`` keys are errors."""
         env = dict(os.environ if environ is None else environ)
         unknown = sorted(k for k in env if k.startswith(PREFIX)
-                         and k[len(PREFIX):] not in _KNOWN)
+                         and k[len(PREFIX):] not in _KNOWN and not _SERVICE_URL.match(k))
         if unknown:
             raise ConfigurationError(
                 f"unknown setting(s) {', '.join(unknown)}; known: "

@@ -26,6 +26,7 @@ from invariant.domain import (
     ProjectionLagError,
     SerializationError,
     StoreError,
+    UnavailableError,
     UniquenessError,
     ValidationError,
 )
@@ -49,6 +50,7 @@ DOCUMENTED_TREE = [
     (ProjectionError, InvariantError),
     (ProjectionLagError, ProjectionError),
     (ProjectionFailedError, ProjectionError),
+    (UnavailableError, InvariantError),
 ]
 
 

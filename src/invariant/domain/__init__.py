@@ -20,6 +20,7 @@ from invariant.domain.errors import (
     ProjectionLagError,
     SerializationError,
     StoreError,
+    UnavailableError,
     UniquenessError,
     ValidationError,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "SerializationError",
     "StateAggregate",
     "StoreError",
+    "UnavailableError",
     "UniquenessError",
     "ValidationError",
     "ValueObject",

@@ -18,9 +18,12 @@ Everything invariant raises on purpose derives from :class:`InvariantError`::
     │   └── MissingExtraError       an adapter's extra is not installed (invariant.extras)
     ├── SerializationError          data could not be encoded or decoded
     ├── StoreError                  the storage failed (see the chained driver error)
-    └── ProjectionError             a read model cannot give what was asked of it
-        ├── ProjectionLagError      it did not reach a position in time (wait_until)
-        └── ProjectionFailedError   it stopped at an event its handler keeps failing on
+    ├── ProjectionError             a read model cannot give what was asked of it
+    │   ├── ProjectionLagError      it did not reach a position in time (wait_until)
+    │   └── ProjectionFailedError   it stopped at an event its handler keeps failing on
+    └── UnavailableError            another service a call needs does not answer now
+                                    (``retry_after``: seconds worth waiting; see
+                                    :mod:`invariant.resilience`)
 
 The whole tree lives here, in the standard-library-only domain package, so that domain code
 can raise and catch any of it; :mod:`invariant.errors` re-exports it for application code.
@@ -213,3 +216,13 @@ class ProjectionFailedError(ProjectionError):
             f"projection {projection!r} is stopped at event {position}: {error}; fix the "
             "handler, then resume or rebuild it (`invariant projections rebuild`)"
         )
+
+
+class UnavailableError(InvariantError):
+    """Another service a call needs does not answer now: it is down, slow, overloaded or
+    failing. Nothing was decided by it; the same call may succeed after ``retry_after``
+    seconds."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -1,12 +1,14 @@
 """The HTTP boundary: domain errors as RFC 9457 problem details (FastAPI), a cap on
-request bodies, and intake refused while background work is behind."""
+request bodies, intake refused while background work is behind, and the resilient client for
+other services' HTTP APIs."""
 
 from invariant.extras import needs_extra
 
 with needs_extra("http"):
     from invariant.http.backpressure import Backpressure
+    from invariant.http.client import ServiceClient
     from invariant.http.errors import MEDIA_TYPE, Problem, install_error_handlers, problem_for
     from invariant.http.limits import BodyLimit, BodyTooLarge
 
-__all__ = ["MEDIA_TYPE", "Backpressure", "BodyLimit", "BodyTooLarge", "Problem",
+__all__ = ["MEDIA_TYPE", "Backpressure", "BodyLimit", "BodyTooLarge", "Problem", "ServiceClient",
            "install_error_handlers", "problem_for"]

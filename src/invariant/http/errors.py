@@ -10,6 +10,8 @@ NotFoundError                          404     —
 UniquenessError                        409     ``fields``: the unique field(s)
 ConcurrencyError                       409     ``retryable``: true; ``Retry-After: 0`` header
 other ConflictError                    409     —
+UnavailableError (another service      503     ``retry_after`` (seconds); also the
+down, slow, failing; circuit open)             ``Retry-After`` header (whole seconds, >= 1)
 anything else (incl. store errors)     500     ``error_id`` to find the logged traceback;
                                                never the exception's text or a traceback
 a method the path does not support     405     ``allowed``: every method of the path, also
@@ -20,6 +22,7 @@ a method the path does not support     405     ``allowed``: every method of the 
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +40,7 @@ from invariant.domain.errors import (
     FieldError,
     InvariantError,
     NotFoundError,
+    UnavailableError,
     UniquenessError,
     ValidationError,
 )
@@ -75,6 +79,11 @@ def problem_for(exc: BaseException) -> Problem:
         return Problem(problem.status, problem.body, {"Retry-After": "0"})
     if isinstance(exc, ConflictError):
         return _problem(409, "conflict", "Conflict", str(exc))
+    if isinstance(exc, UnavailableError):
+        seconds = max(1, math.ceil(exc.retry_after))
+        problem = _problem(503, "unavailable", "Service unavailable", str(exc),
+                           retry_after=seconds)
+        return Problem(problem.status, problem.body, {"Retry-After": str(seconds)})
     return _problem(500, "internal", "Internal server error",
                     "an unexpected error occurred; report the error_id to the operators",
                     error_id=uuid.uuid4().hex)
@@ -88,8 +97,10 @@ def _problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> P
 def response_for(exc: BaseException) -> JSONResponse:
     """The problem+json response for ``exc``; server errors are logged with their id."""
     problem = problem_for(exc)
-    if problem.status >= 500:
+    if "error_id" in problem.body:
         log.error("unhandled error %s", problem.body["error_id"], exc_info=exc)
+    elif problem.status >= 500:
+        log.warning("answered %s: %s", problem.status, problem.body["detail"])
     return JSONResponse(problem.body, problem.status, problem.headers, media_type=MEDIA_TYPE)
 
 
@@ -125,7 +136,7 @@ def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
     return JSONResponse(problem.body, problem.status, exc.headers, media_type=MEDIA_TYPE)
 
 
-def _method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
+def method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
     """405 naming, in ``Allow`` and in the detail, every method the path supports."""
     problem = _problem(405, "method-not-allowed", "Method not allowed",
                        f"{request.method} is not supported on {request.url.path}; "
@@ -150,7 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return Response(status_code=exc.status_code, headers=exc.headers)
         if exc.status_code == 405 and (
                 allowed := allowed_methods(request.app.router.routes, request.scope)):
-            return _method_not_allowed(request, allowed)
+            return method_not_allowed(request, allowed)
         return http_error_response(exc)
 
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -31,5 +31,5 @@ def module(shop: ShopContext) -> Module:
                     await catalog.add(sample.details(), sample.id)
 
     return Module(name="catalog", queries={GetProductForSale: catalog.for_sale},
-                  router=router(catalog), setup=setup)
+                  router=router(catalog), tables=products.table.metadata, setup=setup)
 

@@ -76,6 +76,10 @@ _POSTGRES_FTS = (
 )
 
 
+SEARCH_INDEX = {"sqlite": _SQLITE_FTS, "postgresql": _POSTGRES_FTS}
+"""The full-text index beside the products table, per dialect (for its migration)."""
+
+
 class SqlProductCatalog:
     """The catalog in the shop's database (SQLite or PostgreSQL)."""
 

@@ -15,7 +15,11 @@ WRONG_VERSION = "IV001"
 def schema_statements(s: str, lock_key: int) -> list[str]:
     """The statements creating schema ``s`` and its tables and functions (idempotent)."""
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        # Not CREATE SCHEMA IF NOT EXISTS: that needs the right to create schemas even when
+        # the schema exists, which a service's role owning only its schema does not have.
+        f"""DO $$ BEGIN
+            IF to_regnamespace('{s}') IS NULL THEN CREATE SCHEMA {s}; END IF;
+        END $$""",
         f"CREATE SEQUENCE IF NOT EXISTS {s}.invariant_events_position_seq",
         f"""CREATE TABLE IF NOT EXISTS {s}.invariant_events (
             position        bigint      PRIMARY KEY

@@ -1,0 +1,98 @@
+"""Another service's published HTTP API, called through a
+:class:`~invariant.resilience.ResilientCaller`: a service that cannot be reached, does not
+answer in time or answers 5xx is an :class:`~invariant.domain.errors.UnavailableError`;
+any other answer (4xx included) is returned as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from invariant.extras import needs_extra
+
+with needs_extra("http"):
+    import httpx2 as httpx
+
+from invariant.domain.errors import ConfigurationError
+from invariant.resilience import CallPolicy, CallTimeoutError, DependencyFailedError
+from invariant.resilience.caller import ResilientCaller
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+"""Methods that may be sent again after a failed attempt (RFC 9110, 9.2.2)."""
+
+
+def checked_base_url(service: str, url: str) -> str:
+    """``url`` if it is an absolute http(s) URL, else a ConfigurationError naming
+    ``service``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"the URL of {service} must be an absolute http:// or https:// URL such as "
+            f"http://127.0.0.1:8001, got {url!r}")
+    try:
+        parts.port  # noqa: B018  (a port out of range raises here)
+    except ValueError:
+        raise ConfigurationError(f"the URL of {service} has an invalid port: {url!r}") from None
+    return url.rstrip("/")
+
+
+class ServiceClient:
+    """Calls to ``service`` at ``base_url``; ``async with`` closes its connections."""
+
+    def __init__(self, service: str, base_url: str, policy: CallPolicy | None = None, *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.service = service
+        self.base_url = checked_base_url(service, base_url)
+        self.caller = ResilientCaller(service, policy)
+        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport,
+                                       timeout=self.caller.policy.timeout)
+
+    async def request(self, method: str, path: str, *, content: bytes | None = None,
+                      json: Any = None, params: Mapping[str, str] | None = None,
+                      headers: Mapping[str, str] | Sequence[tuple[bytes, bytes]] | None = None,
+                      idempotent: bool | None = None) -> httpx.Response:
+        """Send the request; retried only when ``idempotent`` (default: by its method)."""
+        method = method.upper()
+
+        async def attempt() -> httpx.Response:
+            return await self._send(method, path, content=content, json=json, params=params,
+                                    headers=headers)
+
+        repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        return await self.caller.call(attempt, idempotent=repeatable)
+
+    async def get_json(self, path: str, *, params: Mapping[str, str] | None = None) -> Any:
+        """GET ``path`` and its JSON body (any status below 500; check it if it matters)."""
+        return (await self.request("GET", path, params=params)).json()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise CallTimeoutError(self.service, self.caller.policy.timeout) from None
+        except httpx.TransportError as exc:
+            raise DependencyFailedError(
+                self.service, f"{self.base_url} cannot be reached ({type(exc).__name__}: "
+                              f"{exc or 'no detail'})") from exc
+        if response.status_code >= 500:
+            raise DependencyFailedError(
+                self.service, f"it answered {response.status_code} to {method} {path}",
+                retry_after=_retry_after(response))
+        return response
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ServiceClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(float(response.headers.get("retry-after", "1")), 0.0)
+    except ValueError:  # an HTTP date: not worth parsing for a hint
+        return 1.0
