@@ -42,6 +42,7 @@ from sqlalchemy.sql.dml import Insert
 from invariant.domain import DomainEvent
 from invariant.projections import Projection, ProjectionRunner, ReadModelDatabase
 from invariant.sql.database import dialect_insert
+from invariant.sql.driver import execute_many
 from invariant.store import (
     AppendRequest,
     Commit,
@@ -82,7 +83,7 @@ class Balances(Projection):
         deltas: dict[str, int] = {}
         for stream_id, event in zip(batch.stream_ids, batch.events, strict=True):
             deltas[stream_id] = deltas.get(stream_id, 0) + event.amount  # type: ignore[attr-defined]
-        conn.execute(self._upsert(conn.dialect.name),
+        execute_many(conn, self._upsert(conn.dialect.name),
                      [{"account_id": k, "balance": v} for k, v in deltas.items()])
 
     def _upsert(self, dialect: str) -> Insert:

@@ -41,6 +41,7 @@ from examples.bank.domain import AccountOpened, MoneyDeposited
 from examples.bank.wiring import bank_store
 from invariant.domain import ProjectionError
 from invariant.projections import ProjectionRunner, ReadModelDatabase
+from invariant.sql.driver import execute_many
 from invariant.store import EventStorage, SQLiteStorage
 from invariant.store.batch import EventBatch
 
@@ -61,7 +62,7 @@ class AccountBalances(Balances):
         for stream_id, event in zip(batch.stream_ids, batch.events, strict=True):
             money = event.amount if type(event) is MoneyDeposited else event.initial_deposit  # type: ignore[attr-defined]
             deltas[stream_id] = deltas.get(stream_id, 0) + int(money.amount * CENTS)
-        conn.execute(self._upsert(conn.dialect.name),
+        execute_many(conn, self._upsert(conn.dialect.name),
                      [{"account_id": k, "balance": v} for k, v in deltas.items()])
 
 

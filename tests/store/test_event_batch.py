@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pytest
 
 from invariant.domain import DomainEvent, SerializationError
@@ -112,6 +113,19 @@ def test_malformed_or_unknown_events_fail_precisely() -> None:
         decode_log_page(store, [(1, "acct-1", "Nope", 1, "{}")])
     with pytest.raises(SerializationError, match="v3"):
         decode_log_page(store, [(1, "acct-1", "Renamed", 3, '{"name": "x"}')])
+
+
+def test_a_page_of_one_type_with_one_malformed_row_fails_as_a_mixed_page_does() -> None:
+    # Such a page is decoded in one pass of its type's decoder; a row that fails it sends
+    # the whole page to the careful loop, which names the problem.
+    rows = [(p, "acct-1", "Credited", 1, f'{{"amount": {p}}}') for p in range(1, 6)]
+    assert decode_log_page(_store(), rows).events == [Credited(p) for p in range(1, 6)]
+    rows[3] = (4, "acct-1", "Credited", 1, '{"sum": 4}')
+    with pytest.raises(SerializationError, match="Credited data lacks field"):
+        decode_log_page(_store(), rows)
+    rows[3] = (4, "acct-1", "Credited", 1, '{"amount": 4')
+    with pytest.raises(orjson.JSONDecodeError):
+        decode_log_page(_store(), rows)
 
 
 @pytest.mark.usefixtures("gc_state")

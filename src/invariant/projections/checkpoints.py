@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -29,6 +28,7 @@ from sqlalchemy import (
 
 from invariant.clock import from_micros, to_micros
 from invariant.domain.errors import ConfigurationError
+from invariant.sql.driver import first_row
 
 RUNNING = "running"
 REBUILDING = "rebuilding"
@@ -132,32 +132,8 @@ def claim(conn: Connection, name: str, version: int, now: datetime, expected: in
         "_name": name, "_version": version, "_expected": expected, "_position": position,
         "_finishing": REBUILDING if caught_up else "", "_updated_at": to_micros(now),
     }
-    row = _first_row_on_driver(conn, _CLAIM, values)
+    row = first_row(conn, _CLAIM, values)
     return None if row is None else str(row[0])
-
-
-_DRIVER_SQL: dict[tuple[int, str], tuple[str, list[str], dict[str, object]]] = {}
-
-
-def _first_row_on_driver(conn: Connection, statement: Any, values: dict[str, object]) -> Any:
-    """The first row of one of this module's statements, run on the driver's own cursor
-    (closed after): compiled once per
-    dialect, without SQLAlchemy's per-execution work (the runner claims a checkpoint in
-    every page's transaction; the statement's bound values are plain scalars)."""
-    key = (id(statement), conn.dialect.name)
-    found = _DRIVER_SQL.get(key)
-    if found is None:
-        compiled = statement.compile(dialect=conn.dialect)
-        names = list(compiled.positiontup or ())
-        found = _DRIVER_SQL[key] = (compiled.string, names, dict(compiled.params))
-    sql, names, constants = found
-    params = tuple(values[n] if n in values else constants[n] for n in names)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-    finally:
-        cursor.close()
 
 
 def read_all(conn: Connection) -> list[Checkpoint]:

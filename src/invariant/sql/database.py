@@ -146,7 +146,10 @@ class SQLiteReadModels(ReadModelDatabase):
 
             @event.listens_for(engine, "begin")
             def on_begin(conn: Connection) -> None:
-                conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(_BEGIN)}")
+                # On the driver's connection: a statement through SQLAlchemy costs as much
+                # as the driver's work in a catch-up's page transaction.
+                mode = conn.get_execution_options().get(_BEGIN)
+                conn.connection.dbapi_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
             self._engine = engine
         return self._engine

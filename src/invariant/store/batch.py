@@ -15,6 +15,7 @@ batch's columns instead, and no envelope is made at all::
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
@@ -147,6 +148,10 @@ def decode_log_page(store: EventStore, rows: Sequence[LogRow],
     # Adapters hand out JSON text or decoded objects; the first row says which (a row of
     # the other kind fails the fast path and is decoded on the careful one).
     text = bool(rows) and type(rows[0][4]) is not dict
+    if text:
+        uniform = _decode_uniform(store, rows, handled)
+        if uniform is not None:
+            return EventBatch(uniform, rows=rows)
     events: list[DomainEvent] = []
     append = events.append
     kept: list[LogRow] | None = None  # the rows of ``events``, once some are left out
@@ -186,6 +191,28 @@ def decode_log_page(store: EventStore, rows: Sequence[LogRow],
             kept.append(row)
         append(event)
     return EventBatch(events, rows=rows if kept is None else kept)
+
+
+def _decode_uniform(store: EventStore, rows: Sequence[LogRow],
+                    handled: frozenset[str] | None) -> list[DomainEvent] | None:
+    """The events of a page whose rows are all of one stored type and schema version, in
+    one pass of the type's decoder (the common page: no per-row checks); None for any
+    other page, or when a row does not decode, so that the careful loop takes it."""
+    stored_type, stored_version = rows[0][2], rows[0][3]
+    if stored_version <= store.upcasters.highest_from.get(stored_type, 0) or (
+            handled is not None and stored_type not in handled):
+        return None
+    for row in rows:
+        if row[2] != stored_type or row[3] != stored_version:
+            return None
+    try:
+        decode = store.registry.text_decoder_for(stored_type, stored_version)
+        return list(map(decode, map(_DATA, rows)))
+    except Exception:
+        return None
+
+
+_DATA = operator.itemgetter(4)
 
 
 def _decode_other(store: EventStore, row: LogRow, handled: frozenset[str] | None
