@@ -25,8 +25,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "http": ("fastapi", "starlette", "httpx2"),
     "resilience": ("stamina", "purgatory"),
     "cli": ("typer", "rich", "click"),
-    "console": ("jinja2",),
+    "console": ("jinja2", "fastapi", "starlette"),
     "otel": ("opentelemetry", "prometheus_client"),
+    "otlp": ("opentelemetry",),
 }
 """Each extra of the ``invariant`` distribution and the top-level modules it installs
 (the names ``pyproject.toml``'s ``[project.optional-dependencies]`` lists, less ``dev``,

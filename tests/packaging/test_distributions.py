@@ -104,7 +104,8 @@ def test_shops_wheel_holds_shop_alone_and_depends_on_invariant_with_its_extras(
     assert {"shop/__main__.py", "shop/py.typed",
             "shop/ordering/schemas/order.placed.v1.schema.json"} <= set(names)
     assert [line for line in metadata if line.startswith("Requires-Dist: invariant")] == [
-        "Requires-Dist: invariant[cli,http,kafka,nats,postgres,rabbitmq,redis]==0.1.0"]
+        "Requires-Dist: invariant[cli,console,http,kafka,nats,otel,postgres,rabbitmq,redis,"
+        "resilience]==0.1.0"]
 
 
 def contents(wheel: Path) -> tuple[list[str], list[str]]:

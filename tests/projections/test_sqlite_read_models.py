@@ -126,3 +126,29 @@ async def test_reads_on_the_loop_reuse_one_connection_and_see_every_commit(tmp_p
         assert seen[0] is seen[1]
     finally:
         await database.close()
+
+
+async def test_each_write_of_a_shared_commit_sees_its_callers_context_variables(
+        tmp_path: Path) -> None:
+    # A trace span or a correlation id lives in context variables: work that joins another
+    # caller's commit must still see its own caller's, not the flush's.
+    import contextvars
+
+    caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="flush")
+    database = SQLiteReadModels(tmp_path / "rm.db")
+    try:
+        await database.run(_setup)
+
+        async def write(k: int) -> str:
+            caller.set(f"task {k}")
+
+            def work(conn: Connection) -> str:
+                conn.execute(text("INSERT INTO t VALUES (:k, 'x')"), {"k": k})
+                return caller.get()
+            return await database.run(work)
+
+        seen = await asyncio.gather(*(write(k) for k in range(5)))
+        assert seen == [f"task {k}" for k in range(5)]
+        assert len(await database.run(_rows, write=False)) == 5
+    finally:
+        await database.close()

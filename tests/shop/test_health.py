@@ -188,7 +188,7 @@ async def test_the_backlog_intake_respects_counts_every_worker_and_is_documented
         assert all(count >= 0 for count in backlog.waiting.values())
         app = create_app(server.shop, manage=False)
         assert [m.kwargs["exempt"] for m in app.user_middleware
-                if m.cls is Backpressure] == [("/admin/",)]
+                if m.cls is Backpressure] == [("/admin/", "/console")]
         spec = (await server.client.get("/openapi.json")).json()
         placing = spec["paths"]["/orders/{order_id}/place"]["post"]
         assert "Retry-After" in placing["responses"]["503"]["description"]

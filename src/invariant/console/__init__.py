@@ -7,8 +7,11 @@ Pages are rendered on the server (Jinja2); the one small script and style sheet 
 this package. Every form carries a CSRF token; every action is logged and audited.
 """
 
-from invariant.console.gate import Gate, LoginRefused, Operator
-from invariant.console.operated import Operated
-from invariant.console.router import console_router
+from invariant.extras import needs_extra
+
+with needs_extra("console"):
+    from invariant.console.gate import Gate, LoginRefused, Operator
+    from invariant.console.operated import Operated
+    from invariant.console.router import console_router
 
 __all__ = ["Gate", "LoginRefused", "Operated", "Operator", "console_router"]

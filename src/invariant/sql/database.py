@@ -269,12 +269,16 @@ class SQLiteReadModels(ReadModelDatabase):
 
 
 class _Turn(Generic[T]):
-    """A write transaction waiting for the next flush of its loop, and its caller."""
+    """A write transaction waiting for the next flush of its loop, and its caller. The work
+    runs in its caller's context variables (its trace span, its correlation id), not in the
+    flush's, as it would had the caller run it itself."""
 
-    __slots__ = ("error", "future", "result", "work")
+    __slots__ = ("context", "error", "future", "result", "work")
 
     def __init__(self, work: Callable[[Connection], T], future: asyncio.Future[T]) -> None:
-        self.work, self.future = work, future
+        self.future = future
+        self.context = copy_context()
+        self.work: Callable[[Connection], T] = lambda conn: self.context.run(work, conn)
         self.result: T | None = None
         self.error: BaseException | None = None
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Response
-
+from invariant.extras import needs_extra
 from invariant.telemetry import metrics
 from invariant.telemetry.figures import Figures, families
+
+with needs_extra("http"):
+    from fastapi import APIRouter, Response
 
 ReadFigures = Callable[[], Awaitable[Figures]]
 

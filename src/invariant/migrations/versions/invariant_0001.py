@@ -200,6 +200,11 @@ STATEMENTS = {
     PRIMARY KEY (grp, message)
 )""",
         'CREATE INDEX IF NOT EXISTS ix_invariant_broker_deliveries_message ON invariant_broker_deliveries (message)',
+        """CREATE TABLE IF NOT EXISTS invariant_broker_group_types (
+    grp VARCHAR(100) NOT NULL,
+    message_type VARCHAR(200) NOT NULL,
+    PRIMARY KEY (grp, message_type)
+)""",
         """CREATE TABLE IF NOT EXISTS invariant_broker_groups (
     name VARCHAR(100) NOT NULL,
     declared_at BIGINT NOT NULL,
@@ -362,6 +367,11 @@ STATEMENTS = {
     PRIMARY KEY (grp, message)
 )""",
         'CREATE INDEX IF NOT EXISTS ix_invariant_broker_deliveries_message ON invariant_broker_deliveries (message)',
+        """CREATE TABLE IF NOT EXISTS invariant_broker_group_types (
+    grp VARCHAR(100) NOT NULL,
+    message_type VARCHAR(200) NOT NULL,
+    PRIMARY KEY (grp, message_type)
+)""",
         """CREATE TABLE IF NOT EXISTS invariant_broker_groups (
     name VARCHAR(100) NOT NULL,
     declared_at BIGINT NOT NULL,
