@@ -12,7 +12,7 @@ from invariant.domain import FieldError, Money, ValidationError
 
 
 @dataclass(frozen=True, kw_only=True)
-class OpenAccount(Command):
+class OpenAccount(Command[str]):
     account_id: str
     owner_id: str
     initial_deposit: Money
@@ -28,13 +28,13 @@ class OpenAccount(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DepositMoney(Command):
+class DepositMoney(Command[str]):
     account_id: str
     amount: Money
 
 
 @dataclass(frozen=True, kw_only=True)
-class WithdrawMoney(Command):
+class WithdrawMoney(Command[str]):
     account_id: str
     amount: Money
 

@@ -21,7 +21,7 @@ from invariant.store import EventRegistry, EventStorage, EventStore
 
 
 @dataclass(frozen=True, kw_only=True)
-class PlaceOrder(Command):
+class PlaceOrder(Command[None]):
     order_id: str
     customer_id: str
     sku: str
@@ -34,18 +34,18 @@ class PlaceOrder(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CompleteOrder(Command):
+class CompleteOrder(Command[None]):
     order_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class CancelOrder(Command):
+class CancelOrder(Command[None]):
     order_id: str
     reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReserveInventory(Command):
+class ReserveInventory(Command[bool]):
     order_id: str
     sku: str
     quantity: int
@@ -53,12 +53,12 @@ class ReserveInventory(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReleaseInventory(Command):
+class ReleaseInventory(Command[None]):
     order_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChargePayment(Command):
+class ChargePayment(Command[bool]):
     order_id: str
     amount: int
     attempt: int
@@ -66,18 +66,18 @@ class ChargePayment(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RefundPayment(Command):
+class RefundPayment(Command[None]):
     order_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class ShipOrder(Command):
+class ShipOrder(Command[bool]):
     order_id: str
     fails: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
-class CancelShipment(Command):
+class CancelShipment(Command[None]):
     order_id: str
 
 

@@ -27,7 +27,7 @@ from invariant.hosting import bootstrap as _host
 from invariant.hosting.application import QueryHandlers
 
 if TYPE_CHECKING:
-    from invariant.application.bus import CommandHandler, Middleware
+    from invariant.application.bus import AnyCommandHandler, Middleware
     from invariant.application.messages import Command, Query
     from invariant.clock import Clock
     from invariant.config import Settings
@@ -51,8 +51,9 @@ def bootstrap(settings: Settings, modules: Sequence[Module],
 
 @overload
 def bootstrap(settings: Settings, *, events: Iterable[type[DomainEvent]],
-              command_handlers: Mapping[type[Command], CommandHandler],
-              commands: Iterable[type[Command]] = (), query_handlers: QueryHandlers | None = None,
+              command_handlers: Mapping[type[Command[Any]], AnyCommandHandler],
+              commands: Iterable[type[Command[Any]]] = (),
+              query_handlers: QueryHandlers | None = None,
               queries: Iterable[type[Query]] = (), upcasters: Upcasters | None = None,
               snapshots: Mapping[type[AggregateRoot[Any]], int] | None = None,
               projections: Sequence[Projection] = (),

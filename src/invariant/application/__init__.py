@@ -1,6 +1,12 @@
 """Application layer: buses, middleware, repositories and the unit of work."""
 
-from invariant.application.bus import CommandBus, Dispatch, QueryBus
+from invariant.application.bus import (
+    AnyCommandHandler,
+    CommandBus,
+    CommandHandler,
+    Dispatch,
+    QueryBus,
+)
 from invariant.application.messages import Command, CommandResult, Query
 from invariant.application.middleware import (
     IdempotencyMiddleware,
@@ -16,8 +22,10 @@ from invariant.application.unit_of_work import Aggregates, Outcome, UnitOfWork
 __all__ = [
     "AggregateCache",
     "Aggregates",
+    "AnyCommandHandler",
     "Command",
     "CommandBus",
+    "CommandHandler",
     "CommandResult",
     "Dispatch",
     "IdempotencyMiddleware",

@@ -7,7 +7,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from invariant.application.messages import Command, CommandResult, Query
 from invariant.application.unit_of_work import Aggregates, UnitOfWork, fresh_attempt
@@ -15,7 +15,14 @@ from invariant.domain.aggregate import AggregateRoot
 from invariant.domain.errors import ConfigurationError
 from invariant.store.records import CommandRecord
 
-CommandHandler = Callable[[Any, UnitOfWork], Awaitable[Any]]
+C = TypeVar("C", bound=Command[Any])
+R = TypeVar("R")
+
+CommandHandler = Callable[[C, UnitOfWork], Awaitable[R]]
+"""``async def handle(command: C, uow) -> R``: handles one command type ``C`` whose result
+type is ``R`` (``C`` is a ``Command[R]``)."""
+AnyCommandHandler = CommandHandler[Any, Any]
+"""A handler of some command type, as a registry of several types keeps it."""
 QueryHandler = Callable[[Any], Awaitable[Any]]
 
 
@@ -23,7 +30,7 @@ QueryHandler = Callable[[Any], Awaitable[Any]]
 class Dispatch:
     """One command on its way through the middleware to its handler."""
 
-    command: Command
+    command: Command[Any]
     metadata: dict[str, Any] = field(default_factory=dict)
     record_outcome: bool = False
     """Set by the idempotency middleware: write the command record in the same commit."""
@@ -73,10 +80,10 @@ class CommandBus:
     def __init__(
         self,
         aggregates: Aggregates,
-        handlers: Mapping[type[Command], CommandHandler],
+        handlers: Mapping[type[Command[Any]], AnyCommandHandler],
         *,
         middleware: Sequence[Middleware] = (),
-        commands: Iterable[type[Command]] = (),
+        commands: Iterable[type[Command[Any]]] = (),
     ) -> None:
         for command_type, handler in handlers.items():
             _check_handler(command_type, handler, Command, "command handler")
@@ -91,9 +98,11 @@ class CommandBus:
     def aggregates(self) -> Aggregates:
         return self._aggregates
 
-    async def dispatch(self, command: Command, *, metadata: Mapping[str, Any] | None = None
-                       ) -> CommandResult[Any]:
-        """Run the command through the middleware and its handler; commit its changes."""
+    async def dispatch(self, command: Command[R], *, metadata: Mapping[str, Any] | None = None
+                       ) -> CommandResult[R]:
+        """Run the command through the middleware and its handler; commit its changes.
+        The result's ``value`` is what the handler returned (its JSON form when the command
+        id was handled before: ``duplicate``)."""
         if type(command) not in self._handlers:
             raise ConfigurationError(
                 f"no handler registered for {type(command).__qualname__}; register it when "
@@ -102,7 +111,8 @@ class CommandBus:
         meta = {"correlation_id": str(command.command_id), **(metadata or {})}
         meta.setdefault("causation_id", str(command.command_id))
         dispatch = Dispatch(command, meta)
-        return await self._chain(0)(dispatch)
+        # The handler registered for type(command) returns R (see CommandHandler).
+        return cast(CommandResult[R], await self._chain(0)(dispatch))
 
     def _chain(self, index: int) -> Next:
         if index == len(self._middleware):

@@ -21,12 +21,23 @@ Everything invariant raises on purpose derives from :class:`InvariantError`::
     ├── ProjectionError             a read model cannot give what was asked of it
     │   ├── ProjectionLagError      it did not reach a position in time (wait_until)
     │   └── ProjectionFailedError   it stopped at an event its handler keeps failing on
+    ├── DetailsNotLoaded            a lean page's event was asked for what it did not load
+    ├── MessagingError              publishing or consuming failed
+    │   ├── BrokerError             the broker refused or did not confirm (retry it)
+    │   └── PermanentMessageError   no retry can handle the message (parked at once)
+    │       └── UnsupportedVersionError
+    ├── BodyTooLarge                a request body passed the HTTP cap (answered 413)
     └── UnavailableError            another service a call needs does not answer now
                                     (``retry_after``: seconds worth waiting; see
                                     :mod:`invariant.resilience`)
 
-The whole tree lives here, in the standard-library-only domain package, so that domain code
-can raise and catch any of it; :mod:`invariant.errors` re-exports it for application code.
+This module holds the tree's root and every branch domain code may raise or catch, in the
+standard-library-only domain package; :mod:`invariant.errors` re-exports them for
+application code. The last three live beside their adapters, which alone raise them:
+``DetailsNotLoaded`` in :mod:`invariant.store.event_store`, the messaging errors in
+:mod:`invariant.messaging.errors`, ``BodyTooLarge`` in :mod:`invariant.http.limits`.
+``tests/test_error_tree.py`` fails when invariant raises anything outside the tree on
+purpose.
 """
 
 from __future__ import annotations

@@ -9,7 +9,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from invariant.application.bus import CommandBus, CommandHandler, Middleware, QueryBus, QueryHandler
+from invariant.application.bus import (
+    AnyCommandHandler,
+    CommandBus,
+    Middleware,
+    QueryBus,
+    QueryHandler,
+)
 from invariant.application.messages import Command, Query
 from invariant.application.middleware import default_middleware
 from invariant.application.unit_of_work import Aggregates
@@ -94,8 +100,8 @@ def build_app(
     settings: Settings,
     *,
     events: Iterable[type[DomainEvent]],
-    command_handlers: Mapping[type[Command], CommandHandler],
-    commands: Iterable[type[Command]] = (),
+    command_handlers: Mapping[type[Command[Any]], AnyCommandHandler],
+    commands: Iterable[type[Command[Any]]] = (),
     query_handlers: QueryHandlers | None = None,
     queries: Iterable[type[Query]] = (),
     upcasters: Upcasters | None = None,

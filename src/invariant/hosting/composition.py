@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from invariant.application.bus import CommandHandler, QueryHandler
+from invariant.application.bus import AnyCommandHandler, QueryHandler
 from invariant.application.messages import Command, Query
 from invariant.domain.errors import ConfigurationError
 from invariant.domain.events import DomainEvent
@@ -30,7 +30,7 @@ class Composition:
 
     modules: tuple[Module, ...]
     events: tuple[type[DomainEvent], ...]
-    commands: dict[type[Command], CommandHandler]
+    commands: dict[type[Command[Any]], AnyCommandHandler]
     queries: dict[type[Query], QueryHandler]
     projections: tuple[Projection, ...]
     processes: tuple[ProcessManager, ...]

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from invariant.application.bus import CommandHandler, QueryHandler
+from invariant.application.bus import AnyCommandHandler, QueryHandler
 from invariant.application.messages import Command, Query
 from invariant.domain.events import DomainEvent
 
@@ -64,7 +64,7 @@ class Module:
 
     name: str
     events: Sequence[type[DomainEvent]] = ()
-    commands: Mapping[type[Command], CommandHandler] = field(default_factory=dict)
+    commands: Mapping[type[Command[Any]], AnyCommandHandler] = field(default_factory=dict)
     queries: Mapping[type[Query], QueryHandler] = field(default_factory=dict)
     projections: Sequence[Projection] = ()
     processes: Sequence[ProcessManager] = ()

@@ -10,11 +10,13 @@ from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from invariant.domain.errors import ConfigurationError, InvariantError
 from invariant.http.errors import http_error_response
 
 
-class BodyTooLarge(HTTPException):
-    """413: the request body is larger than the cap (raised while it is being read)."""
+class BodyTooLarge(HTTPException, InvariantError):
+    """413: the request body is larger than the cap (raised while it is being read). An
+    ``HTTPException`` first, so the HTTP error handler answers it."""
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, f"the request body is larger than {max_bytes} bytes; "
@@ -31,7 +33,7 @@ class BodyLimit:
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         if max_bytes < 0:
-            raise ValueError(f"max_bytes must not be negative, got {max_bytes}")
+            raise ConfigurationError(f"max_bytes must not be negative, got {max_bytes}")
         self.app = app
         self.max_bytes = max_bytes
 

@@ -42,14 +42,14 @@ PROCESS_RETRY = RetryPolicy(first_delay=0.05, max_delay=5.0)
 class CommandCodec:
     """Command types by name, encoded with the event store's explicit codec."""
 
-    def __init__(self, commands: Iterable[type[Command]]) -> None:
+    def __init__(self, commands: Iterable[type[Command[Any]]]) -> None:
         self._codec = Codec()
-        self._types: dict[str, type[Command]] = {}
+        self._types: dict[str, type[Command[Any]]] = {}
         for cls in commands:
             self._types[cls.__qualname__] = cls
             self._codec.for_class(cls)  # refuse unsupported fields at start-up
 
-    def encode(self, command: Command) -> tuple[str, dict[str, Any]]:
+    def encode(self, command: Command[Any]) -> tuple[str, dict[str, Any]]:
         name = type(command).__qualname__
         if name not in self._types:
             raise ConfigurationError(
@@ -58,11 +58,11 @@ class CommandCodec:
             )
         return name, self._codec.encode(command)
 
-    def decode(self, name: str, payload: dict[str, Any]) -> Command:
+    def decode(self, name: str, payload: dict[str, Any]) -> Command[Any]:
         cls = self._types.get(name)
         if cls is None:
             raise ConfigurationError(f"unknown process command type {name!r}")
-        command: Command = self._codec.decode(cls, payload)
+        command: Command[Any] = self._codec.decode(cls, payload)
         return command
 
 

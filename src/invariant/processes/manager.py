@@ -34,7 +34,7 @@ class Sent:
     """A command a process decided to send, with the key its id was derived from."""
 
     key: str
-    command: Command
+    command: Command[Any]
 
 
 class Process:
@@ -62,7 +62,7 @@ class Process:
     def status(self) -> str:
         return self.record.status
 
-    def send(self, command: Command, key: str) -> None:
+    def send(self, command: Command[Any], key: str) -> None:
         """Send ``command`` with an id derived from this process and ``key`` (make the key
         unique per decision, e.g. ``"charge/2"`` for the second payment attempt)."""
         cmd = dataclasses.replace(command, command_id=command_id_for(self.id, key))

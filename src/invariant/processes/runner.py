@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -65,7 +66,7 @@ class ProcessRunner:
         bus: CommandBus,
         managers: Sequence[ProcessManager],
         *,
-        commands: Iterable[type[Command]],
+        commands: Iterable[type[Command[Any]]],
         clock: Clock = utc_now,
         page_size: int = 500,
         idle_recheck: float = 5.0,

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from invariant.application.messages import Command, CommandResult
 from invariant.clock import Clock, utc_now
@@ -38,14 +38,16 @@ from invariant.processes.persistence import ProcessRecord
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
 
+R = TypeVar("R")
+
 StepAction = Callable[["StepContext"], Awaitable[Any]]
 
 
 class CommandSender(Protocol):
     """What sagas send commands through: a :class:`CommandBus` (or a test double)."""
 
-    async def dispatch(self, command: Command, *, metadata: Mapping[str, Any] | None = None
-                       ) -> CommandResult[Any]:
+    async def dispatch(self, command: Command[R], *, metadata: Mapping[str, Any] | None = None
+                       ) -> CommandResult[R]:
         """Handle ``command`` once per command id; return its outcome."""
 
 
@@ -95,7 +97,7 @@ class StepContext:
         """The same id every time this step's phase runs (``key`` tells commands apart)."""
         return command_id_for(self.saga_id, f"{self.step}/{self.phase}/{key}")
 
-    async def send(self, command: Command, key: str = "") -> CommandResult[Any]:
+    async def send(self, command: Command[R], key: str = "") -> CommandResult[R]:
         """Dispatch ``command`` through the bus with this step's deterministic id."""
         if self._bus is None:
             raise ConfigurationError("this SagaOrchestrator was built without a command bus")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from invariant.domain.errors import ConfigurationError
+
 
 class ManualClock:
     """Returns the same UTC time until advanced: ``clock.advance(seconds=30)``."""
@@ -11,7 +13,8 @@ class ManualClock:
     def __init__(self, start: datetime | None = None) -> None:
         self.now = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
         if self.now.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime")
+            raise ConfigurationError("ManualClock needs an aware datetime, e.g. "
+                                     "datetime(2026, 1, 1, tzinfo=UTC)")
 
     def __call__(self) -> datetime:
         return self.now

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from invariant.application.messages import Command, CommandResult
 from invariant.domain.events import DomainEvent
@@ -39,8 +39,10 @@ from invariant.processes.saga import Saga, SagaOrchestrator
 from invariant.sql.database import SQLiteReadModels
 from invariant.testing.clock import ManualClock
 
+R = TypeVar("R")
 
-def _comparable(command: Command) -> tuple[type[Command], dict[str, Any]]:
+
+def _comparable(command: Command[Any]) -> tuple[type[Command[Any]], dict[str, Any]]:
     fields = {f.name: getattr(command, f.name) for f in dataclasses.fields(command)
               if f.name != "command_id"}
     return type(command), fields
@@ -57,8 +59,8 @@ class ProcessScenario:
         self.manager = manager
         self.clock = clock or ManualClock()
         self.records: dict[str, ProcessRecord] = {}
-        self.sent: list[Command] = []
-        self.all_sent: list[Command] = []
+        self.sent: list[Command[Any]] = []
+        self.all_sent: list[Command[Any]] = []
         self._last: str | None = None
 
     # -- given / when --------------------------------------------------------------------
@@ -99,7 +101,7 @@ class ProcessScenario:
         self._last = correlation
         self._sent([s.command for s in process.sent])
 
-    def _sent(self, commands: Sequence[Command]) -> None:
+    def _sent(self, commands: Sequence[Command[Any]]) -> None:
         self.sent.extend(commands)
         self.all_sent.extend(commands)
 
@@ -112,7 +114,7 @@ class ProcessScenario:
             raise AssertionError(f"no process for correlation {key!r}")
         return self.records[key]
 
-    def then_sent(self, *commands: Command) -> ProcessScenario:
+    def then_sent(self, *commands: Command[Any]) -> ProcessScenario:
         """The last step sent exactly these commands, in order (command ids ignored;
         they are checked to be deterministic by :meth:`then_ids_are_deterministic`)."""
         got = [_comparable(c) for c in self.sent]
@@ -159,7 +161,7 @@ class ProcessScenario:
 
 
 
-Reply = Any | Callable[[Command], Any]
+Reply = Any | Callable[[Command[Any]], Any]
 """What the fake sender answers: a value (the handler's return), an exception instance to
 raise, or a function of the command returning either."""
 
@@ -169,23 +171,25 @@ class RecordingSender:
     as the command bus's idempotency does) with the reply configured for its type."""
 
     def __init__(self) -> None:
-        self.sent: list[Command] = []
+        self.sent: list[Command[Any]] = []
         self.handled: dict[Any, Any] = {}
-        self.replies: dict[type[Command], list[Reply]] = {}
+        self.replies: dict[type[Command[Any]], list[Reply]] = {}
 
-    async def dispatch(self, command: Command, *, metadata: Mapping[str, Any] | None = None
-                       ) -> CommandResult[Any]:
+    async def dispatch(self, command: Command[R], *, metadata: Mapping[str, Any] | None = None
+                       ) -> CommandResult[R]:
+        """The reply configured for ``command``'s type (the caller configured it as the
+        handler's ``R``)."""
         self.sent.append(command)
         if command.command_id in self.handled:
-            return CommandResult(command.command_id, self.handled[command.command_id], 0, {},
-                                 duplicate=True)
+            return CommandResult(command.command_id, cast(R, self.handled[command.command_id]),
+                                 0, {}, duplicate=True)
         queue = self.replies.get(type(command), [])
         reply = queue.pop(0) if len(queue) > 1 else (queue[0] if queue else None)
         value = reply(command) if callable(reply) else reply
         if isinstance(value, BaseException):
             raise value
         self.handled[command.command_id] = value
-        return CommandResult(command.command_id, value, 0, {})
+        return CommandResult(command.command_id, cast(R, value), 0, {})
 
 
 class SagaScenario:
@@ -215,7 +219,7 @@ class SagaScenario:
         await self.database.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def replying(self, command_type: type[Command], *replies: Reply) -> SagaScenario:
+    def replying(self, command_type: type[Command[Any]], *replies: Reply) -> SagaScenario:
         """Answer commands of ``command_type`` with ``replies`` in turn (the last repeats);
         unconfigured commands are answered ``None`` (success)."""
         self.sender.replies[command_type] = list(replies)
@@ -232,7 +236,7 @@ class SagaScenario:
         self.record = await self.orchestrator.resume(saga_id)
         return self
 
-    def then_sent(self, *commands: Command) -> SagaScenario:
+    def then_sent(self, *commands: Command[Any]) -> SagaScenario:
         """The last ``when`` sent exactly these commands, in order (ids ignored)."""
         sent = self.sender.sent[self._mark:]
         if [_comparable(c) for c in sent] != [_comparable(c) for c in commands]:

@@ -12,11 +12,11 @@ Each handler returns the reservation's status (``"reserved"``, ``"rejected"``,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from invariant.application import Command, Query, UnitOfWork
+from invariant.application import AnyCommandHandler, Command, Query, UnitOfWork
 from invariant.domain import FieldError, ValidationError
 from shop.inventory.domain import (
     MAX_UNITS,
@@ -37,7 +37,7 @@ MAX_LINES = 100
 # -- commands ------------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
-class SetStock(Command):
+class SetStock(Command[dict[str, int]]):
     """Admin: the units of a product on hand (at least what orders hold)."""
 
     product_id: str
@@ -49,7 +49,7 @@ class SetStock(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SeedStock(Command):
+class SeedStock(Command[bool]):
     """Start-up: stock a product that has never been stocked (a stocked one is left as is)."""
 
     product_id: str
@@ -68,7 +68,7 @@ class StockLine:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReserveStock(Command):
+class ReserveStock(Command[str]):
     """Hold every line for the order, or nothing. Idempotent per order."""
 
     order_id: str
@@ -101,7 +101,7 @@ class ReserveStock(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReleaseStock(Command):
+class ReleaseStock(Command[str]):
     """Give back exactly what the order holds; nothing when it holds nothing (idempotent)."""
 
     order_id: str
@@ -111,7 +111,7 @@ class ReleaseStock(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CommitStock(Command):
+class CommitStock(Command[str]):
     """The order shipped: the units it holds leave on-hand stock (idempotent)."""
 
     order_id: str
@@ -120,8 +120,8 @@ class CommitStock(Command):
         check_ids("CommitStock", order_id=self.order_id)
 
 
-COMMANDS: tuple[type[Command], ...] = (SetStock, SeedStock, ReserveStock, ReleaseStock,
-                                       CommitStock)
+COMMANDS: tuple[type[Command[Any]], ...] = (SetStock, SeedStock, ReserveStock, ReleaseStock,
+                                            CommitStock)
 
 
 # -- queries -------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ async def commit_stock(command: CommitStock, uow: UnitOfWork) -> str:
     return reservation.commit(stocks)
 
 
-HANDLERS: dict[type[Command], Callable[..., Awaitable[Any]]] = {
+HANDLERS: dict[type[Command[Any]], AnyCommandHandler] = {
     SetStock: set_stock, SeedStock: seed_stock, ReserveStock: reserve_stock,
     ReleaseStock: release_stock, CommitStock: commit_stock}
 

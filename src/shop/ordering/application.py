@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from invariant.application import Command, Query, UnitOfWork
+from invariant.application import AnyCommandHandler, Command, Query, UnitOfWork
 from invariant.clock import Clock
 from invariant.domain import Money, NotFoundError, ValidationError
 from invariant.messaging.published_language import Amount
@@ -47,7 +47,7 @@ PriceList = Callable[[str], Awaitable[PricedProduct]]
 # -- commands --------------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
-class StartOrder(Command):
+class StartOrder(Command[str]):
     """Open a new draft order (a cart) for a customer."""
 
     order_id: str
@@ -58,7 +58,7 @@ class StartOrder(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AddItem(Command):
+class AddItem(Command[None]):
     """Put ``quantity`` of a product, at its current catalog price, in a draft order."""
 
     order_id: str
@@ -72,7 +72,7 @@ class AddItem(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChangeQuantity(Command):
+class ChangeQuantity(Command[None]):
     """Set the quantity of a product already in a draft order."""
 
     order_id: str
@@ -86,7 +86,7 @@ class ChangeQuantity(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RemoveItem(Command):
+class RemoveItem(Command[None]):
     """Take a product out of a draft order."""
 
     order_id: str
@@ -99,7 +99,7 @@ class RemoveItem(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PlaceOrder(Command):
+class PlaceOrder(Command[None]):
     """Commit to buy a draft order (within the credit limit); fulfilment starts."""
 
     order_id: str
@@ -107,7 +107,7 @@ class PlaceOrder(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CancelOrder(Command):
+class CancelOrder(Command[None]):
     """Cancel an order before it ships. ``customer_id`` set: the customer asks (only their
     own order); unset: fulfilment gives up on the order."""
 
@@ -123,15 +123,15 @@ class CancelOrder(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MarkOrderShipped(Command):
+class MarkOrderShipped(Command[None]):
     """Fulfilment: the order's parcel has left (no-op unless the order is placed)."""
 
     order_id: str
     tracking_number: str
 
 
-COMMANDS: tuple[type[Command], ...] = (StartOrder, AddItem, ChangeQuantity, RemoveItem,
-                                       PlaceOrder, CancelOrder, MarkOrderShipped)
+COMMANDS: tuple[type[Command[Any]], ...] = (StartOrder, AddItem, ChangeQuantity, RemoveItem,
+                                            PlaceOrder, CancelOrder, MarkOrderShipped)
 
 
 class OrderingHandlers:
@@ -143,7 +143,7 @@ class OrderingHandlers:
         self.clock = clock
         self.limits = limits or CreditLimits()
 
-    def handlers(self) -> dict[type[Command], Callable[[Any, UnitOfWork], Awaitable[Any]]]:
+    def handlers(self) -> dict[type[Command[Any]], AnyCommandHandler]:
         return {StartOrder: self.start, AddItem: self.add_item,
                 ChangeQuantity: self.change_quantity, RemoveItem: self.remove_item,
                 PlaceOrder: self.place, CancelOrder: self.cancel,

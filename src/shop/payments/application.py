@@ -7,11 +7,10 @@ and the events fulfilment reacts to (:class:`PaymentCharged`, :class:`PaymentDec
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from invariant.application import Command, UnitOfWork
+from invariant.application import AnyCommandHandler, Command, UnitOfWork
 from invariant.clock import Clock
 from invariant.domain import Money, ValidationError
 from invariant.messaging.published_language import Amount
@@ -32,7 +31,7 @@ SOURCE = "payments"
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChargePayment(Command):
+class ChargePayment(Command[str]):
     """Attempt number ``attempt`` to charge ``amount`` for an order; answered by one of
     PaymentCharged, PaymentDeclined or PaymentTimedOut (nothing if it was charged
     already)."""
@@ -49,14 +48,14 @@ class ChargePayment(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RefundPayment(Command):
+class RefundPayment(Command[str]):
     """Give back what was charged for the order (once); with nothing charged, close the
     payment so that no late charge can go through."""
 
     order_id: str
 
 
-COMMANDS: tuple[type[Command], ...] = (ChargePayment, RefundPayment)
+COMMANDS: tuple[type[Command[Any]], ...] = (ChargePayment, RefundPayment)
 
 
 class Gateway(Protocol):
@@ -77,7 +76,7 @@ class PaymentHandlers:
         self.gateway = gateway
         self.clock = clock
 
-    def handlers(self) -> dict[type[Command], Callable[[Any, UnitOfWork], Awaitable[Any]]]:
+    def handlers(self) -> dict[type[Command[Any]], AnyCommandHandler]:
         return {ChargePayment: self.charge, RefundPayment: self.refund}
 
     async def charge(self, command: ChargePayment, uow: UnitOfWork) -> str:

@@ -8,11 +8,10 @@ Published: the commands :class:`CreateShipment` and :class:`CancelShipment`, and
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from invariant.application import Command, Query, UnitOfWork
+from invariant.application import AnyCommandHandler, Command, Query, UnitOfWork
 from invariant.domain import ValidationError
 from shop.kernel import OrderId, check_ids
 from shop.shipping.domain import (
@@ -26,7 +25,7 @@ from shop.shipping.domain import (
 
 
 @dataclass(frozen=True, kw_only=True)
-class CreateShipment(Command):
+class CreateShipment(Command[str]):
     """Ship a paid order (idempotent: the first outcome stands)."""
 
     order_id: str
@@ -37,7 +36,7 @@ class CreateShipment(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CancelShipment(Command):
+class CancelShipment(Command[str]):
     """Cancel the order's shipment, created or not (idempotent)."""
 
     order_id: str
@@ -47,7 +46,7 @@ class CancelShipment(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SwitchCarrierRefusal(Command):
+class SwitchCarrierRefusal(Command[bool]):
     """Admin: make the carrier refuse new shipments (``refuse=True``) or take them again."""
 
     refuse: bool
@@ -100,7 +99,7 @@ async def switch_carrier_refusal(command: SwitchCarrierRefusal, uow: UnitOfWork)
     return carrier.refuses
 
 
-HANDLERS: dict[type[Command], Callable[..., Awaitable[Any]]] = {
+HANDLERS: dict[type[Command[Any]], AnyCommandHandler] = {
     CreateShipment: create_shipment, CancelShipment: cancel_shipment,
     SwitchCarrierRefusal: switch_carrier_refusal}
 

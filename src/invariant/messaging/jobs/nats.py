@@ -79,6 +79,7 @@ from invariant.messaging.jobs.table import (
     JobHandler,
     claim_due,
     create,
+    handler_of,
     job_from_row,
     jobs,
 )
@@ -380,10 +381,7 @@ class QueuedJobWorker:
                              "lost (it died or lost its connection) and no attempt is left")
             return
         try:
-            handler = self.handlers.get(job.name)
-            if handler is None:
-                raise LookupError(f"no handler for job {job.name!r}; known: "
-                                  + ", ".join(sorted(self.handlers)))
+            handler = handler_of(job.name, self.handlers)
             heartbeat = asyncio.create_task(self._heartbeat(delivered))
             try:
                 await ran(job, handler(job))

@@ -36,12 +36,23 @@ from sqlalchemy import (
 )
 
 from invariant.clock import from_micros, to_micros, utc_now
+from invariant.domain.errors import ConfigurationError
 from invariant.telemetry.jobs import queued
 from invariant.wakeups import Wakeups
 
 PENDING, DEAD = "pending", "dead"
 
 JobHandler = Callable[["Job"], Awaitable[None]]
+
+
+def handler_of(name: str, handlers: Mapping[str, JobHandler]) -> JobHandler:
+    """The handler of job ``name``; a :class:`ConfigurationError` naming the known ones
+    when no worker registered it (the job then fails like any other, and ends dead)."""
+    handler = handlers.get(name)
+    if handler is None:
+        raise ConfigurationError(f"no handler for job {name!r}; known: "
+                                 + ", ".join(sorted(handlers)))
+    return handler
 
 metadata = MetaData()
 jobs = Table(

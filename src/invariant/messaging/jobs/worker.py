@@ -37,6 +37,7 @@ from invariant.messaging.jobs.table import (
     JobHandler,
     claim_due,
     create,
+    handler_of,
     job_from_row,
     jobs,
 )
@@ -101,12 +102,8 @@ class JobWorker:
         return [_claimed(job_from_row(r)) for r in rows]
 
     async def _run(self, job: Job) -> None:
-        handler = self.handlers.get(job.name)
         try:
-            if handler is None:
-                raise LookupError(f"no handler for job {job.name!r}; known: "
-                                  + ", ".join(sorted(self.handlers)))
-            await ran(job, handler(job))
+            await ran(job, handler_of(job.name, self.handlers)(job))
         except Exception as exc:
             failure = exc
             await self.database.run(lambda conn: self._failed(conn, job, failure))
