@@ -10,10 +10,13 @@ A consumer that names the message types it reads (``types=``, or a handler made 
 :func:`subscribed`) declares its group with them: brokers that can filter deliver only
 those, and any other type that still arrives is acknowledged without a transaction.
 
-A fetched batch is handled one stream at a time in publish order, the streams side by
-side: each message keeps its own transaction with its inbox row, and the transactions of
-different streams share their commits (the read-model database commits together what is
-asked for in one turn of the loop).
+A fetched batch is handled in publish order within each stream. On a database whose
+writes run one after another (SQLite) the streams are handled side by side: each message
+keeps its own transaction with its inbox row, and the transactions of different streams
+share their commits (the read-model database commits together what is asked for in one
+turn of the loop). On PostgreSQL, where transactions run at once and a handler's
+read-then-write of one row could lose another stream's update, the batch is handled one
+message after another, as published.
 """
 
 from __future__ import annotations
@@ -155,14 +158,19 @@ class Consumer:
         return count
 
     async def consume_batch(self, deliveries: Sequence[Delivery]) -> int:
-        """Handle ``deliveries`` (in order within each stream, the streams side by side),
-        then acknowledge them all; how many were applied now. Nothing is acknowledged
+        """Handle ``deliveries`` (in order within each stream, the streams side by side
+        where the database serializes writes; see the module docstring), then acknowledge
+        them all; how many were applied now. Nothing is acknowledged
         before every message of the batch is handled: a broker whose acknowledgement
         moves an offset (Kafka) never skips a message still in hand."""
-        streams: dict[str, list[Delivery]] = {}
-        for delivery in deliveries:
-            streams.setdefault(delivery.message.stream_id, []).append(delivery)
-        counts = await asyncio.gather(*(self._handle_stream(s) for s in streams.values()))
+        if not self.database.serializes_writes:
+            counts = [await self._handle_stream(deliveries)]
+        else:
+            streams: dict[str, list[Delivery]] = {}
+            for delivery in deliveries:
+                streams.setdefault(delivery.message.stream_id, []).append(delivery)
+            counts = await asyncio.gather(*(self._handle_stream(s)
+                                            for s in streams.values()))
         await asyncio.gather(*(_acknowledge(d) for d in deliveries))
         return sum(counts)
 
