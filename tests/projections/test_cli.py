@@ -1,4 +1,4 @@
-"""``invariant projections status|rebuild|resume`` on the bank (INVARIANT_APP names it)."""
+"""``invariant projections status|rebuild|pause|resume`` on the bank (INVARIANT_APP names it)."""
 
 from __future__ import annotations
 
@@ -141,3 +141,21 @@ async def test_rebuild_shows_plain_progress_lines_when_not_on_a_terminal(bank: B
     (line,) = result.stderr.splitlines()
     assert line.startswith("rebuilding account_activity: 5/5 events (100%)")
     assert "\x1b" not in result.stderr  # no terminal control codes in a pipe
+
+
+async def test_a_projection_is_paused_then_resumed_from_where_it_was(bank: Bank) -> None:
+    await bank.seed_scenario()
+
+    paused = await invariant(settings(bank), "projections", "pause", "account_summary")
+    assert paused.exit_code == 0, paused.output
+    assert paused.stdout.startswith("account_summary paused")
+    again = await invariant(settings(bank), "projections", "pause", "account_summary")
+    assert again.exit_code == 1
+    assert "paused already" in again.stderr
+    status = await invariant(settings(bank), "projections", "status")
+    row = next(line for line in status.stdout.splitlines() if "account_summary" in line)
+    assert row.split("\t")[2] == "paused"
+
+    resumed = await invariant(settings(bank), "projections", "resume", "account_summary")
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stdout.strip() == "account_summary resumed from position 0"

@@ -22,7 +22,8 @@ app = typer.Typer(
     help="Inspect, rebuild and resume the application's projections.", no_args_is_help=True,
 )
 NOT_FAILED = 1
-"""The exit status of ``resume`` when the projection has not failed (nothing changes)."""
+"""The exit status of ``resume`` when the projection has not stopped, and of ``pause`` when
+it has (nothing changes)."""
 
 
 def _with_runner(ctx: typer.Context, work: Callable[[ProjectionRunner], Awaitable[T]], *,
@@ -74,11 +75,27 @@ def rebuild(
 
 
 @app.command()
+def pause(ctx: typer.Context,
+          name: Annotated[str, typer.Argument(help="the projection to pause")]) -> None:
+    """Stop every worker from applying events to a projection until ``resume``. Exits 1,
+    changing nothing, when it has failed or is paused already."""
+    paused = _with_runner(ctx, lambda runner: runner.pause(name), name=name)
+    if not paused:
+        typer.echo(f"{name} is failed or paused already: nothing to pause", err=True)
+        raise typer.Exit(NOT_FAILED)
+    typer.echo(f"{name} paused: `invariant projections resume {name}` lets it go on")
+
+
+@app.command()
 def resume(ctx: typer.Context,
-           name: Annotated[str, typer.Argument(help="the failed projection")]) -> None:
-    """Clear a projection's failure: its worker retries the event it stopped at. Exits 1,
-    changing nothing, when the projection has not failed."""
+           name: Annotated[str, typer.Argument(help="the failed or paused projection")]
+           ) -> None:
+    """Clear a projection's failure (its worker retries the event it stopped at) or pause
+    (it goes on from where it was). Exits 1, changing nothing, when it is neither."""
     was = _with_runner(ctx, lambda runner: resume_stopped(runner, name), name=name)
+    if was.state == "paused":
+        typer.echo(f"{name} resumed from position {was.checkpoint}")
+        return
     if was.state != "failed":
         typer.echo(f"{name} has not failed ({was.state}, at {was.checkpoint} of {was.head}): "
                    "nothing to resume", err=True)

@@ -88,8 +88,8 @@ Handler = Callable[[Desk], Awaitable[Response]]
 Locate = Callable[[Request], Operated]
 
 
-async def _admitted(request: Request, locate: Locate, base: str
-                    ) -> Desk | Response:
+async def _admitted(request: Request, locate: Locate, base: str, *,
+                    admins_only: bool = True) -> Desk | Response:
     operated = locate(request)
     token = request.cookies.get(SESSION_COOKIE)
     operator = None if not token else await operated.gate.operator(token)
@@ -98,7 +98,7 @@ async def _admitted(request: Request, locate: Locate, base: str
         if request.headers.get("x-console-partial") or request.method != "GET":
             return Response("log in again", status_code=401)
         return desk.redirect("/login")
-    if not operator.admin:
+    if admins_only and not operator.admin:
         log.warning("console: refused account %s (not an admin) at %s", operator.id,
                     request.url.path)
         return desk.render("refused.html", 403)
@@ -141,10 +141,11 @@ def forged(request: Request, secret: str, form: dict[str, str] | None) -> str | 
     return None
 
 
-def action(handler: Handler, locate: Locate, base: str
+def action(handler: Handler, locate: Locate, base: str, *, admins_only: bool = True
            ) -> Callable[[Request], Awaitable[Response]]:
-    """A POST route for admins: its CSRF token is checked before anything else; a refusal
-    of the operation (an :class:`InvariantError`) is shown on the page it came from."""
+    """A POST route for admins (for any signed-in account with ``admins_only`` false): its
+    CSRF token is checked before anything else; a refusal of the operation (an
+    :class:`InvariantError`) is shown on the page it came from."""
     async def endpoint(request: Request) -> Response:
         form = await read_form(request)
         why = forged(request, locate(request).secret, form)
@@ -152,7 +153,7 @@ def action(handler: Handler, locate: Locate, base: str
             log.warning("console: refused a POST to %s: %s", request.url.path, why)
             return Response(why or "the form could not be read", status_code=403
                             if why else 400)
-        desk = await _admitted(request, locate, base)
+        desk = await _admitted(request, locate, base, admins_only=admins_only)
         if isinstance(desk, Response):
             return desk
         desk.form = form

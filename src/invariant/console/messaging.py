@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from invariant.console.desk import Desk
 from invariant.domain.errors import ConfigurationError
-from invariant.messaging import deadletters
+from invariant.messaging import deadletters, inbox
 from invariant.messaging import jobs as job_table
 from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay
@@ -29,8 +29,6 @@ async def messaging_page(desk: Desk) -> Response:
     relay = OutboxRelay(database, InProcessBroker())
     await relay.setup()
     lag = await relay.lag()
-    from invariant.messaging import inbox
-
     await database.run(inbox.create)
     handled = await database.run(inbox_counts, write=False)
     consumers = sorted({c.name for c in desk.operated.parts.consumers} | set(handled))

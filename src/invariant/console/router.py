@@ -70,7 +70,7 @@ def console_router(locate: Locate, *, prefix: str = "/console") -> APIRouter:
     route("/static/{name}", _static, "GET")
     route("/login", _login_form(locate, prefix), "GET")
     route("/login", _log_in(locate, prefix), "POST")
-    route("/logout", action(_log_out, locate, prefix), "POST")
+    route("/logout", action(_log_out, locate, prefix, admins_only=False), "POST")
     return router
 
 

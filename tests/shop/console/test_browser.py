@@ -109,6 +109,8 @@ async def test_an_account_without_the_admin_role_is_refused(
     await expect(page.locator("p.error")).to_contain_text("needs an admin account")
     await expect(page.locator("nav")).to_have_count(0)
     await shot(page, "refused")
+    await page.get_by_role("button", name="log in as someone else").click()
+    await expect(page.locator("input[name=password]")).to_be_visible()
 
 
 async def test_a_post_without_the_csrf_token_is_refused_even_with_a_session(
