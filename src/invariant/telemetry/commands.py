@@ -1,5 +1,5 @@
-"""The command hook: a span per command, its trace context into the events it records, and
-the commands metric (by type and outcome, with the handling time)."""
+"""The command hook: a span per command, the correlation id for the log lines written while
+it is handled, and the commands metric (by type and outcome, with the handling time)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 
 class TelemetryMiddleware:
     """Outermost command middleware: while tracing is on, the command runs in a span (the
-    child of the current one, e.g. the HTTP request's, or of the trace context the command's
-    metadata carries, e.g. the event a process manager reacted to) and every event it
-    records carries that span's context; while metrics are on, each command is counted by
-    type and outcome (``ok``, ``duplicate``, ``error``) and timed. Off, it only passes on."""
+    child of the current one, e.g. the HTTP request's, or of the W3C trace context a caller
+    put in the command's metadata), the parent of its commit's span; while metrics are on,
+    each command is counted by type and outcome (``ok``, ``duplicate``, ``error``) and
+    timed. Off, it only sets the correlation id and passes on."""
 
     async def __call__(self, dispatch: Dispatch, call_next: Next) -> CommandResult[Any]:
         with correlated(dispatch.metadata):
@@ -27,15 +27,12 @@ class TelemetryMiddleware:
 
     async def _traced(self, dispatch: Dispatch, call_next: Next) -> CommandResult[Any]:
         if not tracing.enabled():
-            if not metrics.enabled():
-                return await call_next(dispatch)
             return await self._measured(dispatch, call_next)
         kind = type(dispatch.command).__qualname__
         with tracing.span(f"command {kind}", {"invariant.command": kind,
                                               "invariant.command_id":
                                                   str(dispatch.command.command_id)},
                           parent=dispatch.metadata):
-            tracing.inject(dispatch.metadata)
             return await self._measured(dispatch, call_next)
 
     async def _measured(self, dispatch: Dispatch, call_next: Next) -> CommandResult[Any]:
