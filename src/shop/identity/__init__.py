@@ -45,7 +45,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from shop.identity.api import router
+from shop.identity.api import access_router, router
 from shop.identity.application import IdentityService
 from shop.identity.infrastructure import (
     Argon2Passwords,
@@ -80,6 +80,8 @@ def module(shop: Shop) -> Module:
         if await service().ensure_admin(settings.admin_email, settings.admin_password):
             log.info("made the admin account")
 
-    return Module(name="identity", integration_events=PUBLISHED, router=router(service),
-                  tables=metadata, setup=setup,
-                  accounts=SqlAccountDirectory(lambda: shop.read_models))
+    accounts = SqlAccountDirectory(lambda: shop.read_models)
+    routes = router(service)
+    routes.include_router(access_router(accounts, shop.settings.secret))
+    return Module(name="identity", integration_events=PUBLISHED, router=routes,
+                  tables=metadata, setup=setup, accounts=accounts)
