@@ -137,12 +137,13 @@ async def test_a_forged_or_missing_token_is_refused_at_the_edge(deployment: Depl
 
 
 async def test_the_correlation_id_is_passed_on_and_returned(deployment: Deployment) -> None:
-    response = await deployment.through.client.get("/inventory/p-1?x=1",
-                                                   headers={"X-Correlation-ID": "req-42"})
+    response = await deployment.through.client.get(
+        "/inventory/p-1?x=1", headers={"X-Correlation-ID": "req-42", "X-Shop-Service": "x"})
     assert response.status_code == 200
     assert response.headers["x-correlation-id"] == "req-42"
     assert deployment.toy.last_headers["x-correlation-id"] == "req-42"
     assert deployment.toy.last_headers["x-forwarded-for"] == "127.0.0.1"
+    assert "x-shop-service" not in deployment.toy.last_headers
     made = await deployment.through.client.get(
         "/inventory/p-1", headers=[(b"X-Correlation-ID", b"bad id\xe9"), (b"X-Note", b"\xe9")])
     assert made.status_code == 200

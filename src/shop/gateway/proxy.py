@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from invariant.http import ServiceClient
+from shop.platform.service_calls import HEADER
 
 CORRELATION = "X-Correlation-ID"
 """Names one request across the gateway and the services (made here when missing)."""
@@ -20,7 +21,8 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                         "host", "content-length"})
 """Headers about one connection, never passed on (RFC 9110, 7.6.1); the length is set
 again for the body as sent."""
-_SET_HERE = frozenset({CORRELATION.lower(), "x-forwarded-for"})
+_SET_HERE = frozenset({CORRELATION.lower(), "x-forwarded-for", HEADER.lower()})
+"""Set by the gateway, never taken from a client (the services' credential least of all)."""
 
 
 def correlation_id(request: Request) -> str:

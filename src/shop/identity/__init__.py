@@ -45,7 +45,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from shop.identity.api import router, signing_in
+from shop.identity.api import access_router, router, signing_in
 from shop.identity.application import IdentityService
 from shop.identity.infrastructure import (
     Argon2Passwords,
@@ -81,7 +81,9 @@ def module(shop: ShopContext) -> Module:
         if await service().ensure_admin(settings.admin_email, settings.admin_password):
             log.info("made the admin account")
 
-    return Module(name="identity", integration_events=PUBLISHED, router=router(service),
+    accounts = SqlAccountDirectory(lambda: shop.read_models)
+    routes = router(service)
+    routes.include_router(access_router(accounts, shop.settings.secret))
+    return Module(name="identity", integration_events=PUBLISHED, router=routes,
                   tables=metadata, setup=setup,
-                  provides={ACCOUNTS: SqlAccountDirectory(lambda: shop.read_models),
-                            SIGN_IN: signing_in(service)})
+                  provides={ACCOUNTS: accounts, SIGN_IN: signing_in(service)})

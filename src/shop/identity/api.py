@@ -16,9 +16,10 @@ import math
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from invariant.domain.errors import NotFoundError
 from shop.identity.application import (
     SOURCE_LENGTH,
     AccessToken,
@@ -37,8 +38,9 @@ from shop.identity.domain import (
     Role,
     TooManyPasswordGuesses,
 )
-from shop.platform.auth import CurrentUser, SignIn
+from shop.platform.auth import AccountDirectory, CurrentUser, SignIn
 from shop.platform.errors import Forbidden, NotAuthenticated, TooManyRequests
+from shop.platform.service_calls import require_service
 
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
@@ -195,5 +197,29 @@ def router(service: Callable[[], IdentityService]) -> APIRouter:
     async def me(user: CurrentUser) -> AccountOut:
         """The signed-in user's account."""
         return AccountOut.of(await service().me(user.user_id))
+
+    return api
+
+
+class AccessOut(BaseModel):
+    """What an account allows now, for another service checking an access token."""
+
+    role: str
+    token_version: int
+
+
+def access_router(directory: AccountDirectory, secret: str) -> APIRouter:
+    """The route other services ask whether an access token's account still allows it
+    (services only: not part of the public API), to include in identity's router."""
+    api = APIRouter(tags=["identity"], include_in_schema=False)
+
+    @api.get("/accounts/{user_id}/access")  # under identity's /identity
+    async def access(user_id: Annotated[str, Path(max_length=200)],
+                     request: Request) -> AccessOut:
+        require_service(request, secret)
+        found = await directory.access(user_id)
+        if found is None:
+            raise NotFoundError(f"no account {user_id!r}")
+        return AccessOut(role=found.role, token_version=found.token_version)
 
     return api
