@@ -128,6 +128,15 @@ async def test_a_missing_value_is_refused_by_name(database: ReadModelDatabase) -
         await database.run(lambda c: driver.first_row(c, raise_to, {"_id": "a"}))
 
 
+async def test_a_row_lacking_a_value_of_the_first_is_refused_by_name(
+        database: ReadModelDatabase) -> None:
+    rows: list[dict[str, Any]] = [{"account_id": "a", "balance": 1, "kind": "k"},
+                                  {"account_id": "b", "kind": "k"}]
+    with pytest.raises(StatementError, match="balance"):
+        await database.run(lambda c: driver.execute_many(c, _adding(database.dialect), rows))
+    assert await database.run(_all, write=False) == {}
+
+
 async def test_no_rows_execute_nothing(database: ReadModelDatabase) -> None:
     await database.run(lambda c: driver.execute_many(c, _adding(database.dialect), []))
     assert await database.run(_all, write=False) == {}

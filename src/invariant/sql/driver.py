@@ -61,9 +61,14 @@ def execute_many(conn: Connection, statement: Executable,
         conn.execute(statement, [dict(r) for r in rows])
         return
     sql, bind = plan
+    try:
+        params = list(map(bind, rows))
+    except KeyError:  # a row lacks a value the first one has: SQLAlchemy says which
+        conn.execute(statement, [dict(r) for r in rows])
+        return
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, list(map(bind, rows)))
+        cursor.executemany(sql, params)
     finally:
         cursor.close()
 
