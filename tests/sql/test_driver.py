@@ -22,7 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.sql.base import Executable
 
 from invariant.sql import driver
@@ -135,6 +135,19 @@ async def test_a_row_lacking_a_value_of_the_first_is_refused_by_name(
     with pytest.raises(StatementError, match="balance"):
         await database.run(lambda c: driver.execute_many(c, _adding(database.dialect), rows))
     assert await database.run(_all, write=False) == {}
+
+
+async def test_a_driver_error_is_sqlalchemys_error_of_its_kind(
+        database: ReadModelDatabase) -> None:
+    twice = [{"id": 1, "at": datetime(2026, 1, 1, tzinfo=UTC)}] * 2
+    plain = Table("driver_plain", MetaData(), Column("id", Integer, primary_key=True))
+    await database.run(lambda c: plain.create(c))
+    with pytest.raises(IntegrityError):
+        await database.run(lambda c: driver.execute_many(c, plain.insert(), [{"id": 1}] * 2))
+    with pytest.raises(IntegrityError):
+        await database.run(lambda c: driver.execute_many(c, stamps.insert(), twice))
+    # the connection is still good for the next transaction
+    await database.run(lambda c: driver.execute_many(c, plain.insert(), [{"id": 2}]))
 
 
 async def test_no_rows_execute_nothing(database: ReadModelDatabase) -> None:
