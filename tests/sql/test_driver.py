@@ -153,3 +153,26 @@ async def test_a_driver_error_is_sqlalchemys_error_of_its_kind(
 async def test_no_rows_execute_nothing(database: ReadModelDatabase) -> None:
     await database.run(lambda c: driver.execute_many(c, _adding(database.dialect), []))
     assert await database.run(_all, write=False) == {}
+
+
+async def test_a_connection_dropped_under_a_driver_statement_is_not_used_again(
+        pg_schema: str) -> None:
+    import asyncpg
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    database = ReadModelDatabase.for_url(POSTGRES_DSN, schema=pg_schema)
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        await database.run(metadata.create_all)
+        pid = await database.run(lambda c: c.execute(text("SELECT pg_backend_pid()")).scalar())
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        rows = [{"account_id": "a", "balance": 1, "kind": "k"}]
+        with pytest.raises(DBAPIError) as raised:
+            await database.run(lambda c: driver.execute_many(c, _adding("postgresql"), rows))
+        assert raised.value.connection_invalidated
+        await database.run(lambda c: driver.execute_many(c, _adding("postgresql"), rows))
+        assert await database.run(_all, write=False) == {"a": (1, "k")}
+    finally:
+        await admin.close()
+        await database.close()
