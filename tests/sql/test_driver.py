@@ -22,7 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.sql.base import Executable
 
 from invariant.sql import driver
@@ -128,6 +128,51 @@ async def test_a_missing_value_is_refused_by_name(database: ReadModelDatabase) -
         await database.run(lambda c: driver.first_row(c, raise_to, {"_id": "a"}))
 
 
+async def test_a_row_lacking_a_value_of_the_first_is_refused_by_name(
+        database: ReadModelDatabase) -> None:
+    rows: list[dict[str, Any]] = [{"account_id": "a", "balance": 1, "kind": "k"},
+                                  {"account_id": "b", "kind": "k"}]
+    with pytest.raises(StatementError, match="balance"):
+        await database.run(lambda c: driver.execute_many(c, _adding(database.dialect), rows))
+    assert await database.run(_all, write=False) == {}
+
+
+async def test_a_driver_error_is_sqlalchemys_error_of_its_kind(
+        database: ReadModelDatabase) -> None:
+    twice = [{"id": 1, "at": datetime(2026, 1, 1, tzinfo=UTC)}] * 2
+    plain = Table("driver_plain", MetaData(), Column("id", Integer, primary_key=True))
+    await database.run(lambda c: plain.create(c))
+    with pytest.raises(IntegrityError):
+        await database.run(lambda c: driver.execute_many(c, plain.insert(), [{"id": 1}] * 2))
+    with pytest.raises(IntegrityError):
+        await database.run(lambda c: driver.execute_many(c, stamps.insert(), twice))
+    # the connection is still good for the next transaction
+    await database.run(lambda c: driver.execute_many(c, plain.insert(), [{"id": 2}]))
+
+
 async def test_no_rows_execute_nothing(database: ReadModelDatabase) -> None:
     await database.run(lambda c: driver.execute_many(c, _adding(database.dialect), []))
     assert await database.run(_all, write=False) == {}
+
+
+async def test_a_connection_dropped_under_a_driver_statement_is_not_used_again(
+        pg_schema: str) -> None:
+    import asyncpg
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    database = ReadModelDatabase.for_url(POSTGRES_DSN, schema=pg_schema)
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        await database.run(metadata.create_all)
+        pid = await database.run(lambda c: c.execute(text("SELECT pg_backend_pid()")).scalar())
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        rows = [{"account_id": "a", "balance": 1, "kind": "k"}]
+        with pytest.raises(DBAPIError) as raised:
+            await database.run(lambda c: driver.execute_many(c, _adding("postgresql"), rows))
+        assert raised.value.connection_invalidated
+        await database.run(lambda c: driver.execute_many(c, _adding("postgresql"), rows))
+        assert await database.run(_all, write=False) == {"a": (1, "k")}
+    finally:
+        await admin.close()
+        await database.close()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import operator
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection
 from sqlalchemy.sql.base import Executable
@@ -41,10 +41,13 @@ def first_row(conn: Connection, statement: Executable, values: Mapping[str, Any]
     if plan is None:
         return conn.execute(statement, dict(values)).first()
     sql, bind = plan
+    params = bind(values)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, bind(values))
+        cursor.execute(sql, params)
         return cursor.fetchone()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        _raise_as_sqlalchemy(conn, exc, sql, params, cursor)
     finally:
         cursor.close()
 
@@ -61,11 +64,26 @@ def execute_many(conn: Connection, statement: Executable,
         conn.execute(statement, [dict(r) for r in rows])
         return
     sql, bind = plan
+    try:
+        params = list(map(bind, rows))
+    except KeyError:  # a row lacks a value the first one has: SQLAlchemy says which
+        conn.execute(statement, [dict(r) for r in rows])
+        return
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, list(map(bind, rows)))
+        cursor.executemany(sql, params)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        _raise_as_sqlalchemy(conn, exc, sql, params, cursor)
     finally:
         cursor.close()
+
+
+def _raise_as_sqlalchemy(conn: Connection, exc: Exception, sql: str, params: Any,
+                         cursor: Any) -> NoReturn:
+    """The driver's error as ``Connection.execute`` raises it: wrapped in SQLAlchemy's
+    exception of the same kind (``IntegrityError``, ...), and the connection invalidated
+    when the error says it was lost, so that the pool does not hand it out again."""
+    conn._handle_dbapi_exception(exc, sql, params, cursor, None)
 
 
 def _binder(names: list[str], constants: dict[str, Any]) -> _Binder:
