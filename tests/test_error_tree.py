@@ -29,6 +29,8 @@ OUTSIDE_THE_TREE: dict[tuple[str, str], str] = {
     ("invariant.store.event_store", "ValueError"): "EventEnvelope._replace, as a named "
                                                    "tuple's answers",
     ("invariant.testing", "AssertionError"): "the test kit's failed expectation",
+    ("invariant.resilience.caller", "AssertionError"): "the end of a retry loop no run "
+                                                       "reaches (stamina re-raises)",
     ("invariant.state.repository", "AssertionError"): "the end of a retry loop no run "
                                                       "reaches",
     ("invariant.store.event_store", "AssertionError"): "a decoder placeholder replaced "

@@ -16,6 +16,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from invariant.domain.errors import ConfigurationError
+
 Measure = Callable[[], Awaitable[int]]
 
 
@@ -25,7 +27,7 @@ class Backlog:
     def __init__(self, measures: Mapping[str, Measure], *, limit: int,
                  interval: float = 1.0, max_age: float = 5.0) -> None:
         if limit < 0:
-            raise ValueError(f"a backlog limit is 0 or more items, got {limit}")
+            raise ConfigurationError(f"a backlog limit is 0 or more items, got {limit}")
         self.measures = dict(measures)
         self.limit = limit
         self.interval = interval

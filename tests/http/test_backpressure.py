@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from invariant.backlog import Backlog
+from invariant.domain.errors import ConfigurationError
 from invariant.http import MEDIA_TYPE, Backpressure
 from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay
@@ -78,7 +79,7 @@ def test_a_negative_bound_or_a_retry_after_under_a_second_is_refused() -> None:
     async def nothing() -> int:
         return 0
 
-    with pytest.raises(ValueError, match="0 or more items"):
+    with pytest.raises(ConfigurationError, match="0 or more items"):
         Backlog({"none": nothing}, limit=-1)
-    with pytest.raises(ValueError, match="at least 1 second"):
+    with pytest.raises(ConfigurationError, match="at least 1 second"):
         Backpressure(FastAPI(), Backlog({"none": nothing}, limit=0), retry_after=0)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from invariant.domain.errors import InvariantError
+
 
 @dataclass(frozen=True, slots=True)
 class Operator:
@@ -20,7 +22,7 @@ class Operator:
     admin: bool
 
 
-class LoginRefused(Exception):
+class LoginRefused(InvariantError):
     """The log-in was refused; the message says why, for the person at the form."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from invariant.console.gate import Gate
+from invariant.domain.errors import ConfigurationError
 from invariant.operable import Parts
 from invariant.sql.database import ReadModelDatabase
 from invariant.store.port import EventStorage
@@ -27,4 +28,4 @@ class Operated:
 
     def __post_init__(self) -> None:
         if len(self.secret) < 32:
-            raise ValueError("the console's secret must be at least 32 characters")
+            raise ConfigurationError("the console's secret must be at least 32 characters")

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from invariant.backlog import Backlog
+from invariant.domain.errors import ConfigurationError
 from invariant.http.errors import MEDIA_TYPE
 
 BRINGS_WORK = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -27,7 +28,7 @@ class Backpressure:
     def __init__(self, app: ASGIApp, backlog: Backlog, *, retry_after: int = 1,
                  exempt: Sequence[str] = ()) -> None:
         if retry_after < 1:
-            raise ValueError(f"retry_after is at least 1 second, got {retry_after}")
+            raise ConfigurationError(f"retry_after is at least 1 second, got {retry_after}")
         self.app = app
         self.backlog = backlog
         self.retry_after = retry_after

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from invariant.clock import Clock
-from invariant.domain.errors import ConfigurationError, ProjectionFailedError
+from invariant.domain.errors import ConfigurationError, ProjectionError, ProjectionFailedError
 from invariant.projections import checkpoints
 from invariant.projections.cache import QueryCache
 from invariant.projections.collector import CollectorPause
@@ -43,7 +43,7 @@ Progress = Callable[[int, int], None]
 """Called with ``(checkpoint, head)`` after every page."""
 
 
-class Paused(Exception):
+class Paused(ProjectionError):
     """An operator paused the projection: its workers leave it alone until it is resumed."""
 
 
