@@ -278,12 +278,12 @@ class _Turn(Generic[T]):
     runs in its caller's context variables (its trace span, its correlation id), not in the
     flush's, as it would had the caller run it itself."""
 
-    __slots__ = ("context", "error", "future", "result", "work")
+    __slots__ = ("error", "future", "result", "work")
 
     def __init__(self, work: Callable[[Connection], T], future: asyncio.Future[T]) -> None:
         self.future = future
-        self.context = copy_context()
-        self.work: Callable[[Connection], T] = lambda conn: self.context.run(work, conn)
+        context = copy_context()  # a local: a lambda holding self would make a cycle per turn
+        self.work: Callable[[Connection], T] = lambda conn: context.run(work, conn)
         self.result: T | None = None
         self.error: BaseException | None = None
 
