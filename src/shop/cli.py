@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.config import redact
 from invariant.domain.errors import ConfigurationError
+from invariant.migrations import SchemaBehindError
 from invariant.telemetry import configure_logging, configure_tracing
 from shop.config import ShopSettings
 from shop.platform.runtime import Shop
@@ -76,9 +77,17 @@ def banner(shop: Shop) -> None:
 
 
 @app.command("serve")
-def serve_command() -> None:
-    """Start shop: the HTTP API and every worker, in this process (make run)."""
+def serve_command(
+    contexts: str = typer.Argument(
+        "", help="Serve only these contexts as a service (e.g. ordering, or billing,analytics); "
+                 "default: every context and worker in this process (make run)"),
+) -> None:
+    """Start shop: the HTTP API and every worker, in this process (make run); or, with
+    CONTEXTS, those contexts as one service of a distributed shop."""
     settings = _settings()
+    if contexts:
+        _serve_service(settings, contexts)
+        return
     try:
         sock = listening_socket(settings.host, settings.port)
     except CouldNotStart as exc:
@@ -97,10 +106,54 @@ def serve_command() -> None:
         _fail(f"shop cannot start: {exc}", 1)
 
 
+def _serve_service(settings: ShopSettings, spec: str) -> None:
+    """``serve CONTEXTS``: refuse bad settings and a schema behind the code before taking
+    the port, then serve until interrupted."""
+    from invariant.hosting import SERVICE_ROLES
+    from shop.platform.schemas import check_database
+    from shop.platform.service import contexts_of, require_network_broker, service_modules
+
+    try:
+        contexts = contexts_of(spec)
+        require_network_broker(settings.invariant.broker)
+        shop = Shop(settings, modules=service_modules(contexts, os.environ),
+                    roles=SERVICE_ROLES)
+    except ConfigurationError as exc:
+        _fail(f"Configuration error: {exc}", 2)
+    name = "+".join(contexts)
+    try:
+        for context in contexts:
+            asyncio.run(check_database(settings.invariant, context))
+    except ConfigurationError as exc:
+        _fail(f"Configuration error: {exc}", 2)
+    except SchemaBehindError as exc:
+        _fail(f"the {name} service cannot start: {exc}", 1)
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(f"the {name} service cannot start: its database did not answer "
+              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+              "check INVARIANT_POSTGRES_DSN and INVARIANT_POSTGRES_SCHEMA", 1)
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except CouldNotStart as exc:
+        _fail(f"the {name} service cannot start: {exc}", 1)
+
+    def started(shop: Shop) -> None:
+        base = f"http://{settings.host}:{settings.port}"
+        console.print(f"shop's {name} service at {base} (alive: {base}/health, ready: "
+                      f"{base}/ready)", markup=False, highlight=False, soft_wrap=True)
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(shop, sock, on_started=started))
+    except CouldNotStart as exc:
+        _fail(f"the {name} service cannot start: {exc}", 1)
+
+
 def _migrate_embedded(settings: ShopSettings, sock: socket.socket) -> None:
     """make run's SQLite file, made (or brought up to date) by the same migrations as a
     service's schema; what the shop still creates at start-up is then already there."""
-    from shop.platform.schemas import CONTEXTS, migrate_database
+    from shop.platform.contexts import CONTEXTS
+    from shop.platform.schemas import migrate_database
 
     try:
         asyncio.run(migrate_database(settings.invariant, CONTEXTS))
@@ -142,7 +195,8 @@ def migrate(
     """Apply the schema migrations of CONTEXT (invariant's tables and the context's own) to
     the database the INVARIANT_* settings name; ``all``: every context's, in that one
     database (a single-process shop)."""
-    from shop.platform.schemas import CONTEXTS, migrate_database
+    from shop.platform.contexts import CONTEXTS
+    from shop.platform.schemas import migrate_database
 
     settings = _settings()
     contexts = list(CONTEXTS) if context == "all" else [context]
@@ -165,9 +219,9 @@ def provision(
     """Give CONTEXT (or every context) its own PostgreSQL role and a schema that role owns,
     and nothing else; run with an INVARIANT_POSTGRES_DSN allowed to create roles. Prints
     the settings each service then runs (and migrates) with."""
+    from shop.platform.contexts import CONTEXTS
     from shop.platform.ownership import provision as provision_roles
     from shop.platform.ownership import service_dsn
-    from shop.platform.schemas import CONTEXTS
 
     settings = _settings().invariant
     if not settings.postgres_dsn:

@@ -50,7 +50,7 @@ from invariant.files import private_file
 
 PREFIX = "SHOP_"
 _SERVICE_URL = re.compile(r"^SHOP_SERVICE_[A-Z]+_URL$")
-"""Where a context's service answers (read by the gateway, :mod:`shop.gateway.services`)."""
+"""Where a context's service answers (read by the gateway, :mod:`shop.platform.registry`)."""
 N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",

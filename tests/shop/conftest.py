@@ -182,7 +182,8 @@ async def identity_server(backend: Settings, tmp_path: Path, clock: ManualClock
                           ) -> AsyncIterator[ShopServer]:
     """A shop of identity and notifications only (sign-up emails go the whole way), on
     each backend, on ``clock``."""
-    from shop import identity, notifications
+    from shop.identity import wiring as identity
+    from shop.notifications import wiring as notifications
 
     async with serve(shop_settings(tmp_path, backend), clock=clock,
                      modules=[identity.module, notifications.module]) as running:

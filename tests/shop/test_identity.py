@@ -19,8 +19,9 @@ from sqlalchemy import Connection, func, inspect, select, text
 
 from invariant.config import Settings
 from invariant.testing.clock import ManualClock
-from shop import identity, notifications
+from shop.identity import wiring as identity
 from shop.identity.infrastructure import accounts
+from shop.notifications import wiring as notifications
 from tests.shop.conftest import ADMIN_EMAIL, PROBLEM, ShopServer, eventually, serve, shop_settings
 
 PASSWORD = "Tr0ub4dor&3-horse-staple"

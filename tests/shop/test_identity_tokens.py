@@ -18,9 +18,10 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, inspect
 from invariant.config import Settings
 from invariant.sql.database import ReadModelDatabase
 from invariant.sql.outbox_table import Moment
-from shop import identity, notifications
+from shop.identity import wiring as identity
 from shop.identity.infrastructure import Argon2Passwords, accounts
 from shop.kernel import CustomerId
+from shop.notifications import wiring as notifications
 from tests.conftest import POSTGRES_DSN
 from tests.shop.conftest import ADMIN_EMAIL, SECRET, ShopServer, serve, shop_settings
 

@@ -21,9 +21,10 @@ from invariant.config import Settings
 from invariant.messaging import deadletters, jobs
 from invariant.retry import RetryPolicy
 from invariant.sql.outbox_table import outbox_table
-from shop import identity, notifications
+from shop.identity import wiring as identity
 from shop.identity.published import CodeSeal
-from shop.notifications import CONSUMER
+from shop.notifications import wiring as notifications
+from shop.notifications.wiring import CONSUMER
 from tests.shop.conftest import SECRET, ShopServer, eventually, free_port, serve, shop_settings
 from tests.shop.shopping import place, settled
 

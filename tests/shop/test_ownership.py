@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from invariant.config import Settings
-from shop import ordering
+from shop.ordering import wiring as ordering
 from shop.platform.ownership import Ownership, provision, service_dsn, unprovision
 from shop.platform.schemas import migrate_database
 from tests.conftest import POSTGRES_DSN, require_server

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, inspect, text
 from invariant.config import Settings
 from invariant.migrations import FRAMEWORK, SchemaBehindError, upgrade
 from invariant.sql.engine import create_engine
+from shop.platform.contexts import CONTEXTS
 from shop.platform.schemas import (
-    CONTEXTS,
     check_database,
     context_chain,
     migrate_database,

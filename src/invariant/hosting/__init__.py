@@ -11,10 +11,11 @@ from invariant.hosting.bootstrap import bootstrap
 from invariant.hosting.composition import Composition, compose
 from invariant.hosting.host import Host
 from invariant.hosting.module import Module, Provision
-from invariant.hosting.roles import ALL_ROLES, Role, roles_from
+from invariant.hosting.roles import ALL_ROLES, SERVICE_ROLES, Role, roles_from
 
 __all__ = [
     "ALL_ROLES",
+    "SERVICE_ROLES",
     "App",
     "Composition",
     "Host",

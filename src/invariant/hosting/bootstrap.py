@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from invariant.application.messages import Command
 from invariant.application.middleware import default_middleware
 from invariant.clock import Clock, utc_now
 from invariant.config import Settings
@@ -22,6 +23,7 @@ from invariant.store.port import EventStorage
 
 if TYPE_CHECKING:
     from invariant.messaging.port import Broker
+    from invariant.processes import ProcessManager, ProcessRunner
     from invariant.projections import ReadModelDatabase
 
 COMMAND_RETRIES = 3
@@ -86,7 +88,10 @@ def _add_workers(host: Host, settings: Settings, read_models: ReadModelDatabase,
                  broker: Broker | None, clock: Clock, backoff: RetryPolicy | None) -> None:
     composition, roles = host.composition, host.roles
     consumers = composition.consumers if Role.CONSUMERS in roles else {}
-    if Role.RELAY in roles or consumers:
+    runner = _process_runner(host, read_models, clock)
+    receivers = _accepted(composition) if Role.COMMANDS in roles else {}
+    feeds = [m for m in composition.processes if runner is not None and runner.remote(m)]
+    if Role.RELAY in roles or consumers or receivers or feeds:
         from invariant.hosting.broker_watch import BrokerWatch
         from invariant.messaging.consumer import Consumer
 
@@ -94,6 +99,8 @@ def _add_workers(host: Host, settings: Settings, read_models: ReadModelDatabase,
         host.broker_watch = BrokerWatch(host.broker)
         host.consumers = [Consumer(name, read_models, handler, backoff=backoff)
                           for name, handler in consumers.items()]
+    if receivers or feeds:
+        _add_remote_parts(host, read_models, runner, receivers, feeds, backoff)
     if Role.RELAY in roles:
         from invariant.messaging.relay import OutboxRelay
 
@@ -103,9 +110,38 @@ def _add_workers(host: Host, settings: Settings, read_models: ReadModelDatabase,
         from invariant.messaging.jobs import JobWorker
 
         host.jobs = JobWorker(read_models, composition.jobs)
-    if Role.PROCESSES in roles and composition.processes:
-        from invariant.processes import ProcessRunner
+    host.processes = runner
 
-        host.processes = ProcessRunner(host.app.store, read_models, host.commands,
-                                       composition.processes, commands=list(composition.commands),
-                                       clock=clock)
+
+def _process_runner(host: Host, read_models: ReadModelDatabase, clock: Clock
+                    ) -> ProcessRunner | None:
+    composition = host.composition
+    if Role.PROCESSES not in host.roles or not composition.processes:
+        return None
+    from invariant.processes import ProcessRunner
+
+    return ProcessRunner(host.app.store, read_models, host.commands, composition.processes,
+                         commands=list(composition.commands), clock=clock,
+                         local_events={e.event_type for e in composition.events},
+                         local_commands={c.__qualname__ for c in composition.commands})
+
+
+def _accepted(composition: Composition) -> dict[str, list[type[Command[Any]]]]:
+    return {f"commands-{m.name}": list(m.accepts) for m in composition.modules if m.accepts}
+
+
+def _add_remote_parts(host: Host, read_models: ReadModelDatabase,
+                      runner: ProcessRunner | None,
+                      receivers: dict[str, list[type[Command[Any]]]],
+                      feeds: list[ProcessManager], backoff: RetryPolicy | None) -> None:
+    """A service's links to the others through the broker (see :mod:`.remote`)."""
+    from invariant.hosting.remote import CommandReceiver, CommandSender, ProcessFeed
+
+    assert host.broker_watch is not None
+    for name, accepted in receivers.items():
+        host.consumers.append(CommandReceiver(name, read_models, host.commands, accepted,
+                                              backoff=backoff))
+    if runner is not None:
+        runner.dispatcher.forward = CommandSender(host.broker_watch)
+        host.consumers.extend(ProcessFeed(runner, manager, read_models, backoff=backoff)
+                              for manager in feeds)

@@ -49,6 +49,12 @@ def compose(modules: Sequence[Module]) -> Composition:
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ConfigurationError(f"module(s) registered twice: {', '.join(twice)}")
+    for module in modules:
+        strays = [c.__qualname__ for c in module.accepts if c not in module.commands]
+        if strays:
+            raise ConfigurationError(
+                f"module {module.name} accepts {', '.join(strays)} from other contexts but "
+                "has no handler for it; list only commands of its own")
     return Composition(
         modules=tuple(modules),
         events=tuple(e for m in modules for e in m.events),

@@ -47,6 +47,8 @@ class Module:
 
     * ``events``: its domain event classes (event-sourced contexts).
     * ``commands``: ``{Command type: async def handle(command, uow)}`` on the shared bus.
+    * ``accepts``: those of its commands other contexts' process managers send it; in a
+      service (role ``commands``) they arrive as messages through the broker.
     * ``queries``: ``{Query type: async def handle(query)}`` on the shared query bus.
     * ``projections``: read models fed from the event log (role ``projections``).
     * ``processes``: process managers and sagas (role ``processes``).
@@ -65,6 +67,7 @@ class Module:
     name: str
     events: Sequence[type[DomainEvent]] = ()
     commands: Mapping[type[Command[Any]], AnyCommandHandler] = field(default_factory=dict)
+    accepts: Sequence[type[Command[Any]]] = ()
     queries: Mapping[type[Query], QueryHandler] = field(default_factory=dict)
     projections: Sequence[Projection] = ()
     processes: Sequence[ProcessManager] = ()

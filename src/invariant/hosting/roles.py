@@ -30,10 +30,18 @@ class Role(StrEnum):
     """The job worker runs queued jobs."""
     PROCESSES = "processes"
     """The process runner drives process managers and sagas and fires their deadlines."""
+    COMMANDS = "commands"
+    """The commands other services' process managers send (:attr:`Module.accepts`) are
+    taken from the broker and dispatched here. A service runs it; one process holding every
+    module has no one to take them from."""
 
 
-ALL_ROLES: frozenset[Role] = frozenset(Role)
-"""Everything in one process: the embedded mode, and the default of ``bootstrap``."""
+ALL_ROLES: frozenset[Role] = frozenset(Role) - {Role.COMMANDS}
+"""Everything one process holding every module runs: the embedded mode, and the default
+of ``bootstrap``."""
+
+SERVICE_ROLES: frozenset[Role] = frozenset(Role)
+"""Everything a service (a host running some of the modules) runs."""
 
 
 def roles_from(names: Iterable[str | Role]) -> frozenset[Role]:

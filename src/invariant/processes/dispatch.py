@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -74,18 +74,34 @@ def store_sent(conn: Connection, codec: CommandCodec, process_id: str, sent: Ite
         persistence.enqueue(conn, process_id, str(s.command.command_id), name, payload, now)
 
 
+Forward = Callable[[persistence.PendingCommand], Awaitable[None]]
+"""Sends a command no module of this host handles to the service that does (e.g. as a
+message through the broker); raises when it could not be sent."""
+
+
+class NoHandlerHere(ConfigurationError):
+    """A process sent a command that no module of its host handles, and the host has no way
+    to send it to another service."""
+
+
 class CommandDispatcher:
-    """Dispatches the outbox's commands to the command bus and deletes them when handled."""
+    """Dispatches the outbox's commands to the command bus and deletes them when handled.
+
+    ``local`` names the command types this host's bus handles (None: every type);
+    any other is given to ``forward``, which sends it to the service that handles it."""
 
     def __init__(self, database: ReadModelDatabase, bus: CommandBus, codec: CommandCodec, *,
                  retry: RetryPolicy | None = None, clock: Clock = utc_now,
-                 concurrency: int = 16) -> None:
+                 concurrency: int = 16, local: Collection[str] | None = None,
+                 forward: Forward | None = None) -> None:
         self.database = database
         self.bus = bus
         self.codec = codec
         self.retry = retry or PROCESS_RETRY
         self.clock = clock
         self.concurrency = concurrency
+        self.local = None if local is None else frozenset(local)
+        self.forward = forward
 
     async def dispatch_pending(self, *, process_id: str | None = None) -> int:
         """Dispatch every pending command (of one process, if given); returns how many."""
@@ -113,11 +129,10 @@ class CommandDispatcher:
         return done
 
     async def _dispatch(self, row: persistence.PendingCommand) -> bool:
-        command = self.codec.decode(row.command_type, row.payload)
         attempt = 1
         while True:
             try:
-                await self.bus.dispatch(command, metadata={"process_id": row.process_id})
+                await self._send(row)
                 break
             except Exception as exc:
                 message = f"{row.command_type} {row.command_id} failed: {type(exc).__name__}: {exc}"
@@ -130,6 +145,18 @@ class CommandDispatcher:
                 attempt += 1
         await self.database.run(lambda c: persistence.dispatched(c, row.seq))
         return True
+
+    async def _send(self, row: persistence.PendingCommand) -> None:
+        if self.local is None or row.command_type in self.local:
+            command = self.codec.decode(row.command_type, row.payload)
+            await self.bus.dispatch(command, metadata={"process_id": row.process_id})
+        elif self.forward is not None:
+            await self.forward(row)
+        else:
+            raise NoHandlerHere(
+                f"no module of this host handles {row.command_type} and it has no broker to "
+                "send it to the service that does; run that module here, or give the host a "
+                "broker (INVARIANT_BROKER)")
 
 
 def _parking(process_id: str, message: str, now: datetime) -> Callable[[Connection], None]:

@@ -104,12 +104,16 @@ class Process:
 
 class ProcessManager(ABC):
     """Base for process managers. Subclasses set ``kind`` (stored with each process),
-    ``handles`` (event types it reacts to) and ``starts`` (those that may start a process),
-    and implement :meth:`correlate`, :meth:`handle` and, with deadlines, :meth:`timeout`."""
+    ``handles`` (event types it reacts to), ``starts`` (those that may start a process) and
+    ``sends`` (the commands it may send), and implement :meth:`correlate`, :meth:`handle`
+    and, with deadlines, :meth:`timeout`."""
 
     kind: ClassVar[str]
     handles: ClassVar[tuple[type[DomainEvent], ...]]
     starts: ClassVar[tuple[type[DomainEvent], ...]] = ()
+    sends: ClassVar[tuple[type[Command[Any]], ...]] = ()
+    """The commands it may send. Those no module of its host handles are sent to the
+    services that do, as messages (checked at start-up: each must be encodable)."""
 
     @abstractmethod
     def correlate(self, event: DomainEvent) -> str | None:

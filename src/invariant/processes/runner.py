@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,11 +25,13 @@ from invariant.application.bus import CommandBus
 from invariant.application.messages import Command
 from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError, StoreError
+from invariant.domain.events import DomainEvent
 from invariant.processes import persistence
 from invariant.processes.dispatch import (
     PROCESS_RETRY,
     CommandCodec,
     CommandDispatcher,
+    Forward,
     store_sent,
 )
 from invariant.processes.manager import ProcessManager, decide_event
@@ -38,6 +40,7 @@ from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
 from invariant.sql.locks import serialize
 from invariant.store.event_store import EventEnvelope, EventStore
+from invariant.tasks import stop_task
 
 _log = logging.getLogger("invariant.processes")
 
@@ -57,7 +60,14 @@ async def setup_tables(database: ReadModelDatabase, managers: Iterable[str] = ()
 
 
 class ProcessRunner:
-    """Keeps ``managers`` up to date with ``store``'s log and dispatches their commands."""
+    """Keeps ``managers`` up to date with ``store``'s log and dispatches their commands.
+
+    In a host that runs only some of an application's modules (a service), the events a
+    manager handles may be stored by other services: ``local_events`` names the types this
+    host's log holds (None: every type), and the others reach the manager through
+    :meth:`decide` (e.g. from the broker, see :class:`invariant.hosting.ProcessFeed`).
+    Likewise ``local_commands`` names the commands this host's bus handles; the others
+    are given to ``forward``."""
 
     def __init__(
         self,
@@ -71,6 +81,9 @@ class ProcessRunner:
         page_size: int = 500,
         idle_recheck: float = 5.0,
         dispatch_retry: RetryPolicy | None = None,
+        local_events: Collection[str] | None = None,
+        local_commands: Collection[str] | None = None,
+        forward: Forward | None = None,
     ) -> None:
         kinds = [m.kind for m in managers]
         if len(set(kinds)) != len(kinds):
@@ -78,13 +91,35 @@ class ProcessRunner:
         self.store = store
         self.database = database
         self.managers = {m.kind: m for m in managers}
-        self.codec = CommandCodec(commands)
+        self.codec = CommandCodec({*commands, *(c for m in managers for c in m.sends)})
         self.clock = clock
         self.page_size = page_size
         self.idle_recheck = idle_recheck
+        self.local_events = None if local_events is None else frozenset(local_events)
         self.dispatcher = CommandDispatcher(database, bus, self.codec, retry=dispatch_retry,
-                                            clock=clock)
+                                            clock=clock, local=local_commands,
+                                            forward=forward)
         self._positions = {m.kind: 0 for m in managers}
+        self._nudged = asyncio.Event()
+
+    def logged(self, manager: ProcessManager) -> list[type[DomainEvent]]:
+        """The event types of ``manager`` that this host's log holds."""
+        return [t for t in manager.handles
+                if self.local_events is None or t.event_type in self.local_events]
+
+    def remote(self, manager: ProcessManager) -> list[type[DomainEvent]]:
+        """The event types of ``manager`` stored by other services (see :meth:`decide`)."""
+        logged = set(self.logged(manager))
+        return [t for t in manager.handles if t not in logged]
+
+    def decide(self, conn: Connection, kind: str, event: DomainEvent) -> None:
+        """Let manager ``kind`` decide on ``event`` in the caller's transaction (an event
+        that does not come from this host's log); :meth:`nudge` after the commit."""
+        decide(conn, self.managers[kind], self.codec, event, self.clock())
+
+    def nudge(self) -> None:
+        """Wake :meth:`run`: commands or decisions were stored outside the log's wake-up."""
+        self._nudged.set()
 
     async def setup(self) -> None:
         """Create the tables and register every manager's checkpoint."""
@@ -110,7 +145,9 @@ class ProcessRunner:
 
     async def catch_up(self, manager: ProcessManager) -> int:
         """Handle the manager's events after its checkpoint; returns how many."""
-        types = [t.event_type for t in manager.handles]
+        types = [t.event_type for t in self.logged(manager)]
+        if not types:
+            return 0
         kind = manager.kind
         position = await self.database.run(lambda c: persistence.checkpoint(c, kind),
                                            write=False)
@@ -145,16 +182,29 @@ class ProcessRunner:
         attempt = 0
         while True:
             try:
+                self._nudged.clear()
                 await self.run_once()
                 attempt = 0
-                await self.store.storage.wait_for_commit(min(self._positions.values(),
-                                                             default=0),
-                                                         await self._idle_timeout())
+                await self._wait(await self._idle_timeout())
             except (StoreError, OSError, SQLAlchemyError) as exc:
                 attempt += 1
                 delay = PROCESS_RETRY.delay(attempt)
                 _log.error("process runner: %s; retrying in %.1f s", exc, delay, exc_info=exc)
                 await asyncio.sleep(delay)
+
+    async def _wait(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Until a commit to the log, a nudge, or ``timeout``."""
+        commit = self.store.storage.wait_for_commit(min(self._positions.values(), default=0),
+                                                    timeout)
+        if self.local_events is None:  # nothing but the log wakes it
+            await commit
+            return
+        waits = [asyncio.create_task(commit), asyncio.create_task(self._nudged.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                await stop_task(waiting)
 
     async def backlog(self) -> int:
         """Work waiting for this runner: the events after the slowest manager's checkpoint
@@ -194,12 +244,18 @@ class _HandlePage:
             persistence.move_checkpoint(conn, kind, reached)
 
     def _decide(self, conn: Connection, envelope: EventEnvelope) -> None:
-        kind = self.manager.kind
-        correlation = self.manager.correlate(envelope.event)
-        if correlation is None:
-            return
-        record = persistence.find(conn, kind, correlation, lock=True)
-        process = decide_event(self.manager, record, envelope.event, correlation, self.now)
-        if process is not None:
-            persistence.write(conn, process.record, self.now)
-            store_sent(conn, self.codec, process.id, process.sent, self.now)
+        decide(conn, self.manager, self.codec, envelope.event, self.now)
+
+
+def decide(conn: Connection, manager: ProcessManager, codec: CommandCodec, event: DomainEvent,
+           now: datetime) -> None:
+    """Apply ``event`` to its process in the caller's transaction: the new state and the
+    commands it decided are stored together."""
+    correlation = manager.correlate(event)
+    if correlation is None:
+        return
+    record = persistence.find(conn, manager.kind, correlation, lock=True)
+    process = decide_event(manager, record, event, correlation, now)
+    if process is not None:
+        persistence.write(conn, process.record, now)
+        store_sent(conn, codec, process.id, process.sent, now)

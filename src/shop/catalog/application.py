@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from invariant.application import Query
 from invariant.domain import FieldError, Money, NotFoundError, ValidationError
 from shop.catalog.contracts import ProductDetails
 from shop.catalog.domain import Product, ProductNotForSale, ProductState
+from shop.catalog.messages import GetProductForSale, ProductForSale
 from shop.kernel import ProductId
 
 ID_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -25,22 +25,6 @@ _WORD = re.compile(r"\w+")
 
 
 # -- published ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GetProductForSale(Query):
-    """The name and unit price of a product on sale; NotFoundError when it is unknown or
-    inactive."""
-
-    product_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ProductForSale:
-    """A product an order may contain, at today's price."""
-
-    product_id: str
-    name: str
-    unit_price: Money
 
 
 # -- read side ---------------------------------------------------------------------------

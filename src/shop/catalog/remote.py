@@ -16,8 +16,7 @@ from invariant.domain import Money
 from invariant.domain.errors import InvariantError
 from invariant.http import ServiceClient
 from invariant.resilience import DependencyFailedError
-from shop.catalog.application import GetProductForSale, ProductForSale
-from shop.catalog.domain import ProductNotForSale
+from shop.catalog.messages import GetProductForSale, ProductForSale, ProductNotForSale
 
 SERVICE = "catalog"
 

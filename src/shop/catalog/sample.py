@@ -1,7 +1,7 @@
 """The sample catalog: fixed ids, so demos, tests and other contexts can name products.
 
 Loaded at start-up when ``settings.sample_catalog`` is on and the catalog is empty;
-inventory stocks the same products with :data:`SAMPLE_STOCK` (only poster is scarce).
+inventory stocks the same ids (``shop.inventory.sample``).
 """
 
 from __future__ import annotations
@@ -40,8 +40,3 @@ SAMPLE_PRODUCTS: tuple[SampleProduct, ...] = (
     SampleProduct("usb-hub", "USB-C hub", "Seven-port USB-C hub with power delivery.",
                   "39.99"),
 )
-
-SAMPLE_STOCK: dict[str, int] = {
-    "keyboard": 50, "mouse": 100, "monitor": 5, "poster": 1, "headphones": 20,
-    "webcam": 30, "desk-lamp": 40, "usb-hub": 60,
-}

@@ -26,7 +26,7 @@ from typing import Any
 
 from invariant.domain import DomainEvent, Money
 from invariant.processes import Process, ProcessManager
-from shop.inventory.application import (
+from shop.inventory.messages import (
     CommitStock,
     ReleaseStock,
     ReserveStock,
@@ -34,21 +34,21 @@ from shop.inventory.application import (
     StockReservationRejected,
     StockReserved,
 )
-from shop.ordering.application import (
+from shop.ordering.messages import (
     CancelOrder,
     MarkOrderShipped,
     OrderCancelled,
     OrderPlaced,
     OrderShipped,
 )
-from shop.payments.application import (
+from shop.payments.messages import (
     ChargePayment,
     PaymentCharged,
     PaymentDeclined,
     PaymentTimedOut,
     RefundPayment,
 )
-from shop.shipping.application import (
+from shop.shipping.messages import (
     CancelShipment,
     CreateShipment,
     ShipmentCreated,
@@ -69,6 +69,8 @@ class OrderFulfilment(ProcessManager):
                StockReservationRejected, PaymentCharged, PaymentDeclined, PaymentTimedOut,
                ShipmentCreated, ShipmentRefused)
     starts = (OrderPlaced,)
+    sends = (ReserveStock, ReleaseStock, CommitStock, ChargePayment, RefundPayment,
+             CreateShipment, CancelShipment, CancelOrder, MarkOrderShipped)
 
     def __init__(self, *, reservation_timeout: float, payment_timeout: float,
                  attempts: int = PAYMENT_ATTEMPTS) -> None:

@@ -8,7 +8,7 @@ from invariant.processes import NEEDS_ATTENTION
 from invariant.processes import persistence as processes
 from invariant.projections import ReadModelDatabase
 from shop.fulfilment.application import OrderFulfilment
-from shop.ordering.application import FulfilmentStatus, GetFulfilmentStatus
+from shop.ordering.messages import FulfilmentStatus, GetFulfilmentStatus
 
 PENDING = "pending"
 """Placed, and fulfilment has not picked the order up yet."""

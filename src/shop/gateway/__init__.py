@@ -12,9 +12,9 @@ from invariant.resilience import CallPolicy
 from shop.config import ShopSettings
 from shop.gateway.app import create_gateway
 from shop.gateway.routes import PublishedApi
-from shop.gateway.services import service_urls, setting
 from shop.platform.auth import Tokens
-from shop.platform.schemas import CONTEXTS
+from shop.platform.contexts import CONTEXTS
+from shop.platform.registry import service_urls, setting
 
 DEFAULT_POLICY = CallPolicy(timeout=10.0, failures_to_open=5, open_for=5.0,
                             max_concurrent=256)

@@ -12,7 +12,7 @@ from starlette.types import Scope
 
 from invariant.http.methods import allowed_methods
 from shop.platform.http import create_app
-from shop.platform.published import unstarted_shop
+from shop.platform.published_api import unstarted_shop
 
 GATEWAY_PATHS = frozenset({"/health", "/ready"})
 """Answered by the gateway itself (from every service's)."""

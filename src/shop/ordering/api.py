@@ -13,12 +13,9 @@ from pydantic import BaseModel, Field
 
 from shop.kernel import TEXT_LINE
 from shop.ordering.application import (
-    MAX_REASON,
     AddItem,
     CancelOrder,
     ChangeQuantity,
-    FulfilmentStatus,
-    GetFulfilmentStatus,
     GetOrder,
     ListOrders,
     OrderSummary,
@@ -28,6 +25,7 @@ from shop.ordering.application import (
     StartOrder,
 )
 from shop.ordering.domain import MAX_QUANTITY
+from shop.ordering.messages import MAX_REASON, FulfilmentStatus, GetFulfilmentStatus
 from shop.platform.auth import CurrentUser
 from shop.platform.routing import ID_PATTERN, Body, IdPath, Integer, MoneyOut, Page, Paging, ShopDep
 

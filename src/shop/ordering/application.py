@@ -15,9 +15,9 @@ from typing import Any
 
 from invariant.application import AnyCommandHandler, Command, Query, UnitOfWork
 from invariant.clock import Clock
-from invariant.domain import Money, NotFoundError, ValidationError
+from invariant.domain import Money, NotFoundError
 from invariant.messaging.published_language import Amount
-from shop.kernel import TEXT_LINE, CustomerId, OrderId, check_ids
+from shop.kernel import CustomerId, OrderId, check_ids
 from shop.ordering import published
 from shop.ordering.domain import (
     CreditLimits,
@@ -27,10 +27,14 @@ from shop.ordering.domain import (
     OrderPlaced,
     OrderShipped,
 )
+from shop.ordering.messages import (
+    CancelOrder,
+    FulfilmentStatus,
+    GetFulfilmentStatus,
+    MarkOrderShipped,
+)
 
 SOURCE = "ordering"
-MAX_REASON = 200
-
 
 @dataclass(frozen=True, slots=True)
 class PricedProduct:
@@ -105,29 +109,6 @@ class PlaceOrder(Command[None]):
     order_id: str
     customer_id: str
 
-
-@dataclass(frozen=True, kw_only=True)
-class CancelOrder(Command[None]):
-    """Cancel an order before it ships. ``customer_id`` set: the customer asks (only their
-    own order); unset: fulfilment gives up on the order."""
-
-    order_id: str
-    reason: str
-    customer_id: str | None = None
-
-    def validate(self) -> None:
-        if TEXT_LINE.fullmatch(self.reason) is None or len(self.reason) > MAX_REASON:
-            raise ValidationError.single(
-                "reason", f"must be one line of 1 to {MAX_REASON} characters, not blank",
-                "invalid_reason", subject="CancelOrder")
-
-
-@dataclass(frozen=True, kw_only=True)
-class MarkOrderShipped(Command[None]):
-    """Fulfilment: the order's parcel has left (no-op unless the order is placed)."""
-
-    order_id: str
-    tracking_number: str
 
 
 COMMANDS: tuple[type[Command[Any]], ...] = (StartOrder, AddItem, ChangeQuantity, RemoveItem,
@@ -230,22 +211,6 @@ def _published_order(order: Order) -> dict[str, Any]:
 
 
 # -- queries and their DTOs ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GetFulfilmentStatus(Query):
-    """How far fulfilment got with an order (answered by the fulfilment context)."""
-
-    order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class FulfilmentStatus:
-    """Fulfilment's view of one order."""
-
-    phase: str
-    payment_attempts: int
-    tracking_number: str | None
-    reason: str | None
 
 
 @dataclass(frozen=True)

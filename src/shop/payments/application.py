@@ -7,12 +7,11 @@ and the events fulfilment reacts to (:class:`PaymentCharged`, :class:`PaymentDec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from invariant.application import AnyCommandHandler, Command, UnitOfWork
 from invariant.clock import Clock
-from invariant.domain import Money, ValidationError
+from invariant.domain import Money
 from invariant.messaging.published_language import Amount
 from shop.kernel import OrderId
 from shop.payments import published
@@ -26,33 +25,10 @@ from shop.payments.domain import (
     PaymentRefunded,
     PaymentTimedOut,
 )
+from shop.payments.messages import ChargePayment, RefundPayment
 
 SOURCE = "payments"
 
-
-@dataclass(frozen=True, kw_only=True)
-class ChargePayment(Command[str]):
-    """Attempt number ``attempt`` to charge ``amount`` for an order; answered by one of
-    PaymentCharged, PaymentDeclined or PaymentTimedOut (nothing if it was charged
-    already)."""
-
-    order_id: str
-    customer_id: str
-    amount: Money
-    attempt: int
-
-    def validate(self) -> None:
-        if self.attempt < 1:
-            raise ValidationError.single("attempt", "attempts count from 1",
-                                         "invalid_attempt", subject="ChargePayment")
-
-
-@dataclass(frozen=True, kw_only=True)
-class RefundPayment(Command[str]):
-    """Give back what was charged for the order (once); with nothing charged, close the
-    payment so that no late charge can go through."""
-
-    order_id: str
 
 
 COMMANDS: tuple[type[Command[Any]], ...] = (ChargePayment, RefundPayment)

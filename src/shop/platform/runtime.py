@@ -33,22 +33,9 @@ a race is run again on fresh state, up to this many times."""
 
 def default_modules() -> list[ModuleFactory]:
     """Every bounded context of shop, in start-up order."""
-    from shop import (
-        analytics,
-        billing,
-        catalog,
-        fulfilment,
-        identity,
-        inventory,
-        notifications,
-        ordering,
-        payments,
-        shipping,
-    )
+    from shop.platform.contexts import CONTEXTS, wiring
 
-    return [identity.module, notifications.module, catalog.module, inventory.module,
-            ordering.module, payments.module, shipping.module, fulfilment.module,
-            billing.module, analytics.module]
+    return [wiring(context) for context in CONTEXTS]
 
 
 def invariant_settings(settings: ShopSettings) -> Settings:

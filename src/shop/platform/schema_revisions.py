@@ -8,7 +8,7 @@ from sqlalchemy import Table
 
 from invariant.migrations.generate import table_statements, write_revision
 from shop.catalog.infrastructure import SEARCH_INDEX
-from shop.platform.published import unstarted_shop
+from shop.platform.published_api import unstarted_shop
 from shop.platform.schemas import context_chain
 
 EXTRA = {"catalog": SEARCH_INDEX}

@@ -19,19 +19,16 @@ from invariant.domain.errors import ConfigurationError
 from invariant.files import private_file
 from invariant.migrations import FRAMEWORK, Chain, require_current, upgrade
 from invariant.sql.engine import create_engine
+from shop.platform.contexts import known
 
 T = TypeVar("T")
 
-CONTEXTS = ("identity", "notifications", "catalog", "inventory", "ordering", "payments",
-            "shipping", "fulfilment", "billing", "analytics")
-"""Every bounded context of shop, in start-up order."""
 _ROOT = Path(__file__).resolve().parent.parent
 
 
 def context_chain(context: str) -> Chain:
     """The revisions of ``context``'s own tables (``shop/<context>/migrations``)."""
-    if context not in CONTEXTS:
-        raise ConfigurationError(f"unknown context {context!r}; one of: {', '.join(CONTEXTS)}")
+    known(context)
     return Chain(context, _ROOT / context / "migrations", f"{context}_schema_version")
 
 

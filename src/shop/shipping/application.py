@@ -22,27 +22,7 @@ from shop.shipping.domain import (
     ShipmentCreated,
     ShipmentRefused,
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class CreateShipment(Command[str]):
-    """Ship a paid order (idempotent: the first outcome stands)."""
-
-    order_id: str
-    customer_id: str
-
-    def validate(self) -> None:
-        check_ids("CreateShipment", order_id=self.order_id, customer_id=self.customer_id)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CancelShipment(Command[str]):
-    """Cancel the order's shipment, created or not (idempotent)."""
-
-    order_id: str
-
-    def validate(self) -> None:
-        check_ids("CancelShipment", order_id=self.order_id)
+from shop.shipping.messages import CancelShipment, CreateShipment
 
 
 @dataclass(frozen=True, kw_only=True)

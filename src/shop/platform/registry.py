@@ -1,5 +1,6 @@
 """Where each context's service answers: ``SHOP_SERVICE_<CONTEXT>_URL``, the registry the
-gateway routes by (read at start-up; a missing or malformed one stops it, naming it)."""
+gateway routes by and a service finds the others' by (read at start-up; a missing or
+malformed one stops it, naming it)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def service_urls(env: Mapping[str, str], needed: Iterable[str],
         key = setting(context)
         if not env.get(key):
             raise ConfigurationError(
-                f"{key} is not set: the gateway sends {context}'s requests to that service; "
+                f"{key} is not set: {context}'s requests go to that service; "
                 "set it to the service's base URL, e.g. http://127.0.0.1:8101")
         try:
             urls[context] = checked_base_url(context, env[key])
