@@ -188,6 +188,18 @@ def gateway_command() -> None:
         uvicorn.Server(config).run(sockets=[sock])
 
 
+@app.command("services")
+def services_command(
+    first_port: int = typer.Option(8101, help="The first service's port; the others follow"),
+) -> None:
+    """Run shop as services on this machine (make run-services): every context its own
+    process on PostgreSQL (its own role and schema) and NATS, ordering and notifications
+    twice, the gateway on SHOP_PORT; Ctrl+C stops them all."""
+    from shop.deployment.cli import run_services
+
+    sys.exit(run_services(_settings(), os.environ, first_port, console))
+
+
 @app.command()
 def migrate(
     context: str = typer.Argument(..., help="The context whose schema to migrate, or all"),

@@ -13,6 +13,7 @@ from shop.inventory.application import (
 )
 from shop.inventory.domain import EVENTS, Stock
 from shop.inventory.infrastructure import StockLevels, stock_page
+from shop.inventory.messages import CommitStock, ReleaseStock, ReserveStock
 from shop.inventory.sample import SAMPLE_STOCK
 from shop.kernel import ProductId
 from shop.platform.module import Module
@@ -39,5 +40,6 @@ def module(shop: ShopContext) -> Module:
                 await shop.commands.dispatch(SeedStock(product_id=product, on_hand=units))
 
     return Module(name="inventory", events=EVENTS, commands=HANDLERS,
+                  accepts=(ReserveStock, ReleaseStock, CommitStock),
                   queries={GetStockLevel: stock_level}, projections=[levels],
                   router=router(page, levels.name), setup=setup)

@@ -16,6 +16,7 @@ from shop.ordering.application import (
 )
 from shop.ordering.domain import EVENTS
 from shop.ordering.infrastructure import CustomerOrders, OrderQueries
+from shop.ordering.messages import CancelOrder, MarkOrderShipped
 from shop.ordering.published import PUBLISHED
 from shop.platform.module import Module
 
@@ -46,6 +47,7 @@ def module(shop: ShopContext) -> Module:
         name="ordering",
         events=EVENTS,
         commands=OrderingHandlers(price_of, shop.clock).handlers(),
+        accepts=(CancelOrder, MarkOrderShipped),
         queries={GetOrder: get_order, ListOrders: list_orders},
         projections=[CustomerOrders()],
         integration_events=PUBLISHED,

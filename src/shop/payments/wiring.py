@@ -8,6 +8,7 @@ from shop.payments.api import router
 from shop.payments.application import PaymentHandlers
 from shop.payments.domain import EVENTS
 from shop.payments.infrastructure import PaymentGateway
+from shop.payments.messages import ChargePayment, RefundPayment
 from shop.payments.provider import FakePaymentProvider
 from shop.payments.published import PUBLISHED
 from shop.platform.module import Module
@@ -24,6 +25,7 @@ def module(shop: ShopContext) -> Module:
         name="payments",
         events=EVENTS,
         commands=PaymentHandlers(gateway, shop.clock).handlers(),
+        accepts=(ChargePayment, RefundPayment),
         integration_events=PUBLISHED,
         router=router(provider),
     )

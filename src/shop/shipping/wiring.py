@@ -9,6 +9,7 @@ from shop.platform.module import Module
 from shop.shipping.api import router
 from shop.shipping.application import HANDLERS, GetCarrierRefusal, GetShipment, ShipmentView
 from shop.shipping.domain import EVENTS, THE_CARRIER, Carrier, Shipment
+from shop.shipping.messages import CancelShipment, CreateShipment
 
 if TYPE_CHECKING:
     from shop.platform.context import ShopContext
@@ -26,5 +27,6 @@ def module(shop: ShopContext) -> Module:
         return ShipmentView.of(found if found is not None else Shipment(OrderId(query.order_id)))
 
     return Module(name="shipping", events=EVENTS, commands=HANDLERS,
+                  accepts=(CreateShipment, CancelShipment),
                   queries={GetCarrierRefusal: carrier_refusal, GetShipment: shipment},
                   router=router())

@@ -1,0 +1,124 @@
+"""The services mode on one machine: which services run, on which ports, with which
+settings (``make run-services``; :mod:`shop.deployment.supervisor` starts them).
+
+Every context is a service of its own, on PostgreSQL as its own role in its own schema,
+talking to the others through NATS JetStream; ordering and notifications run twice (their
+workers share the work through leases and consumer groups). A gateway in front serves the
+single process's API. On several machines the same settings apply per service: see
+``docs/how-to/services.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from invariant.config import redact
+from shop.platform.contexts import CONTEXTS
+from shop.platform.ownership import Ownership, ownership, service_dsn
+from shop.platform.registry import setting
+
+REPLICAS: Mapping[str, int] = {"ordering": 2, "notifications": 2}
+"""Contexts run more than once (the others once)."""
+
+PASSED_ON = ("SHOP_PAYMENT_TIMEOUT", "SHOP_RESERVATION_TIMEOUT", "SHOP_PROVIDER_TIMEOUT",
+             "SHOP_TOKEN_TTL", "SHOP_SAMPLE_CATALOG", "SHOP_MAX_BODY", "SHOP_READY_MAX_LAG",
+             "SHOP_BACKLOG_LIMIT", "SHOP_ADMIN_EMAIL", "INVARIANT_LOG_FORMAT",
+             "INVARIANT_LOG_LEVEL")
+"""Settings of the supervisor's environment every service gets as they are."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One process of the set: a context's instance and the port its HTTP API is on."""
+
+    name: str
+    """``ordering`` or, for a second instance, ``ordering-2``."""
+    context: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where everything goes; :meth:`environment` is each process's settings."""
+
+    admin_dsn: str
+    """PostgreSQL, as an account that may create roles (provisioning only)."""
+    broker_url: str
+    channel: str
+    """The NATS stream every service shares (``INVARIANT_BROKER_CHANNEL``)."""
+    data: Path
+    """Where the shared secret, the admin password, the mail sink's files and the logs go
+    (the single process's ``SHOP_DATA``, so ``make demo DEMO_URL=…`` finds them)."""
+    secret: str
+    admin_password: str
+    host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    first_port: int = 8101
+    smtp_port: int = 8025
+    prefix: str = "shop_"
+    """Role and schema names: prefix + context."""
+    replicas: Mapping[str, int] = field(default_factory=lambda: dict(REPLICAS))
+    passed_on: Mapping[str, str] = field(default_factory=dict)
+    """Settings every service gets as they are (see :data:`PASSED_ON`)."""
+
+    @property
+    def services(self) -> list[Service]:
+        """Every service, in start-up order, each instance on its own port."""
+        found: list[Service] = []
+        for context in CONTEXTS:
+            for n in range(1, self.replicas.get(context, 1) + 1):
+                name = context if n == 1 else f"{context}-{n}"
+                found.append(Service(name, context, self.first_port + len(found)))
+        return found
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(f"no service {name!r}; the set has: "
+                       f"{', '.join(s.name for s in self.services)}")
+
+    def url(self, service: Service) -> str:
+        return f"http://{self.host}:{service.port}"
+
+    @property
+    def registry(self) -> dict[str, str]:
+        """``SHOP_SERVICE_<CONTEXT>_URL`` of each context: its first instance."""
+        return {setting(s.context): self.url(s) for s in self.services if s.name == s.context}
+
+    def owner(self, context: str) -> Ownership:
+        return ownership(context, self.prefix)
+
+    def store(self, context: str) -> dict[str, str]:
+        """The event store and tables of ``context``: its role, its schema."""
+        owner = self.owner(context)
+        return {"INVARIANT_STORE": "postgres",
+                "INVARIANT_POSTGRES_DSN": service_dsn(self.admin_dsn, owner),
+                "INVARIANT_POSTGRES_SCHEMA": owner.schema}
+
+    def shared(self) -> dict[str, str]:
+        """What every process of the set is given alike."""
+        return {**self.passed_on, **self.registry,
+                "SHOP_HOST": self.host, "SHOP_SECRET": self.secret,
+                "SHOP_ADMIN_PASSWORD": self.admin_password,
+                "INVARIANT_BROKER": "nats", "INVARIANT_BROKER_URL": self.broker_url,
+                "INVARIANT_BROKER_CHANNEL": self.channel}
+
+    def environment(self, service: Service) -> dict[str, str]:
+        """The settings of ``service`` (the mail goes to the supervisor's sink)."""
+        return {**self.shared(), **self.store(service.context),
+                "SHOP_PORT": str(service.port), "SHOP_DATA": str(self.data / service.name),
+                "SHOP_MAIL_SINK": "off", "SHOP_SMTP_HOST": self.host,
+                "SHOP_SMTP_PORT": str(self.smtp_port)}
+
+    def gateway_environment(self) -> dict[str, str]:
+        return {**self.shared(), "SHOP_PORT": str(self.gateway_port),
+                "SHOP_DATA": str(self.data / "gateway")}
+
+    def describe(self, service: Service) -> str:
+        """One line for an operator: where it answers and what it runs on."""
+        env = self.store(service.context)
+        return (f"{service.name:<16} {self.url(service):<24} schema "
+                f"{env['INVARIANT_POSTGRES_SCHEMA']} as {redact(env['INVARIANT_POSTGRES_DSN'])}")
