@@ -60,7 +60,7 @@ contracts-check: $(STAMP)
 ## PYTEST_WORKERS=0 for one process
 PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## make docs: the documentation site (mkdocs.yml, docs/) into var/site, offline; a warning
 ## (a broken link or anchor, a docstring mkdocstrings cannot read) fails it

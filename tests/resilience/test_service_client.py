@@ -62,6 +62,19 @@ async def test_a_refusal_is_an_answer_not_a_failure(service: ToyService) -> None
     assert service.requests == 10
 
 
+async def test_a_503_problem_is_the_service_declining_and_passes_through(
+        service: ToyService) -> None:
+    # The service answered in its own words (e.g. a dependency of its own is down): the
+    # caller gets the answer, and this service's breaker stays closed.
+    service.statuses, service.problems = [503] * 10, True
+    async with client_for(service) as client:
+        for _ in range(10):
+            answer = await client.request("GET", "/thing")
+            assert answer.status_code == 503 and answer.headers["retry-after"] == "2"
+        assert client.caller.breaker.state is BreakerState.CLOSED
+    assert service.requests == 10
+
+
 async def test_retries_stop_after_the_policy_s_attempts(service: ToyService) -> None:
     service.statuses = [500] * 10
     policy = CallPolicy(timeout=1.0, retry=FAST_RETRY, failures_to_open=100)

@@ -30,6 +30,8 @@ class ToyService:
     port: int = field(default_factory=free_port)
     statuses: list[int] = field(default_factory=list)
     hold: asyncio.Event | None = None
+    problems: bool = False
+    """Answer an error as a problem document (application/problem+json)."""
     requests: int = 0
     last_headers: dict[str, str] = field(default_factory=dict)
     in_flight: int = 0
@@ -53,6 +55,10 @@ class ToyService:
             if self.hold is not None:
                 await self.hold.wait()
             status = self.statuses.pop(0) if self.statuses else 200
+            if self.problems and status >= 400:
+                return JSONResponse({"status": status, "title": "Unavailable"}, status,
+                                    {"Retry-After": "2"},
+                                    media_type="application/problem+json")
             return JSONResponse({"n": self.requests}, status_code=status)
         finally:
             self.in_flight -= 1

@@ -1,7 +1,13 @@
 """Another service's published HTTP API, called through a
 :class:`~invariant.resilience.ResilientCaller`: a service that cannot be reached, does not
 answer in time or answers 5xx is an :class:`~invariant.domain.errors.UnavailableError`;
-any other answer (4xx included) is returned as it is."""
+any other answer (4xx included) is returned as it is.
+
+One 5xx is an answer, not a failure: a ``503`` problem document (RFC 9457) is the service
+saying, in its own words, that it cannot do this now (it is busy, or something *it* depends
+on is down). It is returned as it is and does not count against the service's breaker:
+otherwise one dependency down deep in a chain would open every breaker on the way back,
+and callers could no longer reach the parts of the service that still work."""
 
 from __future__ import annotations
 
@@ -75,7 +81,7 @@ class ServiceClient:
             raise DependencyFailedError(
                 self.service, f"{self.base_url} cannot be reached ({type(exc).__name__}: "
                               f"{exc or 'no detail'})") from exc
-        if response.status_code >= 500:
+        if response.status_code >= 500 and not _declined(response):
             raise DependencyFailedError(
                 self.service, f"it answered {response.status_code} to {method} {path}",
                 retry_after=_retry_after(response))
@@ -89,6 +95,12 @@ class ServiceClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _declined(response: httpx.Response) -> bool:
+    """The service answered that it cannot do this now (see the module docstring)."""
+    return (response.status_code == 503 and response.headers.get("content-type", "")
+            .split(";")[0].strip().lower() == "application/problem+json")
 
 
 def _retry_after(response: httpx.Response) -> float:

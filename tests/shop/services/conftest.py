@@ -1,0 +1,106 @@
+"""The services mode as real processes: every context its own ``python -m shop serve``
+on PostgreSQL (a role and schema each, under a prefix of this run) and NATS (a stream of
+this run), ordering and notifications twice, the gateway in front. One set per module."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httpx2 as httpx
+import pytest
+import pytest_asyncio
+
+from shop.deployment.plan import Plan
+from shop.deployment.supervisor import GATEWAY, Supervisor
+from shop.platform.contexts import CONTEXTS
+from shop.platform.ownership import unprovision
+from tests.conftest import POSTGRES_DSN, require_server
+from tests.messaging.conftest import NATS_URL
+from tests.shop.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SECRET, ShopServer
+
+SETTINGS = {"SHOP_PAYMENT_TIMEOUT": "3", "SHOP_RESERVATION_TIMEOUT": "10",
+            "SHOP_PROVIDER_TIMEOUT": "0.5", "SHOP_ADMIN_EMAIL": ADMIN_EMAIL}
+
+
+@dataclass
+class Running:
+    """The running set, and the gateway as a client sees it."""
+
+    supervisor: Supervisor
+    gateway: ShopServer
+
+    @property
+    def plan(self) -> Plan:
+        return self.supervisor.plan
+
+
+def _free_run_of_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            first = int(s.getsockname()[1])
+        if first + count < 65000 and all(_free(first + i) for i in range(count)):
+            return first
+    raise RuntimeError("no run of free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+async def _reachable() -> None:
+    import asyncpg
+    import nats
+
+    try:
+        conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+        await conn.close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        require_server("PostgreSQL", exc)
+    try:
+        client = await nats.connect(NATS_URL, connect_timeout=3, max_reconnect_attempts=0)
+        await client.close()
+    except Exception as exc:  # nats raises its own errors, not OSError
+        require_server("NATS", exc)
+
+
+async def _drop_stream(channel: str) -> None:
+    import nats
+
+    client = await nats.connect(NATS_URL)
+    try:
+        with contextlib.suppress(Exception):
+            await client.jetstream().delete_stream(channel.upper())
+    finally:
+        await client.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    await _reachable()
+    run = uuid.uuid4().hex[:8]
+    plan = Plan(admin_dsn=POSTGRES_DSN, broker_url=NATS_URL, channel=f"svc{run}",
+                data=tmp_path_factory.mktemp("services"), secret=SECRET,
+                admin_password=ADMIN_PASSWORD, gateway_port=_free_run_of_ports(1),
+                smtp_port=_free_run_of_ports(1), first_port=_free_run_of_ports(13),
+                prefix=f"t{run}_", passed_on=SETTINGS)
+    try:
+        async with Supervisor(plan) as supervisor, httpx.AsyncClient(
+                base_url=supervisor.url(GATEWAY), timeout=30) as client:
+            yield Running(supervisor, ShopServer(cast(Any, None), supervisor.url(GATEWAY),
+                                                 client, plan.data / "mail"))
+    finally:
+        await unprovision(POSTGRES_DSN, [plan.owner(c) for c in CONTEXTS])
+        await _drop_stream(plan.channel)
+
