@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run demo bank test lint typecheck imports contracts-check pytest docs bench bench-telemetry clean
+.PHONY: run run-services demo bank test lint typecheck imports contracts-check pytest docs bench bench-telemetry clean
 
 # Two distributions, both editable: invariant with every extra, and shop (apps/shop).
 DEV_INSTALL := -e '.[dev,all,docs]' -e ./apps/shop
@@ -24,10 +24,19 @@ $(BENCH_STAMP): $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m shop
 
+## make run-services: shop as services: every context its own process on PostgreSQL
+## (INVARIANT_POSTGRES_DSN, default the local server) and NATS (INVARIANT_BROKER_URL), the
+## gateway at http://127.0.0.1:8000; Ctrl+C stops them all
+run-services: $(STAMP)
+	$(BIN)/python -m shop services
+
 ## make demo: a scripted walkthrough of shop over HTTP (starts its own shop in var/demo);
-## ends with PASS, or FAIL and exit status 1 when an outcome is not the expected one
+## ends with PASS, or FAIL and exit status 1 when an outcome is not the expected one.
+## make demo DEMO_URL=http://127.0.0.1:8000 walks through a shop already running there
+## (make run's or make run-services'; SHOP_DATA names its data, default var/shop)
+DEMO_URL ?=
 demo: $(STAMP)
-	$(BIN)/python -m shop demo
+	$(BIN)/python -m shop demo $(if $(DEMO_URL),--url $(DEMO_URL))
 
 ## make bank: the seed's bank-account scenarios (event store, snapshots, temporal reads)
 bank: $(STAMP)

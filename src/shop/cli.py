@@ -124,10 +124,10 @@ def _serve_service(settings: ShopSettings, spec: str) -> None:
     try:
         for context in contexts:
             asyncio.run(check_database(settings.invariant, context))
-    except ConfigurationError as exc:
-        _fail(f"Configuration error: {exc}", 2)
     except SchemaBehindError as exc:
         _fail(f"the {name} service cannot start: {exc}", 1)
+    except ConfigurationError as exc:
+        _fail(f"Configuration error: {exc}", 2)
     except (OSError, SQLAlchemyError) as exc:
         _fail(f"the {name} service cannot start: its database did not answer "
               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "

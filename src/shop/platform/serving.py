@@ -11,6 +11,7 @@ from collections.abc import Callable
 import uvicorn
 
 from invariant.domain.errors import InvariantError
+from invariant.messaging.errors import BrokerError
 from shop.platform.http import create_app
 from shop.platform.runtime import Shop
 
@@ -46,6 +47,8 @@ async def serve(shop: Shop, sock: socket.socket, *,
     its API on ``sock`` until interrupted; then stop the shop."""
     try:
         await shop.__aenter__()
+    except BrokerError as exc:
+        raise CouldNotStart(f"{exc}; check INVARIANT_BROKER and INVARIANT_BROKER_URL") from exc
     except (InvariantError, OSError) as exc:
         raise CouldNotStart(str(exc)) from exc
     try:

@@ -4,6 +4,7 @@ republished within the stream's duplicate window (default two minutes)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -25,12 +26,27 @@ ERRORS = (nats.errors.Error, OSError, TimeoutError)
 """What the client raises when the server or the connection fails."""
 
 
+FIRST_ATTEMPTS = 3
+"""Tries of the first connection: a server that is not there at start-up is an error to
+report (a wrong URL, a server not started), not something to wait for in silence."""
+
+_log = logging.getLogger("invariant.messaging.nats")
+
+
 async def connect_jetstream(url: str, request_timeout: float
                             ) -> tuple[Client, JetStreamContext]:
-    """A client of ``url`` that reconnects forever, and its JetStream context."""
-    nc = await nats.connect(url, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-                            connect_timeout=5)
+    """A client of ``url`` and its JetStream context. The first connection is tried a few
+    times, then fails; once connected, the client reconnects forever after a drop."""
+    nc = await nats.connect(url, max_reconnect_attempts=FIRST_ATTEMPTS,
+                            reconnect_time_wait=0.2, connect_timeout=5,
+                            error_cb=_connection_trouble)
+    nc.options["max_reconnect_attempts"] = -1  # read by the client at each reconnection
     return nc, nc.jetstream(timeout=request_timeout)
+
+
+async def _connection_trouble(error: Exception) -> None:
+    # The client's default prints a traceback per failed attempt; one line says enough.
+    _log.warning("NATS: %s: %s", type(error).__name__, error)
 
 
 def abort_socket(nc: Client | None) -> None:
