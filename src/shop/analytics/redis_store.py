@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from invariant.domain.errors import ConfigurationError, UnavailableError
 from invariant.extras import needs_extra
-from invariant.messaging.consumer import Handler
+from invariant.messaging.consumer import External
 from invariant.messaging.published_language import IntegrationEvent
 from shop.analytics.application import (
     MONEY_COLUMNS,
@@ -79,7 +79,7 @@ class RedisSalesReports:
         self._consumer = external_consumer(self.add, *EVENTS)
 
     @property
-    def consumer(self) -> Handler:
+    def consumer(self) -> External:
         return self._consumer
 
     @contextlib.asynccontextmanager
