@@ -274,6 +274,36 @@ async def test_redis_down_parks_the_message_and_its_replay_counts_it_once(
         assert (report.orders_placed, report.products[0].ordered) == (2, 3)
 
 
+async def test_an_operator_replays_a_parked_message_without_starting_the_shop(
+        store: RedisSalesReports, tmp_path: Path) -> None:
+    from invariant.messaging import deadletters
+    from invariant.operations.deadletters import replay_letter
+    from shop.operations import shop_parts
+
+    settings = shop_settings(tmp_path, Settings(store="sqlite",
+                                                sqlite_path=tmp_path / "shop.db"),
+                             analytics_redis_url=store.url,
+                             analytics_redis_prefix=store.prefix)
+    # As `invariant deadletters replay` finds it: the shop's consumer, nothing started.
+    [events] = shop_parts(Shop(settings, modules=[analytics.module])).consumers
+    await events.setup()
+    nowhere = RedisSalesReports(f"redis://127.0.0.1:{free_port()}/0", prefix=store.prefix)
+    parking = Consumer(CONSUMER, events.database, nowhere.consumer,
+                       backoff=RetryPolicy(attempts=2, first_delay=0))
+    lost = message(placed(1, ("mouse", 4)))
+    assert await parking.handle(lost) == PARKED
+    [letter] = await events.database.run(
+        lambda conn: deadletters.list_parked(conn, CONSUMER), write=False)
+    try:
+        assert await replay_letter(events, letter) is None
+        assert await replay_letter(events, letter) is not None  # gone: nothing twice
+    finally:
+        await events.database.close()
+    report = await store.report()
+    assert (report.orders_placed, [(p.product_id, p.ordered) for p in report.products]) == (
+        1, [("mouse", 4)])
+
+
 def _parked(conn: Any) -> list[int]:
     from invariant.messaging import deadletters
 

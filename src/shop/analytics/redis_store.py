@@ -68,7 +68,7 @@ delta are ARGV[2i-2] and ARGV[2i-1]; ARGV[1]: the message id. 1: applied, 0: see
 
 
 class RedisSalesReports:
-    """The sales report in Redis at ``url``, under ``prefix``. Used inside
+    """The sales report in Redis at ``url``, under ``prefix``; connected and closed by
     ``async with reports.connected():`` (the module's lifespan)."""
 
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
@@ -85,10 +85,9 @@ class RedisSalesReports:
     @contextlib.asynccontextmanager
     async def connected(self) -> AsyncIterator[RedisSalesReports]:
         """Connect (a Redis that does not answer is a ConfigurationError naming the
-        setting), and close on leaving."""
-        client = Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5,
-                                client_name="shop-analytics",
-                                retry=Retry(NoBackoff(), 1))  # once more on a fresh connection
+        setting), and close on leaving. Outside it (an operator's command replaying a dead
+        letter starts nothing) each call opens and closes a client of its own."""
+        client = self._new_client()
         try:
             await client.ping()
         except _ERRORS as exc:
@@ -103,10 +102,23 @@ class RedisSalesReports:
             self._redis, self._add = None, None
             await client.aclose()
 
-    def _client(self) -> Redis:
-        if self._redis is None:
-            raise UnavailableError("the analytics report store (Redis) is not connected")
-        return self._redis
+    def _new_client(self) -> Redis:
+        return Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5,
+                              client_name="shop-analytics",
+                              retry=Retry(NoBackoff(), 1))  # once more, on a fresh connection
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[tuple[Redis, Any]]:
+        """The client and the counting script: the connected ones, or a client for this
+        call only."""
+        if self._redis is not None:
+            yield self._redis, self._add
+            return
+        client = self._new_client()
+        try:
+            yield client, client.register_script(_ADD)
+        finally:
+            await client.aclose()
 
     async def add(self, message_id: str, event: IntegrationEvent) -> bool:
         """Count ``event`` unless message ``message_id`` was counted before (atomically in
@@ -123,9 +135,9 @@ class RedisSalesReports:
         for column, currency, units in counted.money:
             keys.append(f"{self.prefix}money:{column}")
             args += [currency, units]
-        self._client()
         try:
-            return bool(await self._add(keys=keys, args=args))
+            async with self._client() as (_, script):
+                return bool(await script(keys=keys, args=args))
         except _ERRORS as exc:
             raise UnavailableError(f"the analytics report store (Redis) failed: {exc}"
                                    ) from exc
@@ -136,7 +148,7 @@ class RedisSalesReports:
                  + [f"{self.prefix}units:{c}" for c in UNIT_COLUMNS]
                  + [f"{self.prefix}money:{c}" for c in MONEY_COLUMNS])
         try:
-            async with self._client().pipeline(transaction=True) as pipe:
+            async with self._client() as (client, _), client.pipeline(transaction=True) as pipe:
                 for name in names:
                     pipe.hgetall(name)
                 found = await pipe.execute()
@@ -159,10 +171,10 @@ class RedisSalesReports:
     async def clear(self) -> None:
         """Forget everything counted (every key under the prefix), e.g. before rebuilding
         the report from the event stream."""
-        client = self._client()
-        keys = [key async for key in client.scan_iter(match=_glob(self.prefix) + "*")]
-        if keys:
-            await client.delete(*keys)
+        async with self._client() as (client, _):
+            keys = [key async for key in client.scan_iter(match=_glob(self.prefix) + "*")]
+            if keys:
+                await client.delete(*keys)
 
 
 def _text(value: bytes | str) -> str:
