@@ -372,3 +372,20 @@ async def test_the_report_over_http_is_the_same_whichever_store_keeps_it(
         "products": [
             {"product_id": "mouse", "ordered": 2, "cancelled": 0, "shipped": 0},
             {"product_id": "pad", "ordered": 5, "cancelled": 1, "shipped": 1}]}
+
+
+async def test_the_report_is_503_while_redis_is_down_and_back_after(
+        own_redis: RedisServer, tmp_path: Path) -> None:
+    await own_redis.start()
+    settings = shop_settings(tmp_path, Settings(store="sqlite",
+                                                sqlite_path=tmp_path / "shop.db"),
+                             analytics_redis_url=own_redis.url)
+    async with serve(settings, modules=[identity.module, analytics.module]) as running:
+        admin = await running.admin()
+        assert (await running.client.get("/admin/analytics", headers=admin)).status_code == 200
+        own_redis.kill()
+        down = await running.client.get("/admin/analytics", headers=admin)
+        assert down.status_code == 503 and "Retry-After" in down.headers
+        assert "analytics report store (Redis)" in down.json()["detail"]
+        await own_redis.start()
+        assert (await running.client.get("/admin/analytics", headers=admin)).status_code == 200
