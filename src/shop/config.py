@@ -193,7 +193,8 @@ def _redis_url(env: Mapping[str, str], key: str) -> str:
     text = env.get(PREFIX + key, "").strip()
     if not text:
         return ""
-    example = "e.g. redis://127.0.0.1:6379/0, rediss://user:password@host:6380/0 or unix:///run/redis.sock"
+    example = ("e.g. redis://127.0.0.1:6379/0, rediss://user:password@host:6380/0 or "
+               "unix:///run/redis.sock")
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 (a port that is not a number raises ValueError)
@@ -203,7 +204,7 @@ def _redis_url(env: Mapping[str, str], key: str) -> str:
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise ConfigurationError(
             f"{PREFIX}{key} must start with redis://, rediss:// or unix:// (got "
-            f"{parts.scheme + '://' if parts.scheme else 'no scheme'}): {example}")
+            f"{parts.scheme + '://' if '://' in text else 'no scheme'}): {example}")
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigurationError(f"{PREFIX}{key} names no host: {example}")
     if parts.scheme == "unix" and not parts.path:
