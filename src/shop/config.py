@@ -30,6 +30,11 @@ broker keep invariant's own ``INVARIANT_*`` settings).
 ``SHOP_METRICS_TOKEN``          a bearer token that may scrape ``/metrics`` (and nothing
                                 else), at least 32 characters, for Prometheus (admins'
                                 access tokens expire); unset: admins only
+``SHOP_ANALYTICS_REDIS_URL``    keep analytics' sales report in Redis at this URL
+                                (``redis://host:6379/0``, ``rediss://``, ``unix://``);
+                                unset (default): in the read-model database
+``SHOP_ANALYTICS_REDIS_PREFIX`` the report's key prefix in Redis
+                                (``shop:analytics:{report}:``)
 ``SHOP_SERVICE_<CONTEXT>_URL``  the gateway: where that context's service answers
 ==============================  ==========================================================
 """
@@ -43,6 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from invariant.config import Settings
 from invariant.domain.errors import ConfigurationError
@@ -55,7 +61,7 @@ N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
           "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY", "READY_MAX_LAG", "BACKLOG_LIMIT",
-          "METRICS_TOKEN"}
+          "METRICS_TOKEN", "ANALYTICS_REDIS_URL", "ANALYTICS_REDIS_PREFIX"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,9 @@ class ShopSettings:
     ready_max_lag: float = 30.0
     backlog_limit: int = 5000
     metrics_token: str = ""
+    analytics_redis_url: str = ""
+    """Where analytics keeps its report in Redis ("": in the read-model database)."""
+    analytics_redis_prefix: str = "shop:analytics:{report}:"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShopSettings:
@@ -114,6 +123,9 @@ class ShopSettings:
             ready_max_lag=_number(env, "READY_MAX_LAG", 30.0, float, low=0.1),
             backlog_limit=_number(env, "BACKLOG_LIMIT", 5000, int, low=0),
             metrics_token=env.get(f"{PREFIX}METRICS_TOKEN", "").strip(),
+            analytics_redis_url=_redis_url(env, "ANALYTICS_REDIS_URL"),
+            analytics_redis_prefix=env.get(f"{PREFIX}ANALYTICS_REDIS_PREFIX",
+                                           "shop:analytics:{report}:"),
         )
         if settings.secret and len(settings.secret) < 32:
             raise ConfigurationError(
@@ -174,3 +186,32 @@ def _switch(env: Mapping[str, str], key: str, default: bool) -> bool:
     if text.lower() in ("off", "false", "0", "no"):
         return False
     raise ConfigurationError(f"{PREFIX}{key} must be on or off, got {text!r}")
+
+
+def _redis_url(env: Mapping[str, str], key: str) -> str:
+    """A Redis URL (``redis://``, ``rediss://`` or ``unix://``), or "" when unset."""
+    text = env.get(PREFIX + key, "").strip()
+    if not text:
+        return ""
+    example = ("e.g. redis://127.0.0.1:6379/0, rediss://user:password@host:6380/0 or "
+               "unix:///run/redis.sock")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (a port that is not a number raises ValueError)
+    except ValueError as exc:
+        raise ConfigurationError(f"{PREFIX}{key} is not a valid Redis URL ({exc}): {example}"
+                                 ) from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            f"{PREFIX}{key} must start with redis://, rediss:// or unix:// (got "
+            f"{parts.scheme + '://' if '://' in text else 'no scheme'}): {example}")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigurationError(f"{PREFIX}{key} names no host: {example}")
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigurationError(f"{PREFIX}{key} names no socket path: {example}")
+    database = parts.path.lstrip("/")
+    if parts.scheme != "unix" and database and not database.isdigit():
+        raise ConfigurationError(
+            f"{PREFIX}{key}: the database after the host must be a number, got "
+            f"{database!r}: {example}")
+    return text

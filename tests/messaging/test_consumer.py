@@ -14,7 +14,15 @@ from invariant.cli import app
 from invariant.config import Settings
 from invariant.messaging import deadletters
 from invariant.messaging.brokers.inprocess import InProcessBroker
-from invariant.messaging.consumer import DUPLICATE, HANDLED, PARKED, SKIPPED, Consumer, subscribed
+from invariant.messaging.consumer import (
+    DUPLICATE,
+    HANDLED,
+    PARKED,
+    SKIPPED,
+    Consumer,
+    external,
+    subscribed,
+)
 from invariant.messaging.port import Message
 from invariant.messaging.published_language import IntegrationEvents
 from invariant.operable import Parts
@@ -81,6 +89,48 @@ async def test_a_poison_message_is_retried_then_parked_and_can_be_replayed(
     await consumer.replay(letter.id)
     assert await db.run(count_effects, write=False) == (1, 1)
     assert await db.run(deadletters.list_parked, write=False) == []
+
+
+class Tally:
+    """An effect kept outside the consumer's database, idempotent by message id by itself
+    (as a Redis script is); ``down`` makes it fail."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.total = 0
+        self.down = 0
+        """How many calls fail from now on."""
+
+    async def apply(self, message: Message) -> bool:
+        if self.down:
+            self.down -= 1
+            raise ConnectionError("the store is down")
+        if message.message_id in self.seen:
+            return False
+        self.seen.add(message.message_id)
+        self.total += int(message.data["n"])
+        return True
+
+
+async def test_an_external_handler_is_retried_parked_and_replayed_and_counts_once(
+        db: ReadModelDatabase) -> None:
+    tally = Tally()
+    consumer = Consumer("tally", db, external(tally.apply, ["Happened"]), backoff=FAST)
+    await consumer.setup()
+    assert consumer.types == {"Happened"}
+    first, second = msg(1), msg(10)
+    tally.down = 2  # fails twice, the third attempt counts it
+    assert await consumer.handle(first) == HANDLED
+    assert await consumer.handle(first) == DUPLICATE  # its own store says so
+    tally.down = 3  # every attempt fails: parked in the consumer's database
+    assert await consumer.handle(second) == PARKED
+    (letter,) = await db.run(deadletters.list_parked, write=False)
+    assert (letter.message, letter.attempts) == (second, 3)
+    assert letter.error == "ConnectionError: the store is down"
+    await consumer.replay(letter.id)
+    assert await db.run(deadletters.list_parked, write=False) == []
+    assert await consumer.handle(second) == DUPLICATE
+    assert tally.total == 11
 
 
 def test_backoff_is_exponential_and_capped() -> None:

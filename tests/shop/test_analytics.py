@@ -1,11 +1,42 @@
-"""Analytics over real HTTP: the sales report counts what integration events tell it."""
+"""Analytics over real HTTP: the sales report counts what integration events tell it, kept
+in the read-model database or in Redis (``SHOP_ANALYTICS_REDIS_URL``)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from tests.shop.conftest import ShopServer, eventually
+import pytest
+
+from invariant.config import Settings
+from invariant.domain import ConfigurationError
+from shop.analytics.redis_store import RedisSalesReports
+from tests.conftest import require_server
+from tests.messaging.conftest import REDIS_URL
+from tests.shop.conftest import ShopServer, eventually, serve, shop_settings
 from tests.shop.shopping import place, settled
+
+
+@pytest.fixture(params=["sql", "redis"])
+async def server(request: pytest.FixtureRequest, backend: Settings, tmp_path: Path
+                 ) -> AsyncIterator[ShopServer]:
+    """A running shop on each backend, its report in SQL, then in Redis (a fresh prefix,
+    cleared afterwards)."""
+    if request.param == "sql":
+        async with serve(shop_settings(tmp_path, backend)) as running:
+            yield running
+        return
+    reports = RedisSalesReports(REDIS_URL, prefix=f"test:analytics:{uuid.uuid4().hex}:")
+    try:
+        async with reports.connected():
+            async with serve(shop_settings(tmp_path, backend, analytics_redis_url=REDIS_URL,
+                                           analytics_redis_prefix=reports.prefix)) as running:
+                yield running
+            await reports.clear()
+    except ConfigurationError as exc:
+        require_server("Redis", exc)
 
 
 async def test_the_report_counts_orders_and_units_for_admins_only(server: ShopServer) -> None:

@@ -27,11 +27,34 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     ({"SHOP_MAX_BODY": "64k"}, "SHOP_MAX_BODY must be a whole number, got '64k'"),
     ({"SHOP_MAX_BODY": "0"}, "SHOP_MAX_BODY=0 is out of range"),
     ({"INVARIANT_STORE": "postgres"}, "INVARIANT_STORE=postgres needs INVARIANT_POSTGRES_DSN"),
+    ({"SHOP_ANALYTICS_REDIS_URL": "localhost:6379"},
+     "SHOP_ANALYTICS_REDIS_URL must start with redis://, rediss:// or unix:// (got no scheme)"),
+    ({"SHOP_ANALYTICS_REDIS_URL": "http://127.0.0.1:6379"},
+     "SHOP_ANALYTICS_REDIS_URL must start with redis://, rediss:// or unix:// (got http://)"),
+    ({"SHOP_ANALYTICS_REDIS_URL": "redis://127.0.0.1:port/0"},
+     "SHOP_ANALYTICS_REDIS_URL is not a valid Redis URL"),
+    ({"SHOP_ANALYTICS_REDIS_URL": "redis:///0"}, "SHOP_ANALYTICS_REDIS_URL names no host"),
+    ({"SHOP_ANALYTICS_REDIS_URL": "redis://127.0.0.1:6379/analytics"},
+     "SHOP_ANALYTICS_REDIS_URL: the database after the host must be a number"),
 ])
 def test_bad_settings_say_what_is_wrong(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError) as raised:
         ShopSettings.from_env(env)
     assert message in str(raised.value)
+
+
+def test_analytics_keeps_its_report_in_sql_unless_a_redis_url_is_given() -> None:
+    assert ShopSettings.from_env({}).analytics_redis_url == ""
+    settings = ShopSettings.from_env({"SHOP_ANALYTICS_REDIS_URL": "redis://cache:6379/2",
+                                      "SHOP_ANALYTICS_REDIS_PREFIX": "eu:analytics:"})
+    assert (settings.analytics_redis_url, settings.analytics_redis_prefix) == (
+        "redis://cache:6379/2", "eu:analytics:")
+
+
+def test_a_bad_redis_url_never_shows_its_password() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        ShopSettings.from_env({"SHOP_ANALYTICS_REDIS_URL": "redis://u:hunter2@h:x/0"})
+    assert "hunter2" not in str(raised.value)
 
 
 def test_the_development_secret_and_admin_password_are_made_once(tmp_path: Path) -> None:

@@ -6,6 +6,12 @@ SQLAlchemy ``Connection`` it is given (the transaction that also records the inb
 Raise :class:`~invariant.messaging.errors.PermanentMessageError` (e.g. an unsupported
 integration event version) to park a message without retrying.
 
+A handler whose effects live in another store (counters in Redis) cannot share the inbox's
+transaction: it is made by :func:`external` and applies each message at most once *by
+itself*, keyed by the message id and atomic with the effect (e.g. a Lua script that records
+the id and changes the counters together). The consumer retries and parks it like any
+other; its own store, not the inbox, says whether a message was seen.
+
 A consumer that names the message types it reads (``types=``, or a handler made by
 :func:`subscribed`) declares its group with them: brokers that can filter deliver only
 those, and any other type that still arrives is acknowledged without a transaction.
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from sqlalchemy import Connection
 
@@ -37,7 +43,8 @@ from invariant.sql.locks import create_tables
 from invariant.tasks import sleep_or_stop
 from invariant.telemetry.messages import consumed
 
-Handler = Callable[[Connection, Message], None]
+SQLHandler = Callable[[Connection, Message], None]
+ExternalApply = Callable[[Message], Awaitable[bool]]
 
 HANDLED, DUPLICATE, PARKED, SKIPPED = "handled", "duplicate", "parked", "skipped"
 
@@ -47,7 +54,7 @@ class Subscribed:
 
     __slots__ = ("handler", "types")
 
-    def __init__(self, handler: Handler, types: Collection[str]) -> None:
+    def __init__(self, handler: SQLHandler, types: Collection[str]) -> None:
         self.handler = handler
         self.types = frozenset(types)
 
@@ -55,12 +62,37 @@ class Subscribed:
         self.handler(conn, message)
 
 
-def subscribed(handler: Handler, types: Collection[str]) -> Subscribed:
+def subscribed(handler: SQLHandler, types: Collection[str]) -> Subscribed:
     """``handler``, reading only messages of ``types``: its consumer's group is declared
     with them, so the broker need not deliver the others."""
     if not types:
         raise MessagingError("a subscribed handler reads at least one message type")
     return Subscribed(handler, types)
+
+
+class External:
+    """A handler whose effects live outside the consumer's database (see :func:`external`)."""
+
+    __slots__ = ("apply", "types")
+
+    def __init__(self, apply: ExternalApply, types: Collection[str]) -> None:
+        self.apply = apply
+        self.types = frozenset(types)
+
+
+def external(apply: ExternalApply, types: Collection[str]) -> External:
+    """A handler of messages of ``types`` keeping its effects in another store:
+    ``await apply(message)`` applies the message's effect unless that store has already
+    recorded its id (checked and recorded atomically with the effect), and says whether it
+    applied it now. Raising retries it, then parks it, as for any handler."""
+    if not types:
+        raise MessagingError("an external handler reads at least one message type")
+    return External(apply, types)
+
+
+Handler = SQLHandler | External
+"""What a consumer runs per message: ``(conn, message)`` in the inbox's transaction, or an
+:class:`External` handler idempotent in its own store."""
 
 
 class Consumer:
@@ -74,7 +106,7 @@ class Consumer:
         self.handler = handler
         self.types: frozenset[str] | None = (
             frozenset(types) if types is not None
-            else handler.types if isinstance(handler, Subscribed) else None)
+            else handler.types if isinstance(handler, Subscribed | External) else None)
         """The message types this consumer reads (None: every type)."""
         self.backoff = backoff or RetryPolicy(first_delay=0.1, max_delay=30.0)
         self.failures = 0
@@ -100,6 +132,8 @@ class Consumer:
         while True:
             attempt += 1
             try:
+                if isinstance(self.handler, External):
+                    return HANDLED if await self.handler.apply(message) else DUPLICATE
                 return await self.database.run(lambda conn: self._apply(conn, message))
             except PermanentMessageError as exc:
                 return await self._park(message, exc, attempt)
@@ -109,6 +143,7 @@ class Consumer:
                 await asyncio.sleep(self.backoff.delay(attempt))
 
     def _apply(self, conn: Connection, message: Message) -> str:
+        assert not isinstance(self.handler, External)
         if not inbox.record(conn, self.name, message.message_id):
             return DUPLICATE
         self.handler(conn, message)
@@ -126,14 +161,25 @@ class Consumer:
 
     async def replay(self, letter_id: int) -> None:
         """Handle a parked message again; on success it leaves the dead-letter store (in
-        the same transaction as its effects). Raises what the handler raises."""
-        def apply(conn: Connection) -> None:
-            letter = deadletters.get(conn, letter_id)
-            if letter is None or letter.consumer != self.name:
+        the same transaction as its effects; for an :class:`External` handler, once its
+        store has it). Raises what the handler raises."""
+        handler = self.handler
+
+        def letter(conn: Connection) -> deadletters.DeadLetter:
+            found = deadletters.get(conn, letter_id)
+            if found is None or found.consumer != self.name:
                 raise MessagingError(
                     f"no dead letter {letter_id} for consumer {self.name!r}: "
                     "see `invariant deadletters list`")
-            self.handler(conn, letter.message)
+            return found
+
+        if isinstance(handler, External):
+            await handler.apply((await self.database.run(letter, write=False)).message)
+            await self.database.run(lambda conn: deadletters.remove(conn, letter_id))
+            return
+
+        def apply(conn: Connection) -> None:
+            handler(conn, letter(conn).message)
             deadletters.remove(conn, letter_id)
         await self.database.run(apply)
 
