@@ -23,6 +23,7 @@ from shop.deployment.supervisor import GATEWAY, ServiceFailed, Supervisor, check
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_NATS = "nats://127.0.0.1:4222"
 DEFAULT_CHANNEL = "shop"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def plan_from(settings: ShopSettings, env: Mapping[str, str], first_port: int) -> Plan:
@@ -41,6 +42,7 @@ def plan_from(settings: ShopSettings, env: Mapping[str, str], first_port: int) -
                 admin_password=resolved.admin_password, host=resolved.host,
                 gateway_port=resolved.port, first_port=first_port,
                 smtp_port=resolved.smtp_port,
+                redis_url=resolved.analytics_redis_url or DEFAULT_REDIS,
                 passed_on={k: env[k] for k in PASSED_ON if k in env})
     check_plan(plan)
     return plan
@@ -101,8 +103,9 @@ def _table(plan: Plan, running: Supervisor) -> Table:
         table.add_column(column)
     for service in plan.services:
         env = plan.store(service.context)
+        redis = " + Redis counters" if service.context == "analytics" else ""
         table.add_row(service.name, plan.url(service),
-                      f"schema {env['INVARIANT_POSTGRES_SCHEMA']} (role of its own)",
+                      f"schema {env['INVARIANT_POSTGRES_SCHEMA']} (role of its own){redis}",
                       str(running.processes[service.name].pid))
     table.add_row(GATEWAY, running.url(GATEWAY), "none (routes to the services)",
                   str(running.processes[GATEWAY].pid))

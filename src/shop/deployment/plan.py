@@ -1,10 +1,11 @@
 """The services mode on one machine: which services run, on which ports, with which
 settings (``make run-services``; :mod:`shop.deployment.supervisor` starts them).
 
-Every context is a service of its own, on PostgreSQL as its own role in its own schema,
-talking to the others through NATS JetStream; ordering and notifications run twice (their
-workers share the work through leases and consumer groups). A gateway in front serves the
-single process's API. On several machines the same settings apply per service: see
+Every context is a service of its own, on PostgreSQL as its own role in its own schema
+(analytics keeps its counters in Redis), talking to the others through NATS JetStream;
+ordering and notifications run twice (their workers share the work through leases and
+consumer groups). A gateway in front serves the single process's API. On several machines
+the same settings apply per service: see
 ``docs/how-to/services.md``.
 """
 
@@ -59,6 +60,8 @@ class Plan:
     smtp_port: int = 8025
     prefix: str = "shop_"
     """Role and schema names: prefix + context."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Where analytics keeps its counters (the third kind of storage of the set)."""
     replicas: Mapping[str, int] = field(default_factory=lambda: dict(REPLICAS))
     passed_on: Mapping[str, str] = field(default_factory=dict)
     """Settings every service gets as they are (see :data:`PASSED_ON`)."""
@@ -108,10 +111,19 @@ class Plan:
 
     def environment(self, service: Service) -> dict[str, str]:
         """The settings of ``service`` (the mail goes to the supervisor's sink)."""
-        return {**self.shared(), **self.store(service.context),
+        own = {}
+        if service.context == "analytics":
+            own = {"SHOP_ANALYTICS_REDIS_URL": self.redis_url,
+                   "SHOP_ANALYTICS_REDIS_PREFIX": self.redis_prefix}
+        return {**self.shared(), **self.store(service.context), **own,
                 "SHOP_PORT": str(service.port), "SHOP_DATA": str(self.data / service.name),
                 "SHOP_MAIL_SINK": "off", "SHOP_SMTP_HOST": self.host,
                 "SHOP_SMTP_PORT": str(self.smtp_port)}
+
+    @property
+    def redis_prefix(self) -> str:
+        """Analytics' keys in Redis: one set of them per stream of the set."""
+        return f"{self.channel}:analytics:{{report}}:"
 
     def gateway_environment(self) -> dict[str, str]:
         return {**self.shared(), "SHOP_PORT": str(self.gateway_port),

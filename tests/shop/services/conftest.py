@@ -20,7 +20,7 @@ from shop.deployment.supervisor import GATEWAY, Supervisor
 from shop.platform.contexts import CONTEXTS
 from shop.platform.ownership import unprovision
 from tests.conftest import POSTGRES_DSN, require_server
-from tests.messaging.conftest import NATS_URL
+from tests.messaging.conftest import NATS_URL, REDIS_URL
 from tests.shop.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SECRET, ShopServer
 
 SETTINGS = {"SHOP_PAYMENT_TIMEOUT": "3", "SHOP_RESERVATION_TIMEOUT": "10",
@@ -94,7 +94,7 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
                 data=tmp_path_factory.mktemp("services"), secret=SECRET,
                 admin_password=ADMIN_PASSWORD, gateway_port=_free_run_of_ports(1),
                 smtp_port=_free_run_of_ports(1), first_port=_free_run_of_ports(13),
-                prefix=f"t{run}_", passed_on=SETTINGS)
+                prefix=f"t{run}_", redis_url=REDIS_URL, passed_on=SETTINGS)
     try:
         async with Supervisor(plan) as supervisor, httpx.AsyncClient(
                 base_url=supervisor.url(GATEWAY), timeout=30) as client:
@@ -103,4 +103,17 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
     finally:
         await unprovision(POSTGRES_DSN, [plan.owner(c) for c in CONTEXTS])
         await _drop_stream(plan.channel)
+        await _drop_keys(plan.redis_prefix)
+
+
+async def _drop_keys(prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
