@@ -130,8 +130,8 @@ def _serve_service(settings: ShopSettings, spec: str) -> None:
         _fail(f"Configuration error: {exc}", 2)
     except (OSError, SQLAlchemyError) as exc:
         _fail(f"the {name} service cannot start: its database did not answer "
-              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-              "check INVARIANT_POSTGRES_DSN and INVARIANT_POSTGRES_SCHEMA", 1)
+              f"({_in_short(exc)}); check INVARIANT_POSTGRES_DSN and "
+              "INVARIANT_POSTGRES_SCHEMA", 1)
     try:
         sock = listening_socket(settings.host, settings.port)
     except CouldNotStart as exc:
@@ -219,8 +219,13 @@ def migrate(
         _fail(f"Configuration error: {exc}", 2)
     except (OSError, SQLAlchemyError) as exc:
         _fail(f"shop cannot migrate {context}: the database did not answer "
-              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-              "check INVARIANT_STORE and INVARIANT_POSTGRES_DSN", 1)
+              f"({_in_short(exc)}); check INVARIANT_STORE and INVARIANT_POSTGRES_DSN", 1)
+
+
+def _in_short(exc: BaseException) -> str:
+    """A driver's error in one line: its type and the first line of its message."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 @app.command()
