@@ -220,6 +220,10 @@ ALL_URLS = {f"SHOP_SERVICE_{c.upper()}_URL": "http://127.0.0.1:1" for c in (
      "SHOP_SERVICE_CATALOG_URL: the URL of catalog must be an absolute http"),
     ({**ALL_URLS, "SHOP_SERVICE_CATLOG_URL": "http://127.0.0.1:1"},
      "unknown setting(s) SHOP_SERVICE_CATLOG_URL"),
+    ({**ALL_URLS, "SHOP_SERVICE_ORDERING_URL": "http://127.0.0.1:1, ordering-2:8102"},
+     "SHOP_SERVICE_ORDERING_URL: the URL of ordering must be an absolute http"),
+    ({**ALL_URLS, "SHOP_SERVICE_ORDERING_URL": " , "},
+     "SHOP_SERVICE_ORDERING_URL is not set"),
 ])
 def test_a_missing_or_wrong_service_url_stops_the_gateway_naming_it(
         env: dict[str, str], message: str, tmp_path: Path) -> None:
@@ -289,3 +293,11 @@ def _poll(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
                 return last
         time.sleep(0.2)
     raise AssertionError(f"{url} did not become ready: {last and last.text}")
+
+
+def test_a_context_run_twice_is_named_by_both_urls() -> None:
+    from shop.platform.registry import service_urls
+
+    urls = service_urls({"SHOP_SERVICE_ORDERING_URL": "http://a:1, http://b:2"},
+                        ["ordering"], ["ordering"])
+    assert urls == {"ordering": ["http://a:1", "http://b:2"]}

@@ -12,7 +12,7 @@ and callers could no longer reach the parts of the service that still work."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from invariant.extras import needs_extra
@@ -26,6 +26,24 @@ from invariant.resilience.caller import ResilientCaller
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 """Methods that may be sent again after a failed attempt (RFC 9110, 9.2.2)."""
+
+
+class HttpService(Protocol):
+    """Another service's HTTP API as callers use it: one instance
+    (:class:`ServiceClient`) or several (:class:`~invariant.http.replicas.Replicas`)."""
+
+    service: str
+
+    async def request(self, method: str, path: str, *, content: bytes | None = None,
+                      json: Any = None, params: Mapping[str, str] | None = None,
+                      headers: Mapping[str, str] | Sequence[tuple[bytes, bytes]] | None = None,
+                      idempotent: bool | None = None) -> httpx.Response:
+        """Send the request; an UnavailableError when no instance answers."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        ...
 
 
 def checked_base_url(service: str, url: str) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from invariant.domain import Money
 from invariant.domain.errors import InvariantError
-from invariant.http import ServiceClient
+from invariant.http import HttpService
 from invariant.resilience import DependencyFailedError
 from shop.catalog.messages import GetProductForSale, ProductForSale, ProductNotForSale
 
@@ -24,7 +24,7 @@ SERVICE = "catalog"
 class RemoteProductsForSale:
     """Asks catalog's service which products are on sale, and at what price."""
 
-    def __init__(self, client: ServiceClient) -> None:
+    def __init__(self, client: HttpService) -> None:
         self._client = client
 
     async def for_sale(self, query: GetProductForSale) -> ProductForSale:

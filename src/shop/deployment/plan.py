@@ -88,8 +88,12 @@ class Plan:
 
     @property
     def registry(self) -> dict[str, str]:
-        """``SHOP_SERVICE_<CONTEXT>_URL`` of each context: its first instance."""
-        return {setting(s.context): self.url(s) for s in self.services if s.name == s.context}
+        """``SHOP_SERVICE_<CONTEXT>_URL`` of each context: its instances' URLs (callers
+        take them in turn)."""
+        found: dict[str, list[str]] = {}
+        for service in self.services:
+            found.setdefault(setting(service.context), []).append(self.url(service))
+        return {key: ",".join(urls) for key, urls in found.items()}
 
     def owner(self, context: str) -> Ownership:
         return ownership(context, self.prefix)

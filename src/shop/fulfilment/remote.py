@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from invariant.http import ServiceClient
+from invariant.http import HttpService
 from invariant.resilience import DependencyFailedError
 from shop.ordering.messages import FulfilmentStatus, GetFulfilmentStatus
 from shop.platform.service_calls import HEADER, credential
@@ -19,7 +19,7 @@ SERVICE = "fulfilment"
 class RemoteFulfilment:
     """Asks fulfilment's service how far it got with an order."""
 
-    def __init__(self, client: ServiceClient, secret: str) -> None:
+    def __init__(self, client: HttpService, secret: str) -> None:
         self._client = client
         self._headers = {HEADER: credential(secret)}
 

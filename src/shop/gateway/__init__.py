@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 
-from invariant.http import ServiceClient
+from invariant.http import Replicas
 from invariant.resilience import CallPolicy
 from shop.config import ShopSettings
 from shop.gateway.app import create_gateway
@@ -28,7 +28,8 @@ def gateway(settings: ShopSettings, env: Mapping[str, str],
     api = PublishedApi.of_shop()
     urls = service_urls(env, api.contexts, CONTEXTS)
     resolved = settings.resolved()
-    services = {context: ServiceClient(context, url, policy) for context, url in urls.items()}
+    services = {context: Replicas(context, found, policy)
+                for context, found in urls.items()}
     return create_gateway(api, services, Tokens(resolved.secret, resolved.token_ttl),
                           max_body=resolved.max_body)
 

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from invariant.domain.errors import UnavailableError
-from invariant.http import MEDIA_TYPE, BodyLimit, ServiceClient, install_error_handlers
+from invariant.http import MEDIA_TYPE, BodyLimit, HttpService, install_error_handlers
 from invariant.http.errors import method_not_allowed
 from invariant.http.methods import METHODS
 from shop.gateway.proxy import CORRELATION, correlation_id, forward
@@ -33,7 +33,7 @@ from shop.platform.errors import NotAuthenticated
 from shop.platform.health_api import NOT_READY, Alive, AttentionOut, NotReady, Ready
 
 
-def create_gateway(api: PublishedApi, services: Mapping[str, ServiceClient], tokens: Tokens,
+def create_gateway(api: PublishedApi, services: Mapping[str, HttpService], tokens: Tokens,
                    *, max_body: int) -> FastAPI:
     """The gateway's app; its lifespan closes the services' clients."""
 
@@ -97,7 +97,7 @@ def _authenticate(request: Request, tokens: Tokens) -> None:
     tokens.verify(token.strip())
 
 
-async def _readiness(services: Mapping[str, ServiceClient]) -> Any:
+async def _readiness(services: Mapping[str, HttpService]) -> Any:
     """Ready when every service is; the attention counts are their sums."""
     names = sorted(services)
     answers = await asyncio.gather(*(_ready(services[name]) for name in names))
@@ -116,7 +116,7 @@ async def _readiness(services: Mapping[str, ServiceClient]) -> Any:
                         media_type=MEDIA_TYPE)
 
 
-async def _ready(client: ServiceClient) -> AttentionOut | str:
+async def _ready(client: HttpService) -> AttentionOut | str:
     try:
         answer = await client.request("GET", "/ready")
     except UnavailableError as exc:

@@ -10,7 +10,7 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import Response
 
-from invariant.http import ServiceClient
+from invariant.http import HttpService
 from shop.platform.service_calls import HEADER
 
 CORRELATION = "X-Correlation-ID"
@@ -31,7 +31,7 @@ def correlation_id(request: Request) -> str:
     return given if _CORRELATION_SHAPE.match(given) else uuid.uuid4().hex
 
 
-async def forward(client: ServiceClient, request: Request, correlation: str) -> Response:
+async def forward(client: HttpService, request: Request, correlation: str) -> Response:
     """``request`` sent to ``client``'s service; its answer as the gateway's response."""
     # As bytes: a header value need not be ASCII, and is passed on as it came.
     headers = [(k, v) for k, v in request.headers.raw

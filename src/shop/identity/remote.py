@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from invariant.http import ServiceClient
+from invariant.http import HttpService
 from invariant.resilience import DependencyFailedError
 from shop.platform.auth import AccountAccess
 from shop.platform.service_calls import HEADER, credential
@@ -15,7 +15,7 @@ from shop.platform.service_calls import HEADER, credential
 class RemoteAccounts:
     """identity's ``/identity/accounts/{id}/access``, with the services' credential."""
 
-    def __init__(self, client: ServiceClient, secret: str) -> None:
+    def __init__(self, client: HttpService, secret: str) -> None:
         self._client = client
         self._headers = {HEADER: credential(secret)}
 

@@ -18,22 +18,25 @@ def setting(context: str) -> str:
 
 
 def service_urls(env: Mapping[str, str], needed: Iterable[str],
-                 known: Iterable[str]) -> dict[str, str]:
-    """``{context: base URL}`` for every ``needed`` context, from ``env``."""
+                 known: Iterable[str]) -> dict[str, list[str]]:
+    """``{context: [base URL, ...]}`` for every ``needed`` context, from ``env``: a
+    service run as several instances is named by their URLs, separated by commas."""
     names = {setting(context): context for context in known}
     stray = sorted(k for k in env if k.startswith(PREFIX) and k not in names)
     if stray:
         raise ConfigurationError(f"unknown setting(s) {', '.join(stray)}; the contexts' "
                                  f"services are set by {', '.join(sorted(names))}")
-    urls: dict[str, str] = {}
+    urls: dict[str, list[str]] = {}
     for context in needed:
         key = setting(context)
-        if not env.get(key):
+        given = [url.strip() for url in env.get(key, "").split(",") if url.strip()]
+        if not given:
             raise ConfigurationError(
                 f"{key} is not set: {context}'s requests go to that service; "
-                "set it to the service's base URL, e.g. http://127.0.0.1:8101")
+                "set it to the service's base URL, e.g. http://127.0.0.1:8101 (several "
+                "instances: their URLs, separated by commas)")
         try:
-            urls[context] = checked_base_url(context, env[key])
+            urls[context] = [checked_base_url(context, url) for url in given]
         except ConfigurationError as exc:
             raise ConfigurationError(f"{key}: {exc}") from None
     return urls

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from invariant.domain.errors import ConfigurationError
 from invariant.hosting import Module
-from invariant.http import ServiceClient
+from invariant.http import Replicas
 from invariant.resilience import CallPolicy
 from shop.platform.contexts import CONTEXTS, known, wiring
 from shop.platform.module import ACCOUNTS, ModuleFactory
@@ -75,42 +75,42 @@ def require_network_broker(broker: str | None) -> None:
             f"{', '.join(NETWORK_BROKERS)} and INVARIANT_BROKER_URL")
 
 
-def _catalog(url: str, policy: CallPolicy) -> ModuleFactory:
+def _catalog(urls: list[str], policy: CallPolicy) -> ModuleFactory:
     from shop.catalog.messages import GetProductForSale
     from shop.catalog.remote import RemoteProductsForSale
 
     def module(shop: ShopContext) -> Module:
-        client = ServiceClient("catalog", url, policy)
+        client = Replicas("catalog", urls, policy)
         return Module(name="catalog-service",
                       queries={GetProductForSale: RemoteProductsForSale(client).for_sale},
                       lifespan=_closing(client))
     return module
 
 
-def _fulfilment(url: str, policy: CallPolicy) -> ModuleFactory:
+def _fulfilment(urls: list[str], policy: CallPolicy) -> ModuleFactory:
     from shop.fulfilment.remote import RemoteFulfilment
     from shop.ordering.messages import GetFulfilmentStatus
 
     def module(shop: ShopContext) -> Module:
-        client = ServiceClient("fulfilment", url, policy)
+        client = Replicas("fulfilment", urls, policy)
         remote = RemoteFulfilment(client, shop.settings.secret)
         return Module(name="fulfilment-service", queries={GetFulfilmentStatus: remote.status},
                       lifespan=_closing(client))
     return module
 
 
-def _identity(url: str, policy: CallPolicy) -> ModuleFactory:
+def _identity(urls: list[str], policy: CallPolicy) -> ModuleFactory:
     from shop.identity.remote import RemoteAccounts
 
     def module(shop: ShopContext) -> Module:
-        client = ServiceClient("identity", url, policy)
+        client = Replicas("identity", urls, policy)
         return Module(name="identity-service",
                       provides={ACCOUNTS: RemoteAccounts(client, shop.settings.secret)},
                       lifespan=_closing(client))
     return module
 
 
-def _closing(client: ServiceClient) -> Callable[[Host], Any]:
+def _closing(client: Replicas) -> Callable[[Host], Any]:
     @asynccontextmanager
     async def lifespan(host: Host) -> AsyncIterator[None]:
         async with client:
@@ -118,5 +118,5 @@ def _closing(client: ServiceClient) -> Callable[[Host], Any]:
     return lifespan
 
 
-_STAND_INS: dict[str, Callable[[str, CallPolicy], ModuleFactory]] = {
+_STAND_INS: dict[str, Callable[[list[str], CallPolicy], ModuleFactory]] = {
     "catalog": _catalog, "fulfilment": _fulfilment, "identity": _identity}
