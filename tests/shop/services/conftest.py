@@ -96,7 +96,8 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
                 smtp_port=_free_run_of_ports(1), first_port=_free_run_of_ports(13),
                 prefix=f"t{run}_", redis_url=REDIS_URL, passed_on=SETTINGS)
     try:
-        async with Supervisor(plan) as supervisor, httpx.AsyncClient(
+        # Thirteen processes start at once beside the rest of the suite: give them time.
+        async with Supervisor(plan, ready_within=240) as supervisor, httpx.AsyncClient(
                 base_url=supervisor.url(GATEWAY), timeout=30) as client:
             yield Running(supervisor, ShopServer(cast(Any, None), supervisor.url(GATEWAY),
                                                  client, plan.data / "mail"))
