@@ -58,3 +58,19 @@ async def test_connections_in_steady_use_are_not_pinged(pg_schema: str) -> None:
         assert len(pids) == 1 and pings == []
     finally:
         await database.close()
+
+
+async def test_the_pool_bound_caps_the_connections_held_at_once(pg_schema: str) -> None:
+    # Many services share one server's max_connections: INVARIANT_POSTGRES_POOL bounds
+    # the tables' connections as it bounds the event store's.
+    db = PostgresReadModels(POSTGRES_DSN, schema=pg_schema, pool=2)
+
+    def backend(conn: Connection) -> int:
+        conn.exec_driver_sql("SELECT pg_sleep(0.2)")
+        return _backend_pid(conn)
+
+    try:
+        pids = await asyncio.gather(*(db.run(backend) for _ in range(6)))
+    finally:
+        await db.close()
+    assert len(set(pids)) <= 2, pids

@@ -44,7 +44,8 @@ def open_read_models(settings: Settings, storage: EventStorage | None = None
     if isinstance(storage, SQLiteStorage):
         return ReadModelDatabase.for_url(f"sqlite:///{storage.path}")
     if _is_postgres(storage):
-        return ReadModelDatabase.for_url(storage.dsn, schema=storage.schema)
+        return ReadModelDatabase.for_url(storage.dsn, schema=storage.schema,
+                                         pool=settings.postgres_pool)
     if storage is not None or settings.store == "memory":
         raise ConfigurationError(
             "projections keep their read models and checkpoints in the event store's "
@@ -52,7 +53,8 @@ def open_read_models(settings: Settings, storage: EventStorage | None = None
         )
     if settings.store == "postgres":
         assert settings.postgres_dsn is not None
-        return ReadModelDatabase.for_url(settings.postgres_dsn, schema=settings.postgres_schema)
+        return ReadModelDatabase.for_url(settings.postgres_dsn, schema=settings.postgres_schema,
+                                         pool=settings.postgres_pool)
     return ReadModelDatabase.for_url(f"sqlite:///{settings.sqlite_path}")
 
 

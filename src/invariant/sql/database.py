@@ -80,11 +80,11 @@ class ReadModelDatabase:
     another's (see :meth:`invariant.messaging.consumer.Consumer.consume_batch`)."""
 
     @staticmethod
-    def for_url(url: str, *, schema: str | None = None, in_thread: bool = False
-                ) -> ReadModelDatabase:
+    def for_url(url: str, *, schema: str | None = None, in_thread: bool = False,
+                pool: int | None = None) -> ReadModelDatabase:
         """``sqlite:///path.db`` or ``postgresql://user@host/db`` (with ``schema``);
         ``in_thread`` runs SQLite transactions in a thread of their own (see
-        :class:`SQLiteReadModels`)."""
+        :class:`SQLiteReadModels`); ``pool`` bounds PostgreSQL's connections."""
         name = make_url(url).get_backend_name()
         if name == "sqlite":
             if schema is not None:
@@ -94,7 +94,7 @@ class ReadModelDatabase:
                 raise ConfigurationError("read models on SQLite need a file: sqlite:///path.db")
             return SQLiteReadModels(database, in_thread=in_thread)
         if name == "postgresql":
-            return PostgresReadModels(url, schema=schema or "public")
+            return PostgresReadModels(url, schema=schema or "public", pool=pool)
         raise ConfigurationError(
             f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://..."
         )
@@ -324,11 +324,13 @@ class PostgresReadModels(ReadModelDatabase):
     dialect = "postgresql"
 
     def __init__(self, dsn: str, *, schema: str = "public", connect_timeout: float = 10.0,
-                 idle_ping: float = 1.0) -> None:
+                 idle_ping: float = 1.0, pool: int | None = None) -> None:
         self.dsn = make_url(dsn).set(drivername="postgresql").render_as_string(
             hide_password=False
         )
         self.schema = schema
+        self.pool = pool
+        """The most connections at once (None: SQLAlchemy's default, 5 kept + 10 more)."""
         self.idle_ping = idle_ping
         self._timeout = connect_timeout
         self._engine: AsyncEngine | None = None
@@ -337,7 +339,9 @@ class PostgresReadModels(ReadModelDatabase):
     def engine(self) -> AsyncEngine:
         """The async engine (``search_path`` = the schema), also for read-side queries."""
         if self._engine is None:
-            self._engine = create_async_engine(self.dsn, schema=self.schema)
+            bounds = {} if self.pool is None else {
+                "pool_size": min(5, self.pool), "max_overflow": max(self.pool - 5, 0)}
+            self._engine = create_async_engine(self.dsn, schema=self.schema, **bounds)
             _ping_when_idle(self._engine, self.idle_ping)
         return self._engine
 

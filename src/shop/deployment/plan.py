@@ -60,6 +60,9 @@ class Plan:
     smtp_port: int = 8025
     prefix: str = "shop_"
     """Role and schema names: prefix + context."""
+    pool: int = 3
+    """Connections each service may hold at once, per pool (the event store's and the
+    tables'): thirteen processes share one server's ``max_connections``."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     """Where analytics keeps its counters (the third kind of storage of the set)."""
     replicas: Mapping[str, int] = field(default_factory=lambda: dict(REPLICAS))
@@ -103,7 +106,8 @@ class Plan:
         owner = self.owner(context)
         return {"INVARIANT_STORE": "postgres",
                 "INVARIANT_POSTGRES_DSN": service_dsn(self.admin_dsn, owner),
-                "INVARIANT_POSTGRES_SCHEMA": owner.schema}
+                "INVARIANT_POSTGRES_SCHEMA": owner.schema,
+                "INVARIANT_POSTGRES_POOL": str(self.pool)}
 
     def shared(self) -> dict[str, str]:
         """What every process of the set is given alike."""
