@@ -94,7 +94,8 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
                 data=tmp_path_factory.mktemp("services"), secret=SECRET,
                 admin_password=ADMIN_PASSWORD, gateway_port=_free_run_of_ports(1),
                 smtp_port=_free_run_of_ports(1), first_port=_free_run_of_ports(13),
-                prefix=f"t{run}_", redis_url=REDIS_URL, passed_on=SETTINGS)
+                prefix=f"t{run}_", redis_url=REDIS_URL, passed_on=SETTINGS,
+                pool=2)  # beside the rest of the suite on one server's max_connections
     try:
         # Thirteen processes start at once beside the rest of the suite: give them time.
         async with Supervisor(plan, ready_within=240) as supervisor, httpx.AsyncClient(
