@@ -4,6 +4,7 @@ the public API."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,8 +13,17 @@ import pytest
 from invariant.config import Settings
 from invariant.http import ServiceClient
 from invariant.resilience import CallPolicy, DependencyFailedError
-from shop.identity.remote import RemoteAccounts
-from tests.shop.conftest import SECRET, ShopServer, free_port, serve, shop_settings
+from shop.identity.remote import RemoteAccounts, RemoteSignIn
+from shop.platform.errors import Forbidden, NotAuthenticated, TooManyRequests
+from tests.shop.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    SECRET,
+    ShopServer,
+    free_port,
+    serve,
+    shop_settings,
+)
 
 POLICY = CallPolicy(timeout=2.0, failures_to_open=5)
 
@@ -65,3 +75,30 @@ async def test_identity_down_is_unavailable() -> None:
     async with ServiceClient("identity", f"http://127.0.0.1:{free_port()}", POLICY) as client:
         with pytest.raises(DependencyFailedError, match="cannot be reached"):
             await RemoteAccounts(client, SECRET).access("u-1")
+
+
+async def test_another_service_s_console_logs_in_through_identity(identity: ShopServer) -> None:
+    async with ServiceClient("identity", identity.base_url, POLICY) as client:
+        sign_in = RemoteSignIn(client)
+        token = await sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "203.0.113.7")
+        assert identity.shop.tokens.verify(token).user_id  # identity's own token
+        with pytest.raises(NotAuthenticated, match="the email or password is wrong"):
+            await sign_in(ADMIN_EMAIL, "not the password", "203.0.113.7")
+        await identity.register("new@shop.test", "correct horse battery")
+        with pytest.raises(Forbidden, match="verif"):
+            await sign_in("new@shop.test", "correct horse battery", "203.0.113.8")
+
+
+async def test_guesses_are_counted_by_the_operator_s_address(identity: ShopServer) -> None:
+    async with ServiceClient("identity", identity.base_url, POLICY) as client:
+        sign_in = RemoteSignIn(client)
+
+        async def guess_on() -> None:
+            for _ in range(50):
+                with contextlib.suppress(NotAuthenticated):
+                    await sign_in(ADMIN_EMAIL, "wrong", "198.51.100.1")
+
+        with pytest.raises(TooManyRequests):
+            await guess_on()
+        # Another address is not throttled by the first one's guesses.
+        assert await sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "198.51.100.2")

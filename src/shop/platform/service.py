@@ -8,7 +8,8 @@ module that asks that context's service instead:
 
 * catalog's ``GetProductForSale`` (ordering prices its lines): :mod:`shop.catalog.remote`;
 * fulfilment's ``GetFulfilmentStatus`` (ordering shows it): :mod:`shop.fulfilment.remote`;
-* identity's accounts (every service checks access tokens): :mod:`shop.identity.remote`.
+* identity's accounts (every service checks access tokens) and its log-in (for the
+  service's operators' console): :mod:`shop.identity.remote`.
 
 Each stand-in is built only where its context is not local, and needs that context's
 ``SHOP_SERVICE_<CONTEXT>_URL`` (the registry the gateway routes by).
@@ -25,7 +26,7 @@ from invariant.hosting import Module
 from invariant.http import Replicas
 from invariant.resilience import CallPolicy
 from shop.platform.contexts import CONTEXTS, known, wiring
-from shop.platform.module import ACCOUNTS, ModuleFactory
+from shop.platform.module import ACCOUNTS, SIGN_IN, ModuleFactory
 from shop.platform.registry import service_urls
 
 if TYPE_CHECKING:
@@ -100,12 +101,13 @@ def _fulfilment(urls: list[str], policy: CallPolicy) -> ModuleFactory:
 
 
 def _identity(urls: list[str], policy: CallPolicy) -> ModuleFactory:
-    from shop.identity.remote import RemoteAccounts
+    from shop.identity.remote import RemoteAccounts, RemoteSignIn
 
     def module(shop: ShopContext) -> Module:
         client = Replicas("identity", urls, policy)
         return Module(name="identity-service",
-                      provides={ACCOUNTS: RemoteAccounts(client, shop.settings.secret)},
+                      provides={ACCOUNTS: RemoteAccounts(client, shop.settings.secret),
+                                SIGN_IN: RemoteSignIn(client)},
                       lifespan=_closing(client))
     return module
 
