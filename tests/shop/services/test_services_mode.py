@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import httpx2 as httpx
 import pytest
 from rich.console import Console
 
@@ -21,6 +22,7 @@ from shop.demo import run_demo
 from shop.platform.ownership import service_dsn
 from tests.conftest import POSTGRES_DSN
 from tests.shop.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, eventually
+from tests.shop.console.kit import ConsoleClient
 from tests.shop.services.conftest import Running
 
 pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("services-mode"),
@@ -49,6 +51,19 @@ async def test_a_service_cannot_read_another_s_tables(running: Running) -> None:
             await conn.fetch(f'SELECT * FROM "{inventory}".invariant_events')
     finally:
         await conn.close()
+
+
+async def test_each_service_s_console_logs_in_through_identity(running: Running) -> None:
+    # An operator sees and fixes a service's own parts (here ordering's projection) at
+    # that service's /console, as an admin of identity.
+    async with httpx.AsyncClient(base_url=running.supervisor.url("ordering"),
+                                 timeout=30) as http:
+        console = ConsoleClient(http)
+        assert (await console.log_in(ADMIN_EMAIL, "not the password")).status_code != 303
+        assert (await console.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)).status_code == 303
+        page = await console.page("/projections/table")
+        assert page.status_code == 200
+        assert 'id="projection-ordering_orders-v1"' in page.text
 
 
 async def test_services_killed_mid_stream_lose_and_double_nothing(running: Running) -> None:
