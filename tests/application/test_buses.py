@@ -38,6 +38,7 @@ from invariant.application import (
     default_middleware,
 )
 from invariant.domain import ConcurrencyError, ConfigurationError, ValidationError
+from invariant.telemetry.correlation import correlated
 from tests.garbage import cyclic_garbage
 from tests.money import usd
 
@@ -69,6 +70,17 @@ async def test_events_carry_the_command_as_correlation_and_causation(any_storage
     assert envelope.correlation_id == str(command.command_id)
     assert envelope.causation_id == str(command.command_id)
     assert envelope.metadata["actor"] == "ann"
+
+
+async def test_a_command_sent_while_a_flow_is_handled_belongs_to_that_flow(
+        any_storage: Any) -> None:
+    bus = make_bus(any_storage)
+    command = OpenAccount(account_id="A2", owner_id="U1", initial_deposit=usd(1))
+    with correlated({"correlation_id": "request-7"}):  # e.g. an HTTP request's id
+        await bus.dispatch(command)
+    [envelope] = await bus.aggregates.store.read_stream("account-A2")
+    assert envelope.correlation_id == "request-7"
+    assert envelope.causation_id == str(command.command_id)
 
 
 async def test_resending_a_command_returns_the_first_outcome_and_changes_nothing(

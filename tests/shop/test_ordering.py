@@ -169,3 +169,16 @@ async def test_customers_see_only_their_own_orders(server: ShopServer) -> None:
 
 async def _back_to(server: ShopServer, product_id: str, units: int) -> bool | None:
     return True if await available(server, product_id) == units else None
+
+
+async def test_a_request_s_correlation_id_is_carried_by_the_events_it_makes(
+        server: ShopServer) -> None:
+    customer = await server.customer("flow@example.com")
+    answer = await server.client.post("/orders",
+                                      headers={**customer, "X-Correlation-ID": "cart-17"})
+    assert answer.status_code == 201 and answer.headers["X-Correlation-ID"] == "cart-17"
+    order_id = answer.json()["order_id"]
+    [started] = await server.shop.app.store.read_stream(f"ordering_order-{order_id}")
+    assert started.correlation_id == "cart-17"
+    second = await server.client.post("/orders", headers=customer)  # none given: a new one
+    assert second.headers["X-Correlation-ID"] != "cart-17"

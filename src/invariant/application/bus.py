@@ -14,6 +14,7 @@ from invariant.application.unit_of_work import Aggregates, UnitOfWork, fresh_att
 from invariant.domain.aggregate import AggregateRoot
 from invariant.domain.errors import ConfigurationError
 from invariant.store.records import CommandRecord
+from invariant.telemetry.correlation import correlation_id
 
 C = TypeVar("C", bound=Command[Any])
 R = TypeVar("R")
@@ -108,7 +109,9 @@ class CommandBus:
                 f"no handler registered for {type(command).__qualname__}; register it when "
                 "building the CommandBus"
             )
-        meta = {"correlation_id": str(command.command_id), **(metadata or {})}
+        # A command sent while a flow is handled (a request, a message) belongs to it.
+        meta = {"correlation_id": correlation_id() or str(command.command_id),
+                **(metadata or {})}
         meta.setdefault("causation_id", str(command.command_id))
         dispatch = Dispatch(command, meta)
         # The handler registered for type(command) returns R (see CommandHandler).

@@ -23,9 +23,10 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from invariant.domain.errors import UnavailableError
 from invariant.http import MEDIA_TYPE, BodyLimit, HttpService, install_error_handlers
+from invariant.http.correlation import HEADER as CORRELATION
 from invariant.http.errors import method_not_allowed
 from invariant.http.methods import METHODS
-from shop.gateway.proxy import CORRELATION, correlation_id, forward
+from shop.gateway.proxy import correlation_id, forward
 from shop.gateway.routes import PublishedApi
 from shop.platform.auth import Tokens
 from shop.platform.docs import install_docs

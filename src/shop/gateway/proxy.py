@@ -4,18 +4,14 @@ address added; an unreachable or failing service is the client's UnavailableErro
 
 from __future__ import annotations
 
-import re
-import uuid
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from invariant.http import HttpService
+from invariant.http.correlation import HEADER as CORRELATION
+from invariant.http.correlation import sane_or_new
 from shop.platform.service_calls import HEADER
 
-CORRELATION = "X-Correlation-ID"
-"""Names one request across the gateway and the services (made here when missing)."""
-_CORRELATION_SHAPE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                         "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
                         "host", "content-length"})
@@ -26,9 +22,9 @@ _SET_HERE = frozenset({CORRELATION.lower(), "x-forwarded-for", HEADER.lower()})
 
 
 def correlation_id(request: Request) -> str:
-    """The client's correlation id when it is a sane token, else a new one."""
-    given = request.headers.get(CORRELATION, "")
-    return given if _CORRELATION_SHAPE.match(given) else uuid.uuid4().hex
+    """The client's correlation id when it is a sane token, else a new one (it names one
+    request across the gateway and the services)."""
+    return sane_or_new(request.headers.get(CORRELATION))
 
 
 async def forward(client: HttpService, request: Request, correlation: str) -> Response:

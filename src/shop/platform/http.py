@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import Depends, FastAPI
 
 from invariant.http import Backpressure, BodyLimit, install_error_handlers
+from invariant.http.correlation import CorrelationIds
 from invariant.telemetry.endpoint import metrics_router
 from invariant.telemetry.web import instrument
 from shop.platform.backpressure import EXEMPT, shop_backlog
@@ -76,6 +77,7 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=shop.settings.max_body)
     app.add_middleware(Backpressure, backlog=shop_backlog(shop), exempt=EXEMPT)
+    app.add_middleware(CorrelationIds)  # outermost: a refusal names its request too
     install_docs(app)
 
     app.include_router(health())

@@ -53,6 +53,24 @@ async def test_a_service_cannot_read_another_s_tables(running: Running) -> None:
         await conn.close()
 
 
+async def test_the_gateway_s_correlation_id_is_carried_by_the_service_s_events(
+        running: Running) -> None:
+    customer = await running.gateway.customer("flow@example.com")
+    answer = await running.gateway.client.post(
+        "/orders", headers={**customer, "X-Correlation-ID": "trace-me-42"})
+    assert answer.status_code == 201 and answer.headers["X-Correlation-ID"] == "trace-me-42"
+    order_id = answer.json()["order_id"]
+    ordering = running.plan.owner("ordering")
+    conn = await asyncpg.connect(service_dsn(POSTGRES_DSN, ordering))
+    try:
+        found = await conn.fetch(
+            f'SELECT metadata->>\'correlation_id\' AS c FROM "{ordering.schema}".'
+            "invariant_events WHERE stream_id LIKE $1", f"%{order_id}")
+    finally:
+        await conn.close()
+    assert [row["c"] for row in found] == ["trace-me-42"]
+
+
 async def test_each_service_s_console_logs_in_through_identity(running: Running) -> None:
     # An operator sees and fixes a service's own parts (here ordering's projection) at
     # that service's /console, as an admin of identity.
