@@ -196,8 +196,8 @@ class ProcessRunner:
         """Until a commit to the log, a nudge, or ``timeout``."""
         commit = self.store.storage.wait_for_commit(min(self._positions.values(), default=0),
                                                     timeout)
-        if self.local_events is None:  # nothing but the log wakes it
-            await commit
+        if not any(self.remote(m) for m in self.managers.values()):
+            await commit  # nothing but the log wakes it
             return
         waits = [asyncio.create_task(commit), asyncio.create_task(self._nudged.wait())]
         try:
