@@ -74,3 +74,31 @@ async def test_the_pool_bound_caps_the_connections_held_at_once(pg_schema: str) 
     finally:
         await db.close()
     assert len(set(pids)) <= 2, pids
+
+
+async def test_a_transaction_cancelled_while_it_waits_rolls_back_and_frees_its_connection(
+    pg_schema: str,
+) -> None:
+    database = PostgresReadModels(POSTGRES_DSN, schema=pg_schema, idle_ping=60)
+    try:
+        await database.run(lambda c: c.exec_driver_sql("CREATE TABLE kept (n int)"))
+        started = asyncio.Event()
+
+        def slow(conn: Connection) -> None:
+            conn.exec_driver_sql("INSERT INTO kept VALUES (1)")
+            started.set()
+            conn.exec_driver_sql("SELECT pg_sleep(5)")
+
+        task = asyncio.create_task(database.run(slow))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        pool: Any = database.engine.pool
+        assert pool.checkedout() == 0
+        count = await database.run(
+            lambda c: c.exec_driver_sql("SELECT count(*) FROM kept").scalar_one())
+        assert count == 0
+    finally:
+        await database.close()

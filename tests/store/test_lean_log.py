@@ -75,6 +75,19 @@ async def test_read_log_returns_what_read_all_returns_lean(any_storage: Any) -> 
         ], query
 
 
+async def test_read_type_log_returns_read_log_of_one_type_without_the_type(
+    any_storage: Any,
+) -> None:
+    await _fill(any_storage)
+    for event_type in ("Credited", "Renamed", "Noise", "Missing"):
+        for query in ({}, {"after_position": 2}, {"limit": 1}, {"after_position": 1, "limit": 2},
+                      {"after_position": 5}):
+            rows = await any_storage.read_log(event_types=[event_type], **query)
+            typed = await any_storage.read_type_log(event_type, **query)
+            assert [(r[0], r[1], r[2], _data(r[3])) for r in typed] == [
+                (r[0], r[1], r[3], _data(r[4])) for r in rows], (event_type, query)
+
+
 async def test_read_log_data_cannot_change_what_is_stored(any_storage: Any) -> None:
     await _fill(any_storage)
     [row] = await any_storage.read_log(event_types=["Noise"])
@@ -155,6 +168,55 @@ def test_full_envelopes_behave_as_the_named_tuple_they_were() -> None:
     assert "stream_version=3" in repr(e)
 
 
+def _type_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [(p, s, v, d) for p, s, _, v, d in rows]
+
+
+@pytest.mark.parametrize("rows", [
+    [(1, "acct-1", "Credited", 1, '{"amount": 3}'), (4, "acct-2", "Credited", 1, '{"amount": 4}')],
+    [(1, "acct-1", "Renamed", 2, '{"name": "a"}'), (2, "acct-1", "Renamed", 1, '{"title": "b"}')],
+    [(1, "acct-1", "Renamed", 1, '{"title": "b"}')],
+    [],
+], ids=["uniform", "one-upcast", "all-upcast", "empty"])
+@pytest.mark.parametrize("handled", [None, frozenset({"Credited", "Renamed"}),
+                                     frozenset({"Other"})])
+def test_a_page_of_one_type_decodes_as_the_same_page_with_its_type(
+    rows: list[tuple[Any, ...]], handled: frozenset[str] | None,
+) -> None:
+    from invariant.store.batch import decode_log_page, decode_type_page
+
+    store = _store()
+    event_type = rows[0][2] if rows else "Credited"
+    typed = decode_type_page(store, event_type, _type_rows(rows), handled)
+    full = decode_log_page(store, rows, handled)
+    assert typed.events == full.events
+    assert (typed.positions, typed.stream_ids) == (full.positions, full.stream_ids)
+    assert [(e.event, e.position, e.stream_id, e.event_type, e.schema_version,
+             e.stored_schema_version) for e in typed] == [
+        (e.event, e.position, e.stream_id, e.event_type, e.schema_version,
+         e.stored_schema_version) for e in full]
+
+
+@pytest.mark.parametrize(("bad", "error"), [
+    ((3, "acct-1", "Credited", 1, '{"other": 3}'), "lacks"),
+    ((3, "acct-1", "Credited", 1, "not json"), "invalid literal"),
+    ((3, "acct-1", "Credited", 4, '{"amount": 3}'), "v4"),
+])
+def test_a_bad_row_of_a_one_type_page_fails_as_it_fails_with_its_type(
+    bad: tuple[Any, ...], error: str,
+) -> None:
+    from invariant.store.batch import decode_log_page, decode_type_page
+
+    store = _store()
+    rows = [(1, "acct-1", "Credited", 1, '{"amount": 3}'), bad,
+            (5, "acct-1", "Credited", 1, '{"amount": 5}')]
+    with pytest.raises(Exception, match=error) as full:
+        decode_log_page(store, rows)
+    with pytest.raises(type(full.value)) as typed:
+        decode_type_page(store, "Credited", _type_rows(rows))
+    assert str(typed.value) == str(full.value)
+
+
 def test_malformed_or_unknown_events_fail_as_decode_event_fails() -> None:
     store = _store()
     with pytest.raises(SerializationError, match="lacks"):
@@ -199,6 +261,8 @@ async def test_postgres_reads_see_what_was_committed_before_they_were_asked(
         assert [r[0] for r in await reader.read_log(after_position=2)] == [3, 4, 5, 6]
         assert [r[0] for r in await reader.read_log(after_position=2, limit=2)] == [3, 4]
         assert await reader.read_log(limit=0) == []
+        assert [r[0] for r in await reader.read_type_log("Credited", after_position=2)] == [
+            3, 5, 6]
     finally:
         await reader.close()
         await writer.close()

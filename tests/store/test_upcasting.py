@@ -111,6 +111,21 @@ def test_the_event_types_with_upcasters_are_listed() -> None:
     assert upcasters.event_types == frozenset({"Paid", "PaymentMade"})
 
 
+def test_the_sources_of_a_type_are_it_and_every_type_renamed_into_it() -> None:
+    upcasters = Upcasters()
+    upcasters.register("Paid", 1, add_currency)  # no rename: a source of Paid only
+    upcasters.register("PaymentMade", 1, rename_to="Paid")
+    upcasters.register("Settled", 3, rename_to="PaymentMade")  # a chain: Settled -> Paid
+    upcasters.register("Refunded", 1, rename_to="Reversed")
+
+    assert upcasters.sources_of({"Paid"}) == {"Paid", "PaymentMade", "Settled"}
+    assert upcasters.sources_of({"PaymentMade"}) == {"PaymentMade", "Settled"}
+    assert upcasters.sources_of({"Paid", "Reversed"}) == {
+        "Paid", "PaymentMade", "Settled", "Reversed", "Refunded"}
+    assert upcasters.sources_of({"Other"}) == {"Other"}
+    assert upcasters.sources_of(()) == frozenset()
+
+
 def test_registering_a_second_upcaster_for_one_type_and_version_is_refused() -> None:
     upcasters = Upcasters()
     upcasters.register("Paid", 1, add_currency)

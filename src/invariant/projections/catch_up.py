@@ -33,7 +33,7 @@ from invariant.projections.collector import CollectorPause
 from invariant.projections.projection import Projection
 from invariant.retry import RetryPolicy
 from invariant.sql.database import Lease, ReadModelDatabase
-from invariant.store.batch import EventBatch, decode_log_page
+from invariant.store.batch import EventBatch, decode_log_page, decode_type_page
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.signal import CommitSignal
 from invariant.tasks import stop_task
@@ -67,13 +67,18 @@ class Track:
     """Read with every envelope field: set once a handler asked for one (see below)."""
     filter: bool = field(init=False)
     """Whether read events may be of types the projection does not handle."""
+    one_type: str | None = field(init=False)
+    """The stored type, when the projection reads one only: its lean pages are read
+    without the type column (``read_type_log``)."""
 
     def __post_init__(self) -> None:
         self.filter = not set(self.read_types) <= self.projection.handled
+        self.one_type = self.read_types[0] if len(self.read_types) == 1 else None
 
 
 # A page is the list of what the storage returned: lean rows ``(position, stream_id,
-# event_type, schema_version, data)`` of ``read_log``, or RecordedEvents of ``read_all``
+# event_type, schema_version, data)`` of ``read_log`` (without event_type, of
+# ``read_type_log``, when the track reads one type), or RecordedEvents of ``read_all``
 # (``lean`` says which). Lean envelopes lack event ids, stream versions, metadata and
 # recorded times; a handler that asks for one gets DetailsNotLoaded and the page notes it
 # (EventBatch.wanted, whether the handler lets the error through or not): the page is rolled
@@ -227,8 +232,12 @@ class CatchingUp:
         storage = self.store.storage
         items: Sequence[Any]
         if self._lean(track):
-            items = await storage.read_log(  # type: ignore[attr-defined]
-                after_position=after, limit=self.page_size, event_types=track.read_types)
+            if track.one_type is not None:
+                items = await storage.read_type_log(  # type: ignore[attr-defined]
+                    track.one_type, after_position=after, limit=self.page_size)
+            else:
+                items = await storage.read_log(  # type: ignore[attr-defined]
+                    after_position=after, limit=self.page_size, event_types=track.read_types)
             page = _Page(after, items, True, items[-1][0] if items else 0)
         else:
             items = await storage.read_all(after_position=after, limit=self.page_size,
@@ -243,6 +252,8 @@ class CatchingUp:
     def _batch(self, track: Track, items: Sequence[Any], lean: bool) -> EventBatch:
         handled = track.projection.handled if track.filter else None
         if lean:
+            if track.one_type is not None:
+                return decode_type_page(self.store, track.one_type, items, handled)
             return decode_log_page(self.store, items, handled)
         envelopes = map(self.store.envelope, items)
         return EventBatch.of(envelopes if handled is None

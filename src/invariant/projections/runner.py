@@ -65,11 +65,11 @@ class ProjectionRunner(FollowingLive, Lifecycle):
         self.progress = CommitSignal()
         self._collector = CollectorPause(enabled=pause_gc)
         self._log_reader = isinstance(store.storage, LogReader)
-        upcast = set(store.upcasters.highest_from)
-        # Events whose type an upcaster may rename are read too, and kept if they become
-        # a handled type once upcast.
+        # Events of a type an upcaster may rename into a handled one are read too, and kept
+        # if they become a handled type once upcast.
         self._tracks = {
-            p.key: Track(p, sorted(p.handled | upcast)) for p in projections
+            p.key: Track(p, sorted(store.upcasters.sources_of(p.handled)))
+            for p in projections
         }
 
     # -- setting up ------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.extras import needs_extra
@@ -346,10 +347,10 @@ class PostgresReadModels(ReadModelDatabase):
         return self._engine
 
     async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
-        # Begin, work and commit in one trip into the synchronous world (three fewer
-        # greenlet switches than begin() and commit() of the async connection).
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(_in_transaction, work)
+        # Checkout, begin, work, commit and checkin in one trip into the synchronous world:
+        # the async connection's connect(), run_sync() and close() take one greenlet each
+        # (~45 us of CPU per transaction more, measured on a catch-up's page transaction).
+        return await greenlet_spawn(_pooled_transaction, self.engine.sync_engine, work)
 
     async def try_lease(self, key: str) -> Lease | None:
         with needs_extra("postgres"):
@@ -385,8 +386,8 @@ def dialect_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Ins
     return sqlite.insert(table)
 
 
-def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
-    with conn.begin():
+def _pooled_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as conn, conn.begin():
         return work(conn)
 
 

@@ -24,6 +24,7 @@ from invariant.store.records import (
     SnapshotRecord,
     StreamResult,
     StreamState,
+    TypeLogRow,
     category_of,
 )
 from invariant.store.registry import EventRegistry
@@ -68,6 +69,7 @@ __all__ = [
     "StreamResult",
     "StreamState",
     "StreamSummary",
+    "TypeLogRow",
     "Upcasters",
     "category_of",
 ]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, overload
 import orjson
 
 from invariant.domain.events import DomainEvent
-from invariant.store.records import LogRow
+from invariant.store.records import LogRow, TypeLogRow
 
 if TYPE_CHECKING:
     from invariant.store.event_store import EventEnvelope, EventStore
@@ -37,7 +37,8 @@ class EventBatch(Sequence["EventEnvelope"]):
     field in :attr:`wanted`.
     """
 
-    __slots__ = ("_envelopes", "_positions", "_rows", "_stream_ids", "events", "wanted")
+    __slots__ = ("_envelopes", "_positions", "_rows", "_stream_ids", "_versions", "events",
+                 "wanted")
 
     events: list[DomainEvent]
     """The typed events, upcast to their current schema."""
@@ -46,11 +47,16 @@ class EventBatch(Sequence["EventEnvelope"]):
     while none was): the projection runner then rolls the page back and reads it again with
     every field, whether the handler let :class:`DetailsNotLoaded` through or caught it."""
 
-    def __init__(self, events: list[DomainEvent], *, rows: Sequence[LogRow] | None = None,
-                 envelopes: list[EventEnvelope] | None = None) -> None:
-        # Exactly one of ``rows`` (lean rows, aligned with ``events``) or ``envelopes``.
+    def __init__(self, events: list[DomainEvent], *,
+                 rows: Sequence[LogRow] | Sequence[TypeLogRow] | None = None,
+                 envelopes: list[EventEnvelope] | None = None,
+                 stored_versions: bool = True) -> None:
+        # Exactly one of ``rows`` (lean rows, aligned with ``events``) or ``envelopes``;
+        # ``stored_versions``: the rows are LogRows (stored schema version at index 3), else
+        # rows of any lean shape whose events were decoded at their stored version.
         self.events = events
         self._rows = rows
+        self._versions = stored_versions
         self._envelopes = envelopes
         self._stream_ids: list[str] | None = None
         self._positions: list[int] | None = None
@@ -85,7 +91,8 @@ class EventBatch(Sequence["EventEnvelope"]):
     def envelopes(self) -> list[EventEnvelope]:
         """Every event's envelope (made once, on first use)."""
         if self._envelopes is None:
-            self._envelopes = _lean_envelopes(self._rows or (), self.events, self.wanted)
+            self._envelopes = _lean_envelopes(self._rows or (), self.events, self.wanted,
+                                              self._versions)
         return self._envelopes
 
     def __len__(self) -> int:
@@ -112,8 +119,8 @@ class EventBatch(Sequence["EventEnvelope"]):
         return f"EventBatch({len(self)} events, {span})"
 
 
-def _lean_envelopes(rows: Sequence[LogRow], events: list[DomainEvent], wanted: list[str]
-                    ) -> list[EventEnvelope]:
+def _lean_envelopes(rows: Sequence[Any], events: list[DomainEvent], wanted: list[str],
+                    stored_versions: bool) -> list[EventEnvelope]:
     from invariant.store.event_store import EventEnvelope
 
     new = object.__new__
@@ -126,7 +133,8 @@ def _lean_envelopes(rows: Sequence[LogRow], events: list[DomainEvent], wanted: l
         envelope.position = row[0]
         envelope.event_type = event.event_type
         envelope.schema_version = event.schema_version
-        envelope.stored_schema_version = row[3]
+        envelope.stored_schema_version = (row[3] if stored_versions
+                                          else event.schema_version)
         envelope._wanted = wanted
         append(envelope)
     return out
@@ -193,6 +201,28 @@ def decode_log_page(store: EventStore, rows: Sequence[LogRow],
     return EventBatch(events, rows=rows if kept is None else kept)
 
 
+def decode_type_page(store: EventStore, event_type: str, rows: Sequence[TypeLogRow],
+                     handled: frozenset[str] | None = None) -> EventBatch:
+    """As :func:`decode_log_page`, for rows of :meth:`LogReader.read_type_log` (every one
+    of stored type ``event_type``): a page whose rows all have one schema version, which
+    is decoded as it is, takes one pass of the type's decoder; any other page (an upcast,
+    a type that is not handled, a row that does not decode) is decoded row by row as
+    :func:`decode_log_page` does it, with the same results and errors."""
+    if rows and type(rows[0][3]) is not dict:  # JSON text (the decoders' input)
+        version = rows[0][2]
+        if (version > store.upcasters.highest_from.get(event_type, 0)
+                and (handled is None or event_type in handled)
+                and list(map(_TYPE_VERSION, rows)).count(version) == len(rows)):
+            try:
+                decode = store.registry.text_decoder_for(event_type, version)
+                events = list(map(decode, map(_TYPE_DATA, rows)))
+            except Exception:
+                pass  # decoded again below, where malformed data is reported precisely
+            else:
+                return EventBatch(events, rows=rows, stored_versions=False)
+    return decode_log_page(store, [(p, s, event_type, v, d) for p, s, v, d in rows], handled)
+
+
 def _decode_uniform(store: EventStore, rows: Sequence[LogRow],
                     handled: frozenset[str] | None) -> list[DomainEvent] | None:
     """The events of a page whose rows are all of one stored type and schema version, in
@@ -213,6 +243,8 @@ def _decode_uniform(store: EventStore, rows: Sequence[LogRow],
 
 
 _DATA = operator.itemgetter(4)
+_TYPE_VERSION = operator.itemgetter(2)
+_TYPE_DATA = operator.itemgetter(3)
 
 
 def _decode_other(store: EventStore, row: LogRow, handled: frozenset[str] | None
@@ -228,4 +260,4 @@ def _decode_other(store: EventStore, row: LogRow, handled: frozenset[str] | None
     return store.registry.decode(event_type, version, data)
 
 
-__all__ = ["EventBatch", "decode_log_page"]
+__all__ = ["EventBatch", "decode_log_page", "decode_type_page"]

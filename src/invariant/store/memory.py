@@ -24,6 +24,7 @@ from invariant.store.records import (
     SnapshotRecord,
     StoredCommand,
     StreamResult,
+    TypeLogRow,
     category_of,
     check_expected,
     validate_append,
@@ -191,6 +192,13 @@ class MemoryStorage:
         return [(r.position, r.stream_id, r.event_type, r.schema_version, r.data)
                 for r in await self.read_all(after_position=after_position, limit=limit,
                                              event_types=event_types)]
+
+    async def read_type_log(
+        self, event_type: str, *, after_position: int = 0, limit: int = 1000,
+    ) -> list[TypeLogRow]:
+        return [(r.position, r.stream_id, r.schema_version, r.data)
+                for r in await self.read_all(after_position=after_position, limit=limit,
+                                             event_types=[event_type])]
 
     async def head_position(self) -> int:
         return len(self._log)

@@ -15,6 +15,7 @@ from invariant.store.records import (
     RecordedEvent,
     SnapshotRecord,
     StoredCommand,
+    TypeLogRow,
 )
 
 
@@ -124,3 +125,11 @@ class LogReader(Protocol):
         """``(position, stream_id, event_type, schema_version, data)`` of the events that
         :meth:`EventStorage.read_all` returns for the same arguments, in the same order
         (``data`` is the JSON object or its text, str or bytes)."""
+
+    async def read_type_log(
+        self, event_type: str, *, after_position: int = 0, limit: int = 1000,
+    ) -> list[TypeLogRow]:
+        """``(position, stream_id, schema_version, data)`` of the rows :meth:`read_log`
+        returns with ``event_types=[event_type]``, in the same order: the event type is left
+        out, since every row has it. What a projection that reads one stored type catches up
+        with: each column of a page costs the driver a Python object per row."""

@@ -17,6 +17,11 @@ LogRow = tuple[int, str, str, int, dict[str, Any] | str | bytes]
 """A lean row of the global log: ``(position, stream_id, event_type, schema_version, data)``,
 ``data`` being the decoded JSON object or its JSON text (see ``EventStorage.read_log``)."""
 
+TypeLogRow = tuple[int, str, int, dict[str, Any] | str | bytes]
+"""A lean row of one stored type's events: ``(position, stream_id, schema_version, data)``,
+a :data:`LogRow` without its event type, which the read named (see
+``LogReader.read_type_log``)."""
+
 
 class StreamState(enum.Enum):
     """Expected-version wildcards for appends."""

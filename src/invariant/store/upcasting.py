@@ -7,7 +7,7 @@ upcaster matches (v1 → v2 → v3 …).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,23 @@ class Upcasters:
             return fn
 
         return deco
+
+    def sources_of(self, event_types: Iterable[str]) -> frozenset[str]:
+        """The stored types whose events may be read as one of ``event_types``: those types
+        and every type an upcaster renames into one of them, directly or along a chain.
+        Events of any other type never become one of ``event_types``."""
+        renamed_from: dict[str, set[str]] = {}
+        for (stored, _), step in self._events.items():
+            if step.new_type != stored:
+                renamed_from.setdefault(step.new_type, set()).add(stored)
+        found = set(event_types)
+        todo = list(found)
+        while todo:
+            for source in renamed_from.get(todo.pop(), ()):
+                if source not in found:
+                    found.add(source)
+                    todo.append(source)
+        return frozenset(found)
 
     def upcast(self, event_type: str, version: int, data: dict[str, Any]
                ) -> tuple[str, int, dict[str, Any]]:

@@ -20,6 +20,7 @@ from invariant.store.records import (
     RecordedEvent,
     SnapshotRecord,
     StoredCommand,
+    TypeLogRow,
 )
 
 EVENT_COLUMNS = (
@@ -28,9 +29,9 @@ EVENT_COLUMNS = (
 )
 
 
-def read_statements(s: str) -> tuple[str, str, str]:
+def read_statements(s: str) -> tuple[str, str, str, str]:
     """The statements of reads in schema ``s``: a stream's version, a page of the log, a
-    stream's data."""
+    page of one type's log, a stream's data."""
     sql_version = (
         f"SELECT coalesce(max(version), 0) FROM {s}.invariant_events WHERE stream_id = $1"
     )
@@ -39,12 +40,17 @@ def read_statements(s: str) -> tuple[str, str, str]:
         f" FROM {s}.invariant_events WHERE position > $1 AND position <= $2"
         " AND ($3::text[] IS NULL OR event_type = ANY($3)) ORDER BY position LIMIT $4"
     )
+    sql_read_type_log = (
+        "SELECT position, stream_id, schema_version, data::text"
+        f" FROM {s}.invariant_events WHERE position > $1 AND position <= $2"
+        " AND event_type = $3 ORDER BY position LIMIT $4"
+    )
     sql_stream_data = (
         f"SELECT event_type, schema_version, data::text FROM {s}.invariant_events"
         " WHERE stream_id = $1 AND version > $2 AND ($3::bigint IS NULL OR version <= $3)"
         " ORDER BY version"
     )
-    return sql_version, sql_read_log, sql_stream_data
+    return sql_version, sql_read_log, sql_read_type_log, sql_stream_data
 
 
 def row_to_event(r: asyncpg.Record) -> RecordedEvent:
@@ -60,6 +66,7 @@ class PostgresReads:
     """The highest safe head seen (it never goes back)."""
     _sql_version: str
     _sql_read_log: str
+    _sql_read_type_log: str
     _sql_stream_data: str
     _get_pool: Callable[[], Awaitable[asyncpg.Pool]]
     _fetch: Callable[..., Awaitable[list[asyncpg.Record]]]
@@ -131,6 +138,16 @@ class PostgresReads:
         rows: list[Any] = await self._up_to_safe_head(
             after_position, limit,
             lambda after, head, n: self._fetch(self._sql_read_log, after, head, types, n),
+        )
+        return rows
+
+    async def read_type_log(
+        self, event_type: str, *, after_position: int = 0, limit: int = 1000,
+    ) -> list[TypeLogRow]:
+        rows: list[Any] = await self._up_to_safe_head(
+            after_position, limit,
+            lambda after, head, n: self._fetch(self._sql_read_type_log, after, head,
+                                               event_type, n),
         )
         return rows
 

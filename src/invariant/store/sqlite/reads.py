@@ -25,6 +25,7 @@ from invariant.store.records import (
     RecordedEvent,
     SnapshotRecord,
     StoredCommand,
+    TypeLogRow,
 )
 from invariant.store.sqlite.schema import EMPTY_JSON
 
@@ -35,6 +36,10 @@ EVENT_COLUMNS = (
 _READ_LOG = (
     "SELECT position, stream_id, event_type, schema_version, data FROM invariant_events"
     " WHERE position > ? ORDER BY position LIMIT ?"
+)
+_READ_TYPE_LOG = (
+    "SELECT position, stream_id, schema_version, data FROM invariant_events"
+    " WHERE position > ? AND event_type = ? ORDER BY position LIMIT ?"
 )
 _READ_STREAM_DATA = (
     "SELECT event_type, schema_version, data FROM invariant_events"
@@ -180,6 +185,11 @@ class SQLiteReads:
             " ORDER BY position LIMIT ?",
             [after_position, *event_types, limit],
         )
+
+    async def read_type_log(
+        self, event_type: str, *, after_position: int = 0, limit: int = 1000,
+    ) -> list[TypeLogRow]:
+        return self._query(_READ_TYPE_LOG, (after_position, event_type, limit))
 
     async def head_position(self) -> int:
         row = self._query("SELECT coalesce(max(position), 0) FROM invariant_events")
