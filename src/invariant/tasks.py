@@ -59,8 +59,14 @@ class Retrying(Protocol):
 class Waking(Protocol):
     """What wakes an idle :func:`poll` early (e.g. :class:`invariant.wakeups.Wakeups`)."""
 
-    async def wait(self, stop: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
-        """Return after ``timeout`` seconds at most, sooner when woken or stopped."""
+    @property
+    def woken(self) -> int:
+        """How many wakes so far (read before looking for work, passed to :meth:`wait`)."""
+
+    async def wait(self, stop: asyncio.Event, timeout: float,  # noqa: ASYNC109
+                   since: int | None = None) -> None:
+        """Return after ``timeout`` seconds at most, sooner when woken or stopped, at once
+        when woken since :attr:`woken` was ``since``."""
 
 
 async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asyncio.Event,
@@ -70,8 +76,10 @@ async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asy
     """Run ``step`` until ``stop`` is set: again at once after it did something, ``idle``
     seconds after it did nothing (sooner when ``wake`` wakes it), ``retry`` seconds after
     it raised one of ``errors`` (counted in ``owner.failures`` and ``owner.last_error``,
-    passed to ``warn``)."""
+    passed to ``warn``). A wake while ``step`` runs is not lost: the next wait returns at
+    once."""
     while not stop.is_set():
+        seen = wake.woken if wake is not None else 0
         try:
             done = await step()
         except errors as exc:
@@ -85,4 +93,4 @@ async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asy
             if wake is None:
                 await sleep_or_stop(stop, idle)
             else:
-                await wake.wait(stop, idle)
+                await wake.wait(stop, idle, since=seen)

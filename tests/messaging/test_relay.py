@@ -4,14 +4,17 @@ sharing the work, lag reported — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Connection, MetaData, insert, text
 
-from invariant.clock import to_micros
+from invariant.clock import to_micros, utc_now
 from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay
+from invariant.sql import outbox
 from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
+from invariant.sql.outbox_table import outbox_table, outbox_written
 from invariant.store import SQLiteStorage
 from invariant.store.port import EventStorage
 from tests.messaging.helpers import CountingBroker, commit_events
@@ -97,6 +100,62 @@ async def test_a_dead_relays_claims_are_taken_over_after_the_lease(
     assert len(broker._log) == total
     assert all(ns == list(range(10)) for ns in in_stream_order(broker).values())
     await db.close()
+
+
+async def idle_relay(db: ReadModelDatabase, broker: InProcessBroker,
+                     stop: asyncio.Event) -> asyncio.Task[None]:
+    """A relay that would look at the outbox again in an hour, once it waits."""
+    await broker.declare("g")
+    relay = OutboxRelay(db, broker)
+    await relay.setup()
+    task = asyncio.create_task(relay.run(stop=stop, idle=3600))
+    while not outbox.COMMITTED.waiting:  # it found the outbox empty  # noqa: ASYNC110
+        await asyncio.sleep(0.001)
+    return task
+
+
+async def test_an_idle_relay_is_woken_by_a_commit_instead_of_its_next_poll(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    storage, url, schema = app_db
+    db, broker, stop = database(url, schema), InProcessBroker(), asyncio.Event()
+    task = await idle_relay(db, broker, stop)
+    try:
+        await commit_events(storage, streams=1, per_stream=3)
+        got = await broker.fetch("g", max_messages=10, timeout=60)  # woken by the publish
+        assert [d.message.data["n"] for d in got] == [0, 1, 2]
+    finally:
+        stop.set()
+        await task
+        await db.close()
+
+
+async def test_an_idle_relay_is_woken_by_a_transaction_that_wrote_outbox_rows(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    """State-stored aggregates and applications write outbox rows through the read-model
+    database; ``outbox_written`` wakes the relays once the transaction has committed."""
+    _, url, schema = app_db
+    db, broker, stop = database(url, schema), InProcessBroker(), asyncio.Event()
+    task = await idle_relay(db, broker, stop)
+    table = outbox_table(MetaData())
+
+    def write(conn: Connection) -> None:
+        conn.execute(insert(table).values(
+            message_id=uuid.uuid4(), stream_id="thing-1", message_type="ThingDone",
+            schema_version=1, position=None, data={"n": 7}, metadata={},
+            created_at=utc_now(), published_at=None))
+        outbox_written(conn)
+
+    try:
+        await db.run(write)
+        got = await broker.fetch("g", max_messages=10, timeout=60)  # woken by the publish
+        assert [(d.message.message_type, d.message.data) for d in got] == [
+            ("ThingDone", {"n": 7})]
+    finally:
+        stop.set()
+        await task
+        await db.close()
 
 
 async def test_lag_reports_pending_rows_and_the_oldest_age(tmp_path: Path) -> None:

@@ -36,6 +36,9 @@ def run(
     batch_size: Annotated[int, typer.Option(help="rows per batch")] = 500,
     lease: Annotated[float, typer.Option(help="seconds a claim lasts")] = 30.0,
     seconds: Annotated[float | None, typer.Option(help="stop after this long")] = None,
+    poll: Annotated[float, typer.Option(
+        help="seconds between looks at an empty outbox (the application commits in other "
+        "processes: nothing here is woken by its commits)", min=0.001)] = 0.05,
 ) -> None:
     """Publish outbox rows until SIGINT/SIGTERM (or ``--seconds``)."""
     async def main(session: Session) -> int:
@@ -60,7 +63,7 @@ def run(
         try:
             await target.connect()
             await relay.setup()
-            await relay.run(stop=stop)
+            await relay.run(stop=stop, idle=poll)
             return relay.published
         finally:
             with contextlib.suppress(Exception):

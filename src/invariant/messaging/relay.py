@@ -11,6 +11,11 @@ each stream's rows are published in order. Claiming is serialized (SQLite's sing
 a transaction-level advisory lock on PostgreSQL). Publishing happens outside any
 transaction; marking published is done as the event store's adapters do it (SQLite deletes
 the row, PostgreSQL sets ``published_at``).
+
+An idle relay does not poll the outbox in a loop: every commit of this process that writes
+outbox rows (the event store's, and read-model transactions that say so with
+:func:`~invariant.sql.outbox_table.outbox_written`) wakes it after the commit; rows of
+other processes are found at its next look, every :data:`IDLE` seconds.
 """
 
 from __future__ import annotations
@@ -64,6 +69,11 @@ _UNCLAIMED = (
     " AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
 )
 
+IDLE = 1.0
+"""Seconds between looks at an empty outbox, for rows committed by other processes (those
+of this process wake the relay at once)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RelayLag:
     """How far behind the relays are: unpublished rows and the oldest one's age."""
@@ -111,13 +121,16 @@ class OutboxRelay:
         self.published += published
         return published
 
-    async def run(self, *, stop: asyncio.Event, idle: float = 0.05,
+    async def run(self, *, stop: asyncio.Event, idle: float = IDLE,
                   retry: float = 0.5) -> None:
-        """Relay until ``stop`` is set: batches back to back, ``idle`` seconds between
-        empty polls, ``retry`` seconds after a broker or database failure (the batch is
-        retried; ``failures`` and ``last_error`` show it)."""
+        """Relay until ``stop`` is set: batches back to back; once the outbox is empty,
+        woken by the next commit of this process that writes outbox rows
+        (:data:`invariant.sql.outbox.COMMITTED`), and otherwise looking again every
+        ``idle`` seconds (rows committed by other processes); ``retry`` seconds after a
+        broker or database failure (the batch is retried; ``failures`` and
+        ``last_error`` show it)."""
         await poll(self, self.run_once, stop=stop, idle=idle, retry=retry,
-                   errors=(BrokerError, StoreError, SQLAlchemyError))
+                   errors=(BrokerError, StoreError, SQLAlchemyError), wake=outbox.COMMITTED)
 
     async def lag(self) -> RelayLag:
         """Unpublished rows and the age of the oldest (for dashboards and alerts)."""

@@ -18,6 +18,11 @@ transaction by :meth:`ReadModelDatabase.run`:
   too slow to block the loop.
 * **PostgreSQL**: on asyncpg through SQLAlchemy's ``run_sync``, in the event store's schema.
 
+A transaction can ask for a :class:`~invariant.wakeups.Wakeups` to be woken once it has
+committed (:func:`wake_after_commit`): the outbox relays are woken so by transactions that
+wrote outbox rows, after the commit, never before it (a relay woken before would find
+nothing and sleep until its next poll).
+
 Leases (:meth:`try_lease`) keep one worker per projection: a session-level advisory lock on
 PostgreSQL, held by a dedicated connection, released by the server when the holder dies.
 SQLite needs none: its single writer lock plus the checkpoint check in every transaction
@@ -46,10 +51,28 @@ from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.extras import needs_extra
 from invariant.files import private_file
 from invariant.sql.engine import create_engine as create_async_engine
+from invariant.wakeups import Wakeups
 
 T = TypeVar("T")
 
 _BEGIN = "invariant_begin"
+_AFTER_COMMIT = "invariant_wake_after_commit"
+
+
+def wake_after_commit(conn: Connection, wakeups: Wakeups) -> None:
+    """Wake ``wakeups`` once the transaction of ``conn`` has committed (one run by
+    :meth:`ReadModelDatabase.run`, or followed by :func:`committed`); not at all if it is
+    rolled back."""
+    conn.info.setdefault(_AFTER_COMMIT, set()).add(wakeups)
+
+
+def committed(conn: Connection) -> None:
+    """After a commit on ``conn``: wake what its transaction asked for (done by
+    :meth:`ReadModelDatabase.run`; call it after transactions of your own)."""
+    woken = conn.info.pop(_AFTER_COMMIT, None)
+    if woken is not None:
+        for wakeups in woken:
+            wakeups.wake()
 
 
 class Lease(Protocol):
@@ -165,7 +188,9 @@ class SQLiteReadModels(ReadModelDatabase):
             # IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock.
             conn = conn.execution_options(**{_BEGIN: "IMMEDIATE" if write else "DEFERRED"})
             with conn.begin():
-                return work(conn)
+                result = work(conn)
+            committed(conn)
+            return result
 
     def _writer_connection(self) -> Connection:
         # Write transactions on the loop's thread never overlap (each flush runs to its end
@@ -201,10 +226,12 @@ class SQLiteReadModels(ReadModelDatabase):
         conn = self._writer_connection()
         try:
             with conn.begin():
-                return work(conn)
+                result = work(conn)
         except BaseException:
             self._drop_writer(conn)
             raise
+        committed(conn)
+        return result
 
     def _run_turn(self, batch: list[_Turn[Any]]) -> None:
         """One transaction for the write transactions of one turn, each in a savepoint;
@@ -225,6 +252,7 @@ class SQLiteReadModels(ReadModelDatabase):
             for turn in batch:
                 turn.run_alone(self._run_write)
             return
+        committed(conn)
         for turn in batch:
             turn.settle()
 
@@ -383,7 +411,9 @@ def dialect_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Ins
 
 def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
     with conn.begin():
-        return work(conn)
+        result = work(conn)
+    committed(conn)
+    return result
 
 
 def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
