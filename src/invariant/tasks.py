@@ -72,12 +72,15 @@ class Waking(Protocol):
 async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asyncio.Event,
                idle: float, retry: float, errors: tuple[type[Exception], ...],
                warn: Callable[[str], object] | None = None,
-               wake: Waking | None = None) -> None:
+               wake: Waking | None = None, linger: float = 0.0) -> None:
     """Run ``step`` until ``stop`` is set: again at once after it did something, ``idle``
     seconds after it did nothing (sooner when ``wake`` wakes it), ``retry`` seconds after
     it raised one of ``errors`` (counted in ``owner.failures`` and ``owner.last_error``,
     passed to ``warn``). A wake while ``step`` runs is not lost: the next wait returns at
-    once."""
+    once. ``linger``: a wake runs ``step`` no sooner than ``linger`` seconds after the
+    step that found nothing, so that what happens meanwhile is done in one step (a wake
+    after a longer quiet runs it at once)."""
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         seen = wake.woken if wake is not None else 0
         try:
@@ -93,4 +96,8 @@ async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asy
             if wake is None:
                 await sleep_or_stop(stop, idle)
             else:
+                looked = loop.time()
                 await wake.wait(stop, idle, since=seen)
+                rest = looked + linger - loop.time()
+                if rest > 0:
+                    await sleep_or_stop(stop, rest)

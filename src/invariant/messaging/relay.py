@@ -71,7 +71,11 @@ _UNCLAIMED = (
 
 IDLE = 1.0
 """Seconds between looks at an empty outbox, for rows committed by other processes (those
-of this process wake the relay at once)."""
+of this process wake the relay)."""
+LINGER = 0.02
+"""Seconds a woken relay waits after its last empty look before it looks again: a commit
+after a quiet while is relayed at once, a stream of commits in batches (at most 1/LINGER
+empty-then-woken batches a second; a busy relay runs batches back to back anyway)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +126,17 @@ class OutboxRelay:
         return published
 
     async def run(self, *, stop: asyncio.Event, idle: float = IDLE,
-                  retry: float = 0.5) -> None:
+                  linger: float = LINGER, retry: float = 0.5) -> None:
         """Relay until ``stop`` is set: batches back to back; once the outbox is empty,
         woken by the next commit of this process that writes outbox rows
-        (:data:`invariant.sql.outbox.COMMITTED`), and otherwise looking again every
-        ``idle`` seconds (rows committed by other processes); ``retry`` seconds after a
-        broker or database failure (the batch is retried; ``failures`` and
-        ``last_error`` show it)."""
+        (:data:`invariant.sql.outbox.COMMITTED`), no sooner than ``linger`` seconds after
+        it found the outbox empty (the commits of that while go in one batch), and
+        otherwise looking again every ``idle`` seconds (rows committed by other
+        processes); ``retry`` seconds after a broker or database failure (the batch is
+        retried; ``failures`` and ``last_error`` show it)."""
         await poll(self, self.run_once, stop=stop, idle=idle, retry=retry,
-                   errors=(BrokerError, StoreError, SQLAlchemyError), wake=outbox.COMMITTED)
+                   errors=(BrokerError, StoreError, SQLAlchemyError), wake=outbox.COMMITTED,
+                   linger=linger)
 
     async def lag(self) -> RelayLag:
         """Unpublished rows and the age of the oldest (for dashboards and alerts)."""
