@@ -4,9 +4,11 @@ sharing the work, lag reported — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Connection, MetaData, insert, text
 
 from invariant.clock import to_micros, utc_now
@@ -103,12 +105,12 @@ async def test_a_dead_relays_claims_are_taken_over_after_the_lease(
 
 
 async def idle_relay(db: ReadModelDatabase, broker: InProcessBroker,
-                     stop: asyncio.Event) -> asyncio.Task[None]:
+                     stop: asyncio.Event, *, listen: bool = False) -> asyncio.Task[None]:
     """A relay that would look at the outbox again in an hour, once it waits."""
     await broker.declare("g")
     relay = OutboxRelay(db, broker)
     await relay.setup()
-    task = asyncio.create_task(relay.run(stop=stop, idle=3600))
+    task = asyncio.create_task(relay.run(stop=stop, idle=3600, listen=listen))
     while not outbox.COMMITTED.waiting:  # it found the outbox empty  # noqa: ASYNC110
         await asyncio.sleep(0.001)
     return task
@@ -152,6 +154,39 @@ async def test_an_idle_relay_is_woken_by_a_transaction_that_wrote_outbox_rows(
         got = await broker.fetch("g", max_messages=10, timeout=60)  # woken by the publish
         assert [(d.message.message_type, d.message.data) for d in got] == [
             ("ThingDone", {"n": 7})]
+    finally:
+        stop.set()
+        await task
+        await db.close()
+
+
+async def test_a_listening_relay_on_postgresql_is_woken_by_another_processs_commit(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    """``invariant relay run`` in a process of its own: the application's commits wake it by
+    NOTIFY, not its next poll."""
+    _, url, schema = app_db
+    if schema is None:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    db, broker, stop = database(url, schema), InProcessBroker(), asyncio.Event()
+    task = await idle_relay(db, broker, stop, listen=True)
+    script = (
+        "import asyncio, sys, uuid\n"
+        "from invariant.store.postgres import PostgresStorage\n"
+        "from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState\n"
+        "async def main():\n"
+        "    storage = PostgresStorage(sys.argv[1], schema=sys.argv[2])\n"
+        "    event = NewEvent(uuid.uuid4(), 'Happened', 1, {'n': 5}, {})\n"
+        "    await storage.commit(Commit(appends=(AppendRequest('elsewhere-1', "
+        "StreamState.ANY, (event,)),)))\n"
+        "    await storage.close()\n"
+        "asyncio.run(main())\n")
+    try:
+        other = await asyncio.create_subprocess_exec(sys.executable, "-c", script, url, schema)
+        assert await other.wait() == 0
+        got = await broker.fetch("g", max_messages=10, timeout=60)  # woken by the publish
+        assert [(d.message.stream_id, d.message.data) for d in got] == [
+            ("elsewhere-1", {"n": 5})]
     finally:
         stop.set()
         await task
