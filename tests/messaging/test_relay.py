@@ -4,9 +4,12 @@ sharing the work, lag reported — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, MetaData, insert, text
@@ -104,32 +107,39 @@ async def test_a_dead_relays_claims_are_taken_over_after_the_lease(
     await db.close()
 
 
-async def idle_relay(db: ReadModelDatabase, broker: InProcessBroker,
-                     stop: asyncio.Event, *, listen: bool = False) -> asyncio.Task[None]:
-    """A relay that would look at the outbox again in an hour, once it waits."""
+@contextlib.asynccontextmanager
+async def idle_relay(url: str, schema: str | None, *, listen: bool = False
+                     ) -> AsyncIterator[InProcessBroker]:
+    """A relay that would look at the outbox again in an hour, once it waits; its broker."""
+    db, broker, stop = database(url, schema), InProcessBroker(), asyncio.Event()
     await broker.declare("g")
     relay = OutboxRelay(db, broker)
     await relay.setup()
     task = asyncio.create_task(relay.run(stop=stop, idle=3600, listen=listen))
-    while not outbox.COMMITTED.waiting:  # it found the outbox empty  # noqa: ASYNC110
-        await asyncio.sleep(0.001)
-    return task
+    try:
+        while not outbox.COMMITTED.waiting and not task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.001)  # until it found the outbox empty
+        yield broker
+    finally:
+        stop.set()
+        await task
+        await db.close()
+
+
+async def published(broker: InProcessBroker) -> list[tuple[str, str, dict[str, Any]]]:
+    """(stream, type, data) of what the relay publishes next: the fetch waits at most a
+    minute, and is woken by the publish."""
+    return [(d.message.stream_id, d.message.message_type, d.message.data)
+            for d in await broker.fetch("g", max_messages=10, timeout=60)]
 
 
 async def test_an_idle_relay_is_woken_by_a_commit_instead_of_its_next_poll(
     app_db: tuple[EventStorage, str, str | None]
 ) -> None:
     storage, url, schema = app_db
-    db, broker, stop = database(url, schema), InProcessBroker(), asyncio.Event()
-    task = await idle_relay(db, broker, stop)
-    try:
+    async with idle_relay(url, schema) as broker:
         await commit_events(storage, streams=1, per_stream=3)
-        got = await broker.fetch("g", max_messages=10, timeout=60)  # woken by the publish
-        assert [d.message.data["n"] for d in got] == [0, 1, 2]
-    finally:
-        stop.set()
-        await task
-        await db.close()
+        assert [data["n"] for _, _, data in await published(broker)] == [0, 1, 2]
 
 
 async def test_an_idle_relay_is_woken_by_a_transaction_that_wrote_outbox_rows(
@@ -138,8 +148,6 @@ async def test_an_idle_relay_is_woken_by_a_transaction_that_wrote_outbox_rows(
     """State-stored aggregates and applications write outbox rows through the read-model
     database; ``outbox_written`` wakes the relays once the transaction has committed."""
     _, url, schema = app_db
-    db, broker, stop = database(url, schema), InProcessBroker(), asyncio.Event()
-    task = await idle_relay(db, broker, stop)
     table = outbox_table(MetaData())
 
     def write(conn: Connection) -> None:
@@ -149,15 +157,11 @@ async def test_an_idle_relay_is_woken_by_a_transaction_that_wrote_outbox_rows(
             created_at=utc_now(), published_at=None))
         outbox_written(conn)
 
-    try:
+    async with idle_relay(url, schema) as broker:
+        db = database(url, schema)
         await db.run(write)
-        got = await broker.fetch("g", max_messages=10, timeout=60)  # woken by the publish
-        assert [(d.message.message_type, d.message.data) for d in got] == [
-            ("ThingDone", {"n": 7})]
-    finally:
-        stop.set()
-        await task
         await db.close()
+        assert await published(broker) == [("thing-1", "ThingDone", {"n": 7})]
 
 
 async def test_a_listening_relay_on_postgresql_is_woken_by_another_processs_commit(
@@ -168,8 +172,6 @@ async def test_a_listening_relay_on_postgresql_is_woken_by_another_processs_comm
     _, url, schema = app_db
     if schema is None:
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
-    db, broker, stop = database(url, schema), InProcessBroker(), asyncio.Event()
-    task = await idle_relay(db, broker, stop, listen=True)
     script = (
         "import asyncio, sys, uuid\n"
         "from invariant.store.postgres import PostgresStorage\n"
@@ -181,16 +183,10 @@ async def test_a_listening_relay_on_postgresql_is_woken_by_another_processs_comm
         "StreamState.ANY, (event,)),)))\n"
         "    await storage.close()\n"
         "asyncio.run(main())\n")
-    try:
+    async with idle_relay(url, schema, listen=True) as broker:
         other = await asyncio.create_subprocess_exec(sys.executable, "-c", script, url, schema)
         assert await other.wait() == 0
-        got = await broker.fetch("g", max_messages=10, timeout=60)  # woken by the publish
-        assert [(d.message.stream_id, d.message.data) for d in got] == [
-            ("elsewhere-1", {"n": 5})]
-    finally:
-        stop.set()
-        await task
-        await db.close()
+        assert await published(broker) == [("elsewhere-1", "Happened", {"n": 5})]
 
 
 async def test_lag_reports_pending_rows_and_the_oldest_age(tmp_path: Path) -> None:
