@@ -63,7 +63,14 @@ def wake_after_commit(conn: Connection, wakeups: Wakeups) -> None:
     """Wake ``wakeups`` once the transaction of ``conn`` has committed (one run by
     :meth:`ReadModelDatabase.run`, or followed by :func:`committed`); not at all if it is
     rolled back."""
-    conn.info.setdefault(_AFTER_COMMIT, set()).add(wakeups)
+    info = conn.info
+    info[_AFTER_COMMIT] = info.get(_AFTER_COMMIT, frozenset()) | {wakeups}  # never changed
+    # in place: a savepoint rolled back puts back the set it began with
+
+
+def _forget(conn: Connection) -> None:
+    """At a transaction's start: what a rolled-back one asked for is not woken."""
+    conn.info.pop(_AFTER_COMMIT, None)
 
 
 def committed(conn: Connection) -> None:
@@ -178,6 +185,7 @@ class SQLiteReadModels(ReadModelDatabase):
                 # as the driver's work in a catch-up's page transaction.
                 mode = conn.get_execution_options().get(_BEGIN)
                 conn.connection.dbapi_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
+                _forget(conn)
 
             self._engine = engine
         return self._engine
@@ -321,11 +329,16 @@ class _Turn(Generic[T]):
         # transactions itself (none does: it runs inside run()'s transaction).
         driver = conn.connection.dbapi_connection
         assert driver is not None
+        asked = conn.info.get(_AFTER_COMMIT)
         driver.execute("SAVEPOINT invariant_turn")
         try:
             self.result = self.work(conn)
         except Exception as exc:
             driver.execute("ROLLBACK TO invariant_turn")
+            if asked is None:  # what it asked to wake is rolled back with it
+                conn.info.pop(_AFTER_COMMIT, None)
+            else:
+                conn.info[_AFTER_COMMIT] = asked
             self.error = exc
         driver.execute("RELEASE invariant_turn")
 
@@ -410,6 +423,7 @@ def dialect_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Ins
 
 
 def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
+    _forget(conn)
     with conn.begin():
         result = work(conn)
     committed(conn)

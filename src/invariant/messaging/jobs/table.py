@@ -38,6 +38,7 @@ from sqlalchemy import (
 
 from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import ConfigurationError
+from invariant.sql.database import wake_after_commit
 from invariant.telemetry.jobs import queued
 from invariant.wakeups import Wakeups
 
@@ -102,9 +103,11 @@ ENQUEUED = Wakeups()
 def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
             delay: float = 0.0, max_attempts: int = 5, now: datetime | None = None) -> int:
     """Queue job ``name`` in the caller's transaction (it exists only if that commits), to
-    run ``delay`` seconds from now; its id. The idle workers of this process are woken:
-    they run after this transaction (a SQLite read-model transaction commits before the
-    loop runs anything else; one that has not committed yet is found at the next look)."""
+    run ``delay`` seconds from now; its id. The idle workers of this process are woken
+    once the transaction has committed (through :meth:`ReadModelDatabase.run
+    <invariant.sql.database.ReadModelDatabase.run>`; see
+    :func:`~invariant.sql.database.wake_after_commit`), not before: on PostgreSQL a worker
+    woken before the commit would not see the job and sleep until its next poll."""
     moment = now or utc_now()
     result = conn.execute(_INSERT, {
         "name": name, "payload": orjson.dumps(dict(queued(payload))).decode(),
@@ -113,7 +116,7 @@ def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
     key = result.inserted_primary_key
     assert key is not None
     if delay <= 0:
-        ENQUEUED.wake()
+        wake_after_commit(conn, ENQUEUED)
     return int(key[0])
 
 
