@@ -59,19 +59,30 @@ class Retrying(Protocol):
 class Waking(Protocol):
     """What wakes an idle :func:`poll` early (e.g. :class:`invariant.wakeups.Wakeups`)."""
 
-    async def wait(self, stop: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
-        """Return after ``timeout`` seconds at most, sooner when woken or stopped."""
+    @property
+    def woken(self) -> int:
+        """How many wakes so far (read before looking for work, passed to :meth:`wait`)."""
+
+    async def wait(self, stop: asyncio.Event, timeout: float,  # noqa: ASYNC109
+                   since: int | None = None) -> None:
+        """Return after ``timeout`` seconds at most, sooner when woken or stopped, at once
+        when woken since :attr:`woken` was ``since``."""
 
 
 async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asyncio.Event,
                idle: float, retry: float, errors: tuple[type[Exception], ...],
                warn: Callable[[str], object] | None = None,
-               wake: Waking | None = None) -> None:
+               wake: Waking | None = None, linger: float = 0.0) -> None:
     """Run ``step`` until ``stop`` is set: again at once after it did something, ``idle``
     seconds after it did nothing (sooner when ``wake`` wakes it), ``retry`` seconds after
     it raised one of ``errors`` (counted in ``owner.failures`` and ``owner.last_error``,
-    passed to ``warn``)."""
+    passed to ``warn``). A wake while ``step`` runs is not lost: the next wait returns at
+    once. ``linger``: a wake runs ``step`` no sooner than ``linger`` seconds after the
+    step that found nothing, so that what happens meanwhile is done in one step (a wake
+    after a longer quiet runs it at once)."""
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
+        seen = wake.woken if wake is not None else 0
         try:
             done = await step()
         except errors as exc:
@@ -85,4 +96,8 @@ async def poll(owner: Retrying, step: Callable[[], Awaitable[int]], *, stop: asy
             if wake is None:
                 await sleep_or_stop(stop, idle)
             else:
-                await wake.wait(stop, idle)
+                looked = loop.time()
+                await wake.wait(stop, idle, since=seen)
+                rest = looked + linger - loop.time()
+                if rest > 0:
+                    await sleep_or_stop(stop, rest)

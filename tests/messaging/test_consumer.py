@@ -177,6 +177,41 @@ async def test_the_consumer_loop_acknowledges_after_the_effects() -> None:
         await db.close()
 
 
+@pytest.mark.parametrize("kind", ["inprocess", "sql"])
+async def test_a_waiting_consumer_is_woken_by_a_publish_in_its_process(
+    db: ReadModelDatabase, kind: str
+) -> None:
+    """The embedded brokers wake a consumer's waiting fetch when a message is published, so
+    the host's fetch timeout (its ``poll``) is no delay."""
+    import asyncio
+
+    from invariant.messaging.brokers.sql import SqlBroker
+
+    await db.run(effects_metadata.create_all)
+    broker = InProcessBroker() if kind == "inprocess" else SqlBroker(db, poll_interval=3600)
+    await broker.connect()
+    handled = asyncio.Event()
+
+    def handler(conn: Connection, message: Message) -> None:
+        record_effect(conn, message)
+        handled.set()
+
+    consumer = Consumer("effects", db, handler)
+    await consumer.setup()
+    await consumer.declare(broker)
+    task = asyncio.create_task(consumer.consume(broker, stop=asyncio.Event(), poll=3600))
+    try:
+        await asyncio.sleep(0.05)  # the consumer is waiting (were it not, it would find it)
+        await broker.publish([msg()])
+        async with asyncio.timeout(60):
+            await handled.wait()
+        assert (await db.run(count_effects, write=False))[0] == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await broker.close()
+
+
 async def test_a_broker_outage_is_counted_and_stop_is_heard_while_waiting(
         tmp_path: Path) -> None:
     import asyncio

@@ -9,12 +9,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Connection
 
 from invariant.messaging import jobs
 from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.consumer import Consumer
 from invariant.messaging.jobs import Job, JobWorker
+from invariant.messaging.jobs.table import ENQUEUED
 from invariant.messaging.port import Message
 from invariant.messaging.relay import OutboxRelay
 from invariant.retry import RetryPolicy
@@ -188,6 +190,38 @@ async def test_the_jobs_of_one_claim_run_side_by_side(db: ReadModelDatabase) -> 
         assert await worker.run_once() == 2
     assert order == ["fast", "slow"]
     assert await worker.run_once() == 0  # both deleted
+
+
+async def test_an_enqueued_job_wakes_the_workers_after_its_commit_and_never_if_rolled_back(
+    db: ReadModelDatabase
+) -> None:
+    """On PostgreSQL a worker woken before the commit would not see the job and would sleep
+    until its next poll."""
+    await JobWorker(db, {}).setup()
+    before = ENQUEUED.woken
+    during: list[int] = []
+
+    def enqueue(conn: Connection) -> None:
+        jobs.enqueue(conn, "email", {"to": "a@x"})
+        during.append(ENQUEUED.woken)
+
+    await db.run(enqueue)
+    assert during == [before]  # not yet: the transaction had not committed
+    assert ENQUEUED.woken == before + 1
+
+    def enqueue_and_fail(conn: Connection) -> None:
+        jobs.enqueue(conn, "email", {"to": "b@x"})
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await db.run(enqueue_and_fail)
+    await db.run(lambda conn: None)  # a later commit on the same connection wakes nothing
+    assert ENQUEUED.woken == before + 1
+    # in one shared commit (SQLite): the failing transaction's savepoint is rolled back
+    failed, passed = await asyncio.gather(db.run(enqueue_and_fail), db.run(lambda c: None),
+                                          return_exceptions=True)
+    assert isinstance(failed, RuntimeError) and passed is None
+    assert ENQUEUED.woken == before + 1
 
 
 async def test_an_idle_worker_is_woken_by_an_enqueued_job_instead_of_its_next_poll(

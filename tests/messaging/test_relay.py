@@ -4,14 +4,22 @@ sharing the work, lag reported — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import Connection, MetaData, insert, text
 
-from invariant.clock import to_micros
+from invariant.clock import to_micros, utc_now
 from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay
+from invariant.sql import outbox
 from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
+from invariant.sql.outbox_table import outbox_table, outbox_written
 from invariant.store import SQLiteStorage
 from invariant.store.port import EventStorage
 from tests.messaging.helpers import CountingBroker, commit_events
@@ -97,6 +105,88 @@ async def test_a_dead_relays_claims_are_taken_over_after_the_lease(
     assert len(broker._log) == total
     assert all(ns == list(range(10)) for ns in in_stream_order(broker).values())
     await db.close()
+
+
+@contextlib.asynccontextmanager
+async def idle_relay(url: str, schema: str | None, *, listen: bool = False
+                     ) -> AsyncIterator[InProcessBroker]:
+    """A relay that would look at the outbox again in an hour, once it waits; its broker."""
+    db, broker, stop = database(url, schema), InProcessBroker(), asyncio.Event()
+    await broker.declare("g")
+    relay = OutboxRelay(db, broker)
+    await relay.setup()
+    task = asyncio.create_task(relay.run(stop=stop, idle=3600, listen=listen))
+    try:
+        while not outbox.COMMITTED.waiting and not task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.001)  # until it found the outbox empty
+        yield broker
+    finally:
+        stop.set()
+        await task
+        await db.close()
+
+
+async def published(broker: InProcessBroker) -> list[tuple[str, str, dict[str, Any]]]:
+    """(stream, type, data) of what the relay publishes next: the fetch waits at most a
+    minute, and is woken by the publish."""
+    return [(d.message.stream_id, d.message.message_type, d.message.data)
+            for d in await broker.fetch("g", max_messages=10, timeout=60)]
+
+
+async def test_an_idle_relay_is_woken_by_a_commit_instead_of_its_next_poll(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    storage, url, schema = app_db
+    async with idle_relay(url, schema) as broker:
+        await commit_events(storage, streams=1, per_stream=3)
+        assert [data["n"] for _, _, data in await published(broker)] == [0, 1, 2]
+
+
+async def test_an_idle_relay_is_woken_by_a_transaction_that_wrote_outbox_rows(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    """State-stored aggregates and applications write outbox rows through the read-model
+    database; ``outbox_written`` wakes the relays once the transaction has committed."""
+    _, url, schema = app_db
+    table = outbox_table(MetaData())
+
+    def write(conn: Connection) -> None:
+        conn.execute(insert(table).values(
+            message_id=uuid.uuid4(), stream_id="thing-1", message_type="ThingDone",
+            schema_version=1, position=None, data={"n": 7}, metadata={},
+            created_at=utc_now(), published_at=None))
+        outbox_written(conn)
+
+    async with idle_relay(url, schema) as broker:
+        db = database(url, schema)
+        await db.run(write)
+        await db.close()
+        assert await published(broker) == [("thing-1", "ThingDone", {"n": 7})]
+
+
+async def test_a_listening_relay_on_postgresql_is_woken_by_another_processs_commit(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    """``invariant relay run`` in a process of its own: the application's commits wake it by
+    NOTIFY, not its next poll."""
+    _, url, schema = app_db
+    if schema is None:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    script = (
+        "import asyncio, sys, uuid\n"
+        "from invariant.store.postgres import PostgresStorage\n"
+        "from invariant.store.records import AppendRequest, Commit, NewEvent, StreamState\n"
+        "async def main():\n"
+        "    storage = PostgresStorage(sys.argv[1], schema=sys.argv[2])\n"
+        "    event = NewEvent(uuid.uuid4(), 'Happened', 1, {'n': 5}, {})\n"
+        "    await storage.commit(Commit(appends=(AppendRequest('elsewhere-1', "
+        "StreamState.ANY, (event,)),)))\n"
+        "    await storage.close()\n"
+        "asyncio.run(main())\n")
+    async with idle_relay(url, schema, listen=True) as broker:
+        other = await asyncio.create_subprocess_exec(sys.executable, "-c", script, url, schema)
+        assert await other.wait() == 0
+        assert await published(broker) == [("elsewhere-1", "Happened", {"n": 5})]
 
 
 async def test_lag_reports_pending_rows_and_the_oldest_age(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from invariant.cli.target import Session, in_session
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging.brokers import broker_from_url
 from invariant.messaging.brokers.inprocess import InProcessBroker
-from invariant.messaging.relay import OutboxRelay, RelayLag
+from invariant.messaging.relay import IDLE, OutboxRelay, RelayLag
 
 app = typer.Typer(help="Run the outbox relay, or report its lag.", no_args_is_help=True)
 
@@ -36,6 +36,10 @@ def run(
     batch_size: Annotated[int, typer.Option(help="rows per batch")] = 500,
     lease: Annotated[float, typer.Option(help="seconds a claim lasts")] = 30.0,
     seconds: Annotated[float | None, typer.Option(help="stop after this long")] = None,
+    poll: Annotated[float | None, typer.Option(
+        help="seconds between looks at an empty outbox (default: 1 on PostgreSQL, which "
+        "wakes the relay at every commit by NOTIFY; 0.05 on SQLite, where the commits of "
+        "the application's processes wake nothing here)", min=0.001)] = None,
 ) -> None:
     """Publish outbox rows until SIGINT/SIGTERM (or ``--seconds``)."""
     async def main(session: Session) -> int:
@@ -60,7 +64,9 @@ def run(
         try:
             await target.connect()
             await relay.setup()
-            await relay.run(stop=stop)
+            idle = poll if poll is not None else (
+                IDLE if database.dialect == "postgresql" else 0.05)
+            await relay.run(stop=stop, idle=idle, listen=True)
             return relay.published
         finally:
             with contextlib.suppress(Exception):

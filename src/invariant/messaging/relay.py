@@ -11,16 +11,22 @@ each stream's rows are published in order. Claiming is serialized (SQLite's sing
 a transaction-level advisory lock on PostgreSQL). Publishing happens outside any
 transaction; marking published is done as the event store's adapters do it (SQLite deletes
 the row, PostgreSQL sets ``published_at``).
+
+An idle relay does not poll the outbox in a loop: every commit of this process that writes
+outbox rows (the event store's, and read-model transactions that say so with
+:func:`~invariant.sql.outbox_table.outbox_written`) wakes it after the commit; rows of
+other processes are found at its next look, every :data:`IDLE` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
@@ -43,12 +49,15 @@ from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
 from invariant.sql import outbox
-from invariant.sql.database import ReadModelDatabase
+from invariant.sql.database import PostgresReadModels, ReadModelDatabase
 from invariant.sql.handover import hand_over
 from invariant.sql.locks import create_tables, serialize
 from invariant.sql.outbox_table import create_outbox
 from invariant.tasks import poll
 from invariant.telemetry import messages as telemetry
+
+if TYPE_CHECKING:
+    from invariant.store.postgres.listen import CommitListener
 
 metadata = MetaData()
 claims = Table(
@@ -63,6 +72,15 @@ _UNCLAIMED = (
     "NOT EXISTS (SELECT 1 FROM invariant_outbox_claims c WHERE c.claimed_until > :now"
     " AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
 )
+
+IDLE = 1.0
+"""Seconds between looks at an empty outbox, for rows committed by other processes (those
+of this process wake the relay)."""
+LINGER = 0.02
+"""Seconds a woken relay waits after its last empty look before it looks again: a commit
+after a quiet while is relayed at once, a stream of commits in batches (at most 1/LINGER
+empty-then-woken batches a second; a busy relay runs batches back to back anyway)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RelayLag:
@@ -111,13 +129,44 @@ class OutboxRelay:
         self.published += published
         return published
 
-    async def run(self, *, stop: asyncio.Event, idle: float = 0.05,
-                  retry: float = 0.5) -> None:
-        """Relay until ``stop`` is set: batches back to back, ``idle`` seconds between
-        empty polls, ``retry`` seconds after a broker or database failure (the batch is
-        retried; ``failures`` and ``last_error`` show it)."""
-        await poll(self, self.run_once, stop=stop, idle=idle, retry=retry,
-                   errors=(BrokerError, StoreError, SQLAlchemyError))
+    async def run(self, *, stop: asyncio.Event, idle: float = IDLE,
+                  linger: float = LINGER, retry: float = 0.5, listen: bool = False) -> None:
+        """Relay until ``stop`` is set: batches back to back; once the outbox is empty,
+        woken by the next commit of this process that writes outbox rows
+        (:data:`invariant.sql.outbox.COMMITTED`), no sooner than ``linger`` seconds after
+        it found the outbox empty (the commits of that while go in one batch), and
+        otherwise looking again every ``idle`` seconds (rows committed by other
+        processes); ``retry`` seconds after a broker or database failure (the batch is
+        retried; ``failures`` and ``last_error`` show it).
+
+        ``listen``: on PostgreSQL, also woken by the event store's NOTIFY, at the commits
+        of every process (for a relay in a process of its own; in the application's
+        process its own commits would wake it twice). Elsewhere it changes nothing.
+        """
+        listener = self._listener() if listen else None
+        step = self.run_once
+        if listener is not None:
+            from invariant.store.postgres.connection import DRIVER_ERRORS
+
+            async def step() -> int:
+                with contextlib.suppress(*DRIVER_ERRORS):  # not listening: polling
+                    await listener.ensure()  # (again, after the connection was lost)
+                return await self.run_once()
+        try:
+            await poll(self, step, stop=stop, idle=idle, retry=retry,
+                       errors=(BrokerError, StoreError, SQLAlchemyError),
+                       wake=outbox.COMMITTED, linger=linger)
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    def _listener(self) -> CommitListener | None:
+        if not isinstance(self.database, PostgresReadModels):
+            return None
+        from invariant.store.postgres.listen import CommitListener
+
+        return CommitListener(self.database.dsn, self.database.schema, timeout=10.0,
+                              on_commit=outbox.COMMITTED.wake)
 
     async def lag(self) -> RelayLag:
         """Unpublished rows and the age of the oldest (for dashboards and alerts)."""

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     func,
     select,
     update,
@@ -114,6 +115,28 @@ class PendingCommand:
     payload: dict[str, Any]
 
 
+# The statements of the per-event paths, built once: building a Core statement and its
+# cache key costs several times what SQLite takes to run it (W6's process manager).
+_BY_ID = select(processes).where(processes.c.id == bindparam("id"))
+_BY_CORRELATION = select(processes).where(processes.c.kind == bindparam("kind"),
+                                          processes.c.correlation == bindparam("correlation"))
+_READ = {False: _BY_ID, True: _BY_ID.with_for_update()}
+_FIND = {False: _BY_CORRELATION, True: _BY_CORRELATION.with_for_update()}
+_TAKEN = select(processes.c.version).where(
+    (processes.c.id == bindparam("id"))
+    | ((processes.c.kind == bindparam("kind"))
+       & (processes.c.correlation == bindparam("correlation"))))
+_INSERT = processes.insert()
+_UPDATE = update(processes).where(processes.c.id == bindparam("read_id"),
+                                  processes.c.version == bindparam("read_version"))
+_DISPATCHED = process_commands.delete().where(process_commands.c.seq == bindparam("seq"))
+_CHECKPOINT_OF = select(process_checkpoints.c.position).where(
+    process_checkpoints.c.name == bindparam("name"))
+_CHECKPOINT = {False: _CHECKPOINT_OF, True: _CHECKPOINT_OF.with_for_update()}
+_MOVE_CHECKPOINT = update(process_checkpoints).where(
+    process_checkpoints.c.name == bindparam("checkpoint"))
+
+
 def _record(row: Any) -> ProcessRecord:
     r = row._mapping
     stored = dict(r["state"])
@@ -127,21 +150,14 @@ def _record(row: Any) -> ProcessRecord:
 
 def read(conn: Connection, process_id: str, *, lock: bool = False) -> ProcessRecord | None:
     """The row of ``process_id``; ``lock`` holds it for the transaction (PostgreSQL)."""
-    query = select(processes).where(processes.c.id == process_id)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_READ[lock], {"id": process_id}).first()
     return None if row is None else _record(row)
 
 
 def find(conn: Connection, kind: str, correlation: str, *, lock: bool = False
          ) -> ProcessRecord | None:
     """The process of ``kind`` correlated by ``correlation``."""
-    query = select(processes).where(processes.c.kind == kind,
-                                    processes.c.correlation == correlation)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_FIND[lock], {"kind": kind, "correlation": correlation}).first()
     return None if row is None else _record(row)
 
 
@@ -186,18 +202,15 @@ def write(conn: Connection, record: ProcessRecord, now: datetime) -> ProcessReco
         "updated_at": to_micros(now), "version": record.version + 1,
     }
     if record.version == 0:
-        exists = conn.execute(select(processes.c.version).where(
-            (processes.c.id == record.id)
-            | ((processes.c.kind == record.kind)
-               & (processes.c.correlation == record.correlation)))).first()
+        exists = conn.execute(_TAKEN, {"id": record.id, "kind": record.kind,
+                                       "correlation": record.correlation}).first()
         if exists is not None:
             raise ConcurrencyError(f"process-{record.id}", 0, int(exists[0]))
-        conn.execute(processes.insert().values(id=record.id, kind=record.kind,
-                                               correlation=record.correlation, **values))
+        conn.execute(_INSERT, {"id": record.id, "kind": record.kind,
+                               "correlation": record.correlation, **values})
     else:
-        done = conn.execute(update(processes).where(processes.c.id == record.id,
-                                                    processes.c.version == record.version)
-                            .values(**values))
+        done = conn.execute(_UPDATE, {"read_id": record.id, "read_version": record.version,
+                                      **values})
         if done.rowcount != 1:
             current = read(conn, record.id)
             raise ConcurrencyError(f"process-{record.id}", record.version,
@@ -243,14 +256,11 @@ def pending(conn: Connection, *, process_id: str | None = None, limit: int = 100
 
 
 def dispatched(conn: Connection, seq: int) -> None:
-    conn.execute(process_commands.delete().where(process_commands.c.seq == seq))
+    conn.execute(_DISPATCHED, {"seq": seq})
 
 
 def checkpoint(conn: Connection, name: str, *, lock: bool = False) -> int:
-    query = select(process_checkpoints.c.position).where(process_checkpoints.c.name == name)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_CHECKPOINT[lock], {"name": name}).first()
     if row is None:
         raise ConfigurationError(
             f"process manager {name!r} is not set up; call ProcessRunner.setup() first")
@@ -278,5 +288,4 @@ def backlog(conn: Connection, names: Sequence[str]) -> tuple[int, int]:
 
 
 def move_checkpoint(conn: Connection, name: str, position: int) -> None:
-    conn.execute(update(process_checkpoints).where(process_checkpoints.c.name == name)
-                 .values(position=position))
+    conn.execute(_MOVE_CHECKPOINT, {"checkpoint": name, "position": position})

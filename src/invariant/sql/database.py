@@ -18,6 +18,11 @@ transaction by :meth:`ReadModelDatabase.run`:
   too slow to block the loop.
 * **PostgreSQL**: on asyncpg through SQLAlchemy's ``run_sync``, in the event store's schema.
 
+A transaction can ask for a :class:`~invariant.wakeups.Wakeups` to be woken once it has
+committed (:func:`wake_after_commit`): the outbox relays are woken so by transactions that
+wrote outbox rows, after the commit, never before it (a relay woken before would find
+nothing and sleep until its next poll).
+
 Leases (:meth:`try_lease`) keep one worker per projection: a session-level advisory lock on
 PostgreSQL, held by a dedicated connection, released by the server when the holder dies.
 SQLite needs none: its single writer lock plus the checkpoint check in every transaction
@@ -47,10 +52,35 @@ from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.extras import needs_extra
 from invariant.files import private_file
 from invariant.sql.engine import create_engine as create_async_engine
+from invariant.wakeups import Wakeups
 
 T = TypeVar("T")
 
 _BEGIN = "invariant_begin"
+_AFTER_COMMIT = "invariant_wake_after_commit"
+
+
+def wake_after_commit(conn: Connection, wakeups: Wakeups) -> None:
+    """Wake ``wakeups`` once the transaction of ``conn`` has committed (one run by
+    :meth:`ReadModelDatabase.run`, or followed by :func:`committed`); not at all if it is
+    rolled back."""
+    info = conn.info
+    info[_AFTER_COMMIT] = info.get(_AFTER_COMMIT, frozenset()) | {wakeups}  # never changed
+    # in place: a savepoint rolled back puts back the set it began with
+
+
+def _forget(conn: Connection) -> None:
+    """At a transaction's start: what a rolled-back one asked for is not woken."""
+    conn.info.pop(_AFTER_COMMIT, None)
+
+
+def committed(conn: Connection) -> None:
+    """After a commit on ``conn``: wake what its transaction asked for (done by
+    :meth:`ReadModelDatabase.run`; call it after transactions of your own)."""
+    woken = conn.info.pop(_AFTER_COMMIT, None)
+    if woken is not None:
+        for wakeups in woken:
+            wakeups.wake()
 
 
 class Lease(Protocol):
@@ -156,6 +186,7 @@ class SQLiteReadModels(ReadModelDatabase):
                 # as the driver's work in a catch-up's page transaction.
                 mode = conn.get_execution_options().get(_BEGIN)
                 conn.connection.dbapi_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
+                _forget(conn)
 
             self._engine = engine
         return self._engine
@@ -166,7 +197,9 @@ class SQLiteReadModels(ReadModelDatabase):
             # IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock.
             conn = conn.execution_options(**{_BEGIN: "IMMEDIATE" if write else "DEFERRED"})
             with conn.begin():
-                return work(conn)
+                result = work(conn)
+            committed(conn)
+            return result
 
     def _writer_connection(self) -> Connection:
         # Write transactions on the loop's thread never overlap (each flush runs to its end
@@ -202,10 +235,12 @@ class SQLiteReadModels(ReadModelDatabase):
         conn = self._writer_connection()
         try:
             with conn.begin():
-                return work(conn)
+                result = work(conn)
         except BaseException:
             self._drop_writer(conn)
             raise
+        committed(conn)
+        return result
 
     def _run_turn(self, batch: list[_Turn[Any]]) -> None:
         """One transaction for the write transactions of one turn, each in a savepoint;
@@ -226,6 +261,7 @@ class SQLiteReadModels(ReadModelDatabase):
             for turn in batch:
                 turn.run_alone(self._run_write)
             return
+        committed(conn)
         for turn in batch:
             turn.settle()
 
@@ -294,11 +330,16 @@ class _Turn(Generic[T]):
         # transactions itself (none does: it runs inside run()'s transaction).
         driver = conn.connection.dbapi_connection
         assert driver is not None
+        asked = conn.info.get(_AFTER_COMMIT)
         driver.execute("SAVEPOINT invariant_turn")
         try:
             self.result = self.work(conn)
         except Exception as exc:
             driver.execute("ROLLBACK TO invariant_turn")
+            if asked is None:  # what it asked to wake is rolled back with it
+                conn.info.pop(_AFTER_COMMIT, None)
+            else:
+                conn.info[_AFTER_COMMIT] = asked
             self.error = exc
         driver.execute("RELEASE invariant_turn")
 
@@ -387,8 +428,12 @@ def dialect_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Ins
 
 
 def _pooled_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
-    with engine.connect() as conn, conn.begin():
-        return work(conn)
+    with engine.connect() as conn:
+        _forget(conn)
+        with conn.begin():
+            result = work(conn)
+        committed(conn)
+        return result
 
 
 def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:

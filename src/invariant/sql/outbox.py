@@ -11,6 +11,12 @@ What is derived from :data:`OUTBOX`:
 * the statements that read, insert and mark rows (:func:`select_pending`,
   :func:`insert_messages`, :func:`mark_published`), for the relay and the adapters alike.
 
+Relays of this process wait on :data:`COMMITTED`, woken after every commit that wrote
+outbox rows: by the event store's adapters after their commits, and by
+:class:`~invariant.sql.database.ReadModelDatabase` after a transaction that said it wrote
+some (:func:`invariant.sql.outbox_table.outbox_written`). Rows committed by another process
+are found at the relay's next poll (or, on PostgreSQL, woken by the event store's NOTIFY).
+
 Published rows: SQLite deletes them (the event log keeps the history, ``AUTOINCREMENT``
 never reuses an id, so the pending rows are the table, in id order, and no index is
 needed); PostgreSQL sets ``published_at`` (its pending rows have a partial index).
@@ -23,7 +29,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from invariant.wakeups import Wakeups
+
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
+
+COMMITTED = Wakeups()
+"""Woken after every commit in this process that wrote outbox rows: idle relays look at
+once."""
 
 _TYPES = {
     # kind:   (SQLite,    PostgreSQL)

@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, Table,
 from sqlalchemy.types import TypeEngine
 
 from invariant.sql import outbox
+from invariant.sql.database import wake_after_commit
 from invariant.sql.types import JsonDocument, MessageId, Moment
 
 
@@ -40,3 +41,10 @@ def outbox_table(metadata: MetaData) -> Table:
     if name in metadata.tables:
         return metadata.tables[name]
     return Table(name, metadata, *(_column(c) for c in outbox.OUTBOX.columns))
+
+
+def outbox_written(conn: Connection) -> None:
+    """Say that ``conn``'s transaction wrote outbox rows: once it commits (through
+    :meth:`ReadModelDatabase.run <invariant.sql.database.ReadModelDatabase.run>`), the
+    relays of this process look at once instead of at their next poll."""
+    wake_after_commit(conn, outbox.COMMITTED)

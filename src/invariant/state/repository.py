@@ -33,9 +33,10 @@ from invariant.domain.errors import (
 )
 from invariant.domain.events import DomainEvent
 from invariant.domain.state_aggregate import StateAggregate
+from invariant.sql.database import committed
 from invariant.sql.engine import SQLITE_BEGIN
 from invariant.sql.errors import is_serialization_failure, unique_violation
-from invariant.sql.outbox_table import create_outbox, outbox_table
+from invariant.sql.outbox_table import create_outbox, outbox_table, outbox_written
 from invariant.store.codec import Codec
 
 A = TypeVar("A", bound=StateAggregate[Any, Any])
@@ -277,6 +278,7 @@ class StateStoredRepository(Generic[A]):
                 await conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
             async with conn.begin():
                 yield conn
+            await conn.run_sync(committed)  # wakes the relays if it wrote outbox rows
 
     def _isolated(self, conn: Connection, work: Callable[[Connection], T]) -> T:
         self._isolate(conn)
@@ -368,6 +370,7 @@ class StateStoredRepository(Generic[A]):
         if events:
             rows = [self._message(key, event, metadata, now) for event in events]
             conn.execute(insert(self._outbox), rows)
+            outbox_written(conn)
         return expected + 1
 
     def _stored_version(self, conn: Connection, key: str) -> int:

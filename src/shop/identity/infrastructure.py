@@ -38,7 +38,7 @@ from invariant.domain import ConcurrencyError, StoreError, UniquenessError
 from invariant.messaging.published_language import IntegrationEvent
 from invariant.sql.database import ReadModelDatabase, dialect_insert
 from invariant.sql.errors import unique_violation
-from invariant.sql.outbox_table import outbox_table
+from invariant.sql.outbox_table import outbox_table, outbox_written
 from invariant.sql.types import Moment
 from shop.identity.application import SOURCE_LENGTH, AccountSession
 from shop.identity.domain import (
@@ -179,6 +179,7 @@ class SqlAccountSession:
             message_type=message.message_type, schema_version=message.schema_version,
             position=None, data=message.data, metadata=message.metadata, created_at=now,
             published_at=None))
+        outbox_written(self.conn)
 
 
 class SqlAccountStore:

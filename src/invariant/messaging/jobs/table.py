@@ -31,12 +31,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     select,
     update,
 )
 
 from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import ConfigurationError
+from invariant.sql.database import wake_after_commit
 from invariant.telemetry.jobs import queued
 from invariant.wakeups import Wakeups
 
@@ -90,6 +92,10 @@ def create(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+_INSERT = jobs.insert()  # built once: building it per call costs more than running it
+DONE = jobs.delete().where(jobs.c.id == bindparam("id"))
+"""Delete the job of bind parameter ``id`` (it ran)."""
+
 ENQUEUED = Wakeups()
 """Woken by every :func:`enqueue` in this process: idle job workers look at once."""
 
@@ -97,18 +103,20 @@ ENQUEUED = Wakeups()
 def enqueue(conn: Connection, name: str, payload: Mapping[str, Any], *,
             delay: float = 0.0, max_attempts: int = 5, now: datetime | None = None) -> int:
     """Queue job ``name`` in the caller's transaction (it exists only if that commits), to
-    run ``delay`` seconds from now; its id. The idle workers of this process are woken:
-    they run after this transaction (a SQLite read-model transaction commits before the
-    loop runs anything else; one that has not committed yet is found at the next look)."""
+    run ``delay`` seconds from now; its id. The idle workers of this process are woken
+    once the transaction has committed (through :meth:`ReadModelDatabase.run
+    <invariant.sql.database.ReadModelDatabase.run>`; see
+    :func:`~invariant.sql.database.wake_after_commit`), not before: on PostgreSQL a worker
+    woken before the commit would not see the job and sleep until its next poll."""
     moment = now or utc_now()
-    result = conn.execute(jobs.insert().values(
-        name=name, payload=orjson.dumps(dict(queued(payload))).decode(), state=PENDING,
-        run_at=to_micros(moment + timedelta(seconds=delay)), attempts=0,
-        max_attempts=max_attempts, created_at=to_micros(moment)))
+    result = conn.execute(_INSERT, {
+        "name": name, "payload": orjson.dumps(dict(queued(payload))).decode(),
+        "state": PENDING, "run_at": to_micros(moment + timedelta(seconds=delay)),
+        "attempts": 0, "max_attempts": max_attempts, "created_at": to_micros(moment)})
     key = result.inserted_primary_key
     assert key is not None
     if delay <= 0:
-        ENQUEUED.wake()
+        wake_after_commit(conn, ENQUEUED)
     return int(key[0])
 
 

@@ -31,6 +31,7 @@ from invariant.clock import to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.jobs.table import (
     DEAD,
+    DONE,
     ENQUEUED,
     PENDING,
     Job,
@@ -109,7 +110,7 @@ class JobWorker:
             await self.database.run(lambda conn: self._failed(conn, job, failure))
         else:
             await self.database.run(
-                lambda conn: conn.execute(jobs.delete().where(jobs.c.id == job.id)))
+                lambda conn: conn.execute(DONE, {"id": job.id}))
 
     def _failed(self, conn: Connection, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"

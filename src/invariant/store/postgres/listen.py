@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -23,12 +24,16 @@ def notify_channel(schema: str) -> str:
 
 
 class CommitListener:
-    """Holds one LISTENing connection; reconnects on the next wait after it is lost."""
+    """Holds one LISTENing connection; reconnects on the next wait after it is lost.
+    Every notification (and the loss of the connection) notifies :attr:`signal` and calls
+    ``on_commit``."""
 
-    def __init__(self, dsn: str, schema: str, timeout: float) -> None:
+    def __init__(self, dsn: str, schema: str, timeout: float,
+                 on_commit: Callable[[], object] | None = None) -> None:
         self._dsn = dsn
         self._channel = notify_channel(schema)
         self._timeout = timeout
+        self._on_commit = on_commit
         self.signal = CommitSignal()
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
@@ -47,11 +52,13 @@ class CommitListener:
 
     def _on_notify(self, *args: Any) -> None:
         self.signal.notify()
+        if self._on_commit is not None:
+            self._on_commit()
 
     def _on_lost(self, *args: Any) -> None:
         # Wake the waiters so they re-read the head and reconnect.
         self._conn = None
-        self.signal.notify()
+        self._on_notify()
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -95,6 +95,11 @@ class PostgresWriter:
     async def commit(self, commit: Commit) -> CommitResult:
         for request in commit.appends:
             validate_append(request)
+        result = await self._commit(commit)
+        outbox.COMMITTED.wake()  # its events' (and messages') outbox rows
+        return result
+
+    async def _commit(self, commit: Commit) -> CommitResult:
         if self._group_commit and _batchable(commit):
             loop = asyncio.get_running_loop()
             if self._flushing:

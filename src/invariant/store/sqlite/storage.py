@@ -144,6 +144,7 @@ class SQLiteStorage(SQLiteCatalog):
         prepared = PreparedCommit(commit, self._now())
         result: CommitResult = await self._write(prepared.work, prepared)
         self._committed.notify()
+        outbox.COMMITTED.wake()  # its events' (and messages') outbox rows
         return result
 
     # Commits of other processes wake nobody here: they are seen by the periodic re-check.
