@@ -24,7 +24,7 @@ from invariant.store.sqlite import SQLiteStorage
 from tests.conftest import POSTGRES_DSN, fresh_pg_schema
 from tests.processes.crash_worker import knobs
 
-SAGAS = 30
+SAGAS = 40
 PROCESSES = 10
 KILLS = 4
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ async def _run_with_kills(kind: str, target: str) -> None:
         assert worker.stdout is not None
         line = await asyncio.wait_for(worker.stdout.readline(), 20)
         assert line.strip() == b"ready", (line, await worker.stderr.read())  # type: ignore[union-attr]
-        await asyncio.sleep(rng.uniform(0.05, 0.5))
+        await asyncio.sleep(rng.uniform(0.02, 0.25))  # its work takes ~0.3 s or more
         if worker.returncode is None:
             os.kill(worker.pid, signal.SIGKILL)
         landed += await worker.wait() == -signal.SIGKILL
