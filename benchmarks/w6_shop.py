@@ -29,7 +29,7 @@ import asyncpg
 
 from benchmarks.w6_facts import EventLog, MailSink, PostgresEventLog, SQLiteEventLog
 from benchmarks.w6_load import Headers, Http, LoadError, http_client
-from shop.catalog.sample import SAMPLE_STOCK
+from shop.inventory.sample import SAMPLE_STOCK
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_EMAIL = "admin@shop.local"
