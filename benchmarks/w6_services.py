@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -32,7 +33,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import asyncpg
@@ -64,8 +65,9 @@ SETTINGS = {"SHOP_SAMPLE_CATALOG": "on", "SHOP_ADMIN_EMAIL": "admin@shop.local",
 process gets them from W6)."""
 READY_FILE = "ready.json"
 START_ATTEMPTS = 3
-NO_SLOTS = "connection slots are reserved"
-"""PostgreSQL's refusal when every connection it allows is taken."""
+RETRIABLE = ("connection slots are reserved", "too many clients already", "is in use by")
+"""Why a set may fail to start on a machine shared with other work: PostgreSQL has no
+connection slot left, or another program took one of the set's ports after W6 chose it."""
 SUPERVISOR = "supervisor"
 SAMPLE_EVERY_S = 1.0
 SHOWN = 6
@@ -88,14 +90,24 @@ def plan_for(dsn: str, nats_url: str, data: Path, *, redis_url: str = REDIS_URL,
 
 
 def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports nothing listens on now."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            first = int(s.getsockname()[1])
-        if first + count < 65000 and all(_free(first + i) for i in range(count)):
+    """The first of ``count`` consecutive ports nothing listens on now, below the kernel's
+    ephemeral range (where the set's own outgoing connections, and everyone else's, take
+    ports that a service would then find in use)."""
+    low, high = _ephemeral_range()
+    start, stop = (1024, low) if low - 1024 > 2000 else (high + 1, 65535)
+    for _ in range(200):
+        first = random.randrange(start, stop - count)
+        if all(_free(first + i) for i in range(count)):
             return first
-    raise ShopFailed(f"found no {count} consecutive free ports")
+    raise ShopFailed(f"found no {count} consecutive free ports between {start} and {stop}")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def _free(port: int) -> bool:
@@ -192,14 +204,13 @@ class ServicesSet(Deployment):
         data = workdir / f"shop-services-{uuid.uuid4().hex[:6]}"
         data.mkdir(parents=True)
         plan = plan_for(self.dsn, self.nats_url, data, redis_url=self.redis_url)
-        (data / "plan.json").write_text(plan_to_json(plan))
         log = data / "supervisor.log"
         env = clean_environment() | {
             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
                                           if p)}
         events = ServicesEventLog(self.dsn, plan)
         try:
-            process, pids = await _started(data, env, log)
+            plan, process, pids = await _started(plan, env, log)
             try:
                 async with sampled(pids) as usage:
                     yield RunningShop(f"http://{plan.host}:{plan.gateway_port}",
@@ -224,13 +235,15 @@ class ServicesSet(Deployment):
             await _remove(plan)
 
 
-async def _started(data: Path, env: Mapping[str, str], log: Path
-                   ) -> tuple[asyncio.subprocess.Process, dict[str, int]]:
-    """The supervisor's process and every process's pid once all are ready. A set that
-    could not start because PostgreSQL had no connection slot left (the server is shared
-    with other work) is started again, up to :data:`START_ATTEMPTS` times; the logs of
-    each attempt are kept beside (``logs-1``, ``supervisor-1.log``)."""
+async def _started(plan: Plan, env: Mapping[str, str], log: Path
+                   ) -> tuple[Plan, asyncio.subprocess.Process, dict[str, int]]:
+    """The plan that started, the supervisor's process and every process's pid once all
+    are ready. A set that could not start for a reason of :data:`RETRIABLE` is started
+    again on other ports, up to :data:`START_ATTEMPTS` times; the logs of each attempt are
+    kept beside (``logs-1``, ``supervisor-1.log``)."""
+    data = plan.data
     for attempt in range(1, START_ATTEMPTS + 1):
+        (data / "plan.json").write_text(plan_to_json(plan))
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "benchmarks.w6_services", str(data / "plan.json"),
@@ -240,14 +253,17 @@ async def _started(data: Path, env: Mapping[str, str], log: Path
             pids = await _until_ready(data / READY_FILE, process, log)
         except ShopFailed as failed:
             await stop(process)
-            if attempt == START_ATTEMPTS or NO_SLOTS not in str(failed):
+            why = next((r for r in RETRIABLE if r in str(failed)), None)
+            if attempt == START_ATTEMPTS or why is None:
                 raise
-            print(f"   the set could not start (PostgreSQL had no connection slot left); "
-                  f"attempt {attempt + 1} of {START_ATTEMPTS}", flush=True)
+            print(f"   the set could not start ({why!r}); attempt {attempt + 1} of "
+                  f"{START_ATTEMPTS} on other ports", flush=True)
             _set_aside(data, attempt)
+            plan = replace(plan, gateway_port=free_ports(1), smtp_port=free_ports(1),
+                           first_port=free_ports(len(plan.services)))
             await asyncio.sleep(5.0)
             continue
-        return process, {**pids, SUPERVISOR: process.pid}
+        return plan, process, {**pids, SUPERVISOR: process.pid}
     raise AssertionError("unreachable")
 
 

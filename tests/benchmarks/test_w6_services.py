@@ -10,6 +10,7 @@ from benchmarks.w6 import parse_args
 from benchmarks.w6_services import (
     POOL,
     ServicesSet,
+    _ephemeral_range,
     crash_in,
     plan_for,
     plan_from_json,
@@ -33,6 +34,9 @@ def test_each_run_gets_a_set_of_its_own(tmp_path: Path) -> None:
     assert one.prefix.startswith("w6") and one.channel.startswith("w6")
     assert one.redis_prefix != other.redis_prefix
     check_plan(one)  # no port given twice
+    low, _ = _ephemeral_range()
+    assert all(p < low for p in (one.gateway_port, one.smtp_port,
+                                 *(s.port for s in one.services)))
     assert len(one.services) >= 12  # ordering and notifications twice
     for service in one.services:
         env = one.environment(service)
