@@ -299,9 +299,10 @@ def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
 
 
-RETRIED = "retrying in"
-"""A worker's line before the traceback of a failure it retries (e.g. PostgreSQL out of
-connection slots for a moment): counted and shown, not a crash."""
+RETRIED = ("retrying in", "readiness: ")
+"""The line before the traceback of a failure a worker retries, or of a readiness probe
+that failed (e.g. PostgreSQL out of connection slots for a moment): counted and shown,
+not a crash."""
 CHAINED = ("The above exception was the direct cause", "During handling of the above")
 """The line before the second traceback of a chained exception (one failure, not two)."""
 
@@ -315,7 +316,7 @@ def crash_in(logs: list[Path]) -> str | None:
             while at >= 0:
                 before = [line for line in text[:at].splitlines() if line.strip()]
                 header = before[-1] if before else ""
-                if RETRIED not in header and not header.startswith(CHAINED):
+                if not any(r in header for r in RETRIED) and not header.startswith(CHAINED):
                     return f"{log.name} logged a failure: {text[max(0, at - 200):at + 1500]}"
                 at = text.find(mark, at + 1)
     return None
@@ -323,7 +324,8 @@ def crash_in(logs: list[Path]) -> str | None:
 
 def retried(logs: list[Path]) -> int:
     """How many failures the set's workers logged and retried."""
-    return sum(log.read_text(errors="replace").count(RETRIED) for log in logs if log.exists())
+    return sum(log.read_text(errors="replace").count(r) for log in logs if log.exists()
+               for r in RETRIED)
 
 
 async def _remove(plan: Plan) -> None:
@@ -354,38 +356,49 @@ async def _remove(plan: Plan) -> None:
 # -- where the set's CPU goes --------------------------------------------------------------
 
 class Usage:
-    """Each process's CPU seconds, sampled every :data:`SAMPLE_EVERY_S`."""
+    """Each process's main thread (its event loop): CPU seconds, and seconds spent waiting
+    for a CPU (runnable, not running: the run queue, ``/proc/PID/schedstat``), sampled every
+    :data:`SAMPLE_EVERY_S`."""
 
     def __init__(self, pids: Mapping[str, int]) -> None:
-        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.samples: list[tuple[float, dict[str, float]]] = []
+        self.pids = dict(pids)
+        self.samples: list[tuple[float, dict[str, tuple[float, float]]]] = []
 
     def sample(self) -> None:
-        now: dict[str, float] = {}
-        for name, process in self.processes.items():
-            with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                now[name] = times.user + times.system
+        now: dict[str, tuple[float, float]] = {}
+        for name, pid in self.pids.items():
+            with contextlib.suppress(OSError, ValueError):
+                now[name] = _schedstat(pid)
         self.samples.append((time.monotonic(), now))
 
     def report(self) -> str:
-        """The busiest processes: CPU seconds over the run, and the most cores each used in
-        a 5-second window (1.0: one core, all it can get as one Python process)."""
+        """The busiest processes: CPU seconds over the run, the most cores each used in a
+        5-second window (1.0: one core, all one Python process can use), and the set's
+        time waiting for a CPU."""
         if len(self.samples) < 2:
             return "   (too short to sample the set's CPU)"
         (t0, first), (t1, last) = self.samples[0], self.samples[-1]
-        used = {n: last.get(n, 0.0) - first.get(n, 0.0) for n in first}
-        peak: dict[str, float] = dict.fromkeys(used, 0.0)
+        names = [n for n in first if n in last]
+        used = {n: last[n][0] - first[n][0] for n in names}
+        waited = sum(last[n][1] - first[n][1] for n in names)
+        peak: dict[str, float] = dict.fromkeys(names, 0.0)
         for (ta, a), (tb, b) in zip(self.samples, self.samples[5:], strict=False):
-            for name in used:
+            for name in names:
                 if name in a and name in b:
-                    peak[name] = max(peak[name], (b[name] - a[name]) / (tb - ta))
+                    peak[name] = max(peak[name], (b[name][0] - a[name][0]) / (tb - ta))
         total = sum(used.values())
-        busiest = sorted(used, key=used.__getitem__, reverse=True)
+        busiest = sorted(names, key=used.__getitem__, reverse=True)
         shown = ", ".join(f"{n} {used[n]:.1f} s (peak {peak[n]:.2f} cores)"
                           for n in busiest[:SHOWN])
-        return (f"   the set's CPU over {t1 - t0:.0f} s: {total:.1f} s in {len(used)} "
-                f"processes; busiest: {shown}")
+        return (f"   the set's CPU over {t1 - t0:.0f} s: {total:.1f} s in {len(names)} "
+                f"processes, and {waited:.1f} s runnable but waiting for a CPU; busiest: "
+                f"{shown}")
+
+
+def _schedstat(pid: int) -> tuple[float, float]:
+    """Seconds on a CPU and seconds waiting in the run queue, so far (main thread)."""
+    running, waiting, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(running) / 1e9, int(waiting) / 1e9
 
 
 @contextlib.asynccontextmanager

@@ -86,6 +86,14 @@ def test_a_failure_a_worker_retried_is_counted_not_taken_for_a_crash(tmp_path: P
     assert retried([log]) == 1
 
 
+def test_a_readiness_probe_that_failed_is_not_taken_for_a_crash(tmp_path: Path) -> None:
+    log = tmp_path / "analytics.log"
+    log.write_text("readiness: the database did not answer\n"
+                   + RETRIED_FAILURE.split("\n", 1)[1])
+    assert crash_in([log]) is None
+    assert retried([log]) == 1
+
+
 def test_a_failure_not_retried_is_a_crash(tmp_path: Path) -> None:
     log = tmp_path / "ordering.log"
     log.write_text("consumer notifications: handler failed\n" + RETRIED_FAILURE.split("\n", 1)[1])
