@@ -45,6 +45,7 @@ from benchmarks.w6_shop import (
     ROOT,
     START_TIMEOUT_S,
     Deployment,
+    PostgresNatsOneProcess,
     RunningShop,
     ShopFailed,
     clean_environment,
@@ -97,7 +98,7 @@ def free_ports(count: int) -> int:
     start, stop = (1024, low) if low - 1024 > 2000 else (high + 1, 65535)
     for _ in range(200):
         first = random.randrange(start, stop - count)
-        if all(_free(first + i) for i in range(count)):
+        if _bindable(range(first, first + count)):
             return first
     raise ShopFailed(f"found no {count} consecutive free ports between {start} and {stop}")
 
@@ -110,13 +111,16 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999  # Linux's default
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+def _bindable(ports: range) -> bool:
+    """Every port of ``ports`` could be bound now (all held at once while trying)."""
+    with contextlib.ExitStack() as held:
+        for port in ports:
+            s = held.enter_context(socket.socket())
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
 
 
 def plan_to_json(plan: Plan) -> str:
@@ -166,30 +170,23 @@ class ServicesSet(Deployment):
         self.redis_url = redis_url
 
     async def problem(self) -> str | None:
-        import nats
         from redis.asyncio import Redis
 
+        unreachable = await PostgresNatsOneProcess(self.dsn, self.nats_url).problem()
+        if unreachable is not None:
+            return unreachable
+        conn = await asyncpg.connect(self.dsn, timeout=5)
         try:
-            conn = await asyncpg.connect(self.dsn, timeout=5)
-            try:
-                if not await conn.fetchval("SELECT rolcreaterole OR rolsuper FROM pg_roles "
-                                           "WHERE rolname = current_user"):
-                    return (f"the account of {self.dsn} may not create roles (the services "
-                            "mode gives each context its own): use --postgres-dsn")
-            finally:
-                await conn.close()
-        except (OSError, asyncpg.PostgresError) as exc:
-            return f"PostgreSQL at {self.dsn} not reachable ({type(exc).__name__}: {exc})"
-        try:
-            probe = await nats.connect(self.nats_url, connect_timeout=2,
-                                       max_reconnect_attempts=0)
-            await probe.close()
-        except Exception as exc:  # nats raises its own errors, not OSError
-            return f"NATS at {self.nats_url} not reachable ({type(exc).__name__}: {exc})"
+            if not await conn.fetchval("SELECT rolcreaterole OR rolsuper FROM pg_roles "
+                                       "WHERE rolname = current_user"):
+                return (f"the account of {self.dsn} may not create roles (the services "
+                        "mode gives each context its own): use --postgres-dsn")
+        finally:
+            await conn.close()
         client = Redis.from_url(self.redis_url, socket_connect_timeout=2)
         try:
             await client.ping()
-        except Exception as exc:  # redis raises its own errors too
+        except Exception as exc:  # redis raises its own errors, not OSError
             return (f"Redis at {self.redis_url} not reachable ({type(exc).__name__}: {exc}); "
                     "set INVARIANT_BENCH_REDIS_URL")
         finally:
