@@ -47,6 +47,19 @@ def test_each_run_gets_a_set_of_its_own(tmp_path: Path) -> None:
         assert env["SHOP_DATA"].startswith(str(tmp_path / "a"))
 
 
+def test_the_report_judges_the_services_mode_against_one_process() -> None:
+    from benchmarks.report import SUBJECT, w6_name, w6_targets
+
+    def judged(services: float, one: float) -> str:
+        got = {("services", w6_name(32, "completed")): services,
+               ("sqlite", w6_name(32, "completed")): one}
+        lines = w6_targets(lambda w, b, s: got.get((b, w)) if s == SUBJECT else None)
+        return next(line for line in lines if "1.6x" in line)
+
+    assert " PASS " in judged(16.0, 10.0)
+    assert " FAIL " in judged(15.9, 10.0)
+
+
 def test_the_supervisors_process_gets_the_plan_as_w6_made_it(tmp_path: Path) -> None:
     plan = plan_for(DSN, NATS, tmp_path)
     again = plan_from_json(plan_to_json(plan))
