@@ -15,7 +15,8 @@ inventory, payments and shipping schemas (each context's own), the emails from t
 supervisor's sink. Its CPU is the sum of every process of the set (the supervisor with
 its sink, each service, the gateway); while the set runs, each process's CPU is sampled
 once a second, and the busiest processes are printed when it stops (where the set's time
-goes, and whether one process is saturated).
+goes, and whether one process is saturated). ``--profile`` samples ordering's first
+instance (:data:`PROFILED`); ``--trace-sql`` counts SQLite statements and does not apply.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ RETRIABLE = ("connection slots are reserved", "too many clients already", "is in
 """Why a set may fail to start on a machine shared with other work: PostgreSQL has no
 connection slot left, or another program took one of the set's ports after W6 chose it."""
 SUPERVISOR = "supervisor"
+PROFILED = "ordering"
+"""The process ``--profile`` samples: the first instance of ordering, which answers every
+order request the gateway passes on (the busiest with fulfilment in W6's runs)."""
 SAMPLE_EVERY_S = 1.0
 SHOWN = 6
 """Processes printed, busiest first."""
@@ -212,7 +216,7 @@ class ServicesSet(Deployment):
                 async with sampled(pids) as usage:
                     yield RunningShop(f"http://{plan.host}:{plan.gateway_port}",
                                       plan.admin_password, MailSink(plan.data / "mail"), events,
-                                      tuple(pids.values()), log)
+                                      _profiled_first(pids), log)
                 print(usage.report(), flush=True)
                 gone = [name for name, pid in pids.items() if not psutil.pid_exists(pid)]
                 if gone:
@@ -230,6 +234,11 @@ class ServicesSet(Deployment):
         finally:
             await events.close()
             await _remove(plan)
+
+
+def _profiled_first(pids: Mapping[str, int]) -> tuple[int, ...]:
+    """Every pid, :data:`PROFILED` first (``W6 --profile`` samples the first process)."""
+    return (pids[PROFILED], *(pid for name, pid in pids.items() if name != PROFILED))
 
 
 async def _started(plan: Plan, env: Mapping[str, str], log: Path

@@ -60,6 +60,13 @@ def test_the_report_judges_the_services_mode_against_one_process() -> None:
     assert " FAIL " in judged(15.9, 10.0)
 
 
+def test_profile_samples_ordering_and_the_cpu_counts_every_process() -> None:
+    from benchmarks.w6_services import _profiled_first
+
+    pids = {"identity": 1, "ordering": 2, "ordering-2": 3, "gateway": 4, "supervisor": 5}
+    assert _profiled_first(pids) == (2, 1, 3, 4, 5)
+
+
 def test_the_supervisors_process_gets_the_plan_as_w6_made_it(tmp_path: Path) -> None:
     plan = plan_for(DSN, NATS, tmp_path)
     again = plan_from_json(plan_to_json(plan))
