@@ -272,10 +272,11 @@ def run_r1(args: argparse.Namespace, failures: list[str]) -> list[dict[str, Any]
 
 def run_w6(args: argparse.Namespace, backends: list[str], failures: list[str]
            ) -> list[dict[str, Any]]:
-    """W6 in its own process per round (shop on SQLite, and on PostgreSQL + NATS when the
-    PostgreSQL backend is in the run), 8 and 32 customers, the ceiling beside it; the
-    median of the rounds per record."""
-    modes = [mode for backend, mode in (("sqlite", "sqlite"), ("postgres", "postgres-nats"))
+    """W6 in its own process per round (shop on SQLite, and on PostgreSQL + NATS in one
+    process and as services when the PostgreSQL backend is in the run), 8 and 32
+    customers, the ceiling beside it; the median of the rounds per record."""
+    modes = [mode for backend, mode in (("sqlite", "sqlite"), ("postgres", "postgres-nats"),
+                                        ("postgres", "services"))
              if backend in backends]
     intake, ceiling = max(2.0, W6_INTAKE_S * args.scale), max(1.0, W6_CEILING_S * args.scale)
     rounds: list[list[dict[str, Any]]] = []

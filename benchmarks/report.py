@@ -204,6 +204,11 @@ W6_TARGETS = (  # (label, metric at 32 customers, limit, comparison, modes it ap
 )
 
 
+SERVICES_FACTOR = 1.6
+"""Issue #16: the services mode, which can use both cores, completes this many times what
+one process (SQLite) does."""
+
+
 def w6_targets(val: Any) -> list[str]:
     """Issue #16's targets for W6 at 32 customers, per mode that ran (``val(workload,
     backend, system)`` reads a record)."""
@@ -222,6 +227,15 @@ def w6_targets(val: Any) -> list[str]:
                 detail = f"{_fmt(got)} {op} {_fmt(limit)}"
             width = 52 - max(0, len(mode) - 8)  # the verdicts stay in one column
             lines.append(f"  {mode:<8}  {label:<{width}} {verdict:<5} {detail}")
+    services, one = (val(w6_name(32, "completed"), m, SUBJECT) for m in ("services", "sqlite"))
+    if services is not None:
+        label = "W6 32c: completes >= 1.6x one process (sqlite)"
+        if one is None:
+            verdict, detail = "n.a.", "(one process not measured)"
+        else:
+            verdict = "PASS" if services >= SERVICES_FACTOR * one else "FAIL"
+            detail = f"{_fmt(services)} >= {_fmt(SERVICES_FACTOR * one)}"
+        lines.append(f"  {'services':<8}  {label:<52} {verdict:<5} {detail}")
     return lines
 
 

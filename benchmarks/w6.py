@@ -1,6 +1,6 @@
 """W6: shop end to end under a closed loop of customers, beside the HTTP ceiling.
 
-``python -m benchmarks.w6 [--modes sqlite,postgres-nats] [--customers 8,32] [--intake 45]
+``python -m benchmarks.w6 [--modes sqlite,postgres-nats,services] [--customers 8,32] [--intake 45]
 [--ceiling 10] [--json PATH] [--profile PATH] [--trace-sql PATH]``
 
 For each mode and each number of customers: shop is started as ``make run`` starts it
@@ -64,8 +64,11 @@ from benchmarks.w6_load import (
     order_loop,
 )
 from benchmarks.w6_outcome import Figures, IncorrectOutcome, check, figures, hops
+from benchmarks.w6_services import ServicesSet
 from benchmarks.w6_shop import (
-    MODES,
+    MODES as ONE_PROCESS,
+)
+from benchmarks.w6_shop import (
     PRODUCTS,
     ROOT,
     RunningShop,
@@ -83,6 +86,9 @@ NATS_URL = os.environ.get("INVARIANT_BENCH_NATS_URL", "nats://127.0.0.1:4222")
 DRAIN_POLL_S = 0.25
 SETTLE_S = 1.0
 """After the last completion: time for a late duplicate (an email sent twice, say) to show."""
+MODES = {**ONE_PROCESS, "services": ServicesSet}
+"""``--modes``: one process (:mod:`benchmarks.w6_shop`) or the services mode
+(:mod:`benchmarks.w6_services`)."""
 Record = dict[str, Any]
 
 

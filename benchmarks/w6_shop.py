@@ -3,11 +3,11 @@
 (payment provider approving, stock high), with its customers signed up beforehand over the
 public API (each verification code read from the mail sink).
 
-A *deployment* says how shop runs: :data:`MODES` maps each ``--mode`` to one. Both today
-are one process (SQLite with the broker in the same file; PostgreSQL with NATS JetStream).
-The services mode (one process per context) is the extension point: a deployment whose
-:meth:`Deployment.running` starts several processes and whose :attr:`RunningShop.processes`
-lists them all (W6 sums their CPU), with the same admin and public API in front.
+A *deployment* says how shop runs: :data:`MODES` maps each one-process ``--mode`` to one
+(SQLite with the broker in the same file; PostgreSQL with NATS JetStream). The services
+mode (:mod:`benchmarks.w6_services`) is a deployment whose :meth:`Deployment.running`
+starts every context's process and whose :attr:`RunningShop.processes` lists them all (W6
+sums their CPU), with the same admin and public API in front (the gateway).
 """
 
 from __future__ import annotations
