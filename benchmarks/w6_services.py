@@ -61,8 +61,7 @@ POOL = int(os.environ.get("INVARIANT_BENCH_SERVICES_POOL", "2"))
 the set's twelve services ask for more than a default PostgreSQL server's 100 connections
 once intake fills their pools (each projection's lease holds one more): with 2, the
 set holds about 50 at most, and the server is shared with other work."""
-SETTINGS = {"SHOP_SAMPLE_CATALOG": "on", "SHOP_ADMIN_EMAIL": "admin@shop.local",
-            "INVARIANT_POSTGRES_POOL": str(POOL)}
+SETTINGS = {"SHOP_SAMPLE_CATALOG": "on", "SHOP_ADMIN_EMAIL": "admin@shop.local"}
 """What every service of the set gets beside the plan's own settings (as the single
 process gets them from W6)."""
 READY_FILE = "ready.json"
@@ -91,7 +90,7 @@ def plan_for(dsn: str, nats_url: str, data: Path, *, redis_url: str = REDIS_URL,
                 secret=secrets.token_urlsafe(48), admin_password=secrets.token_urlsafe(16),
                 gateway_port=free_ports(1), smtp_port=free_ports(1),
                 first_port=free_ports(services), prefix=f"w6{tag}_", redis_url=redis_url,
-                passed_on=dict(SETTINGS))
+                pool=POOL, passed_on=dict(SETTINGS))
 
 
 def free_ports(count: int) -> int:
