@@ -247,6 +247,25 @@ async def test_a_service_that_never_answers_is_a_503_not_a_hang(
     assert deployment.toy.requests == 1
 
 
+async def test_a_post_without_an_answer_in_time_is_a_504_not_a_retry(
+        deployment: Deployment) -> None:
+    # The service may have done it (placed the order): a 503 with Retry-After would have
+    # the client send it again.
+    deployment.toy.hold = asyncio.Event()
+    slow = CallPolicy(timeout=0.3, retry=RetryPolicy(attempts=1), failures_to_open=5)
+    for context in ("inventory", "ordering"):  # both answered by the toy, which holds
+        deployment.services[context] = ServiceClient(context, deployment.toy.url, slow)
+    admin = await deployment.through.admin()
+    response = await deployment.through.client.put(  # a PUT may be sent again: 503
+        "/admin/inventory/p-1", headers=admin, json={"on_hand": 3})
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    response = await deployment.through.client.post("/orders", headers=admin)
+    assert response.status_code == 504, response.text
+    assert "Retry-After" not in response.headers
+    assert response.json()["type"] == "urn:invariant:problem:outcome-unknown"
+    assert "may have been carried out" in response.json()["detail"]
+
+
 async def test_a_body_over_the_cap_is_refused_at_the_edge(deployment: Deployment) -> None:
     response = await deployment.through.client.put(
         "/admin/inventory/p-1", content=b"x" * (deployment.upstream.shop.settings.max_body + 1),
