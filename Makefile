@@ -66,10 +66,12 @@ contracts-check: $(STAMP)
 		--schemas examples/users/schemas
 
 ## the suite runs on two workers (every test uses its own schema, files and ports); set
-## PYTEST_WORKERS=0 for one process
+## PYTEST_WORKERS=0 for one process. The tests that start shop's whole set of services run
+## after the rest, on their own: the set holds about 50 of PostgreSQL's connections.
 PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not services_mode"
+	$(BIN)/python -m pytest -m services_mode
 
 ## make docs: the documentation site (mkdocs.yml, docs/) into var/site, offline; a warning
 ## (a broken link or anchor, a docstring mkdocstrings cannot read) fails it

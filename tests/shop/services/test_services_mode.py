@@ -25,7 +25,8 @@ from tests.shop.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, eventually
 from tests.shop.console.kit import ConsoleClient
 from tests.shop.services.conftest import Running
 
-pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("services-mode"),
+pytestmark = [pytest.mark.postgres, pytest.mark.services_mode,
+              pytest.mark.xdist_group("services-mode"),
               pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
 
 Headers = dict[str, str]
