@@ -53,7 +53,7 @@ from benchmarks.w6_shop import (
     stop,
 )
 from shop.deployment.plan import Plan
-from shop.platform.contexts import CONTEXTS
+from shop.deployment.removal import remove
 
 REDIS_URL = os.environ.get("INVARIANT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 POOL = int(os.environ.get("INVARIANT_BENCH_SERVICES_POOL", "2"))
@@ -232,7 +232,7 @@ class ServicesSet(Deployment):
                       f"{data / 'logs'})", flush=True)
         finally:
             await events.close()
-            await _remove(plan)
+            await remove(plan)
 
 
 def _profiled_first(pids: Mapping[str, int]) -> tuple[int, ...]:
@@ -331,31 +331,6 @@ def retried(logs: list[Path]) -> int:
     """How many failures the set's workers logged and retried."""
     return sum(log.read_text(errors="replace").count(r) for log in logs if log.exists()
                for r in RETRIED)
-
-
-async def _remove(plan: Plan) -> None:
-    """The set's roles and schemas, its NATS stream and its Redis keys."""
-    import nats
-    from redis.asyncio import Redis
-
-    from shop.platform.ownership import unprovision
-
-    with contextlib.suppress(OSError, asyncpg.PostgresError):
-        await unprovision(plan.admin_dsn, [plan.owner(c) for c in CONTEXTS])
-    with contextlib.suppress(Exception):  # never created if the set failed to start
-        client = await nats.connect(plan.broker_url, connect_timeout=5)
-        try:
-            await client.jetstream().delete_stream(plan.channel.upper())
-        finally:
-            await client.close()
-    with contextlib.suppress(Exception):
-        redis = Redis.from_url(plan.redis_url)
-        try:
-            keys = [key async for key in redis.scan_iter(match=f"{plan.redis_prefix}*")]
-            if keys:
-                await redis.delete(*keys)
-        finally:
-            await redis.aclose()
 
 
 # -- where the set's CPU goes --------------------------------------------------------------

@@ -4,7 +4,6 @@ this run), ordering and notifications twice, the gateway in front. One set per m
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -16,9 +15,8 @@ import pytest
 import pytest_asyncio
 
 from shop.deployment.plan import Plan
+from shop.deployment.removal import remove
 from shop.deployment.supervisor import GATEWAY, Supervisor
-from shop.platform.contexts import CONTEXTS
-from shop.platform.ownership import unprovision
 from tests.conftest import POSTGRES_DSN, require_server
 from tests.messaging.conftest import NATS_URL, REDIS_URL
 from tests.shop.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SECRET, ShopServer
@@ -75,17 +73,6 @@ async def _reachable() -> None:
         require_server("NATS", exc)
 
 
-async def _drop_stream(channel: str) -> None:
-    import nats
-
-    client = await nats.connect(NATS_URL)
-    try:
-        with contextlib.suppress(Exception):
-            await client.jetstream().delete_stream(channel.upper())
-    finally:
-        await client.close()
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
     await _reachable()
@@ -103,19 +90,5 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
             yield Running(supervisor, ShopServer(cast(Any, None), supervisor.url(GATEWAY),
                                                  client, plan.data / "mail"))
     finally:
-        await unprovision(POSTGRES_DSN, [plan.owner(c) for c in CONTEXTS])
-        await _drop_stream(plan.channel)
-        await _drop_keys(plan.redis_prefix)
-
-
-async def _drop_keys(prefix: str) -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+        await remove(plan)
 
