@@ -22,6 +22,8 @@ from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from invariant.sql.outbox_table import outbox_table, outbox_written
 from invariant.store import SQLiteStorage
 from invariant.store.port import EventStorage
+from invariant.store.postgres import PostgresStorage
+from tests.conftest import POSTGRES_DSN, fresh_pg_schema
 from tests.messaging.helpers import CountingBroker, commit_events
 
 
@@ -164,14 +166,18 @@ async def test_an_idle_relay_is_woken_by_a_transaction_that_wrote_outbox_rows(
         assert await published(broker) == [("thing-1", "ThingDone", {"n": 7})]
 
 
-async def test_a_listening_relay_on_postgresql_is_woken_by_another_processs_commit(
-    app_db: tuple[EventStorage, str, str | None]
-) -> None:
+@pytest.mark.postgres
+async def test_a_listening_relay_on_postgresql_is_woken_by_another_processs_commit() -> None:
     """``invariant relay run`` in a process of its own: the application's commits wake it by
-    NOTIFY, not its next poll."""
-    _, url, schema = app_db
-    if schema is None:
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    NOTIFY (PostgreSQL's), not its next poll."""
+    async with fresh_pg_schema() as schema:
+        storage = PostgresStorage(POSTGRES_DSN, schema=schema)
+        await storage.setup()
+        await storage.close()
+        await _woken_by_another_process(POSTGRES_DSN, schema)
+
+
+async def _woken_by_another_process(url: str, schema: str) -> None:
     script = (
         "import asyncio, sys, uuid\n"
         "from invariant.store.postgres import PostgresStorage\n"
