@@ -28,7 +28,7 @@ from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.brokers.nats import NatsBroker
 from invariant.testing.clock import ManualClock
 from shop.config import ShopSettings
-from shop.platform.http import create_app, served
+from shop.platform.http import ServerNotStarted, create_app, served
 from shop.platform.module import ModuleFactory
 from shop.platform.runtime import Shop
 from tests.conftest import POSTGRES_DSN, fresh_pg_schema, require_server
@@ -130,6 +130,10 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float
         await asyncio.sleep(0.05)
 
 
+STARTS = 3
+"""Tries to start a test's shop: free ports are chosen before they are bound."""
+
+
 def shop_settings(tmp_path: Path, invariant: Settings, **overrides: Any) -> ShopSettings:
     base = ShopSettings(
         invariant=invariant, host="127.0.0.1", port=free_port(), data=tmp_path / "shop",
@@ -144,13 +148,25 @@ async def serve(settings: ShopSettings, *, clock: Clock | None = None,
                 modules: Sequence[ModuleFactory] | None = None) -> AsyncIterator[ShopServer]:
     """Run a shop on ``settings``; with ``clock`` (e.g. a ManualClock) and only some
     context ``modules`` when given."""
-    broker = InProcessBroker() if os.environ.get("SHOP_TEST_BROKER") == "inprocess" else None
-    shop = Shop(settings, broker=broker, modules=modules, clock=clock or utc_now)
-    config = uvicorn.Config(create_app(shop), host=settings.host, port=settings.port,
-                            log_level="warning", lifespan="on")
-    base = f"http://{settings.host}:{settings.port}"
-    async with served(config), httpx.AsyncClient(base_url=base, timeout=30) as client:
-        yield ShopServer(shop, base, client, settings.data / "mail")
+    for attempt in range(1, STARTS + 1):
+        broker = InProcessBroker() if os.environ.get("SHOP_TEST_BROKER") == "inprocess" else None
+        shop = Shop(settings, broker=broker, modules=modules, clock=clock or utc_now)
+        config = uvicorn.Config(create_app(shop), host=settings.host, port=settings.port,
+                                log_level="warning", lifespan="on")
+        serving = contextlib.AsyncExitStack()
+        try:
+            await serving.enter_async_context(served(config))
+        except ServerNotStarted:
+            # A port free when chosen was taken meanwhile (by the other worker, say).
+            await serving.aclose()
+            if attempt == STARTS:
+                raise
+            settings = replace(settings, port=free_port(), smtp_port=free_port())
+            continue
+        base = f"http://{settings.host}:{settings.port}"
+        async with serving, httpx.AsyncClient(base_url=base, timeout=30) as client:
+            yield ShopServer(shop, base, client, settings.data / "mail")
+        return
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -67,3 +67,21 @@ def test_a_busy_mail_sink_port_is_one_line_naming_shop_smtp_port(
     assert line.startswith(f"shop cannot start: the local mail sink cannot listen on "
                            f"127.0.0.1:{busy_port}")
     assert "set SHOP_SMTP_PORT to a free port, or SHOP_MAIL_SINK=off" in line
+
+
+async def test_the_test_kit_starts_its_shop_again_when_a_chosen_port_was_taken(
+        tmp_path: Path) -> None:
+    # Free ports are chosen before they are bound: the other worker may take one meanwhile.
+    from invariant.config import Settings
+    from tests.shop.conftest import serve, shop_settings
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = shop_settings(tmp_path, Settings(store="sqlite",
+                                                    sqlite_path=tmp_path / "s.db"),
+                                 smtp_port=port)
+        async with serve(settings) as running:
+            assert (await running.client.get("/health")).status_code == 200
+            assert running.shop.settings.smtp_port != port

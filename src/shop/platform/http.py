@@ -95,12 +95,22 @@ class ServerNotStarted(RuntimeError):
     """uvicorn stopped before it started serving (its log says why)."""
 
 
+async def _serving(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        # uvicorn says it could not start (a port taken, a failing lifespan) by sys.exit;
+        # left to leave the task, asyncio would raise it out of the whole event loop.
+        raise ServerNotStarted(f"the server could not start (status {exc.code}); its log "
+                               "says why") from None
+
+
 @asynccontextmanager
 async def served(config: uvicorn.Config) -> AsyncIterator[None]:
     """Serve ``config``'s app on the running event loop while the block runs (entered once
     the server has started)."""
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(_serving(server))
     try:
         while not server.started:
             if task.done():
