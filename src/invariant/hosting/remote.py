@@ -18,7 +18,6 @@ events from the log and dispatches its commands on the bus, as before.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,8 +27,7 @@ from invariant.application.bus import CommandBus
 from invariant.application.messages import Command
 from invariant.clock import utc_now
 from invariant.domain.errors import InvariantError, ValidationError
-from invariant.messaging import deadletters
-from invariant.messaging.consumer import HANDLED, Consumer
+from invariant.messaging.consumer import HANDLED, Consumer, external
 from invariant.messaging.errors import MessagingError, PermanentMessageError
 from invariant.messaging.port import Broker, Message
 from invariant.processes import ProcessManager, ProcessRunner
@@ -62,7 +60,9 @@ class CommandSender:
 
 
 class CommandReceiver(Consumer):
-    """Dispatches the commands other services send this one on its bus."""
+    """Dispatches the commands other services send this one on its bus. The bus handles a
+    command id once, so this is an :func:`~invariant.messaging.consumer.external` handler:
+    retried, parked and replayed as any other."""
 
     def __init__(self, name: str, database: ReadModelDatabase, bus: CommandBus,
                  commands: Iterable[type[Command[Any]]], *,
@@ -70,24 +70,11 @@ class CommandReceiver(Consumer):
         accepted = list(commands)
         self.codec = CommandCodec(accepted)
         self.bus = bus
-        super().__init__(name, database, _not_in_a_transaction, backoff=backoff,
-                         types={command_type(c) for c in accepted})
+        super().__init__(name, database,
+                         external(self._dispatch, {command_type(c) for c in accepted}),
+                         backoff=backoff)
 
-    async def _handle(self, message: Message) -> str:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self._dispatch(message)
-                return HANDLED
-            except (PermanentMessageError, ValidationError) as exc:
-                return await self._park(message, exc, attempt)
-            except Exception as exc:
-                if attempt >= self.backoff.attempts:
-                    return await self._park(message, exc, attempt)
-                await asyncio.sleep(self.backoff.delay(attempt))
-
-    async def _dispatch(self, message: Message) -> None:
+    async def _dispatch(self, message: Message) -> bool:
         try:
             command = self.codec.decode(message.message_type.removeprefix(COMMAND_PREFIX),
                                         message.data)
@@ -95,17 +82,11 @@ class CommandReceiver(Consumer):
             raise PermanentMessageError(
                 f"{message.message_type} {message.message_id} cannot be read as a command "
                 f"this service takes: {exc}") from exc
-        await self.bus.dispatch(command, metadata=_metadata(message.metadata))
-
-    async def replay(self, letter_id: int) -> None:
-        """Dispatch a parked command again; on success it leaves the dead-letter store."""
-        letter = await self.database.run(lambda conn: deadletters.get(conn, letter_id),
-                                         write=False)
-        if letter is None or letter.consumer != self.name:
-            raise MessagingError(f"no dead letter {letter_id} for consumer {self.name!r}: "
-                                 "see `invariant deadletters list`")
-        await self._dispatch(letter.message)
-        await self.database.run(lambda conn: deadletters.remove(conn, letter_id))
+        try:
+            await self.bus.dispatch(command, metadata=_metadata(message.metadata))
+        except ValidationError as exc:  # a malformed command is refused, never retried
+            raise PermanentMessageError(str(exc)) from exc
+        return True  # a repeat is handled by the bus too: it gets the first outcome
 
 
 class ProcessFeed(Consumer):
@@ -138,10 +119,6 @@ class ProcessFeed(Consumer):
         if outcome == HANDLED:
             self.runner.nudge()  # its commands wait to be dispatched
         return outcome
-
-
-def _not_in_a_transaction(conn: Connection, message: Message) -> None:
-    raise MessagingError("a command is dispatched on the bus, not in a consumer's transaction")
 
 
 def _metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
