@@ -101,15 +101,21 @@ class ProcessRunner:
                                             forward=forward)
         self._positions = {m.kind: 0 for m in managers}
         self._nudged = asyncio.Event()
+        # Which of each manager's types this log holds is fixed: sorted out once, not per
+        # catch-up and per wait.
+        self._logged = {m.kind: [t for t in m.handles if self.local_events is None
+                                 or t.event_type in self.local_events] for m in managers}
+        self._logged_names = {kind: [t.event_type for t in types]
+                              for kind, types in self._logged.items()}
+        self._hears_others = any(self.remote(m) for m in managers)
 
     def logged(self, manager: ProcessManager) -> list[type[DomainEvent]]:
         """The event types of ``manager`` that this host's log holds."""
-        return [t for t in manager.handles
-                if self.local_events is None or t.event_type in self.local_events]
+        return self._logged[manager.kind]
 
     def remote(self, manager: ProcessManager) -> list[type[DomainEvent]]:
         """The event types of ``manager`` stored by other services (see :meth:`decide`)."""
-        logged = set(self.logged(manager))
+        logged = set(self._logged[manager.kind])
         return [t for t in manager.handles if t not in logged]
 
     def decide(self, conn: Connection, kind: str, event: DomainEvent) -> None:
@@ -145,7 +151,7 @@ class ProcessRunner:
 
     async def catch_up(self, manager: ProcessManager) -> int:
         """Handle the manager's events after its checkpoint; returns how many."""
-        types = [t.event_type for t in self.logged(manager)]
+        types = self._logged_names[manager.kind]
         if not types:
             return 0
         kind = manager.kind
@@ -196,7 +202,7 @@ class ProcessRunner:
         """Until a commit to the log, a nudge, or ``timeout``."""
         commit = self.store.storage.wait_for_commit(min(self._positions.values(), default=0),
                                                     timeout)
-        if not any(self.remote(m) for m in self.managers.values()):
+        if not self._hears_others:
             await commit  # nothing but the log wakes it
             return
         waits = [asyncio.create_task(commit), asyncio.create_task(self._nudged.wait())]
