@@ -44,6 +44,8 @@ PREFIX = "INVARIANT_"
 STORES = ("sqlite", "postgres", "memory")
 BROKERS = ("sql", "inprocess", "nats", "rabbitmq", "redis", "kafka")
 _SERVERLESS = ("sql", "inprocess")
+NETWORK_BROKERS = tuple(b for b in BROKERS if b not in _SERVERLESS)
+"""The brokers on a server of their own, which several processes (services) share."""
 JOB_BACKENDS = ("database", "nats")
 BROKER_SCHEMES: dict[str, tuple[str, ...]] = {
     "nats": ("nats", "tls"), "rabbitmq": ("amqp", "amqps"), "redis": ("redis", "rediss"),
@@ -170,7 +172,7 @@ def check_broker(settings: Settings) -> None:
             raise ConfigurationError(
                 f"{PREFIX}BROKER={broker} lives in {where} and takes no "
                 f"URL: unset {PREFIX}BROKER_URL, or set {PREFIX}BROKER to the server's broker "
-                f"({', '.join(b for b in BROKERS if b not in _SERVERLESS)})")
+                f"({', '.join(NETWORK_BROKERS)})")
     elif url is None:
         raise ConfigurationError(
             f"{PREFIX}BROKER={broker} needs {PREFIX}BROKER_URL, e.g. {BROKER_EXAMPLES[broker]}")

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from invariant.config import NETWORK_BROKERS
 from invariant.domain.errors import ConfigurationError
 from invariant.hosting import Module
 from invariant.http import Replicas
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 
 CALLS = CallPolicy(timeout=5.0, failures_to_open=5, open_for=5.0, max_concurrent=64)
 """How a service calls another: a lookup answers within seconds or the breaker opens."""
-
-NETWORK_BROKERS = ("nats", "rabbitmq", "redis", "kafka")
 
 
 def contexts_of(spec: str) -> list[str]:
