@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from invariant.config import redact
 from shop.platform.contexts import CONTEXTS
 from shop.platform.ownership import Ownership, ownership, service_dsn
 from shop.platform.registry import setting
@@ -136,9 +135,3 @@ class Plan:
     def gateway_environment(self) -> dict[str, str]:
         return {**self.shared(), "SHOP_PORT": str(self.gateway_port),
                 "SHOP_DATA": str(self.data / "gateway")}
-
-    def describe(self, service: Service) -> str:
-        """One line for an operator: where it answers and what it runs on."""
-        env = self.store(service.context)
-        return (f"{service.name:<16} {self.url(service):<24} schema "
-                f"{env['INVARIANT_POSTGRES_SCHEMA']} as {redact(env['INVARIANT_POSTGRES_DSN'])}")

@@ -190,4 +190,4 @@ def check_plan(plan: Plan) -> None:
     twice = sorted({p for p in ports if ports.count(p) > 1})
     if twice:
         raise ConfigurationError(f"port(s) {', '.join(map(str, twice))} given to two "
-                                 "processes; set SHOP_PORT and SHOP_SERVICES_PORT apart")
+                                 "processes; set SHOP_PORT, SHOP_SMTP_PORT and --first-port apart")
