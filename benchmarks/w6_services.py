@@ -26,10 +26,8 @@ import asyncio
 import contextlib
 import json
 import os
-import random
 import secrets
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -53,6 +51,7 @@ from benchmarks.w6_shop import (
     stop,
 )
 from shop.deployment.plan import Plan
+from shop.deployment.ports import free_run
 from shop.deployment.removal import remove
 
 REDIS_URL = os.environ.get("INVARIANT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -94,36 +93,11 @@ def plan_for(dsn: str, nats_url: str, data: Path, *, redis_url: str = REDIS_URL,
 
 
 def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports nothing listens on now, below the kernel's
-    ephemeral range (where the set's own outgoing connections, and everyone else's, take
-    ports that a service would then find in use)."""
-    low, high = _ephemeral_range()
-    start, stop = (1024, low) if low - 1024 > 2000 else (high + 1, 65535)
-    for _ in range(200):
-        first = random.randrange(start, stop - count)
-        if _bindable(range(first, first + count)):
-            return first
-    raise ShopFailed(f"found no {count} consecutive free ports between {start} and {stop}")
-
-
-def _ephemeral_range() -> tuple[int, int]:
+    """The first of ``count`` consecutive free ports (see :mod:`shop.deployment.ports`)."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999  # Linux's default
-
-
-def _bindable(ports: range) -> bool:
-    """Every port of ``ports`` could be bound now (all held at once while trying)."""
-    with contextlib.ExitStack() as held:
-        for port in ports:
-            s = held.enter_context(socket.socket())
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
+        return free_run(count)
+    except OSError as exc:
+        raise ShopFailed(str(exc)) from exc
 
 
 def plan_to_json(plan: Plan) -> str:

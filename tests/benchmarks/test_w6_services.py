@@ -10,13 +10,13 @@ from benchmarks.w6 import parse_args
 from benchmarks.w6_services import (
     POOL,
     ServicesSet,
-    _ephemeral_range,
     crash_in,
     plan_for,
     plan_from_json,
     plan_to_json,
     retried,
 )
+from shop.deployment.ports import ephemeral_range
 from shop.deployment.supervisor import check_plan
 
 DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -34,7 +34,7 @@ def test_each_run_gets_a_set_of_its_own(tmp_path: Path) -> None:
     assert one.prefix.startswith("w6") and one.channel.startswith("w6")
     assert one.redis_prefix != other.redis_prefix
     check_plan(one)  # no port given twice
-    low, _ = _ephemeral_range()
+    low, _ = ephemeral_range()
     assert all(p < low for p in (one.gateway_port, one.smtp_port,
                                  *(s.port for s in one.services)))
     assert len(one.services) >= 12  # ordering and notifications twice

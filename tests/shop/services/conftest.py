@@ -4,7 +4,6 @@ this run), ordering and notifications twice, the gateway in front. One set per m
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from shop.deployment.plan import Plan
+from shop.deployment.ports import free_run
 from shop.deployment.removal import remove
 from shop.deployment.supervisor import GATEWAY, Supervisor
 from tests.conftest import POSTGRES_DSN, require_server
@@ -35,26 +35,6 @@ class Running:
     @property
     def plan(self) -> Plan:
         return self.supervisor.plan
-
-
-def _free_run_of_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            first = int(s.getsockname()[1])
-        if first + count < 65000 and all(_free(first + i) for i in range(count)):
-            return first
-    raise RuntimeError("no run of free ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 async def _reachable() -> None:
@@ -79,8 +59,8 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
     run = uuid.uuid4().hex[:8]
     plan = Plan(admin_dsn=POSTGRES_DSN, broker_url=NATS_URL, channel=f"svc{run}",
                 data=tmp_path_factory.mktemp("services"), secret=SECRET,
-                admin_password=ADMIN_PASSWORD, gateway_port=_free_run_of_ports(1),
-                smtp_port=_free_run_of_ports(1), first_port=_free_run_of_ports(13),
+                admin_password=ADMIN_PASSWORD, gateway_port=free_run(1),
+                smtp_port=free_run(1), first_port=free_run(13),
                 prefix=f"t{run}_", redis_url=REDIS_URL, passed_on=SETTINGS,
                 pool=2)  # beside the rest of the suite on one server's max_connections
     try:
