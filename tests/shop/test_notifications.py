@@ -9,10 +9,10 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from email import policy
 from email.errors import HeaderParseError
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 
 import orjson

@@ -11,7 +11,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
+from email.message import Message as MimeMessage
 from email.mime.text import MIMEText
 from email.utils import make_msgid
 from pathlib import Path
@@ -85,7 +86,7 @@ class SmtpMailer:
         await traced("smtp send", self._deliver(mime(email)),
                      {"server.address": self.host, "server.port": self.port}, kind="client")
 
-    async def _deliver(self, message: Message) -> None:
+    async def _deliver(self, message: MimeMessage) -> None:
         while self._idle:
             client = self._idle.pop()
             try:
@@ -119,7 +120,7 @@ class SmtpMailer:
             await _quit(client)
 
 
-def mime(email: Email) -> Message:
+def mime(email: Email) -> MimeMessage:
     """``email`` as a MIME message.
 
     Built with the email package's legacy API: the modern ``EmailMessage`` parses each
