@@ -20,7 +20,17 @@ from typing import Any
 
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import Column, Connection, MetaData, String, Table, insert, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 
 from invariant.domain.errors import ConfigurationError
 from invariant.files import private_directory, private_file
@@ -42,6 +52,13 @@ recipients = Table(
 )
 
 
+_CHANGE = update(recipients).where(recipients.c.user_id == bindparam("user")).values(
+    email=bindparam("address"))
+_ADD = insert(recipients).values(user_id=bindparam("user"), email=bindparam("address"))
+_EMAIL_OF = select(recipients.c.email).where(recipients.c.user_id == bindparam("user"))
+"""Built once: the consumer runs them for every message."""
+
+
 class SqlRecipients:
     """Recipients in the consumer's transaction."""
 
@@ -49,14 +66,12 @@ class SqlRecipients:
         self.conn = conn
 
     def remember(self, user_id: str, email: str) -> None:
-        done = self.conn.execute(update(recipients).where(recipients.c.user_id == user_id)
-                                 .values(email=email))
-        if done.rowcount == 0:
-            self.conn.execute(insert(recipients).values(user_id=user_id, email=email))
+        row = {"user": user_id, "address": email}
+        if self.conn.execute(_CHANGE, row).rowcount == 0:
+            self.conn.execute(_ADD, row)
 
     def email_of(self, user_id: str) -> str | None:
-        found = self.conn.execute(select(recipients.c.email)
-                                  .where(recipients.c.user_id == user_id)).scalar()
+        found = self.conn.execute(_EMAIL_OF, {"user": user_id}).scalar()
         return None if found is None else str(found)
 
 
