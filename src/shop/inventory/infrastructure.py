@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BindParameter,
     Column,
     Connection,
     Integer,
@@ -35,7 +36,8 @@ class StockLevels(Projection):
             Column("reserved", Integer, nullable=False),
         )
         # the statements of apply, built once per table (its name has the version)
-        levels, product = self.levels.c, bindparam("product")
+        levels = self.levels.c
+        product: BindParameter[str] = bindparam("product")
         self._find = select(levels.product_id).where(levels.product_id == product)
         self._add = self.levels.insert().values(product_id=product, on_hand=0, reserved=0)
         changed = update(self.levels).where(levels.product_id == product)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     Column,
     Connection,
     Integer,
@@ -83,7 +84,8 @@ class CustomerOrders(Projection):
 
         # the statements of apply, built once per table (its name has the version)
         orders, lines = self.orders.c, self.lines.c
-        order, product = bindparam("order"), bindparam("product")
+        order: BindParameter[str] = bindparam("order")
+        product: BindParameter[str] = bindparam("product")
         self._start = self.orders.insert()
         self._add_line = self.lines.insert()
         self._change_quantity = update(self.lines).where(
