@@ -8,11 +8,18 @@ that an application answers "busy, retry later" instead of growing a backlog it 
 finish. Measuring costs a few counting reads: the sum is remembered for ``interval``
 seconds (1) and measured again in the background after that; a sum older than
 ``max_age`` (5 s, after an idle spell) is measured again before it is used.
+
+Intake may also *wait* for the workers instead of refusing at once: :meth:`Backlog.settle`
+holds its caller while the backlog is over the bound, measuring it again every ``pace``
+seconds (one measure shared by every waiting caller), and lets it go as soon as the sum is
+back under the bound. Holding a request slows a client down to the pace the workers keep,
+without an error it must handle; a client held too long is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -25,17 +32,21 @@ class Backlog:
     """The items waiting in ``measures`` (by worker name), against ``limit``."""
 
     def __init__(self, measures: Mapping[str, Measure], *, limit: int,
-                 interval: float = 1.0, max_age: float = 5.0) -> None:
+                 interval: float = 1.0, max_age: float = 5.0, pace: float = 0.05) -> None:
         if limit < 0:
             raise ConfigurationError(f"a backlog limit is 0 or more items, got {limit}")
+        if pace <= 0:
+            raise ConfigurationError(f"a backlog's pace is more than 0 seconds, got {pace}")
         self.measures = dict(measures)
         self.limit = limit
         self.interval = interval
         self.max_age = max_age
+        self.pace = pace
         self.waiting: dict[str, int] = {}
         """The last measure of each worker's backlog."""
         self._measured_at: float | None = None
         self._measuring: asyncio.Task[None] | None = None
+        self._pacing: asyncio.Task[None] | None = None
 
     @property
     def total(self) -> int:
@@ -44,12 +55,36 @@ class Backlog:
 
     async def over(self) -> bool:
         """True when more than ``limit`` items wait (a recent measure, see the module)."""
-        age = None if self._measured_at is None else time.monotonic() - self._measured_at
-        if age is None or age >= self.max_age:
-            await self.measure()
-        elif age >= self.interval and (self._measuring is None or self._measuring.done()):
+        age = math.inf if self._measured_at is None else time.monotonic() - self._measured_at
+        if age >= min(self.interval, self.max_age) and (
+                self._measuring is None or self._measuring.done()):
             self._measuring = asyncio.create_task(self.measure())
+        if age >= self.max_age and self._measuring is not None:
+            await asyncio.shield(self._measuring)  # every caller meanwhile waits for it
         return self.total > self.limit
+
+    async def settle(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until no more than ``limit`` items wait, ``timeout`` seconds at most; True
+        when that is so (at once when it already is), False when the time ran out."""
+        if not await self.over():
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if self._pacing is None or self._pacing.done():
+                self._pacing = asyncio.create_task(self._measure_after(self.pace))
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await asyncio.shield(self._pacing)  # a caller giving up keeps the
+            except TimeoutError:                        # others' measure running
+                return self.total <= self.limit
+            if self.total <= self.limit:
+                return True
+        return False
+
+    async def _measure_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.measure()
 
     async def measure(self) -> None:
         """Measure every worker's backlog now."""

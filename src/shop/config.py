@@ -26,7 +26,12 @@ broker keep invariant's own ``INVARIANT_*`` settings).
                                 shop is not ready (30)
 ``SHOP_BACKLOG_LIMIT``          items of background work (outbox rows, events and commands
                                 for fulfilment, deliveries, due jobs) over which requests
-                                that bring work are answered 503 with ``Retry-After`` (5000)
+                                that bring work are held, then answered 503 with
+                                ``Retry-After`` (100: about a second of shop's work on
+                                one core; see docs/explanation/pipeline.md)
+``SHOP_BACKLOG_WAIT``           seconds such a request is held for the backlog to come
+                                back under the limit before it is refused (5; 0: refused
+                                at once)
 ``SHOP_METRICS_TOKEN``          a bearer token that may scrape ``/metrics`` (and nothing
                                 else), at least 32 characters, for Prometheus (admins'
                                 access tokens expire); unset: admins only
@@ -61,7 +66,7 @@ N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
           "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY", "READY_MAX_LAG", "BACKLOG_LIMIT",
-          "METRICS_TOKEN", "ANALYTICS_REDIS_URL", "ANALYTICS_REDIS_PREFIX"}
+          "BACKLOG_WAIT", "METRICS_TOKEN", "ANALYTICS_REDIS_URL", "ANALYTICS_REDIS_PREFIX"}
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,8 @@ class ShopSettings:
     sample_catalog: bool = True
     max_body: int = 64 * 1024
     ready_max_lag: float = 30.0
-    backlog_limit: int = 5000
+    backlog_limit: int = 100
+    backlog_wait: float = 5.0
     metrics_token: str = ""
     analytics_redis_url: str = ""
     """Where analytics keeps its report in Redis ("": in the read-model database)."""
@@ -121,7 +127,8 @@ class ShopSettings:
             sample_catalog=_switch(env, "SAMPLE_CATALOG", True),
             max_body=_number(env, "MAX_BODY", 64 * 1024, int, low=1),
             ready_max_lag=_number(env, "READY_MAX_LAG", 30.0, float, low=0.1),
-            backlog_limit=_number(env, "BACKLOG_LIMIT", 5000, int, low=0),
+            backlog_limit=_number(env, "BACKLOG_LIMIT", 100, int, low=0),
+            backlog_wait=_number(env, "BACKLOG_WAIT", 5.0, float, low=0),
             metrics_token=env.get(f"{PREFIX}METRICS_TOKEN", "").strip(),
             analytics_redis_url=_redis_url(env, "ANALYTICS_REDIS_URL"),
             analytics_redis_prefix=env.get(f"{PREFIX}ANALYTICS_REDIS_PREFIX",

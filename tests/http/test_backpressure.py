@@ -83,3 +83,59 @@ def test_a_negative_bound_or_a_retry_after_under_a_second_is_refused() -> None:
         Backlog({"none": nothing}, limit=-1)
     with pytest.raises(ConfigurationError, match="at least 1 second"):
         Backpressure(FastAPI(), Backlog({"none": nothing}, limit=0), retry_after=0)
+    with pytest.raises(ConfigurationError, match="0 seconds or more"):
+        Backpressure(FastAPI(), Backlog({"none": nothing}, limit=0), wait=-1)
+    with pytest.raises(ConfigurationError, match="more than 0 seconds"):
+        Backlog({"none": nothing}, limit=0, pace=0)
+
+
+async def test_held_requests_go_through_once_the_workers_drained_the_backlog(
+    tmp_path: Path
+) -> None:
+    """With ``wait``, intake over the bound is held, not refused, until the workers caught
+    up; however many requests are held, they share one measure per ``pace``."""
+    import asyncio
+    import time
+
+    waiting = {"items": 8}
+    measured = 0
+
+    async def work() -> int:
+        nonlocal measured
+        measured += 1
+        return waiting["items"]
+
+    backlog = Backlog({"work": work}, limit=5, pace=0.02)
+    app = _app(backlog)
+    app.user_middleware[0].kwargs["wait"] = 30.0
+    app.middleware_stack = None  # built again with the wait
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        began = time.monotonic()
+        held = [asyncio.create_task(client.post("/orders")) for _ in range(20)]
+        await asyncio.sleep(0.3)
+        assert not any(task.done() for task in held)  # over the bound: held, not refused
+        assert (await client.get("/orders")).status_code == 200  # reads are not held
+        waiting["items"] = 5  # the workers caught up
+        answers = await asyncio.gather(*held)
+        elapsed = time.monotonic() - began
+    assert [a.status_code for a in answers] == [202] * 20
+    backpressure = app.middleware_stack
+    while not isinstance(backpressure, Backpressure):
+        backpressure = backpressure.app  # type: ignore[attr-defined]
+    assert backpressure.held == 20
+    assert measured <= elapsed / 0.02 + 2  # one measure per pace, not one per request
+
+
+async def test_a_request_held_longer_than_the_wait_is_refused() -> None:
+    async def stuck() -> int:
+        return 8
+
+    app = _app(Backlog({"stuck": stuck}, limit=5, pace=0.02))
+    app.user_middleware[0].kwargs["wait"] = 0.2
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        refused = await client.post("/orders")
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "2"
+    assert refused.json()["waiting"] == 8

@@ -26,6 +26,8 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     ({"SHOP_COLOUR": "blue"}, "unknown setting(s) SHOP_COLOUR"),
     ({"SHOP_MAX_BODY": "64k"}, "SHOP_MAX_BODY must be a whole number, got '64k'"),
     ({"SHOP_MAX_BODY": "0"}, "SHOP_MAX_BODY=0 is out of range"),
+    ({"SHOP_BACKLOG_WAIT": "-1"}, "SHOP_BACKLOG_WAIT=-1 is out of range"),
+    ({"SHOP_BACKLOG_WAIT": "soon"}, "SHOP_BACKLOG_WAIT must be a number, got 'soon'"),
     ({"INVARIANT_STORE": "postgres"}, "INVARIANT_STORE=postgres needs INVARIANT_POSTGRES_DSN"),
     ({"SHOP_ANALYTICS_REDIS_URL": "localhost:6379"},
      "SHOP_ANALYTICS_REDIS_URL must start with redis://, rediss:// or unix:// (got no scheme)"),

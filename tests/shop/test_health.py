@@ -180,15 +180,16 @@ async def test_the_backlog_intake_respects_counts_every_worker_and_is_documented
     from shop.platform.backpressure import shop_backlog
     from shop.platform.http import create_app
 
-    async with serve(shop_settings(tmp_path, backend, backlog_limit=0)) as server:
+    async with serve(shop_settings(tmp_path, backend, backlog_limit=0,
+                                   backlog_wait=0.5)) as server:
         backlog = shop_backlog(server.shop)
         assert backlog.limit == 0
         await backlog.measure()
         assert set(backlog.waiting) >= {"outbox", "processes", "jobs"}
         assert all(count >= 0 for count in backlog.waiting.values())
         app = create_app(server.shop, manage=False)
-        assert [m.kwargs["exempt"] for m in app.user_middleware
-                if m.cls is Backpressure] == [("/admin/", "/console")]
+        assert [(m.kwargs["exempt"], m.kwargs["wait"]) for m in app.user_middleware
+                if m.cls is Backpressure] == [(("/admin/", "/console"), 0.5)]
         spec = (await server.client.get("/openapi.json")).json()
         placing = spec["paths"]["/orders/{order_id}/place"]["post"]
         assert "Retry-After" in placing["responses"]["503"]["description"]

@@ -9,12 +9,16 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.errors import HeaderParseError
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtplib.email import flatten_message
 from sqlalchemy import Connection, MetaData, insert
 
 from invariant.config import Settings
@@ -24,6 +28,7 @@ from invariant.sql.outbox_table import outbox_table
 from shop.identity import wiring as identity
 from shop.identity.published import CodeSeal
 from shop.notifications import wiring as notifications
+from shop.notifications.domain import Email
 from shop.notifications.wiring import CONSUMER
 from tests.shop.conftest import SECRET, ShopServer, eventually, free_port, serve, shop_settings
 from tests.shop.shopping import place, settled
@@ -183,3 +188,30 @@ async def test_the_mailer_keeps_its_connection_between_emails_and_replaces_a_clo
     finally:
         await mailer.close()
     assert len(list(mailbox.glob("*.eml"))) == 7
+
+
+@pytest.mark.parametrize("email", [
+    Email("ada@example.com", "Order 1 received", "Thank you.\n"),
+    Email("ada@example.com", "Commande expédiée — merci", "Déjà en route ✓\n"),
+    Email("zoë@exämple.com", "Hello", "one\n"),  # an address that needs SMTPUTF8
+], ids=["ascii", "non-ascii text", "non-ascii address"])
+def test_an_email_reads_back_as_it_was_written(email: Email) -> None:
+    from shop.notifications.infrastructure import SENDER, mime
+
+    sent = flatten_message(mime(email), utf8=not email.to.isascii())
+    read = BytesParser(policy=policy.default).parsebytes(sent)
+    assert (read["From"], read["To"], read["Subject"]) == (SENDER, email.to, email.subject)
+    body = read.get_body(preferencelist=("plain",))
+    assert body is not None and body.get_content().replace("\r\n", "\n") == email.text
+    assert read["Message-ID"].endswith("@shop.local>")
+
+
+@pytest.mark.parametrize("email", [
+    Email("ada@example.com", "Hello\r\nBcc: eve@example.com", "one"),
+    Email("ada@example.com\nBcc: eve@example.com", "Hello", "one"),
+], ids=["subject", "address"])
+def test_a_header_cannot_smuggle_another_header_in(email: Email) -> None:
+    from shop.notifications.infrastructure import mime
+
+    with pytest.raises((HeaderParseError, ValueError)):
+        flatten_message(mime(email))

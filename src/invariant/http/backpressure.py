@@ -6,6 +6,11 @@ that brings work (``POST``, ``PUT``, ``PATCH``, ``DELETE``) while the
 ``Retry-After`` header and a problem+json body saying how much waits; reads, and paths
 under the ``exempt`` prefixes (an operator's), always pass. Once the workers have
 drained the backlog below the bound, the same request is accepted.
+
+With ``wait`` (seconds), such a request is first held, for ``wait`` seconds at most, until
+the backlog is back under its bound (:meth:`~invariant.backlog.Backlog.settle`), and then
+handled: intake slows to the pace the background work keeps, and only a request held
+that long is refused. Held requests do no work, so they cost the workers nothing.
 """
 
 from __future__ import annotations
@@ -26,19 +31,26 @@ class Backpressure:
     """ASGI middleware refusing work with 503 while ``backlog`` is over its bound."""
 
     def __init__(self, app: ASGIApp, backlog: Backlog, *, retry_after: int = 1,
-                 exempt: Sequence[str] = ()) -> None:
+                 exempt: Sequence[str] = (), wait: float = 0.0) -> None:
         if retry_after < 1:
             raise ConfigurationError(f"retry_after is at least 1 second, got {retry_after}")
+        if wait < 0:
+            raise ConfigurationError(f"wait is 0 seconds or more, got {wait}")
         self.app = app
         self.backlog = backlog
         self.retry_after = retry_after
         self.exempt = tuple(exempt)
+        self.wait = wait
+        self.held = 0
+        """Requests held until the backlog was back under its bound, then handled."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] in BRINGS_WORK
                 and not scope["path"].startswith(self.exempt) and await self.backlog.over()):
-            await self._busy()(scope, receive, send)
-            return
+            if not self.wait or not await self.backlog.settle(self.wait):
+                await self._busy()(scope, receive, send)
+                return
+            self.held += 1
         await self.app(scope, receive, send)
 
     def _busy(self) -> JSONResponse:

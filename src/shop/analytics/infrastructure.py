@@ -7,12 +7,24 @@ that SQL sums stay exact), and units per product (ordered, cancelled, shipped)."
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Executable,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    select,
+)
 
 from invariant.messaging.consumer import Handler
 from invariant.messaging.published_language import IntegrationEvent
 from invariant.projections import ReadModelDatabase
+from invariant.sql.database import dialect_insert
 from shop.analytics.application import (
     ProductUnits,
     Revenue,
@@ -50,25 +62,36 @@ products = Table(
 
 def _apply(conn: Connection, event: IntegrationEvent) -> None:
     counted = tally(event)
+    dialect = conn.dialect.name
     for name in counted.orders:
-        _add(conn, counters, "name", name, "value", 1, {"value": 0})
+        conn.execute(_adding(dialect, counters, "value"), {"key": name, "delta": 1})
     for column, product_id, quantity in counted.units:
-        _add(conn, products, "product_id", product_id, column, quantity,
-             {"ordered": 0, "cancelled": 0, "shipped": 0})
+        conn.execute(_adding(dialect, products, column), {"key": product_id, "delta": quantity})
     for column, currency, units in counted.money:
-        _add(conn, revenue, "currency", currency, column, units, {"charged": 0, "refunded": 0})
+        conn.execute(_adding(dialect, revenue, column), {"key": currency, "delta": units})
 
 
 consume = integration_consumer(_apply, *EVENTS)
 """The analytics consumer: one integration event into the counters."""
 
 
-def _add(conn: Connection, table: Table, key: str, keyed: str, column: str, delta: int,
-         blank: dict[str, int]) -> None:
-    where = table.c[key] == keyed
-    if conn.execute(select(table.c[key]).where(where)).first() is None:
-        conn.execute(table.insert().values({key: keyed, **blank}))
-    conn.execute(table.update().where(where).values({column: table.c[column] + delta}))
+_ADDING: dict[tuple[str, str, str], Executable] = {}
+
+
+def _adding(dialect: str, table: Table, column: str) -> Executable:
+    """``INSERT`` a row of zeros keyed ``:key`` with ``:delta`` in ``column``, or add
+    ``:delta`` to the row already there: one statement, built once per dialect, table and
+    column (building a statement costs more than SQLite runs it)."""
+    built = _ADDING.get((dialect, table.name, column))
+    if built is None:
+        key = table.primary_key.columns.values()[0]
+        row: dict[str, Any] = {c.name: 0 for c in table.columns if c is not key}
+        row[key.name] = bindparam("key")
+        row[column] = bindparam("delta")
+        insert = dialect_insert(dialect, table).values(row)
+        built = _ADDING[(dialect, table.name, column)] = insert.on_conflict_do_update(
+            index_elements=[key], set_={column: table.c[column] + insert.excluded[column]})
+    return built
 
 
 def report(conn: Connection) -> SalesReport:

@@ -22,7 +22,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Update,
+    bindparam,
     select,
+    update,
 )
 
 from invariant.messaging.published_language import IntegrationEvent
@@ -76,18 +79,37 @@ consume = integration_consumer(_apply, OrderPlaced, OrderCancelled, PaymentCharg
 """The billing consumer: applies one integration event to the invoices."""
 
 
+_INVOICE = select(invoices).where(invoices.c.order_id == bindparam("order"))
+_OPEN = invoices.insert()
+_CHANGES: dict[tuple[str, ...], Update] = {}
+"""Built once (per set of columns changed): building a statement per message cost more
+than SQLite takes to run it."""
+
+
+def _changing(columns: tuple[str, ...]) -> Update:
+    built = _CHANGES.get(columns)
+    if built is None:
+        built = _CHANGES[columns] = update(invoices).where(
+            invoices.c.order_id == bindparam("order")).values(
+            {name: bindparam(f"new_{name}") for name in columns})
+    return built
+
+
 def _update(conn: Connection, order_id: str, customer_id: str, at: datetime,
             **values: Any) -> None:
-    t = invoices
-    row = conn.execute(select(t).where(t.c.order_id == order_id)).first()
+    row = conn.execute(_INVOICE, {"order": order_id}).first()
     if row is None:
-        conn.execute(t.insert().values(order_id=order_id, customer_id=customer_id,
-                                       status="open", cancelled=False, lines="[]",
-                                       updated_at=at.isoformat()))
-        row = conn.execute(select(t).where(t.c.order_id == order_id)).one()
-    merged = {**row._mapping, **values}
-    conn.execute(t.update().where(t.c.order_id == order_id).values(
-        status=_status(merged), updated_at=at.isoformat(), **values))
+        opened = {"order_id": order_id, "customer_id": customer_id, "status": "open",
+                  "currency": None, "total": None, "paid": None, "refunded": None,
+                  "cancelled": False, "lines": "[]", "issued_at": None, "paid_at": None,
+                  "updated_at": at.isoformat()}
+        conn.execute(_OPEN, opened)
+        merged = {**opened, **values}
+    else:
+        merged = {**row._mapping, **values}
+    changes = {**values, "status": _status(merged), "updated_at": at.isoformat()}
+    conn.execute(_changing(tuple(sorted(changes))),
+                 {"order": order_id, **{f"new_{k}": v for k, v in changes.items()}})
 
 
 def _status(row: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     delete,
     insert,
     inspect,
@@ -194,6 +195,11 @@ class SqlAccountStore:
         return await self.database.run(lambda conn: work(SqlAccountSession(conn)))
 
 
+_ACCESS = select(accounts.c.role, accounts.c.token_version).where(
+    accounts.c.id == bindparam("user_id"))
+"""Built once: it runs on every request that carries a token."""
+
+
 class SqlAccountDirectory:
     """The accounts access tokens are checked against (shop's
     :class:`~shop.platform.auth.AccountDirectory`): one primary-key read per request, of
@@ -204,10 +210,8 @@ class SqlAccountDirectory:
         self._database = database
 
     async def access(self, user_id: str) -> AccountAccess | None:
-        query = select(accounts.c.role, accounts.c.token_version).where(
-            accounts.c.id == user_id)
-        row = await self._database().run(lambda conn: conn.execute(query).first(),
-                                         write=False)
+        row = await self._database().run(
+            lambda conn: conn.execute(_ACCESS, {"user_id": user_id}).first(), write=False)
         if row is None:
             return None
         return AccountAccess("admin" if row.role == "admin" else "customer", row.token_version)

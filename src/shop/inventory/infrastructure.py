@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select, update
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    select,
+    update,
+)
 
 from invariant.projections import Projection, ReadModelDatabase
 from invariant.store import EventEnvelope
@@ -24,23 +35,32 @@ class StockLevels(Projection):
             Column("on_hand", Integer, nullable=False),
             Column("reserved", Integer, nullable=False),
         )
+        # the statements of apply, built once per table (its name has the version)
+        levels = self.levels.c
+        product: BindParameter[str] = bindparam("product")
+        self._find = select(levels.product_id).where(levels.product_id == product)
+        self._add = self.levels.insert().values(product_id=product, on_hand=0, reserved=0)
+        changed = update(self.levels).where(levels.product_id == product)
+        self._set = changed.values(on_hand=bindparam("units"))
+        self._reserve = changed.values(reserved=levels.reserved + bindparam("units"))
+        self._release = changed.values(reserved=levels.reserved - bindparam("units"))
+        self._ship = changed.values(on_hand=levels.on_hand - bindparam("units"),
+                                    reserved=levels.reserved - bindparam("units"))
 
     def apply(self, envelope: EventEnvelope, conn: Connection) -> None:
-        t, event = self.levels, envelope.event
-        product = getattr(event, "product_id", "")
-        if conn.execute(select(t.c.product_id).where(t.c.product_id == product)).first() is None:
-            conn.execute(t.insert().values(product_id=product, on_hand=0, reserved=0))
-        row = update(t).where(t.c.product_id == product)
+        event = envelope.event
+        product = {"product": getattr(event, "product_id", "")}
+        if conn.execute(self._find, product).first() is None:
+            conn.execute(self._add, product)
         match event:
             case StockLevelSet(on_hand=on_hand):
-                conn.execute(row.values(on_hand=on_hand))
+                conn.execute(self._set, {**product, "units": on_hand})
             case UnitsAllocated(quantity=quantity):
-                conn.execute(row.values(reserved=t.c.reserved + quantity))
+                conn.execute(self._reserve, {**product, "units": quantity})
             case UnitsDeallocated(quantity=quantity):
-                conn.execute(row.values(reserved=t.c.reserved - quantity))
+                conn.execute(self._release, {**product, "units": quantity})
             case UnitsShipped(quantity=quantity):
-                conn.execute(row.values(on_hand=t.c.on_hand - quantity,
-                                        reserved=t.c.reserved - quantity))
+                conn.execute(self._ship, {**product, "units": quantity})
 
     def page(self, conn: Connection, offset: int, limit: int) -> tuple[list[StockLevel], int]:
         """Stocked products by id, and how many there are."""

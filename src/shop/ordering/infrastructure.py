@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     Column,
     Connection,
     Integer,
@@ -14,7 +15,11 @@ from sqlalchemy import (
     RowMapping,
     String,
     Table,
+    Update,
+    bindparam,
+    delete,
     select,
+    update,
 )
 
 from invariant.application import Aggregates
@@ -77,13 +82,28 @@ class CustomerOrders(Projection):
             Column("currency", String(3), nullable=False),
         )
 
+        # the statements of apply, built once per table (its name has the version)
+        orders, lines = self.orders.c, self.lines.c
+        order: BindParameter[str] = bindparam("order")
+        product: BindParameter[str] = bindparam("product")
+        self._start = self.orders.insert()
+        self._add_line = self.lines.insert()
+        self._change_quantity = update(self.lines).where(
+            lines.order_id == order, lines.product_id == product).values(
+            quantity=bindparam("units"))
+        self._remove_line = delete(self.lines).where(lines.order_id == order,
+                                                     lines.product_id == product)
+        self._lines_of = select(self.lines).where(lines.order_id == order)
+        self._order = orders.order_id == order
+        self._changes: dict[tuple[str, ...], Update] = {}
+
     def apply(self, envelope: EventEnvelope, conn: Connection) -> None:
         event = envelope.event
         if isinstance(event, OrderStarted):
-            conn.execute(self.orders.insert().values(
-                order_id=event.order_id, customer_id=event.customer_id, status=DRAFT,
-                items=0, total=None, currency=None, started_at=event.started_at.isoformat(),
-                position=envelope.position))
+            conn.execute(self._start, {
+                "order_id": event.order_id, "customer_id": event.customer_id,
+                "status": DRAFT, "items": 0, "total": None, "currency": None,
+                "started_at": event.started_at.isoformat(), "position": envelope.position})
             return
         status = _status(event)
         if status is not None:
@@ -93,24 +113,21 @@ class CustomerOrders(Projection):
         self._retotal(conn, getattr(event, "order_id", ""))
 
     def _change_lines(self, conn: Connection, event: DomainEvent) -> None:
-        t = self.lines
         match event:
             case ItemAdded(order_id=order_id, line=line):
-                conn.execute(t.insert().values(
-                    order_id=order_id, product_id=line.product_id, quantity=line.quantity,
-                    unit_price=str(line.unit_price.amount),
-                    currency=line.unit_price.currency.code))
+                conn.execute(self._add_line, {
+                    "order_id": order_id, "product_id": line.product_id,
+                    "quantity": line.quantity, "unit_price": str(line.unit_price.amount),
+                    "currency": line.unit_price.currency.code})
             case ItemQuantityChanged(order_id=order_id, product_id=product_id,
                                      quantity=quantity):
-                conn.execute(t.update().where(t.c.order_id == order_id,
-                                              t.c.product_id == product_id)
-                             .values(quantity=quantity))
+                conn.execute(self._change_quantity,
+                             {"order": order_id, "product": product_id, "units": quantity})
             case ItemRemoved(order_id=order_id, product_id=product_id):
-                conn.execute(t.delete().where(t.c.order_id == order_id,
-                                              t.c.product_id == product_id))
+                conn.execute(self._remove_line, {"order": order_id, "product": product_id})
 
     def _retotal(self, conn: Connection, order_id: str) -> None:
-        rows = conn.execute(select(self.lines).where(self.lines.c.order_id == order_id)).all()
+        rows = conn.execute(self._lines_of, {"order": order_id}).all()
         if not rows:
             self._set(conn, order_id, items=0, total=None, currency=None)
             return
@@ -122,8 +139,13 @@ class CustomerOrders(Projection):
 
     def _set(self, conn: Connection, order: DomainEvent | str, **values: object) -> None:
         order_id = order if isinstance(order, str) else getattr(order, "order_id", "")
-        conn.execute(self.orders.update().where(self.orders.c.order_id == order_id)
-                     .values(**values))
+        columns = tuple(sorted(values))
+        statement = self._changes.get(columns)
+        if statement is None:
+            statement = self._changes[columns] = update(self.orders).where(
+                self._order).values({c: bindparam(f"new_{c}") for c in columns})
+        conn.execute(statement, {"order": order_id,
+                                 **{f"new_{c}": v for c, v in values.items()}})
 
 
 def _status(event: DomainEvent) -> str | None:

@@ -46,8 +46,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
                          "(problem+json)"},
     422: {"description": "Invalid input or refused by a business rule (problem+json)"},
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
-    503: {"description": "Busy: more background work waits than SHOP_BACKLOG_LIMIT; "
-                         "see Retry-After (problem+json)"},
+    503: {"description": "Busy: more background work waited than SHOP_BACKLOG_LIMIT for "
+                         "SHOP_BACKLOG_WAIT seconds; see Retry-After (problem+json)"},
 }
 
 
@@ -76,7 +76,8 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     app.state.shop = shop
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=shop.settings.max_body)
-    app.add_middleware(Backpressure, backlog=shop_backlog(shop), exempt=EXEMPT)
+    app.add_middleware(Backpressure, backlog=shop_backlog(shop), exempt=EXEMPT,
+                       wait=shop.settings.backlog_wait)
     app.add_middleware(CorrelationIds)  # outermost: a refusal names its request too
     install_docs(app)
 

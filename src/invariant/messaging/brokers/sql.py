@@ -50,6 +50,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     exists,
     func,
@@ -110,12 +111,38 @@ def create(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+# The statements of the per-message paths, built once: building a Core statement (and its
+# cache key) per call costs more than SQLite takes to run it.
+_GROUPS = select(groups.c.name)
+_GROUP_TYPES = select(group_types.c.grp, group_types.c.message_type)
+_STORED = select(messages.c.message_id).where(
+    messages.c.message_id.in_(bindparam("ids", expanding=True)))
+_INSERT_MESSAGE = messages.insert()
+_IDS = select(messages.c.message_id, messages.c.id).where(
+    messages.c.message_id.in_(bindparam("ids", expanding=True)))
+_INSERT_DELIVERY = deliveries.insert()
+_VISIBLE = (select(deliveries.c.message, deliveries.c.deliveries)
+            .where(deliveries.c.grp == bindparam("grp"),
+                   deliveries.c.visible_at <= bindparam("now"))
+            .order_by(deliveries.c.message).limit(bindparam("n"))
+            .with_for_update(skip_locked=True))  # PostgreSQL; SQLite: the writer lock
+_NEXT_VISIBLE = select(func.min(deliveries.c.visible_at)).where(
+    deliveries.c.grp == bindparam("grp"))
+_CLAIM = update(deliveries).where(
+    deliveries.c.grp == bindparam("group"),
+    deliveries.c.message.in_(bindparam("rows", expanding=True))).values(
+    visible_at=bindparam("until"), deliveries=deliveries.c.deliveries + 1)
+_BODIES = select(messages.c.id, messages.c.body).where(
+    messages.c.id.in_(bindparam("rows", expanding=True)))
+_ACK = delete(deliveries).where(deliveries.c.grp == bindparam("group"),
+                                deliveries.c.message.in_(bindparam("rows", expanding=True)))
+
+
 def _readers(conn: Connection) -> dict[str, set[str] | None]:
     """Every declared group and the message types it reads (None: all)."""
     readers: dict[str, set[str] | None] = {
-        name: None for name in conn.execute(select(groups.c.name)).scalars()}
-    for group, message_type in conn.execute(select(group_types.c.grp,
-                                                   group_types.c.message_type)):
+        name: None for name in conn.execute(_GROUPS).scalars()}
+    for group, message_type in conn.execute(_GROUP_TYPES):
         if group in readers:
             types = readers[group]
             if types is None:
@@ -310,23 +337,21 @@ class SqlBroker:
         unique: dict[str, Message] = {}
         for m in batch:
             unique.setdefault(m.message_id, m)
-        stored = set(conn.execute(select(messages.c.message_id).where(
-            messages.c.message_id.in_(list(unique)))).scalars())
+        stored = set(conn.execute(_STORED, {"ids": list(unique)}).scalars())
         new = [m for key, m in unique.items() if key not in stored]
         if new:
             # one row at a time, in batch order: ids follow the publish order
-            conn.execute(messages.insert(), [
+            conn.execute(_INSERT_MESSAGE, [
                 {"message_id": m.message_id, "stream_id": m.stream_id, "body": m.encode(),
                  "published_at": now} for m in new])
             ids: dict[str, int] = {key: int(row_id) for key, row_id in conn.execute(
-                select(messages.c.message_id, messages.c.id).where(
-                    messages.c.message_id.in_([m.message_id for m in new])))}
+                _IDS, {"ids": [m.message_id for m in new]})}
             rows = [{"grp": g, "message": ids[m.message_id], "visible_at": 0,
                      "deliveries": 0}
                     for g, reads in _readers(conn).items() for m in new
                     if reads is None or m.message_type in reads]
             if rows:
-                conn.execute(deliveries.insert(), rows)
+                conn.execute(_INSERT_DELIVERY, rows)
         if prune:
             cutoff = now - int(self.dedupe_window * 1_000_000)
             conn.execute(delete(messages).where(
@@ -339,23 +364,15 @@ class SqlBroker:
         """Claimed (row, delivery count, body); else the seconds until a held row of the
         group becomes visible again (None: the group has none)."""
         now = self._now()
-        rows = conn.execute(
-            select(deliveries.c.message, deliveries.c.deliveries)
-            .where(deliveries.c.grp == group, deliveries.c.visible_at <= now)
-            .order_by(deliveries.c.message).limit(n)
-            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite: the writer lock
-        ).all()
+        rows = conn.execute(_VISIBLE, {"grp": group, "now": now, "n": n}).all()
         if not rows:
-            next_visible = conn.execute(select(func.min(deliveries.c.visible_at)).where(
-                deliveries.c.grp == group)).scalar()
+            next_visible = conn.execute(_NEXT_VISIBLE, {"grp": group}).scalar()
             return [], None if next_visible is None else (int(next_visible) - now) / 1e6
         ids = [int(r[0]) for r in rows]
-        conn.execute(update(deliveries).where(
-            deliveries.c.grp == group, deliveries.c.message.in_(ids)).values(
-            visible_at=now + int(self.visibility * 1_000_000),
-            deliveries=deliveries.c.deliveries + 1))
+        conn.execute(_CLAIM, {"group": group, "rows": ids,
+                              "until": now + int(self.visibility * 1_000_000)})
         bodies: dict[int, bytes] = {int(row_id): bytes(body) for row_id, body in conn.execute(
-            select(messages.c.id, messages.c.body).where(messages.c.id.in_(ids)))}
+            _BODIES, {"rows": ids})}
         return [(int(r[0]), int(r[1]) + 1, bodies[int(r[0])]) for r in rows], None
 
     async def _ack(self, group: str, row: int) -> None:
@@ -376,8 +393,7 @@ class SqlBroker:
 
         def work(conn: Connection) -> None:
             for group, rows in acks.rows.items():
-                conn.execute(delete(deliveries).where(deliveries.c.grp == group,
-                                                      deliveries.c.message.in_(rows)))
+                conn.execute(_ACK, {"group": group, "rows": rows})
 
         async def delete_them() -> None:
             try:
