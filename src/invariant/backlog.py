@@ -44,6 +44,8 @@ class Backlog:
         self.pace = pace
         self.waiting: dict[str, int] = {}
         """The last measure of each worker's backlog."""
+        self.failures: dict[str, str] = {}
+        """Why the last measure of a worker failed (none: every measure succeeded)."""
         self._measured_at: float | None = None
         self._measuring: asyncio.Task[None] | None = None
         self._pacing: asyncio.Task[None] | None = None
@@ -87,8 +89,21 @@ class Backlog:
         await self.measure()
 
     async def measure(self) -> None:
-        """Measure every worker's backlog now."""
+        """Measure every worker's backlog now. A worker whose measure fails (its broker is
+        unreachable) keeps its last count, and ``failures`` says why: an outage is for
+        the readiness probe to report, not a reason to answer intake with an error."""
         names = list(self.measures)
-        counts = await asyncio.gather(*(self.measures[name]() for name in names))
-        self.waiting = dict(zip(names, counts, strict=True))
+        counts = await asyncio.gather(*(self.measures[name]() for name in names),
+                                      return_exceptions=True)
+        waiting = dict(self.waiting)
+        for name, count in zip(names, counts, strict=True):
+            if isinstance(count, BaseException):
+                if not isinstance(count, Exception):
+                    raise count  # cancelled, or the process stopping
+                self.failures[name] = f"{type(count).__name__}: {count}"
+                waiting.setdefault(name, 0)
+            else:
+                self.failures.pop(name, None)
+                waiting[name] = count
+        self.waiting = waiting
         self._measured_at = time.monotonic()

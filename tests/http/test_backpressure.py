@@ -139,3 +139,27 @@ async def test_a_request_held_longer_than_the_wait_is_refused() -> None:
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "2"
     assert refused.json()["waiting"] == 8
+
+
+async def test_a_measure_that_fails_keeps_the_last_count_and_says_why() -> None:
+    counts = {"relay": 3}
+    broken = False
+
+    async def relay() -> int:
+        return counts["relay"]
+
+    async def broker() -> int:
+        if broken:
+            raise ConnectionError("nats is down")
+        return 4
+
+    backlog = Backlog({"relay": relay, "broker": broker}, limit=5)
+    await backlog.measure()
+    assert backlog.waiting == {"relay": 3, "broker": 4} and backlog.failures == {}
+    broken, counts["relay"] = True, 1
+    await backlog.measure()  # does not raise: intake is not answered with an error
+    assert backlog.waiting == {"relay": 1, "broker": 4}
+    assert backlog.failures == {"broker": "ConnectionError: nats is down"}
+    broken = False
+    await backlog.measure()
+    assert backlog.failures == {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import pytest
 
@@ -13,7 +13,7 @@ from invariant.messaging.brokers.kafka import KafkaBroker
 from invariant.messaging.brokers.nats import NatsBroker
 from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
 from invariant.messaging.brokers.redis_streams import RedisStreamsBroker
-from invariant.messaging.port import Broker, Delivery
+from invariant.messaging.port import Broker, CountsBacklog, Delivery
 from invariant.testing.broker_contract import (
     BrokerContract,
     BrokerFactory,
@@ -22,6 +22,16 @@ from invariant.testing.broker_contract import (
 )
 from tests.messaging.conftest import NATS_URL, RABBITMQ_URL, REDIS_URL, require_port
 from tests.messaging.kafka_server import KafkaServer, delete_topic
+
+
+async def eventually_equal(read: Callable[[], Awaitable[int]], expected: int) -> bool:
+    """True once ``read()`` gives ``expected`` (an acknowledgement reaches the server a
+    moment after ``ack`` returns), False after 5 s."""
+    for _ in range(100):
+        if await read() == expected:
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 class TestInProcessBroker(BrokerContract):
@@ -68,6 +78,22 @@ class TestNatsBroker(BrokerContract):
             assert isinstance(broker, NatsBroker)
             broker.drop_connection()
         return drop
+
+    async def test_the_backlog_is_what_the_groups_have_not_acknowledged(
+        self, broker: Broker
+    ) -> None:
+        assert isinstance(broker, CountsBacklog) and isinstance(broker, NatsBroker)
+        assert await broker.backlog() == 0  # no group declared here yet
+        await broker.declare("billing")
+        await broker.declare("emails")
+        await broker.publish([message(1), message(2), message(3)])
+        assert await broker.backlog() == 6  # three for each group
+        held = await broker.fetch("billing", max_messages=2, timeout=2)
+        assert len(held) == 2
+        assert await broker.backlog() == 6  # delivered, not acknowledged: still waiting
+        for delivery in held:
+            await delivery.ack()
+        assert await eventually_equal(broker.backlog, 4)
 
 
 class TestRabbitMQBroker(BrokerContract):

@@ -237,6 +237,24 @@ async def test_a_group_sees_only_what_is_published_after_it_is_declared(
     assert [d.message for d in await drain(broker, "early", 2)] == [before, after]
 
 
+async def test_the_backlog_counts_only_the_groups_this_broker_serves(reopen: Reopen) -> None:
+    """A group declared once and consumed no more (a retired consumer) keeps its
+    deliveries in the database; they are not work for this broker's consumers, so they
+    must not hold an application's intake for ever."""
+    database = reopen()
+    retired = SqlBroker(database)
+    await retired.declare("retired")
+    broker = SqlBroker(database)
+    assert await broker.backlog() == 0  # it serves no group yet
+    await broker.declare("billing")
+    await broker.publish([message(1), message(2), message(3)])
+    assert await broker.backlog() == 3
+    assert await retired.backlog() == 3  # its own group's
+    for delivery in await drain(broker, "billing", 3):
+        await delivery.ack()
+    assert await broker.backlog() == 0
+
+
 async def test_a_publish_wakes_a_waiting_fetch_without_polling(reopen: Reopen) -> None:
     database = reopen()
     runs = count_runs(database)

@@ -193,3 +193,26 @@ async def test_the_backlog_intake_respects_counts_every_worker_and_is_documented
         spec = (await server.client.get("/openapi.json")).json()
         placing = spec["paths"]["/orders/{order_id}/place"]["post"]
         assert "Retry-After" in placing["responses"]["503"]["description"]
+
+
+async def test_an_idle_shop_has_no_backlog_after_orders_so_intake_is_never_held_for_ever(
+    tmp_path: Path, backend: Settings
+) -> None:
+    """Every worker's count returns to 0 once the work is done: a count that stayed up
+    (events no worker will ever handle, a group nobody consumes) would hold intake for
+    good once it passed SHOP_BACKLOG_LIMIT."""
+    from shop.platform.backpressure import shop_backlog
+    from tests.shop.shopping import place, settled
+
+    async with serve(shop_settings(tmp_path, backend)) as server:
+        headers = await server.customer("idle@example.com")
+        for _ in range(3):
+            await settled(server, headers, await place(server, headers, ("mouse", 1)))
+        await server.mail("idle@example.com", "shipped")
+        backlog = shop_backlog(server.shop)
+
+        async def drained() -> bool | None:
+            await backlog.measure()
+            return True if backlog.total == 0 else None
+        await eventually(drained, what="every worker's backlog to be 0")
+        assert backlog.failures == {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -113,3 +113,13 @@ class Broker(Protocol):
                     ) -> list[Delivery]:
         """Up to ``max_messages`` deliveries for ``group``, waiting at most ``timeout``
         seconds for the first; an empty list when none came."""
+
+
+@runtime_checkable
+class CountsBacklog(Protocol):
+    """A broker that can say how many messages wait for the consumer groups it serves (the
+    SQL broker, NATS JetStream): :class:`~invariant.backlog.Backlog` counts them with the
+    other workers' work, so intake is held while consumers fall behind."""
+
+    async def backlog(self) -> int:
+        """Messages not yet acknowledged by the groups this broker serves."""

@@ -275,16 +275,17 @@ def register(conn: Connection, name: str) -> None:
         conn.execute(process_checkpoints.insert().values(name=name, position=0))
 
 
-def backlog(conn: Connection, names: Sequence[str]) -> tuple[int, int]:
-    """The lowest checkpoint of the managers ``names`` and the commands not dispatched
-    (those of processes parked for an operator left out: no worker will run them)."""
-    slowest = conn.execute(select(func.min(process_checkpoints.c.position)).where(
-        process_checkpoints.c.name.in_(names))).scalar()
+def backlog(conn: Connection, names: Sequence[str]) -> tuple[dict[str, int], int]:
+    """The checkpoints of the managers ``names`` and the commands not dispatched (those of
+    processes parked for an operator left out: no worker will run them)."""
+    checkpoints = {str(name): int(position) for name, position in conn.execute(
+        select(process_checkpoints.c.name, process_checkpoints.c.position).where(
+            process_checkpoints.c.name.in_(names)))}
     commands = conn.execute(select(func.count()).select_from(process_commands).where(
         process_commands.c.process_id.not_in(
             select(processes.c.id).where(processes.c.status == NEEDS_ATTENTION)))
     ).scalar_one()
-    return int(slowest or 0), int(commands)
+    return checkpoints, int(commands)
 
 
 def move_checkpoint(conn: Connection, name: str, position: int) -> None:

@@ -213,12 +213,19 @@ class ProcessRunner:
                 await stop_task(waiting)
 
     async def backlog(self) -> int:
-        """Work waiting for this runner: the events after the slowest manager's checkpoint
-        (every type, up to the head) and the commands not dispatched yet."""
+        """Work waiting for this runner: the events after the slowest manager's position
+        (every type, up to the head) and the commands not dispatched yet.
+
+        A manager's position is its checkpoint, or the head this runner last read up to
+        when that is further: the checkpoint moves only with the events a manager handles,
+        so the events of other types after its last one would otherwise count as waiting
+        for ever (and hold an application's intake that waits for its backlog)."""
         kinds = list(self.managers)
         head = await self.store.storage.head_position()
-        slowest, commands = await self.database.run(
+        checkpoints, commands = await self.database.run(
             lambda c: persistence.backlog(c, kinds), write=False)
+        slowest = min((max(checkpoints.get(kind, 0), self._positions[kind]) for kind in kinds),
+                      default=head)
         return max(head - slowest, 0) + commands
 
     async def _idle_timeout(self) -> float:

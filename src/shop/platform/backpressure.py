@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from invariant.backlog import Backlog, Measure
-from invariant.messaging.brokers.sql import SqlBroker
+from invariant.messaging.port import CountsBacklog
 
 if TYPE_CHECKING:
     from shop.platform.runtime import Shop
@@ -36,6 +36,6 @@ def shop_backlog(shop: Shop) -> Backlog:
         measures["processes"] = host.processes.backlog
     if host.jobs is not None:
         measures["jobs"] = host.jobs.backlog
-    if isinstance(host.broker, SqlBroker) and host.consumers:
+    if isinstance(host.broker, CountsBacklog) and host.consumers:
         measures["consumers"] = host.broker.backlog
     return Backlog(measures, limit=shop.settings.backlog_limit)

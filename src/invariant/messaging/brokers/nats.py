@@ -171,6 +171,19 @@ class NatsBroker:
             raise BrokerError(f"NATS fetch failed: {exc}") from exc
         return [_NatsDelivery(m) for m in msgs]
 
+    async def backlog(self) -> int:
+        """Messages the groups declared through this broker have not acknowledged yet
+        (pending delivery, or delivered and not acknowledged), asked of the server. NATS
+        delivers every type to every group, so the types a group skips count too."""
+        waiting = 0
+        for group, sub in list(self._subs.items()):
+            try:
+                info = await sub.consumer_info()
+            except ERRORS as exc:
+                raise BrokerError(f"cannot read NATS consumer {group!r}: {exc}") from exc
+            waiting += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return waiting
+
     def drop_connection(self) -> None:
         """Abort the client's socket (tests: the client must reconnect, losing nothing)."""
         abort_socket(self._nc)

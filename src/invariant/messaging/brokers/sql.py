@@ -324,10 +324,16 @@ class SqlBroker:
         ).scalar_one()), write=False)
 
     async def backlog(self) -> int:
-        """Deliveries not acknowledged yet, of every group: work waiting for consumers."""
+        """Deliveries not acknowledged yet by the groups declared through this broker: the
+        work waiting for its consumers (a group nobody consumes any more, still declared
+        in the database, is not work anyone here will do)."""
         await self._ensure_ready()
+        groups = sorted(self._declared)
+        if not groups:
+            return 0
         return await self._run(lambda conn: int(conn.execute(
-            select(func.count()).select_from(deliveries)).scalar_one()), write=False)
+            select(func.count()).select_from(deliveries).where(
+                deliveries.c.grp.in_(groups))).scalar_one()), write=False)
 
     # -- in one transaction each ------------------------------------------------------
 
