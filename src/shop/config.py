@@ -64,8 +64,9 @@ _SERVICE_URL = re.compile(r"^SHOP_SERVICE_[A-Z]+_URL$")
 """Where a context's service answers (read by the gateway, :mod:`shop.platform.registry`)."""
 N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
-          "SMTP_HOST", "SMTP_PORT", "MAIL_SINK", "PAYMENT_TIMEOUT", "RESERVATION_TIMEOUT",
-          "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY", "READY_MAX_LAG", "BACKLOG_LIMIT",
+          "SMTP_HOST", "SMTP_PORT", "SMTP_CONNECTIONS", "MAIL_SINK", "PAYMENT_TIMEOUT",
+          "RESERVATION_TIMEOUT", "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY",
+          "READY_MAX_LAG", "BACKLOG_LIMIT",
           "BACKLOG_WAIT", "METRICS_TOKEN", "ANALYTICS_REDIS_URL", "ANALYTICS_REDIS_PREFIX"}
 
 
@@ -82,6 +83,8 @@ class ShopSettings:
     token_ttl: float = 3600.0
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
+    smtp_connections: int = 16
+    """How many SMTP connections notifications keeps open (emails beyond wait for one)."""
     mail_sink: bool = True
     payment_timeout: float = 5.0
     reservation_timeout: float = 10.0
@@ -120,6 +123,7 @@ class ShopSettings:
             token_ttl=_number(env, "TOKEN_TTL", 3600.0, float, low=1),
             smtp_host=env.get(f"{PREFIX}SMTP_HOST", "127.0.0.1"),
             smtp_port=_number(env, "SMTP_PORT", 8025, int, low=1, high=65535),
+            smtp_connections=_number(env, "SMTP_CONNECTIONS", 16, int, low=1, high=1000),
             mail_sink=_switch(env, "MAIL_SINK", True),
             payment_timeout=_number(env, "PAYMENT_TIMEOUT", 5.0, float, low=0.01),
             reservation_timeout=_number(env, "RESERVATION_TIMEOUT", 10.0, float, low=0.01),

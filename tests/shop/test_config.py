@@ -16,6 +16,8 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     assert (settings.host, settings.port, settings.mail_sink) == ("127.0.0.1", 8000, True)
     assert settings.invariant.store == "sqlite"
     assert settings.invariant.sqlite_path == tmp_path / "shop.db"
+    assert settings.smtp_connections == 16
+    assert ShopSettings.from_env({"SHOP_SMTP_CONNECTIONS": "4"}).smtp_connections == 4
 
 
 @pytest.mark.parametrize(("env", "message"), [
@@ -28,6 +30,8 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     ({"SHOP_MAX_BODY": "0"}, "SHOP_MAX_BODY=0 is out of range"),
     ({"SHOP_BACKLOG_WAIT": "-1"}, "SHOP_BACKLOG_WAIT=-1 is out of range"),
     ({"SHOP_BACKLOG_WAIT": "soon"}, "SHOP_BACKLOG_WAIT must be a number, got 'soon'"),
+    ({"SHOP_SMTP_CONNECTIONS": "0"}, "SHOP_SMTP_CONNECTIONS=0 is out of range"),
+    ({"SHOP_SMTP_CONNECTIONS": "many"}, "SHOP_SMTP_CONNECTIONS must be a whole number"),
     ({"INVARIANT_STORE": "postgres"}, "INVARIANT_STORE=postgres needs INVARIANT_POSTGRES_DSN"),
     ({"SHOP_ANALYTICS_REDIS_URL": "localhost:6379"},
      "SHOP_ANALYTICS_REDIS_URL must start with redis://, rediss:// or unix:// (got no scheme)"),

@@ -190,6 +190,35 @@ async def test_the_mailer_keeps_its_connection_between_emails_and_replaces_a_clo
     assert len(list(mailbox.glob("*.eml"))) == 7
 
 
+async def test_more_emails_at_once_than_the_pool_holds_wait_for_its_connections(
+    tmp_path: Path
+) -> None:
+    from shop.notifications.domain import Email
+    from shop.notifications.infrastructure import SmtpMailer, mail_sink
+
+    port = free_port()
+    mailbox = tmp_path / "mail"
+    mailer = SmtpMailer("127.0.0.1", port, size=2)
+    try:
+        async with mail_sink("127.0.0.1", port, mailbox):
+            await asyncio.gather(*(
+                mailer.send(Email(to=f"u{n}@example.com", subject=f"Hello {n}", text="hi"))
+                for n in range(12)))
+            assert mailer.connections_opened == 2  # twelve emails, never a third connection
+            assert len(mailer._idle) == 2
+    finally:
+        await mailer.close()
+    assert mailer._idle == []
+    assert len(list(mailbox.glob("*.eml"))) == 12
+
+
+def test_an_smtp_pool_needs_a_connection() -> None:
+    from shop.notifications.infrastructure import SmtpMailer
+
+    with pytest.raises(ValueError, match="at least one connection, not 0"):
+        SmtpMailer("127.0.0.1", 25, size=0)
+
+
 @pytest.mark.parametrize("email", [
     Email("ada@example.com", "Order 1 received", "Thank you.\n"),
     Email("ada@example.com", "Commande expédiée — merci", "Déjà en route ✓\n"),

@@ -84,49 +84,52 @@ def consume(conn: Connection, message: Message) -> None:
 class SmtpMailer:
     """Sends over SMTP to ``host:port`` (STARTTLS when the server offers it).
 
-    Connections are kept open between emails (up to ``keep`` idle ones, one per email
-    sent at the same moment): an email costs its MAIL, RCPT and DATA round trips, not a
-    new connection, greeting and QUIT. A kept connection the server closed meanwhile is
+    A pool of at most ``size`` connections, kept open between emails: an email costs its
+    MAIL, RCPT and DATA round trips, not a new connection, greeting and QUIT. More emails
+    at once than ``size`` wait for a free connection rather than open one each (a job
+    worker runs a whole claim side by side; opening and quitting a connection per extra
+    email cost more than the emails). A kept connection the server closed meanwhile is
     replaced by a new one for that email."""
 
-    def __init__(self, host: str, port: int, *, timeout: float = 10.0, keep: int = 8) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0, size: int = 16) -> None:
+        if size < 1:
+            raise ValueError(f"an SMTP pool needs at least one connection, not {size}")
         self.host = host
         self.port = port
         self.timeout = timeout
-        self.keep = keep
+        self.size = size
         self.connections_opened = 0
         self._idle: list[aiosmtplib.SMTP] = []
+        self._free = asyncio.Semaphore(size)
 
     async def send(self, email: Email) -> None:
         await traced("smtp send", self._deliver(mime(email)),
                      {"server.address": self.host, "server.port": self.port}, kind="client")
 
     async def _deliver(self, message: MimeMessage) -> None:
-        while self._idle:
-            client = self._idle.pop()
+        async with self._free:  # at most ``size`` connections in use, so kept
+            while self._idle:
+                client = self._idle.pop()
+                try:
+                    await client.send_message(message)
+                except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPResponseException,
+                        OSError):
+                    await _quit(client)  # closed while idle: the email goes on a new one
+                    continue
+                except BaseException:
+                    await _quit(client)  # in an unknown state: not kept
+                    raise
+                self._idle.append(client)
+                return
+            client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout)
+            await client.connect()
+            self.connections_opened += 1
             try:
                 await client.send_message(message)
-            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPResponseException,
-                    OSError):
-                await _quit(client)  # closed while idle: the email goes on a new one
-                continue
-            await self._release(client)
-            return
-        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout)
-        await client.connect()
-        self.connections_opened += 1
-        try:
-            await client.send_message(message)
-        except BaseException:
-            await _quit(client)
-            raise
-        await self._release(client)
-
-    async def _release(self, client: aiosmtplib.SMTP) -> None:
-        if len(self._idle) < self.keep:
+            except BaseException:
+                await _quit(client)
+                raise
             self._idle.append(client)
-        else:
-            await _quit(client)
 
     async def close(self) -> None:
         """Say QUIT on every kept connection."""

@@ -23,7 +23,8 @@ CONSUMER = "notifications"
 def module(shop: ShopContext) -> Module:
     """notifications' part of the shop."""
     settings = shop.settings
-    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port)
+    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port,
+                        size=settings.smtp_connections)
     seal = CodeSeal(settings.secret)
 
     async def run(job: Job) -> None:
