@@ -178,3 +178,24 @@ async def test_attempts_count_from_one(attempt: int) -> None:
 
     with pytest.raises(ValidationError):
         await Payments().bus.dispatch(Payments().charge(attempt))
+
+
+@pytest.mark.parametrize("refund_first", [False, True], ids=["charge first", "refund first"])
+async def test_a_refund_racing_a_charge_of_the_same_order_never_keeps_the_money(
+        refund_first: bool) -> None:
+    """The provider answers the charge slowly; the refund arrives meanwhile (or just
+    before). Whichever is handled first, the customer ends with nothing taken."""
+    import asyncio
+
+    p = Payments()
+    create_charge = p.provider.create_charge
+
+    async def slowly(request: dict[str, object]) -> dict[str, object]:
+        await asyncio.sleep(0.02)
+        return await create_charge(request)
+
+    p.provider.create_charge = slowly  # type: ignore[method-assign]
+    both = [p.bus.dispatch(p.charge(1)), p.bus.dispatch(RefundPayment(order_id="o-1"))]
+    await asyncio.gather(*(reversed(both) if refund_first else both))
+    assert p.provider.charges == p.provider.refunds, (p.provider.charges, await p.events())
+    assert p.provider.charges == (0 if refund_first else 1)

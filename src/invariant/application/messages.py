@@ -24,6 +24,15 @@ class Command(Generic[R]):
     def validate(self) -> None:
         """Raise :class:`~invariant.errors.ValidationError` when the command is malformed."""
 
+    def sequence_key(self) -> str | None:
+        """Commands with the same key are handled one at a time in a process, from their
+        load to their commit (:class:`~invariant.application.middleware.SequenceMiddleware`);
+        None (the default): no such order. For a handler that talks to the outside world
+        between loading and committing, whose retry after a lost race cannot undo what it
+        did: e.g. a refund must not close a payment while a charge of it waits for the
+        provider."""
+        return None
+
 
 @dataclass(frozen=True)
 class Query:

@@ -63,6 +63,37 @@ class IdempotencyMiddleware:
                              dict(stored.versions), duplicate=True)
 
 
+class SequenceMiddleware:
+    """Handles commands that share a :meth:`~invariant.application.Command.sequence_key`
+    one at a time, in the order they arrived, from before their load to after their
+    commit (retries included); commands without one pass straight through.
+
+    The order holds in this process: two processes handling commands of one key at once
+    still race, and the loser's retry runs on fresh state as always."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, asyncio.Lock] = {}
+
+    @property
+    def keys_held(self) -> int:
+        """How many keys have a command running or waiting (none kept once idle)."""
+        return len(self._held)
+
+    async def __call__(self, dispatch: Dispatch, call_next: Next) -> CommandResult[Any]:
+        key = dispatch.command.sequence_key()
+        if key is None:
+            return await call_next(dispatch)
+        lock = self._held.get(key)
+        if lock is None:
+            lock = self._held[key] = asyncio.Lock()
+        try:
+            async with lock:
+                return await call_next(dispatch)
+        finally:
+            if not lock.locked() and self._held.get(key) is lock:
+                del self._held[key]  # nobody holds or waits for it
+
+
 class RetryMiddleware:
     """Re-runs a command from a fresh load when it lost a race (``ConcurrencyError``),
     at most ``attempts`` more times, with jittered exponential backoff."""
@@ -125,7 +156,7 @@ class TracingMiddleware:
 
 
 def default_middleware(storage: EventStorage, *, retries: int = 3) -> list[Any]:
-    """Telemetry, logging, validation, idempotency and retry, in that order around the unit
-    of work."""
+    """Telemetry, logging, validation, sequencing, idempotency and retry, in that order
+    around the unit of work."""
     return [TelemetryMiddleware(), LoggingMiddleware(), ValidationMiddleware(),
-            IdempotencyMiddleware(storage), RetryMiddleware(retries)]
+            SequenceMiddleware(), IdempotencyMiddleware(storage), RetryMiddleware(retries)]

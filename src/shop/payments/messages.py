@@ -26,6 +26,9 @@ class ChargePayment(Command[str]):
     amount: Money
     attempt: int
 
+    def sequence_key(self) -> str:
+        return f"payment:{self.order_id}"  # never beside a refund of the same order
+
     def validate(self) -> None:
         if self.attempt < 1:
             raise ValidationError.single("attempt", "attempts count from 1",
@@ -38,6 +41,11 @@ class RefundPayment(Command[str]):
     payment so that no late charge can go through."""
 
     order_id: str
+
+    def sequence_key(self) -> str:
+        # Beside a charge waiting for the provider, a refund would close the payment under
+        # it: the charge's retry would then find it closed and keep the money taken.
+        return f"payment:{self.order_id}"
 
 
 __all__ = [
