@@ -4,11 +4,12 @@ at once."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
-from invariant.domain.errors import ConfigurationError
+from invariant.domain.errors import ConfigurationError, OutcomeUnknownError
 from invariant.http import Replicas
 from invariant.resilience import CallPolicy, CircuitOpenError, DependencyFailedError
 from invariant.retry import RetryPolicy
@@ -50,14 +51,34 @@ async def test_an_instance_down_is_passed_over_for_a_repeatable_call(
         assert first.requests == 5
 
 
-async def test_a_call_that_may_not_be_repeated_is_not_sent_twice(
+async def test_a_post_that_never_left_goes_to_the_next_instance(
         pair: tuple[ToyService, ToyService]) -> None:
     first, _ = pair
-    nowhere = f"http://127.0.0.1:{free_port()}"
+    nowhere = f"http://127.0.0.1:{free_port()}"  # no connection: nothing was sent there
     async with Replicas("ordering", [nowhere, first.url], POLICY) as replicas:
-        with pytest.raises(DependencyFailedError, match="cannot be reached"):
+        assert (await replicas.request("POST", "/thing", json={})).status_code == 200
+        assert first.requests == 1
+
+
+async def test_a_post_an_instance_may_have_received_is_never_sent_to_another(
+        pair: tuple[ToyService, ToyService]) -> None:
+    first, second = pair
+    first.hold = asyncio.Event()  # it takes the request and never answers
+    slow = CallPolicy(timeout=0.2, retry=RetryPolicy(attempts=1), failures_to_open=5)
+    async with Replicas("ordering", [first.url, second.url], slow) as replicas:
+        with pytest.raises(OutcomeUnknownError, match="may have been carried out"):
             await replicas.request("POST", "/thing", json={})
-        assert first.requests == 0
+    assert (first.requests, second.requests) == (1, 0)
+
+
+async def test_a_post_answered_with_a_failure_is_not_sent_to_another(
+        pair: tuple[ToyService, ToyService]) -> None:
+    first, second = pair
+    first.statuses = [500]
+    async with Replicas("ordering", [first.url, second.url], POLICY) as replicas:
+        with pytest.raises(DependencyFailedError, match="answered 500"):
+            await replicas.request("POST", "/thing", json={})
+    assert (first.requests, second.requests) == (1, 0)
 
 
 async def test_every_circuit_open_fails_at_once() -> None:

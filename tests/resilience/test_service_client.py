@@ -186,3 +186,53 @@ async def test_nothing_listening_is_unreachable_not_a_hang() -> None:
 def test_a_wrong_service_url_is_refused_naming_the_service(url: str) -> None:
     with pytest.raises(ConfigurationError, match="URL of catalog"):
         ServiceClient("catalog", url)
+
+
+# -- a call that may not be repeated, without an answer ----------------------------------------
+
+async def test_a_post_without_an_answer_in_time_is_an_unknown_outcome_not_unavailable(
+        service: ToyService) -> None:
+    from invariant.domain.errors import OutcomeUnknownError
+
+    service.hold = asyncio.Event()
+    policy = CallPolicy(timeout=0.2, retry=FAST_RETRY, failures_to_open=1, open_for=30)
+    async with client_for(service, policy) as client:
+        with pytest.raises(OutcomeUnknownError) as raised:
+            await client.request("POST", "/orders/o-1/place", json={})
+        assert service.requests == 1  # never sent again
+        assert client.caller.breaker.state is BreakerState.OPEN  # still a failure of it
+    error = raised.value
+    assert not isinstance(error, UnavailableError)  # that would promise nothing was done
+    assert "catalog gave no answer to POST /orders/o-1/place (none within 0.2 s)" in str(error)
+    problem = problem_for(error)
+    assert problem.status == 504 and "Retry-After" not in problem.headers
+    assert problem.body["type"] == "urn:invariant:problem:outcome-unknown"
+    assert problem.body["service"] == "catalog"
+
+
+async def test_a_post_whose_connection_breaks_after_sending_is_an_unknown_outcome() -> None:
+    from invariant.domain.errors import OutcomeUnknownError
+
+    async def read_then_hang_up(reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the request arrived...
+        writer.close()  # ...and the connection breaks before any answer
+
+    server = await asyncio.start_server(read_then_hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with ServiceClient("ordering", f"http://127.0.0.1:{port}", POLICY) as client:
+            with pytest.raises(OutcomeUnknownError, match="connection broke before its answer"):
+                await client.request("POST", "/orders", json={})
+            with pytest.raises(DependencyFailedError):  # a GET may be sent again: 503
+                await client.request("GET", "/orders/o-1")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_post_that_never_left_is_unavailable_and_may_be_sent_again() -> None:
+    async with ServiceClient("ordering", f"http://127.0.0.1:{free_port()}", POLICY) as client:
+        with pytest.raises(DependencyFailedError, match="cannot be reached") as raised:
+            await client.request("POST", "/orders", json={})
+    assert problem_for(raised.value).status == 503

@@ -229,6 +229,21 @@ class ProjectionFailedError(ProjectionError):
         )
 
 
+class OutcomeUnknownError(InvariantError):
+    """A call that may not be repeated (a POST) reached another service, or may have, and
+    no answer came back: it timed out, or the connection broke. It may or may not have
+    taken effect there, so it is not retried and is not an :class:`UnavailableError`
+    (which promises that nothing was decided): read the state it would have changed
+    before sending it again."""
+
+    def __init__(self, service: str, request: str, reason: str) -> None:
+        self.service = service
+        self.request = request
+        super().__init__(
+            f"{service} gave no answer to {request} ({reason}), and it may have been carried "
+            "out: look at what it was to change (e.g. GET it) before sending it again")
+
+
 class UnavailableError(InvariantError):
     """Another service a call needs does not answer now: it is down, slow, overloaded or
     failing. Nothing was decided by it; the same call may succeed after ``retry_after``

@@ -1,7 +1,11 @@
 """Another service's published HTTP API, called through a
 :class:`~invariant.resilience.ResilientCaller`: a service that cannot be reached, does not
 answer in time or answers 5xx is an :class:`~invariant.domain.errors.UnavailableError`;
-any other answer (4xx included) is returned as it is.
+any other answer (4xx included) is returned as it is. A call that may not be repeated
+(a POST) that was sent, or may have been, and got no answer (it timed out, or the
+connection broke after it was sent) is an
+:class:`~invariant.domain.errors.OutcomeUnknownError` instead: it may have been done, so
+the caller must not be told to simply send it again.
 
 One 5xx is an answer, not a failure: a ``503`` problem document (RFC 9457) is the service
 saying, in its own words, that it cannot do this now (it is busy, or something *it* depends
@@ -20,8 +24,14 @@ from invariant.extras import needs_extra
 with needs_extra("http"):
     import httpx2 as httpx
 
-from invariant.domain.errors import ConfigurationError
-from invariant.resilience import CallPolicy, CallTimeoutError, DependencyFailedError
+from invariant.domain.errors import ConfigurationError, OutcomeUnknownError, UnavailableError
+from invariant.resilience import (
+    BusyError,
+    CallPolicy,
+    CallTimeoutError,
+    CircuitOpenError,
+    DependencyFailedError,
+)
 from invariant.resilience.caller import ResilientCaller
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -84,7 +94,12 @@ class ServiceClient:
                                     headers=headers)
 
         repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        return await self.caller.call(attempt, idempotent=repeatable)
+        try:
+            return await self.caller.call(attempt, idempotent=repeatable)
+        except UnavailableError as exc:
+            if repeatable or not may_have_been_sent(exc):
+                raise
+            raise OutcomeUnknownError(self.service, f"{method} {path}", _why(exc)) from exc
 
     async def get_json(self, path: str, *, params: Mapping[str, str] | None = None) -> Any:
         """GET ``path`` and its JSON body (any status below 500; check it if it matters)."""
@@ -93,16 +108,19 @@ class ServiceClient:
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            raise CallTimeoutError(self.service, self.caller.policy.timeout) from None
+        except httpx.TimeoutException as exc:
+            raise CallTimeoutError(self.service, self.caller.policy.timeout,
+                                   maybe_sent=not isinstance(exc, _NOTHING_SENT)) from None
         except httpx.TransportError as exc:
+            sent = not isinstance(exc, _NOTHING_SENT)
+            what = "the connection broke before its answer" if sent else "cannot be reached"
             raise DependencyFailedError(
-                self.service, f"{self.base_url} cannot be reached ({type(exc).__name__}: "
-                              f"{exc or 'no detail'})") from exc
+                self.service, f"{self.base_url} {what} ({type(exc).__name__}: "
+                              f"{exc or 'no detail'})", maybe_sent=sent) from exc
         if response.status_code >= 500 and not _declined(response):
             raise DependencyFailedError(
                 self.service, f"it answered {response.status_code} to {method} {path}",
-                retry_after=_retry_after(response))
+                retry_after=_retry_after(response), answered=True)
         return response
 
     async def aclose(self) -> None:
@@ -113,6 +131,35 @@ class ServiceClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+_NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before the request left: no connection, or none free in time."""
+
+
+def may_have_been_sent(exc: UnavailableError) -> bool:
+    """Whether the request may have reached the service before ``exc``: timeouts (the
+    caller's own around the whole attempt cannot tell, so it may have) and broken
+    connections say; a 5xx is an answer; a refusal by the breaker or the limit sent
+    nothing."""
+    return isinstance(exc, CallTimeoutError | DependencyFailedError) and exc.maybe_sent
+
+
+def never_left(exc: UnavailableError) -> bool:
+    """Whether ``exc`` came before the request left: no connection could be made, or the
+    breaker or the concurrency limit refused the call (any call may go elsewhere)."""
+    if isinstance(exc, CallTimeoutError):
+        return not exc.maybe_sent
+    if isinstance(exc, DependencyFailedError):
+        return not (exc.maybe_sent or exc.answered)
+    return isinstance(exc, BusyError | CircuitOpenError)
+
+
+def _why(exc: UnavailableError) -> str:
+    if isinstance(exc, CallTimeoutError):
+        return f"none within {exc.timeout:g} s"
+    assert isinstance(exc, DependencyFailedError)
+    return exc.reason
 
 
 def _declined(response: httpx.Response) -> bool:

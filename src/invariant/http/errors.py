@@ -12,6 +12,8 @@ ConcurrencyError                       409     ``retryable``: true; ``Retry-Afte
 other ConflictError                    409     —
 UnavailableError (another service      503     ``retry_after`` (seconds); also the
 down, slow, failing; circuit open)             ``Retry-After`` header (whole seconds, >= 1)
+OutcomeUnknownError (a call that may   504     ``service``; no ``Retry-After``: read the
+not be repeated got no answer)                 state before sending the request again
 anything else (incl. store errors)     500     ``error_id`` to find the logged traceback;
                                                never the exception's text or a traceback
 a method the path does not support     405     ``allowed``: every method of the path, also
@@ -40,6 +42,7 @@ from invariant.domain.errors import (
     FieldError,
     InvariantError,
     NotFoundError,
+    OutcomeUnknownError,
     UnavailableError,
     UniquenessError,
     ValidationError,
@@ -79,6 +82,9 @@ def problem_for(exc: BaseException) -> Problem:
         return Problem(problem.status, problem.body, {"Retry-After": "0"})
     if isinstance(exc, ConflictError):
         return _problem(409, "conflict", "Conflict", str(exc))
+    if isinstance(exc, OutcomeUnknownError):
+        return _problem(504, "outcome-unknown", "Outcome unknown", str(exc),
+                        service=exc.service)
     if isinstance(exc, UnavailableError):
         seconds = max(1, math.ceil(exc.retry_after))
         problem = _problem(503, "unavailable", "Service unavailable", str(exc),

@@ -1,7 +1,9 @@
 """A service that runs as several instances, called as one: each call goes to the next
 instance in turn (round robin) whose circuit would take it; an instance whose circuit is
-open is passed over until its probe is due. A call that may be repeated (GET, PUT,
-DELETE) and finds its instance unavailable is tried on the next one, each at most once.
+open is passed over until its probe is due. A call that finds its instance unavailable
+is tried on the next one, each at most once, when it may be repeated (GET, PUT, DELETE)
+or never left (no connection could be made): a POST an instance may have received is
+never sent to another (its OutcomeUnknownError, or the failure it answered, stands).
 When every circuit is open the call fails at once, as one instance's would.
 
 Each instance keeps its own :class:`~invariant.http.ServiceClient` (its connections, its
@@ -14,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from invariant.domain.errors import ConfigurationError, UnavailableError
-from invariant.http.client import IDEMPOTENT_METHODS, ServiceClient
+from invariant.http.client import IDEMPOTENT_METHODS, ServiceClient, never_left
 from invariant.resilience import CallPolicy, CircuitOpenError
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ class Replicas:
                                               params=params, headers=headers,
                                               idempotent=idempotent)
             except UnavailableError as exc:
-                if not repeatable:
+                if not repeatable and not never_left(exc):
                     raise
                 last = exc
         assert last is not None
@@ -71,3 +73,4 @@ class Replicas:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+

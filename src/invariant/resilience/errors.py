@@ -19,10 +19,13 @@ class CircuitOpenError(UnavailableError):
 
 
 class CallTimeoutError(UnavailableError):
-    """The service did not answer within the call's timeout."""
+    """The service did not answer within the call's timeout. ``maybe_sent``: whether the
+    request may have reached it (False only when no connection was made in time)."""
 
-    def __init__(self, service: str, timeout: float) -> None:
+    def __init__(self, service: str, timeout: float, *, maybe_sent: bool = True) -> None:
         self.service = service
+        self.timeout = timeout
+        self.maybe_sent = maybe_sent
         super().__init__(f"{service} did not answer within {timeout:g} s; retry later",
                          retry_after=timeout)
 
@@ -39,10 +42,15 @@ class BusyError(UnavailableError):
 
 
 class DependencyFailedError(UnavailableError):
-    """The service could not be reached, or answered that it failed (a 5xx)."""
+    """The service could not be reached, or answered that it failed (a 5xx: ``answered``).
+    ``maybe_sent``: the request may have reached it and no answer came back (the
+    connection broke after it was sent)."""
 
-    def __init__(self, service: str, reason: str, *, retry_after: float = 1.0) -> None:
+    def __init__(self, service: str, reason: str, *, retry_after: float = 1.0,
+                 maybe_sent: bool = False, answered: bool = False) -> None:
         self.service = service
+        self.maybe_sent = maybe_sent
+        self.answered = answered
         self.reason = reason
         super().__init__(f"{service} is unavailable: {reason}; retry later",
                          retry_after=retry_after)

@@ -23,11 +23,9 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from invariant.domain.errors import UnavailableError
 from invariant.http import MEDIA_TYPE, BodyLimit, HttpService, install_error_handlers
-from invariant.http.client import IDEMPOTENT_METHODS
 from invariant.http.correlation import HEADER as CORRELATION
 from invariant.http.errors import method_not_allowed
 from invariant.http.methods import METHODS
-from invariant.resilience import CallTimeoutError
 from shop.gateway.proxy import correlation_id, forward
 from shop.gateway.routes import PublishedApi
 from shop.platform.auth import Tokens
@@ -77,13 +75,12 @@ def create_gateway(api: PublishedApi, services: Mapping[str, HttpService], token
             raise HTTPException(404, "Not Found")
         if published.secured:
             _authenticate(request, tokens)
-        try:
-            return await forward(services[published.context], request,
-                                 request.state.correlation)
-        except CallTimeoutError as exc:
-            if request.method in IDEMPOTENT_METHODS:
-                raise  # 503: sending it again is safe
-            return _outcome_unknown(exc)
+        # A service that does not answer: 503 with Retry-After when the request may be
+        # sent again, 504 "outcome unknown" when it may not and may have been carried out
+        # (ServiceClient's OutcomeUnknownError: a 503 would have a client place an order
+        # twice).
+        return await forward(services[published.context], request,
+                             request.state.correlation)
 
     return app
 
@@ -93,20 +90,6 @@ async def _correlate(request: Request, call_next: RequestResponseEndpoint) -> Re
     response = await call_next(request)
     response.headers[CORRELATION] = request.state.correlation
     return response
-
-
-OUTCOME_UNKNOWN = "urn:invariant:problem:outcome-unknown"
-
-
-def _outcome_unknown(exc: CallTimeoutError) -> JSONResponse:
-    """504 for a request that may not be repeated and got no answer in time: the service
-    may have carried it out, so the client is told to look before it sends it again (a
-    503 with ``Retry-After`` would have it repeat an order that was placed)."""
-    body = {"type": OUTCOME_UNKNOWN, "title": "Gateway timeout", "status": 504,
-            "detail": f"{exc.service} did not answer in time, and the request may have been "
-                      "carried out: look at what it was to change (e.g. GET the order) "
-                      "before sending it again"}
-    return JSONResponse(body, 504, media_type=MEDIA_TYPE)
 
 
 def _authenticate(request: Request, tokens: Tokens) -> None:
