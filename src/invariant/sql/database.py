@@ -105,10 +105,6 @@ class ReadModelDatabase:
     """Runs read-model transactions on SQLite or PostgreSQL (see the module docstring)."""
 
     dialect: str
-    serializes_writes = False
-    """True when write transactions run strictly one after another (SQLite's single
-    writer): concurrent callers' work never interleaves, so it cannot lose an update of
-    another's (see :meth:`invariant.messaging.consumer.Consumer.consume_batch`)."""
 
     @staticmethod
     def for_url(url: str, *, schema: str | None = None, in_thread: bool = False,
@@ -148,7 +144,6 @@ class SQLiteReadModels(ReadModelDatabase):
     (or, ``in_thread=True``, from a thread of their own)."""
 
     dialect = "sqlite"
-    serializes_writes = True
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000,
                  in_thread: bool = False) -> None:
