@@ -211,6 +211,30 @@ async def test_an_event_delivered_twice_is_decided_once(hosts: Hosts) -> None:
     assert len([row for row in sent if sale_id in str(row)]) <= 1
 
 
+async def test_a_page_of_events_from_the_broker_nudges_the_runner_once_committed(
+        hosts: Hosts) -> None:
+    feed = hosts.delivery.consumers[0]
+    assert isinstance(feed, ProcessFeed)
+    sales = [uuid.uuid4().hex for _ in range(3)]
+    page = [_Held(Message(uuid.uuid4().hex, "Sold", f"sale-{s}", 1, {"sale_id": s}))
+            for s in sales]
+    feed.runner._nudged.clear()
+    assert await feed.consume_batch(page) == 3  # one transaction, then the nudge
+    assert feed.runner._nudged.is_set()
+    assert all(d.acked for d in page)
+
+
+class _Held:
+    def __init__(self, message: Message) -> None:
+        self.message, self.redelivered, self.acked = message, False, False
+
+    async def ack(self) -> None:
+        self.acked = True
+
+    async def nack(self) -> None:
+        raise AssertionError("not nacked here")
+
+
 async def test_a_command_no_module_handles_and_no_broker_can_take_parks_the_process(
         tmp_path: Path) -> None:
     settings = Settings(store="sqlite", sqlite_path=tmp_path / "alone.db")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from invariant.testing.broker_contract import (
     BrokerContract,
     BrokerFactory,
     DropConnection,
+    drain,
     message,
 )
 from tests.messaging.conftest import NATS_URL, RABBITMQ_URL, REDIS_URL, require_port
@@ -78,6 +80,27 @@ class TestNatsBroker(BrokerContract):
             assert isinstance(broker, NatsBroker)
             broker.drop_connection()
         return drop
+
+    async def test_a_batch_goes_side_by_side_across_streams_in_order_within_each(
+        self, broker: Broker
+    ) -> None:
+        assert isinstance(broker, NatsBroker)
+        await broker.declare("g")
+        waves: list[list[str]] = []
+        together = broker._publish_together
+
+        async def counted(js: Any, messages: Any) -> None:
+            waves.append([m.stream_id for m in messages])
+            await together(js, messages)
+        broker._publish_together = counted  # type: ignore[method-assign]
+        sent = [message(i, stream=f"s-{i % 3}") for i in range(12)] + [message(12, "s-0")]
+        await broker.publish(sent)
+        # four round trips of one message of each stream, then s-0's last alone
+        assert waves == [["s-0", "s-1", "s-2"]] * 4 + [["s-0"]]
+        got = [d.message for d in await drain(broker, "g", 13)]
+        for stream in ("s-0", "s-1", "s-2"):
+            assert [m for m in got if m.stream_id == stream] == [
+                m for m in sent if m.stream_id == stream]
 
     async def test_the_backlog_is_what_the_groups_have_not_acknowledged(
         self, broker: Broker

@@ -215,6 +215,37 @@ async def test_a_page_of_events_is_handled_in_one_transaction(env: Env) -> None:
     assert len(await env.database.run(lambda c: process_state.pending(c), write=False)) == 5
 
 
+async def test_a_page_costs_the_same_statements_whatever_its_size(env: Env) -> None:
+    from sqlalchemy import event
+
+    database: Any = env.database
+    engine = database._get_engine() if env.backend == "sqlite" else database.engine.sync_engine
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "invariant_process" in statement:  # an executemany counts once: one round trip
+            seen.append(statement)
+
+    counts, placed = [], 0
+    for size in (2, 12):
+        for n in range(size):
+            await env.app.bus.dispatch(place(f"o-{size}-{n}"))
+        placed += size
+        seen.clear()
+        event.listen(engine, "before_cursor_execute", before)
+        try:
+            assert await env.app.runner.catch_up(OrderFulfilment()) == size
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
+        counts.append(len(seen))
+        pending = await env.database.run(lambda c: process_state.pending(c), write=False)
+        assert len(pending) == placed  # one command per order placed
+    assert counts[0] == counts[1], counts
+    # the checkpoint read, locked, the processes, their new states, their commands, the
+    # checkpoint moved
+    assert counts[1] <= 6, counts
+
+
 async def test_a_page_that_fails_keeps_the_events_before_the_failing_one(env: Env) -> None:
     for n in range(4):
         await env.app.bus.dispatch(place(f"o-{n}"))

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 
 from invariant.projections import PostgresReadModels
 from tests.conftest import POSTGRES_DSN
@@ -74,6 +74,25 @@ async def test_the_pool_bound_caps_the_connections_held_at_once(pg_schema: str) 
     finally:
         await db.close()
     assert len(set(pids)) <= 2, pids
+
+
+async def test_connections_within_the_bound_are_kept_under_load(pg_schema: str) -> None:
+    # No connection is opened for one transaction and closed after it (an overflow
+    # connection would be): two bursts of load open the bound's connections once.
+    db = PostgresReadModels(POSTGRES_DSN, schema=pg_schema, pool=8)
+    opened: list[int] = []
+    event.listen(db.engine.sync_engine, "connect", lambda *_: opened.append(1))
+
+    def backend(conn: Connection) -> int:
+        conn.exec_driver_sql("SELECT pg_sleep(0.05)")
+        return _backend_pid(conn)
+
+    try:
+        first = await asyncio.gather(*(db.run(backend) for _ in range(16)))
+        second = await asyncio.gather(*(db.run(backend) for _ in range(16)))
+    finally:
+        await db.close()
+    assert len(opened) == 8 and set(second) == set(first), (opened, first, second)
 
 
 async def test_a_transaction_cancelled_while_it_waits_rolls_back_and_frees_its_connection(

@@ -18,7 +18,7 @@ events from the log and dispatches its commands on the bus, as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -29,7 +29,7 @@ from invariant.clock import utc_now
 from invariant.domain.errors import InvariantError, ValidationError
 from invariant.messaging.consumer import HANDLED, Consumer, external
 from invariant.messaging.errors import MessagingError, PermanentMessageError
-from invariant.messaging.port import Broker, Message
+from invariant.messaging.port import Broker, Delivery, Message
 from invariant.processes import ProcessManager, ProcessRunner
 from invariant.processes.dispatch import CommandCodec
 from invariant.processes.persistence import PendingCommand
@@ -119,6 +119,12 @@ class ProcessFeed(Consumer):
         if outcome == HANDLED:
             self.runner.nudge()  # its commands wait to be dispatched
         return outcome
+
+    async def consume_batch(self, deliveries: Sequence[Delivery]) -> int:
+        handled = await super().consume_batch(deliveries)  # a page: one transaction
+        if handled:
+            self.runner.nudge()
+        return handled
 
 
 def _metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,13 +16,16 @@ A consumer that names the message types it reads (``types=``, or a handler made 
 :func:`subscribed`) declares its group with them: brokers that can filter deliver only
 those, and any other type that still arrives is acknowledged without a transaction.
 
-A fetched batch is handled in publish order within each stream. On a database whose
-writes run one after another (SQLite) the streams are handled side by side: each message
-keeps its own transaction with its inbox row, and the transactions of different streams
-share their commits (the read-model database commits together what is asked for in one
-turn of the loop). On PostgreSQL, where transactions run at once and a handler's
-read-then-write of one row could lose another stream's update, the batch is handled one
-message after another, as published.
+A fetched batch (a page) is handled in ONE transaction, on SQLite and PostgreSQL alike:
+each message in publish order, its inbox row then its handler's writes, all committed
+together, and acknowledged only after that commit. One message after another on one
+connection, so no handler's read-then-write loses another's update, and a page costs one
+commit (one round trip each for the begin and commit on PostgreSQL) instead of one per
+message. If the page's transaction fails (one message raises, or the commit does), nothing
+of it was written, and the page is handled again one transaction per message, in the same
+order: the failing message is retried and parked alone, the others land. A message
+delivered twice in a page, or again after a crash between the commit and the
+acknowledgements, finds its inbox row and changes nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
 from invariant.sql.locks import create_tables
 from invariant.tasks import sleep_or_stop
-from invariant.telemetry.messages import consumed
+from invariant.telemetry.messages import consumed, consuming
 
 SQLHandler = Callable[[Connection, Message], None]
 ExternalApply = Callable[[Message], Awaitable[bool]]
@@ -204,39 +207,44 @@ class Consumer:
         return count
 
     async def consume_batch(self, deliveries: Sequence[Delivery]) -> int:
-        """Handle ``deliveries`` (in order within each stream, the streams side by side
-        where the database serializes writes; see the module docstring), then acknowledge
-        them all; how many were applied now. Nothing is acknowledged
-        before every message of the batch is handled: a broker whose acknowledgement
-        moves an offset (Kafka) never skips a message still in hand."""
-        if not self.database.serializes_writes:
-            counts = [await self._handle_stream(deliveries)]
+        """Handle ``deliveries`` in one transaction (one per message if that fails; see the
+        module docstring), then acknowledge them all; how many were applied now. Nothing
+        is acknowledged before every message of the batch is handled and committed: a
+        broker whose acknowledgement moves an offset (Kafka) never skips a message still
+        in hand."""
+        wanted = [d.message for d in deliveries
+                  if self.types is None or d.message.message_type in self.types]
+        self.outcomes[SKIPPED] += len(deliveries) - len(wanted)
+        outcomes = await self._handle_page(wanted) if len(wanted) > 1 else None
+        if outcomes is None:  # one message, an external handler, or the page failed
+            outcomes = [await self.handle(message) for message in wanted]
         else:
-            streams: dict[str, list[Delivery]] = {}
-            for delivery in deliveries:
-                streams.setdefault(delivery.message.stream_id, []).append(delivery)
-            counts = await asyncio.gather(*(self._handle_stream(s)
-                                            for s in streams.values()))
+            for outcome in outcomes:
+                self.outcomes[outcome] += 1
         await asyncio.gather(*(_acknowledge(d) for d in deliveries))
-        return sum(counts)
+        return outcomes.count(HANDLED)
 
-    async def _handle_stream(self, deliveries: Sequence[Delivery]) -> int:
-        count = 0
-        for delivery in deliveries:
-            count += await self._handle_delivery(delivery)
-        return count
+    async def _handle_page(self, messages: Sequence[Message]) -> list[str] | None:
+        """The outcomes of ``messages`` handled in one transaction, or None when that
+        transaction failed (then nothing of it was written)."""
+        handler = self.handler
+        if isinstance(handler, External):
+            return None
 
-    async def _handle_delivery(self, delivery: Delivery) -> int:
-        if self.types is not None and delivery.message.message_type not in self.types:
-            self.outcomes[SKIPPED] += 1
-            return 0
-        return 1 if await self.handle(delivery.message) == HANDLED else 0
+        def page(conn: Connection) -> list[str]:
+            outcomes = []
+            for message in messages:
+                with consuming(self.name, message):
+                    outcomes.append(self._apply(conn, message))
+            return outcomes
+        try:
+            return await self.database.run(page)
+        except Exception:  # handled again one message at a time, each for its own outcome
+            return None
 
     async def consume_one(self, delivery: Delivery) -> int:
         """Handle then acknowledge one delivery (1 if its effects were applied now)."""
-        count = await self._handle_delivery(delivery)
-        await _acknowledge(delivery)
-        return count
+        return await self.consume_batch([delivery])
 
 
 async def _acknowledge(delivery: Delivery) -> None:

@@ -13,7 +13,7 @@ inserted in the same transaction as its new state, then dispatched and deleted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -126,7 +126,22 @@ _TAKEN = select(processes.c.version).where(
     (processes.c.id == bindparam("id"))
     | ((processes.c.kind == bindparam("kind"))
        & (processes.c.correlation == bindparam("correlation"))))
+_BY_CORRELATIONS = select(processes).where(
+    processes.c.kind == bindparam("kind"),
+    processes.c.correlation.in_(bindparam("correlations", expanding=True))
+).order_by(processes.c.id)
+_FIND_MANY = {False: _BY_CORRELATIONS, True: _BY_CORRELATIONS.with_for_update()}
 _INSERT = processes.insert()
+_STORED = ("state", "status", "step", "error", "deadline", "updated_at", "version")
+
+
+def _upsert(dialect: str) -> Any:
+    insert = dialect_insert(dialect, processes)
+    return insert.on_conflict_do_update(
+        index_elements=["id"], set_={name: insert.excluded[name] for name in _STORED})
+
+
+_UPSERT = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
 _UPDATE = update(processes).where(processes.c.id == bindparam("read_id"),
                                   processes.c.version == bindparam("read_version"))
 _DISPATCHED = process_commands.delete().where(process_commands.c.seq == bindparam("seq"))
@@ -190,17 +205,66 @@ def next_deadline(conn: Connection, kinds: Sequence[str]) -> datetime | None:
     return None if row is None else from_micros(row[0])
 
 
-def write(conn: Connection, record: ProcessRecord, now: datetime) -> ProcessRecord:
-    """Insert (version 0) or update the row if still at ``record.version``; the record's
-    version becomes the new one. Raises :class:`ConcurrencyError` when someone wrote first."""
+def find_many(conn: Connection, kind: str, correlations: Collection[str], *,
+              lock: bool = False) -> dict[str, ProcessRecord]:
+    """The processes of ``kind`` correlated by any of ``correlations``, by correlation, in
+    one statement; ``lock`` holds their rows for the transaction (PostgreSQL; taken in the
+    order of their ids, as every caller takes them, so two callers cannot deadlock)."""
+    rows = conn.execute(_FIND_MANY[lock], {"kind": kind, "correlations": list(correlations)})
+    return {record.correlation: record for record in map(_record, rows)}
+
+
+def _values(record: ProcessRecord, now: datetime) -> dict[str, Any]:
+    """The columns that store ``record`` as its next version."""
     state = dict(record.state)
     state["__deadlines__"] = {k: to_micros(v) for k, v in record.deadlines.items()}
     deadline = min(record.deadlines.values()) if record.deadlines else None
-    values: dict[str, Any] = {
+    return {
         "state": state, "status": record.status, "step": record.step, "error": record.error,
         "deadline": None if deadline is None else to_micros(deadline),
         "updated_at": to_micros(now), "version": record.version + 1,
     }
+
+
+def advance(record: ProcessRecord, now: datetime) -> ProcessRecord:
+    """``record`` as its next version: once stored by :func:`write`, or before
+    :func:`write_many` stores it (several steps of one process in one transaction are
+    stored once, at their last version)."""
+    record.version += 1
+    record.deadline = min(record.deadlines.values()) if record.deadlines else None
+    record.updated_at = now
+    return record
+
+
+def write_many(conn: Connection, read: Mapping[str, int], records: Sequence[ProcessRecord],
+               now: datetime) -> None:
+    """Store ``records`` (each moved on by :func:`advance`) in at most two statements: one
+    insert for those new (``read[id]`` 0: a process stored meanwhile fails it on its
+    keys), one upsert for those read at ``read[id]``, which the caller holds locked (a
+    row read ``FOR UPDATE`` on PostgreSQL, SQLite's write lock)."""
+    new: list[dict[str, Any]] = []
+    known: list[dict[str, Any]] = []
+    for record in records:
+        values = _values(record, now)
+        values["version"] = record.version
+        row = {"id": record.id, "kind": record.kind, "correlation": record.correlation,
+               **values}
+        (known if read.get(record.id, 0) else new).append(row)
+    if new:
+        conn.execute(_INSERT, new)
+    if known:
+        statement = _UPSERT.get(conn.dialect.name)
+        if statement is None:  # another database: one update per process
+            for row in known:
+                conn.execute(update(processes).where(processes.c.id == row["id"]), row)
+        else:
+            conn.execute(statement, known)
+
+
+def write(conn: Connection, record: ProcessRecord, now: datetime) -> ProcessRecord:
+    """Insert (version 0) or update the row if still at ``record.version``; the record's
+    version becomes the new one. Raises :class:`ConcurrencyError` when someone wrote first."""
+    values = _values(record, now)
     if record.version == 0:
         exists = conn.execute(_TAKEN, {"id": record.id, "kind": record.kind,
                                        "correlation": record.correlation}).first()
@@ -215,22 +279,37 @@ def write(conn: Connection, record: ProcessRecord, now: datetime) -> ProcessReco
             current = read(conn, record.id)
             raise ConcurrencyError(f"process-{record.id}", record.version,
                                    0 if current is None else current.version)
-    record.version += 1
-    record.deadline = deadline
-    record.updated_at = now
-    return record
+    return advance(record, now)
 
 
 _ENQUEUE = {dialect: dialect_insert(dialect, process_commands).on_conflict_do_nothing(
     index_elements=["command_id"]) for dialect in ("sqlite", "postgresql")}
 
 
+def enqueue_many(conn: Connection, commands: Sequence[Mapping[str, Any]]) -> None:
+    """Put ``commands`` (rows of :func:`command_row`) in the outbox in one statement, in
+    their order, each unless a command with its id is already there."""
+    statement = _ENQUEUE.get(conn.dialect.name)
+    if statement is None:
+        for row in commands:
+            enqueue(conn, row["process_id"], row["command_id"], row["command_type"],
+                    row["payload"], from_micros(row["created_at"]))
+    elif commands:
+        conn.execute(statement, list(commands))
+
+
+def command_row(process_id: str, command_id: str, command_type: str,
+                payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A command for the outbox, as :func:`enqueue_many` takes it."""
+    return {"command_id": command_id, "process_id": process_id,
+            "command_type": command_type, "payload": payload, "created_at": to_micros(now)}
+
+
 def enqueue(conn: Connection, process_id: str, command_id: str, command_type: str,
             payload: dict[str, Any], now: datetime) -> None:
     """Put a command in the outbox unless a command with that id is already there (one
     ``INSERT ... ON CONFLICT DO NOTHING``)."""
-    row = {"command_id": command_id, "process_id": process_id,
-           "command_type": command_type, "payload": payload, "created_at": to_micros(now)}
+    row = command_row(process_id, command_id, command_type, payload, now)
     statement = _ENQUEUE.get(conn.dialect.name)
     if statement is not None:
         conn.execute(statement, row)

@@ -56,6 +56,9 @@ from invariant.wakeups import Wakeups
 
 T = TypeVar("T")
 
+DEFAULT_POOL = 15
+"""PostgreSQL read models' connections at most when no ``pool`` is given."""
+
 _BEGIN = "invariant_begin"
 _AFTER_COMMIT = "invariant_wake_after_commit"
 
@@ -105,10 +108,6 @@ class ReadModelDatabase:
     """Runs read-model transactions on SQLite or PostgreSQL (see the module docstring)."""
 
     dialect: str
-    serializes_writes = False
-    """True when write transactions run strictly one after another (SQLite's single
-    writer): concurrent callers' work never interleaves, so it cannot lose an update of
-    another's (see :meth:`invariant.messaging.consumer.Consumer.consume_batch`)."""
 
     @staticmethod
     def for_url(url: str, *, schema: str | None = None, in_thread: bool = False,
@@ -148,7 +147,6 @@ class SQLiteReadModels(ReadModelDatabase):
     (or, ``in_thread=True``, from a thread of their own)."""
 
     dialect = "sqlite"
-    serializes_writes = True
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000,
                  in_thread: bool = False) -> None:
@@ -372,7 +370,7 @@ class PostgresReadModels(ReadModelDatabase):
         )
         self.schema = schema
         self.pool = pool
-        """The most connections at once (None: SQLAlchemy's default, 5 kept + 10 more)."""
+        """The most connections at once (None: 15), each kept once opened."""
         self.idle_ping = idle_ping
         self._timeout = connect_timeout
         self._engine: AsyncEngine | None = None
@@ -381,9 +379,12 @@ class PostgresReadModels(ReadModelDatabase):
     def engine(self) -> AsyncEngine:
         """The async engine (``search_path`` = the schema), also for read-side queries."""
         if self._engine is None:
-            bounds = {} if self.pool is None else {
-                "pool_size": min(5, self.pool), "max_overflow": max(self.pool - 5, 0)}
-            self._engine = create_async_engine(self.dsn, schema=self.schema, **bounds)
+            # Every connection within the bound is kept: an "overflow" connection beyond a
+            # smaller pool_size would be opened for one transaction and closed at its
+            # checkin, a new session (and its round trips) per transaction under load.
+            self._engine = create_async_engine(
+                self.dsn, schema=self.schema, pool_size=self.pool or DEFAULT_POOL,
+                max_overflow=0)
             _ping_when_idle(self._engine, self.idle_ping)
         return self._engine
 

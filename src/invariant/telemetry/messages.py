@@ -4,7 +4,8 @@ handled, the child of the context the message carries."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,13 +45,23 @@ async def published(publish: Callable[[Sequence[Message]], Awaitable[None]],
 async def consumed(group: str, message: Message, work: Awaitable[T]) -> T:
     """Await ``work`` (handling ``message`` for ``group``) in a ``consume`` span, the child
     of the message's trace context, with the message's correlation id in the logs."""
+    with consuming(group, message):
+        return await work
+
+
+@contextlib.contextmanager
+def consuming(group: str, message: Message) -> Iterator[None]:
+    """The block handles ``message`` for ``group``: in a ``consume`` span, the child of the
+    message's trace context, with the message's correlation id in the logs (also inside
+    a transaction that handles a page of messages, one block per message)."""
     with correlated(message.metadata):
         if not tracing.enabled():
-            return await work
+            yield
+            return
         with tracing.span(f"consume {group}", {**_attributes(message),
                                                "messaging.consumer.group.name": group},
                           kind="consumer", parent=message.metadata):
-            return await work
+            yield
 
 
 def _attributes(message: Message) -> dict[str, Any]:

@@ -4,6 +4,7 @@ republished within the stream's duplicate window (default two minutes)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -145,16 +146,39 @@ class NatsBroker:
         return self._subs[group]
 
     async def publish(self, batch: Sequence[Message]) -> None:
-        """Publish one by one, each acknowledged by the stream (which drops duplicates)."""
+        """Publish ``batch``, each message acknowledged by the stream (which drops
+        duplicates). Messages of different streams go side by side, their acknowledgements
+        awaited together: one round trip for all of them instead of one each. A stream's
+        next message is sent only once its previous one is acknowledged, so a message lost
+        with a dropped connection is never overtaken by a later one of its stream (the
+        caller publishes the batch again, and the stream drops what it already has)."""
         js = self._jetstream()
+        waves: list[list[Message]] = []  # wave k: the k-th message of each stream
+        depth: dict[str, int] = {}
         for message in batch:
-            try:
-                await js.publish(f"{self.subject}.{message.message_type}", message.encode(),
-                                 stream=self.stream,
-                                 headers={"Nats-Msg-Id": message.message_id,
-                                          **message.trace_headers()})
-            except ERRORS as exc:
-                raise BrokerError(f"NATS publish failed: {exc}") from exc
+            k = depth[message.stream_id] = depth.get(message.stream_id, -1) + 1
+            if k == len(waves):
+                waves.append([])
+            waves[k].append(message)
+        for wave in waves:
+            await self._publish_together(js, wave)
+
+    async def _publish_together(self, js: JetStreamContext, messages: Sequence[Message]
+                                ) -> None:
+        acks: list[asyncio.Future[Any]] = []
+        try:
+            for message in messages:  # sent in order; their acks come back together
+                acks.append(await js.publish_async(
+                    f"{self.subject}.{message.message_type}", message.encode(),
+                    stream=self.stream, headers={"Nats-Msg-Id": message.message_id,
+                                                 **message.trace_headers()}))
+            async with asyncio.timeout(self.request_timeout):
+                await asyncio.gather(*acks)
+        except ERRORS as exc:
+            raise BrokerError(f"NATS publish failed: {exc}") from exc
+        finally:
+            for ack in acks:  # those still waiting after a failure: given up
+                ack.cancel()
 
     async def fetch(self, group: str, *, max_messages: int, timeout: float  # noqa: ASYNC109
                     ) -> list[Delivery]:
