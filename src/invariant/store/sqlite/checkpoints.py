@@ -119,7 +119,7 @@ class Checkpointer(threading.Thread):
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if str(mode).lower() != "wal":
-                raise sqlite3.OperationalError(f"the database is not in WAL mode ({mode})")
+                raise StoreError(f"the database is not in WAL mode ({mode})")
             conn.execute("PRAGMA wal_autocheckpoint = 0")  # it never commits anyway
         except BaseException:
             conn.close()
