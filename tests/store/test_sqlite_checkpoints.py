@@ -81,12 +81,13 @@ async def test_the_writer_keeps_sqlite_checkpoints_as_a_backstop(storage: SQLite
 
 
 async def test_without_the_thread_sqlite_checkpoints_as_usual(tmp_path: Path) -> None:
+    before = len(_checkpointers())  # other tests' stores that were never closed
     storage = SQLiteStorage(tmp_path / "events.db", checkpoint_pages=None)
     await storage.setup()
     try:
         await _write(storage, streams=1, events=1)
         assert storage._checkpointer is None
-        assert not _checkpointers()
+        assert len(_checkpointers()) == before
         writer_conn = storage._writer._conn  # type: ignore[union-attr]
         assert writer_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     finally:
@@ -173,6 +174,7 @@ async def test_a_read_only_store_says_so(tmp_path: Path) -> None:
     await storage.setup()
     await _write(storage, streams=1, events=2)
     await storage.close()
+    before = len(_checkpointers())
     os.chmod(path, 0o400)
     os.chmod(path.parent, 0o500)
     try:
@@ -180,7 +182,7 @@ async def test_a_read_only_store_says_so(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match=str(path)):
             await _write(reopened, streams=1, events=1)
         await reopened.close()
-        assert not _checkpointers()
+        assert len(_checkpointers()) == before
     finally:
         os.chmod(path.parent, 0o700)
         os.chmod(path, 0o600)
@@ -211,11 +213,12 @@ async def test_a_store_whose_checkpointer_cannot_open_says_so(
         raise sqlite3.OperationalError("unable to open database file")
 
     monkeypatch.setattr(Checkpointer, "_connect", refuse)
+    before = len(_checkpointers())
     storage = SQLiteStorage(tmp_path / "events.db", checkpoint_pages=MARK)
     with pytest.raises(StoreError, match=r"cannot checkpoint SQLite database .*events\.db"):
         await storage.setup()
     assert storage._writer is None
-    assert not _checkpointers()
+    assert len(_checkpointers()) == before
     await storage.close()
 
 
@@ -249,3 +252,21 @@ async def test_other_processes_opening_the_store_meanwhile_see_it_whole(
         versions = [r.stream_version for r in await storage.read_stream(f"acct-{stream}")]
         assert versions == list(range(1, 101))
     assert storage._checkpointer is not None and storage._checkpointer.checkpoints > 0
+
+
+async def test_a_store_whose_directory_is_gone_says_so_and_starts_no_thread(
+        tmp_path: Path) -> None:
+    path = tmp_path / "gone" / "events.db"
+    storage = SQLiteStorage(path, checkpoint_pages=MARK)
+    await storage.setup()
+    await _write(storage, streams=1, events=2)
+    await storage.close()
+    before = len(_checkpointers())
+    for leftover in path.parent.iterdir():
+        leftover.unlink()
+    path.parent.rmdir()
+    with pytest.raises(StoreError, match=str(path.parent)):
+        await _write(storage, streams=1, events=1)
+    assert storage._checkpointer is None
+    assert len(_checkpointers()) == before
+    await storage.close()
