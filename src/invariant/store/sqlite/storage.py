@@ -10,12 +10,16 @@
   in bounded keyset pages that yield to the event loop between pages.
 * Positions come from SQLite's single-writer lock, so commit order is position order and a
   follower never skips an event.
+* The WAL is checkpointed by a thread of its own (``checkpoint_pages``, see
+  :mod:`~invariant.store.sqlite.checkpoints`), not inside the commit that crosses SQLite's
+  mark; ``checkpoint_pages=None`` leaves it to SQLite as usual.
 
 Rooms: :mod:`~invariant.store.sqlite.schema` (the tables, as data),
 :mod:`~invariant.store.sqlite.writer` (group commit on the loop or a thread),
 :mod:`~invariant.store.sqlite.commits` (checks and inserts of one commit),
 :mod:`~invariant.store.sqlite.batch_insert` (a batch's one-event commits at once),
-:mod:`~invariant.store.sqlite.reads` (reads); this module holds the lifecycle.
+:mod:`~invariant.store.sqlite.reads` (reads),
+:mod:`~invariant.store.sqlite.checkpoints` (the WAL's checkpoints); this module holds the lifecycle.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from invariant.sql import outbox
 from invariant.store.records import Commit, CommitResult, validate_append
 from invariant.store.signal import CommitSignal, wait_for_head
 from invariant.store.sqlite.catalog import SQLiteCatalog
+from invariant.store.sqlite.checkpoints import DEFAULT_MARK_PAGES, Checkpointer, backstop_pages
 from invariant.store.sqlite.commits import Job, PreparedCommit
 from invariant.store.sqlite.schema import SCHEMA
 from invariant.store.sqlite.writer import LoopWriter, ThreadWriter
@@ -42,7 +47,12 @@ _MARK_PUBLISHED = outbox.mark_published(outbox.SQLITE, "", ids="(?)", now="?")
 
 
 class SQLiteStorage(SQLiteCatalog):
-    """Event storage in one SQLite file (``":memory:"`` is refused: use MemoryStorage)."""
+    """Event storage in one SQLite file (``":memory:"`` is refused: use MemoryStorage).
+
+    ``checkpoint_pages``: the WAL frames that wait before a thread of the storage's own
+    checkpoints them (the writer's own checkpoint stays as a backstop at four times that);
+    ``None`` leaves checkpoints to SQLite, inside the commits that cross its mark.
+    """
 
     def __init__(
         self,
@@ -53,6 +63,7 @@ class SQLiteStorage(SQLiteCatalog):
         max_batch: int = 512,
         busy_timeout_ms: int = 10_000,
         commit_in_thread: bool = False,
+        checkpoint_pages: int | None = DEFAULT_MARK_PAGES,
     ) -> None:
         if str(path) == ":memory:":
             raise ConfigurationError(
@@ -61,12 +72,17 @@ class SQLiteStorage(SQLiteCatalog):
             )
         if synchronous.upper() not in ("FULL", "EXTRA", "NORMAL", "OFF"):
             raise ConfigurationError(f"unknown SQLite synchronous mode {synchronous!r}")
+        if checkpoint_pages is not None and checkpoint_pages < 1:
+            raise ConfigurationError(
+                f"checkpoint_pages must be at least 1, or None (got {checkpoint_pages})")
         self.path = Path(path)
         self._now = micros_of(clock)
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
         self._busy_timeout_ms = busy_timeout_ms
         self._commit_in_thread = commit_in_thread
+        self._checkpoint_pages = checkpoint_pages
+        self._checkpointer: Checkpointer | None = None
         self._writer: LoopWriter | ThreadWriter | None = None
         self._writer_loop: asyncio.AbstractEventLoop | None = None
         self._local = threading.local()
@@ -81,6 +97,8 @@ class SQLiteStorage(SQLiteCatalog):
         if str(mode).lower() != "wal":
             raise StoreError(f"could not switch {self.path} to WAL mode (got {mode})")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        if self._checkpoint_pages is not None:  # the checkpointer's backstop
+            conn.execute(f"PRAGMA wal_autocheckpoint = {backstop_pages(self._checkpoint_pages)}")
         return conn
 
     async def setup(self) -> None:
@@ -93,6 +111,9 @@ class SQLiteStorage(SQLiteCatalog):
         await self._write(create)
 
     async def close(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, checkpointer.stop)
         writer, self._writer = self._writer, None
         if isinstance(writer, ThreadWriter):
             await asyncio.get_running_loop().run_in_executor(None, writer.close)
@@ -120,6 +141,11 @@ class SQLiteStorage(SQLiteCatalog):
                     writer = LoopWriter(self._connect(), self._max_batch)
                 except sqlite3.Error as exc:
                     raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            try:
+                self._start_checkpointer()
+            except StoreError:
+                writer.close()
+                raise
             self._writer, self._writer_loop = writer, loop
         elif loop is not self._writer_loop and not self._commit_in_thread:
             raise ConfigurationError(
@@ -127,6 +153,14 @@ class SQLiteStorage(SQLiteCatalog):
                 "storage per event loop, or pass commit_in_thread=True"
             )
         return writer
+
+    def _start_checkpointer(self) -> None:
+        if self._checkpoint_pages is None or self._checkpointer is not None:
+            return
+        checkpointer = Checkpointer(self.path, mark_pages=self._checkpoint_pages,
+                                    busy_timeout_ms=self._busy_timeout_ms)
+        checkpointer.open()  # after the writer: the file exists and is in WAL mode
+        self._checkpointer = checkpointer
 
     async def _write(self, work: Callable[[sqlite3.Connection], Any],
                      commit: PreparedCommit | None = None) -> Any:
