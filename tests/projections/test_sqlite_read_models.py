@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import Connection, event, text
 
 from invariant.projections import SQLiteReadModels
-from invariant.sql.engine import SQLITE_READ_MODEL_PRAGMAS, create_engine
 
 
 def _setup(conn: Connection) -> None:
@@ -176,50 +175,3 @@ async def test_a_shared_commit_leaves_no_cyclic_garbage(tmp_path: Path) -> None:
         assert garbage == []
     finally:
         await database.close()
-
-
-def _pragmas(dbapi_connection: object) -> dict[str, int]:
-    execute = dbapi_connection.execute  # type: ignore[attr-defined]
-    return {name: int(execute(f"PRAGMA {name}").fetchone()[0])
-            for name in ("cache_size", "wal_autocheckpoint")}
-
-
-def _expected() -> dict[str, int]:
-    pairs = (p.split("=") for p in SQLITE_READ_MODEL_PRAGMAS)
-    return {name: int(value) for name, value in pairs}
-
-
-async def test_every_read_model_connection_gets_the_large_cache_and_late_checkpoint(
-        tmp_path: Path) -> None:
-    assert _expected() == {"cache_size": -32768, "wal_autocheckpoint": 20000}
-    database = SQLiteReadModels(tmp_path / "rm.db")
-    try:
-        await database.run(_setup)
-        engine = database._get_engine()
-        seen = []
-        for _ in range(3):  # new connections, not one reused
-            raw = engine.raw_connection()
-            try:
-                seen.append(_pragmas(raw.dbapi_connection))
-            finally:
-                raw.invalidate()
-        assert seen == [_expected()] * 3
-    finally:
-        await database.close()
-
-
-async def test_async_engines_configure_sqlite_connections_alike(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'rm.db'}")
-    try:
-        for _ in range(2):
-            async with engine.connect() as conn:
-                raw = await conn.get_raw_connection()
-                driver = raw.driver_connection
-                cursor = await driver.execute("PRAGMA cache_size")  # type: ignore[union-attr]
-                cache = (await cursor.fetchone())[0]
-                cursor = await driver.execute("PRAGMA wal_autocheckpoint")  # type: ignore[union-attr]
-                checkpoint = (await cursor.fetchone())[0]
-                assert {"cache_size": cache, "wal_autocheckpoint": checkpoint} == _expected()
-                await conn.invalidate()
-    finally:
-        await engine.dispose()

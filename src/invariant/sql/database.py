@@ -51,7 +51,6 @@ from sqlalchemy.util import greenlet_spawn
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.extras import needs_extra
 from invariant.files import private_file
-from invariant.sql.engine import SQLITE_READ_MODEL_PRAGMAS
 from invariant.sql.engine import create_engine as create_async_engine
 from invariant.wakeups import Wakeups
 
@@ -176,7 +175,7 @@ class SQLiteReadModels(ReadModelDatabase):
             def on_connect(dbapi_connection: Any, record: Any) -> None:
                 dbapi_connection.isolation_level = None  # we say BEGIN ourselves
                 for pragma in ("journal_mode=WAL", "synchronous=FULL",
-                               f"busy_timeout={timeout}", *SQLITE_READ_MODEL_PRAGMAS):
+                               f"busy_timeout={timeout}"):
                     dbapi_connection.execute(f"PRAGMA {pragma}")
 
             @event.listens_for(engine, "begin")

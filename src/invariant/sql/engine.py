@@ -17,17 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from invariant.domain.errors import ConfigurationError
 from invariant.extras import needs_extra
 
-SQLITE_READ_MODEL_PRAGMAS = ("cache_size=-32768", "wal_autocheckpoint=20000")
-"""Set on every new SQLite connection of read models, after WAL, durability and busy timeout.
-
-A projection catching up with a large log updates rows spread over a growing file: SQLite's
-default page cache (2 MiB) keeps re-reading its index pages, and its default automatic
-checkpoint (every 1,000 pages) runs inside the page transactions. A 32 MiB cache (a
-ceiling, allocated as pages are read) and a checkpoint at 20,000 pages let a catch-up of
-1,000,000 events keep its pace; the event store's checkpoint thread
-(:mod:`invariant.store.sqlite.checkpoints`) copies that WAL long before the 20,000 when it
-runs in the same process."""
-
 SQLITE_BEGIN = "invariant_sqlite_begin"
 """Execution option: ``"IMMEDIATE"`` makes a SQLite transaction take the write lock at once."""
 
@@ -76,7 +65,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000",
-                       "foreign_keys=ON", *SQLITE_READ_MODEL_PRAGMAS):
+                       "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
