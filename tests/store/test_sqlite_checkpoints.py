@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import sys
 import threading
@@ -164,28 +163,6 @@ async def test_wal_bytes_is_the_wal_files_size(storage: SQLiteStorage) -> None:
     await _write(storage, streams=1, events=3)
     assert wal_bytes(storage.path) == _wal_bytes(storage.path) > 0
     assert wal_bytes(storage.path.parent / "missing.db") == 0
-
-
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root writes to read-only directories")
-async def test_a_read_only_store_says_so(tmp_path: Path) -> None:
-    path = tmp_path / "ro" / "events.db"
-    storage = SQLiteStorage(path, checkpoint_pages=MARK)
-    await storage.setup()
-    await _write(storage, streams=1, events=2)
-    await storage.close()
-    before = len(_checkpointers())
-    os.chmod(path, 0o400)
-    os.chmod(path.parent, 0o500)
-    try:
-        reopened = SQLiteStorage(path, checkpoint_pages=MARK)
-        with pytest.raises(StoreError, match=str(path)):
-            await _write(reopened, streams=1, events=1)
-        await reopened.close()
-        assert len(_checkpointers()) == before
-    finally:
-        os.chmod(path.parent, 0o700)
-        os.chmod(path, 0o600)
 
 
 def test_a_checkpointer_on_a_missing_path_says_so(tmp_path: Path) -> None:
