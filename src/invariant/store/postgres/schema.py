@@ -5,11 +5,20 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from invariant.sql import outbox
 from invariant.store.postgres.listen import notify_channel
 
 WRONG_VERSION = "IV001"
 """The SQLSTATE the append function raises when a stream is not at the expected version."""
+
+
+def schema_marker(statements: list[str]) -> str:
+    """What the events table's comment says once ``statements`` made the schema: a digest
+    of them, so that a setup by other code (another version) runs them again."""
+    digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
+    return f"invariant event store, schema {digest}"
 
 
 def schema_statements(s: str, lock_key: int) -> list[str]:

@@ -31,6 +31,7 @@ from invariant.sql import outbox
 from invariant.store.postgres.catalog import PostgresCatalog
 from invariant.store.postgres.connection import (
     DRIVER_ERRORS,
+    Conn,
     init_connection,
     keep_session,
     lock_key_for,
@@ -38,7 +39,7 @@ from invariant.store.postgres.connection import (
 )
 from invariant.store.postgres.listen import CommitListener
 from invariant.store.postgres.reads import read_statements
-from invariant.store.postgres.schema import schema_statements
+from invariant.store.postgres.schema import schema_marker, schema_statements
 from invariant.store.postgres.writer import PostgresWriter, append_statements
 from invariant.store.records import Commit, CommitResult
 from invariant.store.signal import wait_for_head
@@ -101,12 +102,34 @@ class PostgresStorage(PostgresCatalog, PostgresWriter):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def setup(self) -> None:
+        """Create the schema, or bring it to this version; nothing at all when it is there.
+
+        The statements are idempotent but not harmless beside live writers: ``CREATE INDEX
+        IF NOT EXISTS`` and ``ALTER SEQUENCE ... OWNED BY`` take locks on the events table
+        that conflict with appends, and a process starting while others write (a second
+        instance, a restart, a rebuild) deadlocked with them. So the table carries the
+        version of the statements that made it (a comment) and a setup that finds it
+        returns without DDL."""
         pool = await self._get_pool()
-        # Serialize concurrent setups (several workers starting at once).
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key ^ 1)
-            for statement in schema_statements(self.schema, self._lock_key):
-                await conn.execute(statement)
+        statements = schema_statements(self.schema, self._lock_key)
+        marker = schema_marker(statements)
+        async with pool.acquire() as conn:
+            if await self._marker(conn) == marker:
+                return
+            # Serialize concurrent setups (several workers starting at once).
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key ^ 1)
+                if await self._marker(conn) == marker:
+                    return  # made meanwhile by another setup
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    f"COMMENT ON TABLE {self.schema}.invariant_events IS '{marker}'")
+
+    async def _marker(self, conn: Conn) -> str | None:
+        found = await conn.fetchval("SELECT obj_description(to_regclass($1), 'pg_class')",
+                                    f"{self.schema}.invariant_events")
+        return None if found is None else str(found)
 
     async def close(self) -> None:
         listener, self._listener = self._listener, None
