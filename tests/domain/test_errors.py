@@ -21,6 +21,7 @@ from invariant.domain import (
     InvariantError,
     NegativeAmountError,
     NotFoundError,
+    OutcomeUnknownError,
     ProjectionError,
     ProjectionFailedError,
     ProjectionLagError,
@@ -51,6 +52,7 @@ DOCUMENTED_TREE = [
     (ProjectionLagError, ProjectionError),
     (ProjectionFailedError, ProjectionError),
     (UnavailableError, InvariantError),
+    (OutcomeUnknownError, InvariantError),
 ]
 
 

@@ -27,9 +27,11 @@ Everything invariant raises on purpose derives from :class:`InvariantError`::
     │   └── PermanentMessageError   no retry can handle the message (parked at once)
     │       └── UnsupportedVersionError
     ├── BodyTooLarge                a request body passed the HTTP cap (answered 413)
-    └── UnavailableError            another service a call needs does not answer now
-                                    (``retry_after``: seconds worth waiting; see
-                                    :mod:`invariant.resilience`)
+    ├── UnavailableError            another service a call needs does not answer now
+    │                               (``retry_after``: seconds worth waiting; see
+    │                               :mod:`invariant.resilience`)
+    └── OutcomeUnknownError         a call that may not be repeated got no answer: it
+                                    may have been carried out (HTTP 504, never retried)
 
 This module holds the tree's root and every branch domain code may raise or catch, in the
 standard-library-only domain package; :mod:`invariant.errors` re-exports them for
