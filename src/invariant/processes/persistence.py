@@ -214,15 +214,15 @@ def find_many(conn: Connection, kind: str, correlations: Collection[str], *,
     return {record.correlation: record for record in map(_record, rows)}
 
 
-def _values(record: ProcessRecord, now: datetime) -> dict[str, Any]:
-    """The columns that store ``record`` as its next version."""
+def _values(record: ProcessRecord, now: datetime, version: int) -> dict[str, Any]:
+    """The columns that store ``record`` as ``version``."""
     state = dict(record.state)
     state["__deadlines__"] = {k: to_micros(v) for k, v in record.deadlines.items()}
     deadline = min(record.deadlines.values()) if record.deadlines else None
     return {
         "state": state, "status": record.status, "step": record.step, "error": record.error,
         "deadline": None if deadline is None else to_micros(deadline),
-        "updated_at": to_micros(now), "version": record.version + 1,
+        "updated_at": to_micros(now), "version": version,
     }
 
 
@@ -245,8 +245,7 @@ def write_many(conn: Connection, read: Mapping[str, int], records: Sequence[Proc
     new: list[dict[str, Any]] = []
     known: list[dict[str, Any]] = []
     for record in records:
-        values = _values(record, now)
-        values["version"] = record.version
+        values = _values(record, now, record.version)  # advanced already
         row = {"id": record.id, "kind": record.kind, "correlation": record.correlation,
                **values}
         (known if read.get(record.id, 0) else new).append(row)
@@ -264,7 +263,7 @@ def write_many(conn: Connection, read: Mapping[str, int], records: Sequence[Proc
 def write(conn: Connection, record: ProcessRecord, now: datetime) -> ProcessRecord:
     """Insert (version 0) or update the row if still at ``record.version``; the record's
     version becomes the new one. Raises :class:`ConcurrencyError` when someone wrote first."""
-    values = _values(record, now)
+    values = _values(record, now, record.version + 1)
     if record.version == 0:
         exists = conn.execute(_TAKEN, {"id": record.id, "kind": record.kind,
                                        "correlation": record.correlation}).first()

@@ -15,6 +15,13 @@ from invariant.domain import Money, ValidationError
 from shop.payments.domain import PaymentCharged, PaymentDeclined, PaymentTimedOut
 
 
+def payment_sequence(order_id: str) -> str:
+    """The sequence key one order's charges and refunds share, so the bus handles them one
+    at a time: beside a charge waiting for the provider, a refund would close the payment
+    under it, and the charge's retry would find it closed and keep the money taken."""
+    return f"payment:{order_id}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ChargePayment(Command[str]):
     """Attempt number ``attempt`` to charge ``amount`` for an order; answered by one of
@@ -27,7 +34,7 @@ class ChargePayment(Command[str]):
     attempt: int
 
     def sequence_key(self) -> str:
-        return f"payment:{self.order_id}"  # never beside a refund of the same order
+        return payment_sequence(self.order_id)
 
     def validate(self) -> None:
         if self.attempt < 1:
@@ -43,9 +50,7 @@ class RefundPayment(Command[str]):
     order_id: str
 
     def sequence_key(self) -> str:
-        # Beside a charge waiting for the provider, a refund would close the payment under
-        # it: the charge's retry would then find it closed and keep the money taken.
-        return f"payment:{self.order_id}"
+        return payment_sequence(self.order_id)
 
 
 __all__ = [
