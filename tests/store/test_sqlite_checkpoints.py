@@ -1,8 +1,10 @@
-"""SQLite's WAL is checkpointed by a thread of the storage's own, off the writers' path."""
+"""SQLite's WAL is checkpointed between the writer's commits, on a thread of the storage's
+own: never inside a commit on the event loop, never beside one."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import sys
 import threading
@@ -15,14 +17,23 @@ import pytest
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.store import SQLiteStorage
 from invariant.store.sqlite import checkpoints
-from invariant.store.sqlite.checkpoints import Checkpointer, backstop_pages, wal_bytes
+from invariant.store.sqlite.checkpoints import (
+    LONGEST_WAIT,
+    SHORTEST_WAIT,
+    THREAD_NAME,
+    WalCheckpoints,
+    backstop_pages,
+    next_wait,
+)
+from invariant.store.sqlite.writer import LoopWriter
 from invariant.testing.event_storage_contract import append, new_event
 
 MARK = 50  # pages: small, so that a test crosses it many times
+FRAME = 4096 + 24
 
 
-def _checkpointers() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "invariant-sqlite-checkpoint"]
+def _threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]
 
 
 def _wal_bytes(path: Path) -> int:
@@ -31,8 +42,8 @@ def _wal_bytes(path: Path) -> int:
 
 
 @pytest.fixture(autouse=True)
-def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checkpoints, "POLL_SECONDS", 0.005)
+def quick_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checkpoints, "FIRST_WAIT", 0.005)
 
 
 @pytest.fixture
@@ -43,13 +54,24 @@ async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
     await storage.close()
 
 
+def _checkpoints(storage: SQLiteStorage) -> WalCheckpoints:
+    writer = storage._writer
+    assert isinstance(writer, LoopWriter) and writer.checkpoints is not None
+    return writer.checkpoints
+
+
+async def _idle(checks: WalCheckpoints) -> None:
+    """Until a checkpoint under way (which sets the next wait) is over."""
+    await asyncio.to_thread(checks._executor.submit(lambda: None).result)
+
+
 async def _write(storage: SQLiteStorage, streams: int, events: int, *,
                  wal_peak: list[int] | None = None) -> list[uuid.UUID]:
     ids = [uuid.uuid4() for _ in range(streams)]
 
     async def one(stream: uuid.UUID) -> None:
         for version in range(events):
-            # a payload of ~2 KiB: each commit writes pages of its own
+            # a payload of ~4 KiB: each commit writes pages of its own
             await storage.commit(append(f"acct-{stream}", version, new_event(pad="x" * 4000)))
             await asyncio.sleep(0.0005)  # sustained, not one burst
             if wal_peak is not None:
@@ -62,15 +84,13 @@ async def _write(storage: SQLiteStorage, streams: int, events: int, *,
 async def test_the_wal_stays_bounded_under_sustained_writes(storage: SQLiteStorage) -> None:
     peaks: list[int] = []
     await _write(storage, streams=8, events=300, wal_peak=peaks)
-    checkpointer = storage._checkpointer
-    assert checkpointer is not None
-    assert checkpointer.checkpoints > 0, "the thread never checkpointed"
-    assert checkpointer.truncations > 0, "the thread never started the WAL over"
-    assert checkpointer.last_error is None
-    frame = 4096 + 24
-    # What was written would make a WAL ten times its bound if nothing started it over.
-    assert 10 * backstop_pages(MARK) * frame < 8 * 300 * 4000
-    assert max(peaks) < 2 * backstop_pages(MARK) * frame
+    checks = _checkpoints(storage)
+    assert checks.checkpoints > 0, "the thread never checkpointed"
+    assert checks.last_error is None
+    # What was written would make a WAL ten times the backstop if nothing started it over;
+    # the checkpoints keep it under the backstop, where SQLite would step in itself.
+    assert 10 * backstop_pages(MARK) * FRAME < 8 * 300 * 4000
+    assert max(peaks) < backstop_pages(MARK) * FRAME
 
 
 async def test_the_writer_keeps_sqlite_checkpoints_as_a_backstop(storage: SQLiteStorage) -> None:
@@ -79,41 +99,120 @@ async def test_the_writer_keeps_sqlite_checkpoints_as_a_backstop(storage: SQLite
     assert writer_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == backstop_pages(MARK)
 
 
-async def test_without_the_thread_sqlite_checkpoints_as_usual(tmp_path: Path) -> None:
-    before = len(_checkpointers())  # other tests' stores that were never closed
+async def test_commits_that_arrive_during_a_checkpoint_wait_for_its_end_and_all_land(
+        storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _write(storage, streams=1, events=1)  # the writer exists
+    checks = _checkpoints(storage)
+    running, release = threading.Event(), threading.Event()
+    real = WalCheckpoints._checkpoint
+
+    def slow(self: WalCheckpoints, since: float) -> None:
+        running.set()
+        release.wait(10)
+        real(self, since)
+
+    monkeypatch.setattr(WalCheckpoints, "_checkpoint", slow)
+    await _idle(checks)
+    monkeypatch.setattr(checks, "wait", 0.0)  # due after the next batch
+    await storage.commit(append("acct-first", 0, new_event()))  # its batch starts one
+    assert await asyncio.to_thread(running.wait, 10)
+    held = [asyncio.ensure_future(storage.commit(append(f"acct-{i}", 0, new_event())))
+            for i in range(20)]
+    await asyncio.sleep(0.05)  # the loop turns many times: nothing commits while it runs
+    assert not any(t.done() for t in held)
+    assert await storage.head_position() == 2
+    monkeypatch.setattr(checks, "wait", 60.0)
+    release.set()
+    results = await asyncio.wait_for(asyncio.gather(*held), 10)
+    # the held commits went in one batch, in the order they came
+    assert [r.position for r in results] == list(range(3, 23))
+    assert {r.batch_size for r in results} == {20}
+
+
+async def test_a_failing_checkpoint_is_logged_once_and_commits_go_on(
+        storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def refuse(self: WalCheckpoints) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(WalCheckpoints, "_connect", refuse)
+    with caplog.at_level(logging.WARNING, logger="invariant.store"):
+        await _write(storage, streams=4, events=60)
+    checks = _checkpoints(storage)
+    assert isinstance(checks.last_error, sqlite3.OperationalError)
+    assert checks.checkpoints == 0
+    warnings = [r for r in caplog.records if "WAL checkpoint" in r.getMessage()]
+    assert len(warnings) == 1 and "disk I/O error" in warnings[0].getMessage()
+    assert await storage.head_position() == 4 * 60
+
+
+async def test_without_a_mark_sqlite_checkpoints_in_the_commits(tmp_path: Path) -> None:
+    before = len(_threads())
     storage = SQLiteStorage(tmp_path / "events.db", checkpoint_pages=None)
     await storage.setup()
     try:
         await _write(storage, streams=1, events=1)
-        assert storage._checkpointer is None
-        assert len(_checkpointers()) == before
-        writer_conn = storage._writer._conn  # type: ignore[union-attr]
+        assert isinstance(storage._writer, LoopWriter)
+        assert storage._writer.checkpoints is None
+        assert len(_threads()) == before
+        writer_conn = storage._writer._conn
         assert writer_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     finally:
         await storage.close()
 
 
-async def test_the_thread_stops_when_the_store_closes(tmp_path: Path) -> None:
-    before = len(_checkpointers())
-    for commit_in_thread in (False, True):
-        storage = SQLiteStorage(tmp_path / f"events-{commit_in_thread}.db",
-                                checkpoint_pages=MARK, commit_in_thread=commit_in_thread)
-        await storage.setup()
-        await _write(storage, streams=2, events=20)
-        checkpointer = storage._checkpointer
-        assert checkpointer is not None and checkpointer.is_alive()
+async def test_a_writer_in_a_thread_checkpoints_there_at_the_mark(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "events.db", checkpoint_pages=MARK, commit_in_thread=True)
+    await storage.setup()
+    try:
+        peaks: list[int] = []
+        await _write(storage, streams=4, events=100, wal_peak=peaks)
+        assert max(peaks) < 2 * MARK * FRAME + 200 * 4096  # the mark, plus one batch
+        assert await storage.head_position() == 400
+    finally:
         await storage.close()
-        assert not checkpointer.is_alive()
-        assert len(_checkpointers()) == before
-        await storage.close()  # twice is fine
+
+
+async def test_the_thread_ends_when_the_store_closes(tmp_path: Path) -> None:
+    before = len(_threads())
+    storage = SQLiteStorage(tmp_path / "events.db", checkpoint_pages=MARK)
+    await storage.setup()
+    await _write(storage, streams=2, events=40)
+    assert _checkpoints(storage).checkpoints > 0
+    assert len(_threads()) == before + 1
+    await storage.close()
+    assert len(_threads()) == before
+    await storage.close()  # twice is fine
+
+
+async def test_closing_during_a_checkpoint_waits_for_it(
+        storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _write(storage, streams=1, events=1)
+    checks = _checkpoints(storage)
+    running = threading.Event()
+    finished: list[bool] = []
+    real = WalCheckpoints._checkpoint
+
+    def slow(self: WalCheckpoints, since: float) -> None:
+        running.set()
+        threading.Event().wait(0.2)
+        real(self, since)
+        finished.append(True)
+
+    monkeypatch.setattr(WalCheckpoints, "_checkpoint", slow)
+    await _idle(checks)
+    monkeypatch.setattr(checks, "wait", 0.0)
+    await storage.commit(append("acct-last", 0, new_event()))
+    assert await asyncio.to_thread(running.wait, 10)
+    await storage.close()
+    assert finished == [True]
 
 
 async def test_writes_and_reads_stay_correct_while_it_checkpoints(
         storage: SQLiteStorage) -> None:
     ids = await _write(storage, streams=6, events=80)
-    checkpointer = storage._checkpointer
-    assert checkpointer is not None and checkpointer.checkpoints > 0
-    assert checkpointer.last_error is None
+    checks = _checkpoints(storage)
+    assert checks.checkpoints > 0 and checks.last_error is None
     assert await storage.head_position() == 6 * 80
     positions: list[int] = []
     while page := await storage.read_all(after_position=positions[-1] if positions else 0):
@@ -129,74 +228,21 @@ async def test_writes_and_reads_stay_correct_while_it_checkpoints(
         assert conn.execute("SELECT count(*) FROM invariant_events").fetchone()[0] == 6 * 80
 
 
-def test_an_overgrown_wal_is_truncated(tmp_path: Path) -> None:
-    path = tmp_path / "events.db"
-    writer = sqlite3.connect(path, isolation_level=None)
-    writer.execute("PRAGMA journal_mode = WAL")
-    writer.execute("PRAGMA wal_autocheckpoint = 0")
-    writer.execute("CREATE TABLE t (x BLOB)")
-    reader = sqlite3.connect(path, isolation_level=None)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM t").fetchone()  # holds its snapshot: the WAL grows
-    for _ in range(300):
-        writer.execute("INSERT INTO t VALUES (randomblob(4000))")
-    reader.execute("COMMIT")
-    grown = _wal_bytes(path)
-    assert grown > 300 * 4096
-    checkpointer = Checkpointer(path, mark_pages=10, truncate_pages=20, poll_seconds=0.01)
-    checkpointer.open()
-    try:
-        for _ in range(500):
-            if checkpointer.truncations:
-                break
-            threading.Event().wait(0.01)
-    finally:
-        checkpointer.stop()
-    assert checkpointer.truncations > 0
-    assert _wal_bytes(path) == 0
-    assert writer.execute("SELECT count(*) FROM t").fetchone()[0] == 300
-    writer.close()
-    reader.close()
-
-
-async def test_wal_bytes_is_the_wal_files_size(storage: SQLiteStorage) -> None:
-    await _write(storage, streams=1, events=3)
-    assert wal_bytes(storage.path) == _wal_bytes(storage.path) > 0
-    assert wal_bytes(storage.path.parent / "missing.db") == 0
-
-
-def test_a_checkpointer_on_a_missing_path_says_so(tmp_path: Path) -> None:
-    checkpointer = Checkpointer(tmp_path / "nowhere" / "events.db")
-    with pytest.raises(StoreError, match="nowhere"):
-        checkpointer.open()
-    assert not checkpointer.is_alive()
-
-
-def test_a_checkpointer_on_a_database_not_in_wal_mode_says_so(tmp_path: Path) -> None:
-    path = tmp_path / "rollback.db"
-    sqlite3.connect(path).close()
-    with pytest.raises(StoreError, match="not in WAL mode"):
-        Checkpointer(path).open()
+def test_the_wait_follows_the_rate_at_which_frames_are_written() -> None:
+    # 4,000 frames in 0.1 s: the mark of 1,000 takes 25 ms; half way from 50 ms
+    assert next_wait(0.05, 0.1, 4000, 1000) == pytest.approx(0.0375)
+    wait = 0.05
+    for _ in range(30):
+        wait = next_wait(wait, wait, int(wait * 40_000), 1000)  # 40,000 frames a second
+    assert wait == pytest.approx(0.025, rel=0.01)
+    assert next_wait(0.05, 0.1, 0, 1000) == 0.05  # nothing written: nothing learnt
+    assert next_wait(0.001, 0.0, 10**9, 1000) == SHORTEST_WAIT
+    assert next_wait(0.9, 100.0, 1, 1000) == LONGEST_WAIT
 
 
 def test_checkpoint_pages_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         SQLiteStorage(tmp_path / "events.db", checkpoint_pages=0)
-
-
-async def test_a_store_whose_checkpointer_cannot_open_says_so(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(self: Checkpointer) -> sqlite3.Connection:
-        raise sqlite3.OperationalError("unable to open database file")
-
-    monkeypatch.setattr(Checkpointer, "_connect", refuse)
-    before = len(_checkpointers())
-    storage = SQLiteStorage(tmp_path / "events.db", checkpoint_pages=MARK)
-    with pytest.raises(StoreError, match=r"cannot checkpoint SQLite database .*events\.db"):
-        await storage.setup()
-    assert storage._writer is None
-    assert len(_checkpointers()) == before
-    await storage.close()
 
 
 _OTHER_PROCESS = """
@@ -228,22 +274,31 @@ async def test_other_processes_opening_the_store_meanwhile_see_it_whole(
     for stream in ids:
         versions = [r.stream_version for r in await storage.read_stream(f"acct-{stream}")]
         assert versions == list(range(1, 101))
-    assert storage._checkpointer is not None and storage._checkpointer.checkpoints > 0
+    assert _checkpoints(storage).checkpoints > 0
 
 
-async def test_a_store_whose_directory_is_gone_says_so_and_starts_no_thread(
-        tmp_path: Path) -> None:
+def test_a_checkpoint_of_a_missing_file_fails_and_makes_no_new_file(tmp_path: Path) -> None:
+    path = tmp_path / "missing.db"
+    checks = WalCheckpoints(path, mark_pages=MARK)
+    checks.committed()
+    checks.start().result()  # never raises: the error is kept and logged
+    checks.close()
+    assert isinstance(checks.last_error, sqlite3.OperationalError)
+    assert checks.checkpoints == 0
+    assert not path.exists()
+
+
+async def test_a_store_whose_directory_is_gone_says_so(tmp_path: Path) -> None:
     path = tmp_path / "gone" / "events.db"
     storage = SQLiteStorage(path, checkpoint_pages=MARK)
     await storage.setup()
     await _write(storage, streams=1, events=2)
     await storage.close()
-    before = len(_checkpointers())
+    before = len(_threads())
     for leftover in path.parent.iterdir():
         leftover.unlink()
     path.parent.rmdir()
     with pytest.raises(StoreError, match=str(path.parent)):
         await _write(storage, streams=1, events=1)
-    assert storage._checkpointer is None
-    assert len(_checkpointers()) == before
+    assert len(_threads()) == before
     await storage.close()

@@ -16,6 +16,7 @@ from dataclasses import replace
 from invariant.domain.errors import InvariantError, StoreError
 from invariant.store.records import CommitResult
 from invariant.store.sqlite.batch_insert import insert_singles
+from invariant.store.sqlite.checkpoints import WalCheckpoints
 from invariant.store.sqlite.commits import Job, Refused
 
 
@@ -105,17 +106,20 @@ class LoopWriter:
 
     _DIRECT_STREAK = 16
 
-    def __init__(self, conn: sqlite3.Connection, max_batch: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, max_batch: int,
+                 checkpoints: WalCheckpoints | None = None) -> None:
         self._conn = conn
         self._max_batch = max_batch
         self._pending: list[Job] = []
         self._scheduled = False
         self._direct = 0
+        self._checkpoints = checkpoints
+        self._held = False  # a checkpoint runs: commits wait for it
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` for the next flush (or flush it at once, see above)."""
         self._pending.append(job)
-        if self._scheduled:
+        if self._scheduled or self._held:
             return
         loop = job.loop
         ready = getattr(loop, "_ready", None)  # other loops (uvloop) always schedule
@@ -132,10 +136,14 @@ class LoopWriter:
         loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        if self._held:  # the checkpoint's end schedules the next flush
+            self._scheduled = False
+            return
         batch = self._pending[: self._max_batch]
         del self._pending[: self._max_batch]
+        loop = batch[0].loop
         if self._pending:
-            batch[0].loop.call_soon(self._flush)
+            loop.call_soon(self._flush)
         else:
             self._scheduled = False
         try:
@@ -147,9 +155,38 @@ class LoopWriter:
             raise
         finally:
             _settle(batch)
+            checkpoints = self._checkpoints
+            if checkpoints is not None:
+                checkpoints.committed()
+                if checkpoints.due():
+                    self._hold(loop, checkpoints)
 
-    def close(self) -> None:
-        """Close the writer's connection."""
+    def _hold(self, loop: asyncio.AbstractEventLoop, checkpoints: WalCheckpoints) -> None:
+        """Run a checkpoint on its thread; commits that arrive meanwhile wait for its end."""
+        self._held = True
+
+        def resume() -> None:
+            self._held = False
+            if self._pending and not self._scheduled:
+                self._scheduled = True
+                self._direct = 0
+                loop.call_soon(self._flush)
+
+        def done(_: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                loop.call_soon_threadsafe(resume)
+
+        checkpoints.start().add_done_callback(done)
+
+    @property
+    def checkpoints(self) -> WalCheckpoints | None:
+        """The checkpoints run between this writer's batches, if any."""
+        return self._checkpoints
+
+    async def aclose(self) -> None:
+        """End the checkpoint thread (after a checkpoint under way), close the connection."""
+        if self._checkpoints is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._checkpoints.close)
         self._conn.close()
 
 
