@@ -30,6 +30,7 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     ({"SHOP_MAX_BODY": "0"}, "SHOP_MAX_BODY=0 is out of range"),
     ({"SHOP_BACKLOG_WAIT": "-1"}, "SHOP_BACKLOG_WAIT=-1 is out of range"),
     ({"SHOP_BACKLOG_WAIT": "soon"}, "SHOP_BACKLOG_WAIT must be a number, got 'soon'"),
+    ({"SHOP_BACKLOG_OLDEST": "-0.5"}, "SHOP_BACKLOG_OLDEST=-0.5 is out of range"),
     ({"SHOP_SMTP_CONNECTIONS": "0"}, "SHOP_SMTP_CONNECTIONS=0 is out of range"),
     ({"SHOP_SMTP_CONNECTIONS": "many"}, "SHOP_SMTP_CONNECTIONS must be a whole number"),
     ({"INVARIANT_STORE": "postgres"}, "INVARIANT_STORE=postgres needs INVARIANT_POSTGRES_DSN"),

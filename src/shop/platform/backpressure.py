@@ -22,20 +22,19 @@ EXEMPT = ("/admin/", "/console")
 
 
 def shop_backlog(shop: Shop) -> Backlog:
-    """The backlog of ``shop``'s workers, bounded by ``SHOP_BACKLOG_LIMIT``."""
+    """The backlog of ``shop``'s workers, bounded by ``SHOP_BACKLOG_LIMIT`` items and, when
+    set, by ``SHOP_BACKLOG_OLDEST`` seconds of the oldest item's wait."""
 
     host = shop.host
     measures: dict[str, Measure] = {}
-    if (relay := host.relay) is not None:  # only the workers this process runs count
-
-        async def outbox() -> int:
-            return (await relay.lag()).pending
-
-        measures["outbox"] = outbox
+    if host.relay is not None:  # only the workers this process runs count
+        measures["outbox"] = host.relay.waiting
     if host.processes is not None:
-        measures["processes"] = host.processes.backlog
+        measures["processes"] = host.processes.waiting
     if host.jobs is not None:
-        measures["jobs"] = host.jobs.backlog
+        measures["jobs"] = host.jobs.waiting
     if isinstance(host.broker, CountsBacklog) and host.consumers:
-        measures["consumers"] = host.broker.backlog
-    return Backlog(measures, limit=shop.settings.backlog_limit)
+        measures["consumers"] = host.broker.waiting
+    settings = shop.settings
+    return Backlog(measures, limit=settings.backlog_limit,
+                   oldest=settings.backlog_oldest or None)
