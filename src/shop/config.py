@@ -34,7 +34,7 @@ broker keep invariant's own ``INVARIANT_*`` settings).
                                 at once)
 ``SHOP_BACKLOG_OLDEST``         seconds the oldest item of background work may have
                                 waited; past it, requests that bring work are held as
-                                past the limit (0: no such bound)
+                                past the limit (0.5; 0: no such bound)
 ``SHOP_METRICS_TOKEN``          a bearer token that may scrape ``/metrics`` (and nothing
                                 else), at least 32 characters, for Prometheus (admins'
                                 access tokens expire); unset: admins only
@@ -97,7 +97,7 @@ class ShopSettings:
     ready_max_lag: float = 30.0
     backlog_limit: int = 100
     backlog_wait: float = 5.0
-    backlog_oldest: float = 0.0
+    backlog_oldest: float = 0.5
     """Seconds the oldest item of background work may wait before intake is held (0: no
     such bound, only ``backlog_limit``)."""
     metrics_token: str = ""
@@ -139,7 +139,7 @@ class ShopSettings:
             ready_max_lag=_number(env, "READY_MAX_LAG", 30.0, float, low=0.1),
             backlog_limit=_number(env, "BACKLOG_LIMIT", 100, int, low=0),
             backlog_wait=_number(env, "BACKLOG_WAIT", 5.0, float, low=0),
-            backlog_oldest=_number(env, "BACKLOG_OLDEST", 0.0, float, low=0),
+            backlog_oldest=_number(env, "BACKLOG_OLDEST", 0.5, float, low=0),
             metrics_token=env.get(f"{PREFIX}METRICS_TOKEN", "").strip(),
             analytics_redis_url=_redis_url(env, "ANALYTICS_REDIS_URL"),
             analytics_redis_prefix=env.get(f"{PREFIX}ANALYTICS_REDIS_PREFIX",

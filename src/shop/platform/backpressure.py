@@ -2,7 +2,8 @@
 
 Every order placed brings work for the outbox relay, fulfilment's process runner, the
 consumers and the job worker. When more than ``SHOP_BACKLOG_LIMIT`` items wait among
-them, requests that bring work are answered 503 with ``Retry-After`` (see
+them, or the oldest of them has waited longer than ``SHOP_BACKLOG_OLDEST`` seconds (0.5),
+requests that bring work are held, then answered 503 with ``Retry-After`` (see
 :mod:`invariant.http.backpressure`) until the workers have caught up; the admin API is
 exempt, and so is the console (an operator must be able to act on a busy shop).
 """
