@@ -177,7 +177,17 @@ class PostgresEventLog:
                             r["recorded_at"].timestamp()) for r in rows]
 
     async def relayed(self) -> list[Relayed]:
-        return []  # NATS keeps no publish times W6 could read
+        """From the outbox (PostgreSQL keeps a published row with its ``published_at``)
+        and the notifications consumer's inbox; the broker itself keeps no times."""
+        conn = await self._connection()
+        rows = await conn.fetch(
+            f"SELECT o.stream_id, o.message_type, o.published_at, i.handled_at"
+            f" FROM {self.schema}.invariant_outbox o JOIN {self.schema}.invariant_inbox i"
+            " ON i.message_id = o.message_id::text AND i.consumer = $1"
+            " WHERE o.stream_id LIKE 'ordering_order-%' AND o.published_at IS NOT NULL"
+            " AND o.message_type IN ('order.placed', 'order.shipped')", NOTIFICATIONS)
+        return [Relayed(_order_of(r["stream_id"]), r["message_type"],
+                        r["published_at"].timestamp(), r["handled_at"] / 1e6) for r in rows]
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -32,6 +32,9 @@ broker keep invariant's own ``INVARIANT_*`` settings).
 ``SHOP_BACKLOG_WAIT``           seconds such a request is held for the backlog to come
                                 back under the limit before it is refused (5; 0: refused
                                 at once)
+``SHOP_BACKLOG_OLDEST``         seconds the oldest item of background work may have
+                                waited; past it, requests that bring work are held as
+                                past the limit (0.5; 0: no such bound)
 ``SHOP_METRICS_TOKEN``          a bearer token that may scrape ``/metrics`` (and nothing
                                 else), at least 32 characters, for Prometheus (admins'
                                 access tokens expire); unset: admins only
@@ -66,8 +69,8 @@ N = TypeVar("N", int, float)
 _KNOWN = {"HOST", "PORT", "DATA", "SECRET", "ADMIN_EMAIL", "ADMIN_PASSWORD", "TOKEN_TTL",
           "SMTP_HOST", "SMTP_PORT", "SMTP_CONNECTIONS", "MAIL_SINK", "PAYMENT_TIMEOUT",
           "RESERVATION_TIMEOUT", "PROVIDER_TIMEOUT", "SAMPLE_CATALOG", "MAX_BODY",
-          "READY_MAX_LAG", "BACKLOG_LIMIT",
-          "BACKLOG_WAIT", "METRICS_TOKEN", "ANALYTICS_REDIS_URL", "ANALYTICS_REDIS_PREFIX"}
+          "READY_MAX_LAG", "BACKLOG_LIMIT", "BACKLOG_WAIT", "BACKLOG_OLDEST",
+          "METRICS_TOKEN", "ANALYTICS_REDIS_URL", "ANALYTICS_REDIS_PREFIX"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ class ShopSettings:
     ready_max_lag: float = 30.0
     backlog_limit: int = 100
     backlog_wait: float = 5.0
+    backlog_oldest: float = 0.5
+    """Seconds the oldest item of background work may wait before intake is held (0: no
+    such bound, only ``backlog_limit``)."""
     metrics_token: str = ""
     analytics_redis_url: str = ""
     """Where analytics keeps its report in Redis ("": in the read-model database)."""
@@ -133,6 +139,7 @@ class ShopSettings:
             ready_max_lag=_number(env, "READY_MAX_LAG", 30.0, float, low=0.1),
             backlog_limit=_number(env, "BACKLOG_LIMIT", 100, int, low=0),
             backlog_wait=_number(env, "BACKLOG_WAIT", 5.0, float, low=0),
+            backlog_oldest=_number(env, "BACKLOG_OLDEST", 0.5, float, low=0),
             metrics_token=env.get(f"{PREFIX}METRICS_TOKEN", "").strip(),
             analytics_redis_url=_redis_url(env, "ANALYTICS_REDIS_URL"),
             analytics_redis_prefix=env.get(f"{PREFIX}ANALYTICS_REDIS_PREFIX",

@@ -163,3 +163,109 @@ async def test_a_measure_that_fails_keeps_the_last_count_and_says_why() -> None:
     broken = False
     await backlog.measure()
     assert backlog.failures == {}
+
+
+async def test_work_is_held_while_the_oldest_row_waited_too_long_however_few_wait(
+    tmp_path: Path
+) -> None:
+    """With ``oldest``, a few rows that have waited too long hold intake as a count over
+    the limit would; the count still bounds too; once relayed, intake goes on."""
+    from datetime import timedelta
+
+    from invariant.clock import utc_now
+
+    storage = SQLiteStorage(tmp_path / "app.db")
+    await storage.setup()
+    database = SQLiteReadModels(tmp_path / "app.db")
+    later = timedelta()
+    relay = OutboxRelay(database, InProcessBroker(), batch_size=100,
+                        clock=lambda: utc_now() + later)
+    await relay.setup()
+    backlog = Backlog({"outbox": relay.waiting}, limit=5, oldest=2.0, interval=0.0,
+                      max_age=0.0)
+    transport = httpx.ASGITransport(app=_app(backlog))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+            await commit_events(storage, streams=1, per_stream=2)  # 2 rows, just written
+            assert (await client.post("/orders")).status_code == 202  # few and young
+
+            later = timedelta(seconds=3)  # the relay has not run for 3 s
+            refused = await client.post("/orders")
+            assert refused.status_code == 503
+            problem = refused.json()
+            assert (problem["waiting"], problem["limit"]) == (2, 5)  # under the count
+            assert problem["oldest"] >= 3.0 and problem["oldest_limit"] == 2.0
+            assert "waited 3." in problem["detail"]
+            assert (await client.get("/orders")).status_code == 200  # reads pass
+
+            assert await relay.run_once() == 2
+            assert (await client.post("/orders")).status_code == 202
+            assert backlog.ages == {"outbox": 0.0}
+
+            later = timedelta()
+            await commit_events(storage, streams=2, per_stream=4)  # 8 young rows
+            assert (await client.post("/orders")).json()["waiting"] == 8  # the count bounds
+    finally:
+        await database.close()
+        await storage.close()
+
+
+async def test_an_item_seen_waiting_is_taken_to_wait_on_until_measured_again() -> None:
+    """A measure is kept for ``interval``; meanwhile the oldest item it saw ages with the
+    clock, so a stale measure holds intake sooner, never later. A worker with nothing
+    waiting has no age, however old its last measure."""
+    import asyncio
+
+    from invariant.backlog import Waiting
+
+    seen = {"relay": Waiting(1, 0.5), "jobs": Waiting(0, 0.0)}
+
+    async def relay() -> Waiting:
+        return seen["relay"]
+
+    async def jobs() -> Waiting:
+        return seen["jobs"]
+
+    backlog = Backlog({"relay": relay, "jobs": jobs}, limit=100, oldest=1.0,
+                      interval=3600.0, max_age=3600.0)
+    await backlog.measure()
+    assert not await backlog.over()  # 0.5 s, and a moment
+    await asyncio.sleep(0.6)
+    assert backlog.age > 1.0
+    assert await backlog.over()  # not measured again: the item is taken to wait on
+    seen["relay"] = Waiting(0, 0.0)  # relayed meanwhile
+    await backlog.measure()
+    await asyncio.sleep(0.6)
+    assert backlog.age == 0.0 and not await backlog.over()
+
+
+async def test_held_requests_go_on_once_the_oldest_item_is_young_enough() -> None:
+    import asyncio
+
+    from invariant.backlog import Waiting
+
+    seen = Waiting(3, 10.0)  # few, but old
+
+    async def work() -> Waiting:
+        return seen
+
+    backlog = Backlog({"work": work}, limit=100, oldest=1.0, pace=0.02)
+    app = _app(backlog)
+    app.user_middleware[0].kwargs["wait"] = 30.0
+    app.middleware_stack = None
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        held = [asyncio.create_task(client.post("/orders")) for _ in range(5)]
+        await asyncio.sleep(0.3)
+        assert not any(task.done() for task in held)
+        seen = Waiting(3, 0.1)  # the same count, caught up to recent work
+        answers = await asyncio.gather(*held)
+    assert [a.status_code for a in answers] == [202] * 5
+
+
+def test_an_oldest_wait_of_zero_or_less_is_refused() -> None:
+    async def nothing() -> int:
+        return 0
+
+    with pytest.raises(ConfigurationError, match="oldest wait is more than 0 seconds"):
+        Backlog({"none": nothing}, limit=0, oldest=0)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from invariant.backlog import Waiting
 from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.brokers.kafka import KafkaBroker
 from invariant.messaging.brokers.nats import NatsBroker
@@ -26,7 +27,7 @@ from tests.messaging.conftest import NATS_URL, RABBITMQ_URL, REDIS_URL, require_
 from tests.messaging.kafka_server import KafkaServer, delete_topic
 
 
-async def eventually_equal(read: Callable[[], Awaitable[int]], expected: int) -> bool:
+async def eventually_equal(read: Callable[[], Awaitable[object]], expected: object) -> bool:
     """True once ``read()`` gives ``expected`` (an acknowledgement reaches the server a
     moment after ``ack`` returns), False after 5 s."""
     for _ in range(100):
@@ -117,6 +118,32 @@ class TestNatsBroker(BrokerContract):
         for delivery in held:
             await delivery.ack()
         assert await eventually_equal(broker.backlog, 4)
+
+    async def test_the_oldest_message_waiting_is_the_first_after_the_acknowledged_ones(
+        self, broker: Broker
+    ) -> None:
+        """Its age is from the stream's publish time: a message delivered and not
+        acknowledged still waits, one acknowledged out of order does not move it."""
+        assert isinstance(broker, NatsBroker)
+        assert await broker.waiting() == Waiting(0, 0.0)
+        await broker.declare("billing")
+        await broker.publish([message(1), message(2)])
+        await asyncio.sleep(0.3)
+        await broker.publish([message(3)])
+        waiting = await broker.waiting()
+        assert waiting.items == 3 and waiting.oldest >= 0.25  # message 1's age
+        first, second = await broker.fetch("billing", max_messages=2, timeout=2)
+        await second.ack()  # out of order: message 1 still waits
+        assert (await broker.waiting()).oldest >= 0.25
+        await first.ack()
+
+        async def young() -> bool:
+            waiting = await broker.waiting()
+            return waiting.items == 1 and waiting.oldest < 0.25
+        assert await eventually_equal(young, True)  # message 3, published later
+        rest = await broker.fetch("billing", max_messages=1, timeout=2)
+        await rest[0].ack()
+        assert await eventually_equal(broker.waiting, Waiting(0, 0.0))
 
 
 class TestRabbitMQBroker(BrokerContract):

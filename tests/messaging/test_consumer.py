@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from examples.integration.events import OrderCancelled
 from invariant.cli import app
 from invariant.config import Settings
-from invariant.messaging import deadletters
+from invariant.messaging import deadletters, inbox
 from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.consumer import (
     DUPLICATE,
@@ -467,6 +467,33 @@ async def test_a_page_is_handled_in_one_transaction(db: ReadModelDatabase) -> No
     assert len(log) == 40
     assert await db.run(count_effects, write=False) == (40, 40)
     assert consumer.outcomes[HANDLED] == 40
+
+
+async def test_a_pages_inbox_rows_are_one_statement_that_says_which_are_new(
+    db: ReadModelDatabase
+) -> None:
+    from sqlalchemy import event
+
+    await Consumer("effects", db, record_effect, backoff=FAST).setup()
+    await db.run(lambda conn: inbox.record(conn, "effects", "m-2"))
+
+    def record(conn: Connection) -> tuple[set[str], int]:
+        inserts: list[str] = []
+
+        def seen(*args: object) -> None:
+            inserts.append(str(args[2]))  # the statement
+        event.listen(conn, "before_cursor_execute", seen)
+        try:
+            new = inbox.record_many(conn, "effects", ["m-1", "m-2", "m-3", "m-1"])
+        finally:
+            event.remove(conn, "before_cursor_execute", seen)
+        return new, sum("invariant_inbox" in statement for statement in inserts)
+    new, statements = await db.run(record)
+    assert new == {"m-1", "m-3"}  # m-2 was recorded before; m-1 once
+    assert statements == 1
+    assert await db.run(lambda conn: inbox.seen(conn, "effects", "m-3"), write=False)
+    assert await db.run(lambda conn: inbox.record_many(conn, "effects", ["m-1", "m-3"])
+                        ) == set()
 
 
 async def test_a_poison_message_in_the_middle_of_a_page_is_parked_alone(

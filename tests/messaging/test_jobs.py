@@ -52,6 +52,26 @@ async def test_a_delayed_job_runs_only_when_due(db: ReadModelDatabase) -> None:
     assert await worker.run_once() == 0  # done jobs are gone
 
 
+async def test_the_oldest_job_waiting_is_aged_from_when_it_fell_due(
+        db: ReadModelDatabase) -> None:
+    """A delayed job waits for no worker before it is due; once due, its age counts from
+    then, not from when it was enqueued."""
+    from invariant.backlog import Waiting
+
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    worker = JobWorker(db, {"email": Mailer().send}, clock=lambda: now[0])
+    await worker.setup()
+    assert await worker.waiting() == Waiting(0, 0.0)
+    await db.run(lambda c: jobs.enqueue(c, "email", {"to": "a@x"}, delay=60, now=now[0]))
+    await db.run(lambda c: jobs.enqueue(c, "email", {"to": "b@x"}, now=now[0]))
+    now[0] += timedelta(seconds=2)
+    assert await worker.waiting() == Waiting(1, 2.0)  # the delayed one is not due
+    now[0] += timedelta(seconds=60)
+    assert await worker.waiting() == Waiting(2, 62.0)
+    assert await worker.run_once() == 2
+    assert await worker.waiting() == Waiting(0, 0.0)
+
+
 async def test_failures_are_retried_with_exponential_backoff_then_dead(
     db: ReadModelDatabase
 ) -> None:

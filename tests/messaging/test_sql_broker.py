@@ -255,6 +255,30 @@ async def test_the_backlog_counts_only_the_groups_this_broker_serves(reopen: Reo
     assert await broker.backlog() == 0
 
 
+async def test_the_oldest_delivery_waiting_is_aged_from_its_publish(reopen: Reopen
+                                                                     ) -> None:
+    from datetime import timedelta
+
+    from invariant.backlog import Waiting
+    from invariant.clock import utc_now
+
+    later = timedelta()
+    broker = SqlBroker(reopen(), clock=lambda: utc_now() + later)
+    assert await broker.waiting() == Waiting(0, 0.0)
+    await broker.declare("billing")
+    await broker.publish([message(1), message(2)])
+    later = timedelta(seconds=2)
+    await broker.publish([message(3)])
+    later = timedelta(seconds=3)
+    waiting = await broker.waiting()
+    assert waiting.items == 3 and 3.0 <= waiting.oldest < 3.5  # published at +0
+    await drain(broker, "billing", 2)  # handled and acknowledged
+    waiting = await broker.waiting()
+    assert waiting.items == 1 and 1.0 <= waiting.oldest < 1.5  # published at +2
+    await drain(broker, "billing", 1)
+    assert await broker.waiting() == Waiting(0, 0.0)
+
+
 async def test_a_publish_wakes_a_waiting_fetch_without_polling(reopen: Reopen) -> None:
     database = reopen()
     runs = count_runs(database)

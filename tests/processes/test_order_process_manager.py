@@ -323,3 +323,26 @@ async def test_events_the_managers_do_not_handle_are_no_backlog_once_read_past(
     await env.app.runner.run_once()
     assert await env.app.runner.backlog() == 0
     assert (await process(env, "o-1")).status == COMPLETED
+
+
+async def test_the_oldest_item_waiting_for_the_runner_is_an_event_or_a_command(
+    env: Env
+) -> None:
+    """What waits for the runner ages from when it was recorded (an event it has not read)
+    or decided (a command it has not dispatched)."""
+    from invariant.backlog import Waiting
+
+    runner = env.app.runner
+    await env.app.bus.dispatch(place("o-1"))
+    env.clock.advance(seconds=5)
+    waiting = await runner.waiting()
+    assert waiting.items == await runner.backlog() and waiting.items >= 1
+    assert waiting.oldest == pytest.approx(5.0)  # the event, recorded 5 s ago
+    for manager in runner.managers.values():
+        await runner.catch_up(manager)  # decided, not dispatched
+    env.clock.advance(seconds=2)
+    waiting = await runner.waiting()
+    assert waiting.items == await runner.backlog() and waiting.items >= 1
+    assert waiting.oldest == pytest.approx(2.0)  # the command, decided 2 s ago
+    await runner.run_once()
+    assert await runner.waiting() == Waiting(0, 0.0)

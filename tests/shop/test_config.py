@@ -18,6 +18,8 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     assert settings.invariant.sqlite_path == tmp_path / "shop.db"
     assert settings.smtp_connections == 16
     assert ShopSettings.from_env({"SHOP_SMTP_CONNECTIONS": "4"}).smtp_connections == 4
+    assert (settings.backlog_limit, settings.backlog_oldest) == (100, 0.5)
+    assert ShopSettings.from_env({"SHOP_BACKLOG_OLDEST": "0"}).backlog_oldest == 0.0
 
 
 @pytest.mark.parametrize(("env", "message"), [
@@ -30,6 +32,7 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     ({"SHOP_MAX_BODY": "0"}, "SHOP_MAX_BODY=0 is out of range"),
     ({"SHOP_BACKLOG_WAIT": "-1"}, "SHOP_BACKLOG_WAIT=-1 is out of range"),
     ({"SHOP_BACKLOG_WAIT": "soon"}, "SHOP_BACKLOG_WAIT must be a number, got 'soon'"),
+    ({"SHOP_BACKLOG_OLDEST": "-0.5"}, "SHOP_BACKLOG_OLDEST=-0.5 is out of range"),
     ({"SHOP_SMTP_CONNECTIONS": "0"}, "SHOP_SMTP_CONNECTIONS=0 is out of range"),
     ({"SHOP_SMTP_CONNECTIONS": "many"}, "SHOP_SMTP_CONNECTIONS must be a whole number"),
     ({"INVARIANT_STORE": "postgres"}, "INVARIANT_STORE=postgres needs INVARIANT_POSTGRES_DSN"),

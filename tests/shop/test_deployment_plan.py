@@ -22,3 +22,16 @@ def test_a_port_given_twice_is_named_with_the_settings_that_move_it(tmp_path: Pa
         check_plan(plan)
     check_plan(Plan(admin_dsn=plan.admin_dsn, broker_url=plan.broker_url, channel="c",
                     data=tmp_path, secret="s", admin_password="p"))
+
+
+def test_services_have_no_bound_on_the_oldest_items_wait_unless_given_one(
+    tmp_path: Path
+) -> None:
+    def plan(**passed_on: str) -> Plan:
+        return Plan(admin_dsn="postgresql://postgres@127.0.0.1/x", broker_url="nats://x:4222",
+                    channel="c", data=tmp_path, secret="s", admin_password="p",
+                    passed_on=passed_on)
+    ordering = plan().service("ordering")
+    assert plan().environment(ordering)["SHOP_BACKLOG_OLDEST"] == "0"
+    given = plan(SHOP_BACKLOG_OLDEST="1.5")
+    assert given.environment(ordering)["SHOP_BACKLOG_OLDEST"] == "1.5"

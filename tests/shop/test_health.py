@@ -181,12 +181,14 @@ async def test_the_backlog_intake_respects_counts_every_worker_and_is_documented
     from shop.platform.http import create_app
 
     async with serve(shop_settings(tmp_path, backend, backlog_limit=0,
-                                   backlog_wait=0.5)) as server:
+                                   backlog_wait=0.5, backlog_oldest=0.25)) as server:
         backlog = shop_backlog(server.shop)
-        assert backlog.limit == 0
+        assert (backlog.limit, backlog.oldest) == (0, 0.25)
         await backlog.measure()
         assert set(backlog.waiting) >= {"outbox", "processes", "jobs"}
         assert all(count >= 0 for count in backlog.waiting.values())
+        assert set(backlog.ages) == set(backlog.waiting)  # every worker says its oldest
+        assert all(age >= 0 for age in backlog.ages.values())
         app = create_app(server.shop, manage=False)
         assert [(m.kwargs["exempt"], m.kwargs["wait"]) for m in app.user_middleware
                 if m.cls is Backpressure] == [(("/admin/", "/console"), 0.5)]
@@ -216,3 +218,4 @@ async def test_an_idle_shop_has_no_backlog_after_orders_so_intake_is_never_held_
             return True if backlog.total == 0 else None
         await eventually(drained, what="every worker's backlog to be 0")
         assert backlog.failures == {}
+        assert backlog.age == 0.0  # nothing waits, so nothing is old

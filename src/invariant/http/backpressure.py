@@ -11,6 +11,9 @@ With ``wait`` (seconds), such a request is first held, for ``wait`` seconds at m
 the backlog is back under its bound (:meth:`~invariant.backlog.Backlog.settle`), and then
 handled: intake slows to the pace the background work keeps, and only a request held
 that long is refused. Held requests do no work, so they cost the workers nothing.
+
+The bound is the backlog's: a count of items, and with ``Backlog(oldest=...)`` the time the
+oldest item has waited, whichever is passed first.
 """
 
 from __future__ import annotations
@@ -54,12 +57,17 @@ class Backpressure:
         await self.app(scope, receive, send)
 
     def _busy(self) -> JSONResponse:
-        waiting = self.backlog.total
+        backlog = self.backlog
+        waiting, age = backlog.total, backlog.age
+        if waiting > backlog.limit or backlog.oldest is None:
+            why = (f"{waiting} items of background work are waiting, more than the "
+                   f"{backlog.limit} this service accepts new work over")
+        else:
+            why = (f"background work has waited {age:.1f} s, longer than the "
+                   f"{backlog.oldest} s this service accepts new work over")
         body = {"type": "urn:invariant:problem:busy", "title": "Busy", "status": 503,
-                "detail": f"{waiting} items of background work are waiting, more than the "
-                          f"{self.backlog.limit} this service accepts new work over; retry "
-                          f"after {self.retry_after} s",
-                "waiting": waiting, "limit": self.backlog.limit,
-                "retry_after": self.retry_after}
+                "detail": f"{why}; retry after {self.retry_after} s",
+                "waiting": waiting, "limit": backlog.limit, "oldest": round(age, 3),
+                "oldest_limit": backlog.oldest, "retry_after": self.retry_after}
         return JSONResponse(body, 503, {"Retry-After": str(self.retry_after)},
                             media_type=MEDIA_TYPE)

@@ -17,8 +17,8 @@ A consumer that names the message types it reads (``types=``, or a handler made 
 those, and any other type that still arrives is acknowledged without a transaction.
 
 A fetched batch (a page) is handled in ONE transaction, on SQLite and PostgreSQL alike:
-each message in publish order, its inbox row then its handler's writes, all committed
-together, and acknowledged only after that commit. One message after another on one
+the page's inbox rows in one statement, then each new message's handler in publish order,
+all committed together, and acknowledged only after that commit. One message after another on one
 connection, so no handler's read-then-write loses another's update, and a page costs one
 commit (one round trip each for the begin and commit on PostgreSQL) instead of one per
 message. If the page's transaction fails (one message raises, or the commit does), nothing
@@ -232,10 +232,16 @@ class Consumer:
             return None
 
         def page(conn: Connection) -> list[str]:
+            new = inbox.record_many(conn, self.name, [m.message_id for m in messages])
             outcomes = []
             for message in messages:
+                if message.message_id not in new:
+                    outcomes.append(DUPLICATE)  # recorded before, or earlier in the page
+                    continue
+                new.discard(message.message_id)
                 with consuming(self.name, message):
-                    outcomes.append(self._apply(conn, message))
+                    handler(conn, message)
+                outcomes.append(HANDLED)
             return outcomes
         try:
             return await self.database.run(page)

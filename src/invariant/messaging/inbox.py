@@ -7,6 +7,8 @@ effects go to). :func:`record` inserts the row and says whether the message is n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, select
 
 from invariant.clock import to_micros, utc_now
@@ -34,6 +36,23 @@ def seen(conn: Connection, consumer: str, message_id: str) -> bool:
 
 _RECORD = {dialect: dialect_insert(dialect, inbox).on_conflict_do_nothing()
            for dialect in ("sqlite", "postgresql")}
+
+
+_RECORD_MANY = {dialect: statement.returning(inbox.c.message_id)
+                for dialect, statement in _RECORD.items()}
+
+
+def record_many(conn: Connection, consumer: str, message_ids: Sequence[str]) -> set[str]:
+    """Record the messages in this transaction, in one statement where the database can
+    say which rows it inserted; the ids that were not recorded before (each once, however
+    often it is in ``message_ids``)."""
+    unique = list(dict.fromkeys(message_ids))
+    statement = _RECORD_MANY.get(conn.dialect.name)
+    if statement is None or len(unique) < 2:
+        return {m for m in unique if record(conn, consumer, m)}
+    now = to_micros(utc_now())
+    rows = [{"consumer": consumer, "message_id": m, "handled_at": now} for m in unique]
+    return {str(r[0]) for r in conn.execute(statement, rows)}
 
 
 def record(conn: Connection, consumer: str, message_id: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from invariant.backlog import Waiting
 from invariant.clock import from_micros, to_micros
 from invariant.telemetry.tracing import trace_context
 
@@ -123,3 +124,6 @@ class CountsBacklog(Protocol):
 
     async def backlog(self) -> int:
         """Messages not yet acknowledged by the groups this broker serves."""
+
+    async def waiting(self) -> Waiting:
+        """Those messages, and how long the oldest has waited since it was published."""

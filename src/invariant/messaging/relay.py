@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.backlog import Waiting
 from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
@@ -178,6 +179,12 @@ class OutboxRelay:
             return RelayLag(0, 0.0)
         moment = oldest if isinstance(oldest, datetime) else from_micros(int(oldest))
         return RelayLag(pending, max((self.clock() - moment).total_seconds(), 0.0))
+
+    async def waiting(self) -> Waiting:
+        """The unpublished rows and how long the oldest has waited: a measure of
+        :class:`~invariant.backlog.Backlog`."""
+        lag = await self.lag()
+        return Waiting(lag.pending, lag.oldest_age_seconds)
 
     def _claim(self, conn: Connection, now: int) -> list[tuple[int, Message]]:
         serialize(conn, self.database, "messaging:outbox-claims")

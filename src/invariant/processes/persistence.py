@@ -353,6 +353,11 @@ def register(conn: Connection, name: str) -> None:
         conn.execute(process_checkpoints.insert().values(name=name, position=0))
 
 
+_RUNNABLE = process_commands.c.process_id.not_in(
+    select(processes.c.id).where(processes.c.status == NEEDS_ATTENTION))
+"""Commands a worker will dispatch: those of processes parked for an operator left out."""
+
+
 def backlog(conn: Connection, names: Sequence[str]) -> tuple[dict[str, int], int]:
     """The checkpoints of the managers ``names`` and the commands not dispatched (those of
     processes parked for an operator left out: no worker will run them)."""
@@ -360,10 +365,19 @@ def backlog(conn: Connection, names: Sequence[str]) -> tuple[dict[str, int], int
         select(process_checkpoints.c.name, process_checkpoints.c.position).where(
             process_checkpoints.c.name.in_(names)))}
     commands = conn.execute(select(func.count()).select_from(process_commands).where(
-        process_commands.c.process_id.not_in(
-            select(processes.c.id).where(processes.c.status == NEEDS_ATTENTION)))
-    ).scalar_one()
+        _RUNNABLE)).scalar_one()
     return checkpoints, int(commands)
+
+
+def waiting(conn: Connection, names: Sequence[str]
+            ) -> tuple[dict[str, int], int, datetime | None]:
+    """:func:`backlog`, and when the oldest of those commands was decided (None: none)."""
+    checkpoints = {str(name): int(position) for name, position in conn.execute(
+        select(process_checkpoints.c.name, process_checkpoints.c.position).where(
+            process_checkpoints.c.name.in_(names)))}
+    count, oldest = conn.execute(select(func.count(), func.min(process_commands.c.created_at))
+                                 .where(_RUNNABLE)).one()
+    return checkpoints, int(count), None if oldest is None else from_micros(int(oldest))
 
 
 def move_checkpoint(conn: Connection, name: str, position: int) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.application.bus import CommandBus
 from invariant.application.messages import Command
+from invariant.backlog import Waiting
 from invariant.clock import Clock, utc_now
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.domain.events import DomainEvent
@@ -227,6 +228,25 @@ class ProcessRunner:
         slowest = min((max(checkpoints.get(kind, 0), self._positions[kind]) for kind in kinds),
                       default=head)
         return max(head - slowest, 0) + commands
+
+    async def waiting(self) -> Waiting:
+        """:meth:`backlog`, and how long its oldest item has waited: the first event after
+        the slowest manager's position (since it was recorded) or the oldest command not
+        dispatched (since it was decided), whichever is older. A measure of
+        :class:`~invariant.backlog.Backlog`."""
+        kinds = list(self.managers)
+        head = await self.store.storage.head_position()
+        checkpoints, commands, decided = await self.database.run(
+            lambda c: persistence.waiting(c, kinds), write=False)
+        slowest = min((max(checkpoints.get(kind, 0), self._positions[kind]) for kind in kinds),
+                      default=head)
+        oldest: list[datetime] = [] if decided is None else [decided]
+        if head > slowest:
+            first = await self.store.storage.read_all(after_position=slowest, limit=1)
+            oldest += [r.recorded_at for r in first]
+        now = self.clock()
+        return Waiting(max(head - slowest, 0) + commands,
+                       max((max((now - t).total_seconds(), 0.0) for t in oldest), default=0.0))
 
     async def _idle_timeout(self) -> float:
         kinds = list(self.managers)

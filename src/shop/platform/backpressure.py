@@ -2,7 +2,8 @@
 
 Every order placed brings work for the outbox relay, fulfilment's process runner, the
 consumers and the job worker. When more than ``SHOP_BACKLOG_LIMIT`` items wait among
-them, requests that bring work are answered 503 with ``Retry-After`` (see
+them, or the oldest of them has waited longer than ``SHOP_BACKLOG_OLDEST`` seconds (0.5),
+requests that bring work are held, then answered 503 with ``Retry-After`` (see
 :mod:`invariant.http.backpressure`) until the workers have caught up; the admin API is
 exempt, and so is the console (an operator must be able to act on a busy shop).
 """
@@ -22,20 +23,19 @@ EXEMPT = ("/admin/", "/console")
 
 
 def shop_backlog(shop: Shop) -> Backlog:
-    """The backlog of ``shop``'s workers, bounded by ``SHOP_BACKLOG_LIMIT``."""
+    """The backlog of ``shop``'s workers, bounded by ``SHOP_BACKLOG_LIMIT`` items and, when
+    set, by ``SHOP_BACKLOG_OLDEST`` seconds of the oldest item's wait."""
 
     host = shop.host
     measures: dict[str, Measure] = {}
-    if (relay := host.relay) is not None:  # only the workers this process runs count
-
-        async def outbox() -> int:
-            return (await relay.lag()).pending
-
-        measures["outbox"] = outbox
+    if host.relay is not None:  # only the workers this process runs count
+        measures["outbox"] = host.relay.waiting
     if host.processes is not None:
-        measures["processes"] = host.processes.backlog
+        measures["processes"] = host.processes.waiting
     if host.jobs is not None:
-        measures["jobs"] = host.jobs.backlog
+        measures["jobs"] = host.jobs.waiting
     if isinstance(host.broker, CountsBacklog) and host.consumers:
-        measures["consumers"] = host.broker.backlog
-    return Backlog(measures, limit=shop.settings.backlog_limit)
+        measures["consumers"] = host.broker.waiting
+    settings = shop.settings
+    return Backlog(measures, limit=settings.backlog_limit,
+                   oldest=settings.backlog_oldest or None)

@@ -46,8 +46,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
                          "(problem+json)"},
     422: {"description": "Invalid input or refused by a business rule (problem+json)"},
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
-    503: {"description": "Busy: more background work waited than SHOP_BACKLOG_LIMIT for "
-                         "SHOP_BACKLOG_WAIT seconds; see Retry-After (problem+json)"},
+    503: {"description": "Busy: for SHOP_BACKLOG_WAIT seconds, more background work waited "
+                         "than SHOP_BACKLOG_LIMIT, or its oldest item longer than "
+                         "SHOP_BACKLOG_OLDEST; see Retry-After (problem+json)"},
 }
 
 

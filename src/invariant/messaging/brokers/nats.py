@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from invariant.backlog import Waiting
 from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Delivery, Message
@@ -207,6 +209,31 @@ class NatsBroker:
                 raise BrokerError(f"cannot read NATS consumer {group!r}: {exc}") from exc
             waiting += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
         return waiting
+
+    async def waiting(self) -> Waiting:
+        """:meth:`backlog`, and how long the oldest of those messages has waited since it
+        was published: for each group with messages waiting, the first message after its
+        acknowledgement floor (every message before it is acknowledged), read from the
+        stream for its time."""
+        js = self._jetstream()
+        waiting, published = 0, []
+        for group, sub in list(self._subs.items()):
+            try:
+                info = await sub.consumer_info()
+                count = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+                if count and info.ack_floor is not None:
+                    first = await js.get_msg(self.stream, seq=info.ack_floor.stream_seq + 1,
+                                             subject=f"{self.subject}.>", next=True)
+                    if first.time is not None:
+                        published.append(first.time)
+            except nats.js.errors.NotFoundError:
+                continue  # acknowledged (and the stream trimmed) meanwhile
+            except ERRORS as exc:
+                raise BrokerError(f"cannot read NATS consumer {group!r}: {exc}") from exc
+            waiting += count
+        now = datetime.now(UTC)
+        return Waiting(waiting, max(((now - t).total_seconds() for t in published),
+                                    default=0.0))
 
     def drop_connection(self) -> None:
         """Abort the client's socket (tests: the client must reconnect, losing nothing)."""

@@ -59,6 +59,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.backlog import Waiting
 from invariant.clock import to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
@@ -334,6 +335,20 @@ class SqlBroker:
         return await self._run(lambda conn: int(conn.execute(
             select(func.count()).select_from(deliveries).where(
                 deliveries.c.grp.in_(groups))).scalar_one()), write=False)
+
+    async def waiting(self) -> Waiting:
+        """:meth:`backlog`, and how long the oldest of those deliveries has waited since
+        its message was published."""
+        await self._ensure_ready()
+        groups = sorted(self._declared)
+        if not groups:
+            return Waiting(0)
+        now = to_micros(self.clock())
+        count, first = await self._run(lambda conn: conn.execute(
+            select(func.count(), func.min(messages.c.published_at)).select_from(
+                deliveries.join(messages, messages.c.id == deliveries.c.message)).where(
+                deliveries.c.grp.in_(groups))).one(), write=False)
+        return Waiting(int(count), 0.0 if first is None else max(now - int(first), 0) / 1e6)
 
     # -- in one transaction each ------------------------------------------------------
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from invariant.backlog import Waiting
 from invariant.clock import to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.jobs.table import (
@@ -95,6 +96,15 @@ class JobWorker:
         return await self.database.run(lambda conn: int(conn.execute(
             select(func.count()).select_from(jobs).where(
                 jobs.c.state == PENDING, jobs.c.run_at <= now)).scalar_one()), write=False)
+
+    async def waiting(self) -> Waiting:
+        """:meth:`backlog`, and how long the job due first has been due: a measure of
+        :class:`~invariant.backlog.Backlog`."""
+        now = to_micros(self.clock())
+        count, first = await self.database.run(lambda conn: conn.execute(
+            select(func.count(), func.min(jobs.c.run_at)).where(
+                jobs.c.state == PENDING, jobs.c.run_at <= now)).one(), write=False)
+        return Waiting(int(count), 0.0 if first is None else max(now - int(first), 0) / 1e6)
 
     def _claim(self, conn: Connection, limit: int) -> list[Job]:
         serialize(conn, self.database, "messaging:jobs")
