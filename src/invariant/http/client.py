@@ -36,11 +36,13 @@ from invariant.resilience.caller import ResilientCaller
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 """Methods that may be sent again after a failed attempt (RFC 9110, 9.2.2)."""
-KEEPALIVE_EXPIRY = 2.0
-"""Seconds an idle connection is kept for the next call: well under the servers' own idle
-timeout (uvicorn closes one after 5 s, as does Node). Kept as long as the server keeps it,
-a request sent as the server closes the connection breaks with no answer: a POST then
-ends as an OutcomeUnknownError (a 504 at the gateway) though the service was healthy."""
+KEEPALIVE_EXPIRY = 4.0
+"""Seconds an idle connection is kept for the next call: under the servers' own idle
+timeout (uvicorn closes one after 5 s, as does Node), with a second for the answer to
+reach the caller (the server's clock starts when it has sent it). Kept as long as the
+server keeps it, a request sent as the server closes the connection breaks with no
+answer: a POST then ends as an OutcomeUnknownError (a 504 at the gateway) though the
+service was healthy. Shorter would reopen connections between calls a few seconds apart."""
 
 
 class HttpService(Protocol):
