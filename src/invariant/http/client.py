@@ -36,6 +36,13 @@ from invariant.resilience.caller import ResilientCaller
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 """Methods that may be sent again after a failed attempt (RFC 9110, 9.2.2)."""
+KEEPALIVE_EXPIRY = 4.0
+"""Seconds an idle connection is kept for the next call: under the servers' own idle
+timeout (uvicorn closes one after 5 s, as does Node), with a second for the answer to
+reach the caller (the server's clock starts when it has sent it). Kept as long as the
+server keeps it, a request sent as the server closes the connection breaks with no
+answer: a POST then ends as an OutcomeUnknownError (a 504 at the gateway) though the
+service was healthy. Shorter would reopen connections between calls a few seconds apart."""
 
 
 class HttpService(Protocol):
@@ -80,7 +87,8 @@ class ServiceClient:
         self.base_url = checked_base_url(service, base_url)
         self.caller = ResilientCaller(service, policy)
         self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport,
-                                       timeout=self.caller.policy.timeout)
+                                       timeout=self.caller.policy.timeout,
+                                       limits=_limits(self.caller.policy))
 
     async def request(self, method: str, path: str, *, content: bytes | None = None,
                       json: Any = None, params: Mapping[str, str] | None = None,
@@ -131,6 +139,14 @@ class ServiceClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _limits(policy: CallPolicy) -> httpx.Limits:
+    # Every connection the caller may use at once is kept between calls: beyond httpx's
+    # default 20 kept, each call above 20 in flight would open a connection and close it.
+    return httpx.Limits(max_connections=policy.max_concurrent,
+                        max_keepalive_connections=policy.max_concurrent,
+                        keepalive_expiry=KEEPALIVE_EXPIRY)
 
 
 _NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)

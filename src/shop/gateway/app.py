@@ -19,14 +19,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from invariant.domain.errors import UnavailableError
 from invariant.http import MEDIA_TYPE, BodyLimit, HttpService, install_error_handlers
-from invariant.http.correlation import HEADER as CORRELATION
+from invariant.http.correlation import CorrelationIds
 from invariant.http.errors import method_not_allowed
 from invariant.http.methods import METHODS
-from shop.gateway.proxy import correlation_id, forward
+from invariant.telemetry.correlation import correlation_id
+from shop.gateway.proxy import forward
 from shop.gateway.routes import PublishedApi
 from shop.platform.auth import Tokens
 from shop.platform.docs import install_docs
@@ -51,7 +51,7 @@ def create_gateway(api: PublishedApi, services: Mapping[str, HttpService], token
                   docs_url=None, redoc_url=None, openapi_url=None)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body)
-    app.add_middleware(BaseHTTPMiddleware, dispatch=_correlate)
+    app.add_middleware(CorrelationIds)  # outermost: a refusal names its request too
     install_docs(app)
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -79,17 +79,11 @@ def create_gateway(api: PublishedApi, services: Mapping[str, HttpService], token
         # sent again, 504 "outcome unknown" when it may not and may have been carried out
         # (ServiceClient's OutcomeUnknownError: a 503 would have a client place an order
         # twice).
-        return await forward(services[published.context], request,
-                             request.state.correlation)
+        correlation = correlation_id()
+        assert correlation is not None  # CorrelationIds set it for this request
+        return await forward(services[published.context], request, correlation)
 
     return app
-
-
-async def _correlate(request: Request, call_next: RequestResponseEndpoint) -> Response:
-    request.state.correlation = correlation_id(request)
-    response = await call_next(request)
-    response.headers[CORRELATION] = request.state.correlation
-    return response
 
 
 def _authenticate(request: Request, tokens: Tokens) -> None:

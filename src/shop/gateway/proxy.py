@@ -9,7 +9,6 @@ from starlette.responses import Response
 
 from invariant.http import HttpService
 from invariant.http.correlation import HEADER as CORRELATION
-from invariant.http.correlation import sane_or_new
 from shop.platform.service_calls import HEADER
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
@@ -19,12 +18,6 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
 again for the body as sent."""
 _SET_HERE = frozenset({CORRELATION.lower(), "x-forwarded-for", HEADER.lower()})
 """Set by the gateway, never taken from a client (the services' credential least of all)."""
-
-
-def correlation_id(request: Request) -> str:
-    """The client's correlation id when it is a sane token, else a new one (it names one
-    request across the gateway and the services)."""
-    return sane_or_new(request.headers.get(CORRELATION))
 
 
 async def forward(client: HttpService, request: Request, correlation: str) -> Response:

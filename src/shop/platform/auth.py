@@ -158,7 +158,7 @@ async def principal_of(token: str, tokens: Tokens, directory: AccountDirectory |
     return Principal(claims.user_id, access.role)
 
 
-def admin_user(principal: Annotated[Principal, Depends(current_user)]) -> Principal:
+async def admin_user(principal: Annotated[Principal, Depends(current_user)]) -> Principal:
     """The caller of an admin route."""
     if not principal.is_admin:
         raise Forbidden("this needs an admin account")

@@ -109,7 +109,7 @@ class Status(BaseModel):
     """Jobs that used up their attempts, by job name."""
 
 
-def _running_shop(request: Request) -> Shop:
+async def _running_shop(request: Request) -> Shop:
     shop: Shop = request.app.state.shop
     return shop
 

@@ -45,4 +45,4 @@ async def may_scrape(request: Request, credentials: BearerToken) -> None:
     if token and credentials is not None and credentials.scheme.lower() == "bearer" and (
             hmac.compare_digest(credentials.credentials.encode(), token.encode())):
         return
-    admin_user(await current_user(request, credentials))
+    await admin_user(await current_user(request, credentials))

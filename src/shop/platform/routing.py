@@ -76,7 +76,7 @@ class PageParams:
                        next_offset=end if end < total else None)
 
 
-def page_params(offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+async def page_params(offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> PageParams:
     return PageParams(offset=offset, limit=limit)
 
@@ -84,7 +84,9 @@ def page_params(offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
-def get_shop(request: Request) -> ShopContext:
+async def get_shop(request: Request) -> ShopContext:
+    # async, as every dependency here: FastAPI runs a plain ``def`` dependency in a worker
+    # thread, a hand-off to a thread and back on every request.
     shop: ShopContext = request.app.state.shop
     return shop
 

@@ -74,6 +74,7 @@ from invariant.messaging.brokers.nats import ERRORS, abort_socket, connect_jetst
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.jobs.table import (
     DEAD,
+    ENQUEUED,
     PENDING,
     Job,
     JobHandler,
@@ -315,10 +316,12 @@ class JobForwarder:
 
     async def run(self, *, stop: asyncio.Event, idle: float = 0.2, retry: float = 0.5
                   ) -> None:
-        """Forward until ``stop`` is set, polling every ``idle`` seconds when nothing is
-        due, ``retry`` seconds after a failure (``failures`` and ``last_error`` show it)."""
+        """Forward until ``stop`` is set: at once when a job is enqueued in this process,
+        else polling every ``idle`` seconds (delayed jobs, jobs of other processes),
+        ``retry`` seconds after a failure (``failures`` and ``last_error`` show it)."""
         # any error: a broker or database outage, try again
-        await poll(self, self.run_once, stop=stop, idle=idle, retry=retry, errors=(Exception,))
+        await poll(self, self.run_once, stop=stop, idle=idle, retry=retry, errors=(Exception,),
+                   wake=ENQUEUED)
 
     def _claim(self, conn: Connection, now: int) -> list[tuple[Job, int]]:
         serialize(conn, self.database, "messaging:jobs")  # the key JobWorker claims under
