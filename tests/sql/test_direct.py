@@ -49,6 +49,7 @@ _IN = select(items.c.id, items.c.data).where(
     items.c.name.in_(["a", "b", "c"])).order_by(items.c.id)
 _RENAME = update(items).where(items.c.id == bindparam("key")).values(name=bindparam("to"))
 _COUNT = select(func.count()).select_from(items)
+_WITH_DEFAULTS = items.insert().return_defaults()
 _TEXT = text("SELECT id, name FROM direct_items WHERE id IN :ids ORDER BY id").bindparams(
     bindparam("ids", expanding=True))
 
@@ -120,9 +121,11 @@ async def test_row_counts_primary_keys_and_defaults(database: SQLiteReadModels) 
         renamed = conn.execute(_RENAME, {"key": inserted.inserted_primary_key[0], "to": "y"})
         many = conn.execute(_RENAME, [{"key": -1, "to": "n1"}, {"key": -2, "to": "n2"}])
         kind = conn.execute(select(items.c.kind)).scalar_one()  # the Python-side default
-        return inserted.inserted_primary_key[0] > 0, renamed.rowcount, many.rowcount, kind
+        defaults = conn.execute(_WITH_DEFAULTS, {"name": "d", "data": None})
+        return (inserted.inserted_primary_key[0] > 0, renamed.rowcount, many.rowcount, kind,
+                defaults.returned_defaults is not None)
     direct, plain = _both(database, work)
-    assert direct == plain == (True, 1, 0, "plain")
+    assert direct == plain == (True, 1, 0, "plain", True)
 
 
 async def test_driver_errors_are_raised_as_sqlalchemy_raises_them(

@@ -12,7 +12,7 @@ objects (with its types' result processors). A statement built per call keeps SQ
 path (it is seen once, never compiled here).
 
 Only what behaves the same takes this path: a ``SELECT``, ``INSERT``, ``UPDATE`` or
-``DELETE`` without ``RETURNING``, run inside a transaction, with no execution options, no
+``DELETE`` without ``RETURNING`` or ``return_defaults()`` (or a textual statement), run inside a transaction, with no execution options, no
 Python-side column defaults, no literal-rendered values, no statement-level event listeners
 and no schema translation; expanding ``IN`` parameters are expanded here (an empty one goes
 through SQLAlchemy). Anything else goes through ``Connection.execute`` as usual. Driver
@@ -224,8 +224,8 @@ def _plan(conn: Connection, statement: ClauseElement, keys: tuple[str, ...]) -> 
 
 def _compile(conn: Connection, statement: Any, keys: tuple[str, ...]) -> _Plan | None:
     dialect = conn.dialect
-    if dialect.paramstyle != "qmark":
-        return None
+    if dialect.paramstyle != "qmark" or getattr(statement, "_return_defaults", False):
+        return None  # return_defaults(): SQLAlchemy fetches what the database filled in
     compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys))
     names = list(compiled.positiontup or ())
     if (not compiled.positional or compiled.insert_prefetch or compiled.update_prefetch
