@@ -12,10 +12,11 @@ objects (with its types' result processors). A statement built per call keeps SQ
 path (it is seen once, never compiled here).
 
 Only what behaves the same takes this path: a ``SELECT``, ``INSERT``, ``UPDATE`` or
-``DELETE`` without ``RETURNING`` or ``return_defaults()`` (or a textual statement), run inside a transaction, with no execution options, no
-Python-side column defaults, no literal-rendered values, no statement-level event listeners
-and no schema translation; expanding ``IN`` parameters are expanded here (an empty one goes
-through SQLAlchemy). Anything else goes through ``Connection.execute`` as usual. Driver
+``DELETE`` without ``RETURNING`` or ``return_defaults()`` (or a textual statement), run
+inside a transaction, with no execution options, no Python-side column defaults, no
+literal-rendered values, no statement-level event listeners and no schema translation;
+expanding ``IN`` parameters are expanded here (an empty one goes through SQLAlchemy).
+Anything else goes through ``Connection.execute`` as usual. Driver
 errors are raised as SQLAlchemy raises them (``IntegrityError``, ...).
 """
 
