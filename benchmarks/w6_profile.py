@@ -156,9 +156,10 @@ def activity_of(sample: Sample, part: str) -> str:
     a statement (the leaf is the driver call), SQLAlchemy's own Python, or anything else."""
     if part in (COMMIT, IDLE):
         return part
-    function = _where(sample.frames[-1])[0] if sample.frames else ""
-    if function.endswith(("do_execute", "do_executemany")):
-        return EXECUTING
+    function, path, line = _where(sample.frames[-1]) if sample.frames else ("", "", 0)
+    if function.endswith(("do_execute", "do_executemany")) or (
+            path.endswith("invariant/sql/direct.py") and "cursor." in _source(path, line)):
+        return EXECUTING  # SQLAlchemy's driver call, or invariant.sql.direct's
     return ALCHEMY if in_sqlalchemy(sample) else OTHER
 
 

@@ -12,7 +12,8 @@ def cyclic_garbage() -> Iterator[list[str]]:
     """The type names of the objects made inside the block that reference counting alone
     could not free (filled in when the block ends); the collector is restored after."""
     enabled = gc.isenabled()
-    gc.collect()
+    while gc.collect():  # what one collection frees can let go of more (a weak
+        pass             # reference's callback dropping a cache entry): all of it first
     gc.disable()
     gc.set_debug(gc.DEBUG_SAVEALL)
     found: list[str] = []

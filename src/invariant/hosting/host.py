@@ -9,6 +9,7 @@ import logging
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from invariant.hosting import heap
 from invariant.hosting.application import App
 from invariant.hosting.composition import Composition
 from invariant.hosting.module import Module, Provision
@@ -127,6 +128,7 @@ class Host:
         await self._set_workers_up()
         self.stopping.clear()
         self._spawn_workers()
+        heap.settle()  # what start-up built lives as long as the process
 
     async def _start_modules(self) -> None:
         for module in self.modules:

@@ -38,6 +38,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TextClause,
     bindparam,
     inspect,
     text,
@@ -74,6 +75,11 @@ _UNCLAIMED = (
     " AND (c.outbox_id = o.id OR (c.stream_id = o.stream_id AND c.claimed_by <> :me)))"
 )
 
+_UNCLAIM = claims.delete().where(claims.c.outbox_id.in_(bindparam("ids", expanding=True)))
+_RELEASE = claims.delete().where(claims.c.outbox_id.in_(bindparam("ids", expanding=True)),
+                                 claims.c.claimed_by == bindparam("me"))
+_CLAIM = claims.insert()
+
 IDLE = 1.0
 """Seconds between looks at an empty outbox, for rows committed by other processes (those
 of this process wake the relay)."""
@@ -106,7 +112,13 @@ class OutboxRelay:
         self.published = 0
         self.failures = 0
         self.last_error: str | None = None
-        self._select = ""
+        self._select: TextClause | None = None
+        # built once: building a statement per call costs more than running it
+        dialect = database.dialect
+        mark = text(outbox.mark_published(dialect, "", ids=":ids", now="now()"))
+        if outbox.OUTBOX.deletes_published[dialect]:
+            mark = mark.bindparams(bindparam("ids", expanding=True))
+        self._mark = mark
 
     async def setup(self) -> None:
         """Create the outbox (if the event store has not) and the claims table."""
@@ -115,11 +127,11 @@ class OutboxRelay:
             with_events = inspect(conn).has_table("invariant_events")
             return outbox.select_pending(with_events=with_events, unclaimed=_UNCLAIMED
                                          ) + " LIMIT :n"
-        self._select = await self.database.run(create)
+        self._select = text(await self.database.run(create))
 
     async def run_once(self) -> int:
         """Claim, publish and mark one batch; the number of rows published."""
-        if not self._select:
+        if self._select is None:
             await self.setup()
         now = to_micros(self.clock())
         published = await hand_over(
@@ -188,29 +200,25 @@ class OutboxRelay:
 
     def _claim(self, conn: Connection, now: int) -> list[tuple[int, Message]]:
         serialize(conn, self.database, "messaging:outbox-claims")
-        rows = conn.execute(text(self._select),
+        assert self._select is not None
+        rows = conn.execute(self._select,
                             {"now": now, "me": self.relay_id, "n": self.batch_size}).all()
         if not rows:
             return []
         ids = [r[0] for r in rows]
-        conn.execute(claims.delete().where(claims.c.outbox_id.in_(ids)))
+        conn.execute(_UNCLAIM, {"ids": ids})
         until = now + int(self.lease * 1_000_000)
-        conn.execute(claims.insert(), [
+        conn.execute(_CLAIM, [
             {"outbox_id": r[0], "stream_id": r[2], "claimed_by": self.relay_id,
              "claimed_until": until} for r in rows])
         return [(r[0], _message(r)) for r in rows]
 
     def _release(self, conn: Connection, ids: Sequence[int]) -> None:
-        conn.execute(claims.delete().where(claims.c.outbox_id.in_(ids),
-                                           claims.c.claimed_by == self.relay_id))
+        conn.execute(_RELEASE, {"ids": list(ids), "me": self.relay_id})
 
     def _mark_published(self, conn: Connection, ids: Sequence[int]) -> None:
-        dialect = self.database.dialect
-        statement = text(outbox.mark_published(dialect, "", ids=":ids", now="now()"))
-        if outbox.OUTBOX.deletes_published[dialect]:
-            statement = statement.bindparams(bindparam("ids", expanding=True))
-        conn.execute(statement, {"ids": list(ids)})
-        conn.execute(claims.delete().where(claims.c.outbox_id.in_(ids)))
+        conn.execute(self._mark, {"ids": list(ids)})
+        conn.execute(_UNCLAIM, {"ids": list(ids)})
 
 
 def _json(value: Any) -> Any:

@@ -189,19 +189,23 @@ def listing(conn: Connection, *, status: str | None = None, kind: str | None = N
 def due(conn: Connection, now: datetime, kinds: Sequence[str], *, limit: int = 100
         ) -> list[str]:
     """Ids of active processes of ``kinds`` whose earliest deadline has passed."""
-    query = (select(processes.c.id)
-             .where(processes.c.status.in_(ACTIVE), processes.c.deadline <= to_micros(now),
-                    processes.c.kind.in_(kinds))
-             .order_by(processes.c.deadline).limit(limit))
-    return [r[0] for r in conn.execute(query)]
+    return [r[0] for r in conn.execute(_DUE, {"now": to_micros(now), "kinds": list(kinds),
+                                              "limit": limit})]
+
+
+_DUE = (select(processes.c.id)
+        .where(processes.c.status.in_(ACTIVE), processes.c.deadline <= bindparam("now"),
+               processes.c.kind.in_(bindparam("kinds", expanding=True)))
+        .order_by(processes.c.deadline).limit(bindparam("limit")))
+_NEXT_DEADLINE = (select(processes.c.deadline)
+                  .where(processes.c.status.in_(ACTIVE), processes.c.deadline.is_not(None),
+                         processes.c.kind.in_(bindparam("kinds", expanding=True)))
+                  .order_by(processes.c.deadline).limit(1))
 
 
 def next_deadline(conn: Connection, kinds: Sequence[str]) -> datetime | None:
     """The earliest pending deadline of an active process of ``kinds``."""
-    row = conn.execute(select(processes.c.deadline)
-                       .where(processes.c.status.in_(ACTIVE), processes.c.deadline.is_not(None),
-                              processes.c.kind.in_(kinds))
-                       .order_by(processes.c.deadline).limit(1)).first()
+    row = conn.execute(_NEXT_DEADLINE, {"kinds": list(kinds)}).first()
     return None if row is None else from_micros(row[0])
 
 
@@ -323,14 +327,27 @@ def pending(conn: Connection, *, process_id: str | None = None, limit: int = 100
             parked: bool = True) -> list[PendingCommand]:
     """Commands not dispatched yet, oldest first; ``parked=False`` leaves out those of
     processes waiting for an operator."""
-    query = select(process_commands).order_by(process_commands.c.seq).limit(limit)
+    values: dict[str, Any] = {"limit": limit}
     if process_id is not None:
-        query = query.where(process_commands.c.process_id == process_id)
+        values["process_id"] = process_id
+    query = _PENDING[process_id is not None, parked]
+    return [PendingCommand(r.seq, r.command_id, r.process_id, r.command_type, dict(r.payload))
+            for r in conn.execute(query, values)]
+
+
+def _pending(of_process: bool, parked: bool) -> Any:
+    query = select(process_commands).order_by(process_commands.c.seq).limit(
+        bindparam("limit"))
+    if of_process:
+        query = query.where(process_commands.c.process_id == bindparam("process_id"))
     if not parked:
         query = query.where(process_commands.c.process_id.not_in(
             select(processes.c.id).where(processes.c.status == NEEDS_ATTENTION)))
-    return [PendingCommand(r.seq, r.command_id, r.process_id, r.command_type, dict(r.payload))
-            for r in conn.execute(query)]
+    return query
+
+
+_PENDING = {(of_process, parked): _pending(of_process, parked)
+            for of_process in (False, True) for parked in (False, True)}
 
 
 def dispatched(conn: Connection, seq: int) -> None:
@@ -362,10 +379,8 @@ def backlog(conn: Connection, names: Sequence[str]) -> tuple[dict[str, int], int
     """The checkpoints of the managers ``names`` and the commands not dispatched (those of
     processes parked for an operator left out: no worker will run them)."""
     checkpoints = {str(name): int(position) for name, position in conn.execute(
-        select(process_checkpoints.c.name, process_checkpoints.c.position).where(
-            process_checkpoints.c.name.in_(names)))}
-    commands = conn.execute(select(func.count()).select_from(process_commands).where(
-        _RUNNABLE)).scalar_one()
+        _CHECKPOINTS, {"names": list(names)})}
+    commands = conn.execute(_NOT_DISPATCHED).scalar_one()
     return checkpoints, int(commands)
 
 
@@ -373,11 +388,16 @@ def waiting(conn: Connection, names: Sequence[str]
             ) -> tuple[dict[str, int], int, datetime | None]:
     """:func:`backlog`, and when the oldest of those commands was decided (None: none)."""
     checkpoints = {str(name): int(position) for name, position in conn.execute(
-        select(process_checkpoints.c.name, process_checkpoints.c.position).where(
-            process_checkpoints.c.name.in_(names)))}
-    count, oldest = conn.execute(select(func.count(), func.min(process_commands.c.created_at))
-                                 .where(_RUNNABLE)).one()
+        _CHECKPOINTS, {"names": list(names)})}
+    count, oldest = conn.execute(_OLDEST_NOT_DISPATCHED).one()
     return checkpoints, int(count), None if oldest is None else from_micros(int(oldest))
+
+
+_CHECKPOINTS = select(process_checkpoints.c.name, process_checkpoints.c.position).where(
+    process_checkpoints.c.name.in_(bindparam("names", expanding=True)))
+_NOT_DISPATCHED = select(func.count()).select_from(process_commands).where(_RUNNABLE)
+_OLDEST_NOT_DISPATCHED = select(
+    func.count(), func.min(process_commands.c.created_at)).where(_RUNNABLE)
 
 
 def move_checkpoint(conn: Connection, name: str, position: int) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 from uuid import uuid4
 
-from sqlalchemy import Connection, MetaData, insert, select, update
+from sqlalchemy import Connection, MetaData, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -155,6 +155,16 @@ class StateStoredRepository(Generic[A]):
         self._lock_rows = lock_rows
         self.table = table_for(contract, contracts_metadata())
         self._outbox = outbox_table(MetaData())
+        # The statements built once: building one (and its cache key) per call costs more
+        # than running it.
+        table = self.table
+        by_id = select(table).where(table.c.id == bindparam("_key"))
+        self._by_id = {False: by_id, True: by_id.with_for_update()}
+        self._version_of = select(table.c.version).where(table.c.id == bindparam("_key"))
+        self._insert = insert(table)
+        self._update = update(table).where(table.c.id == bindparam("_key"),
+                                           table.c.version == bindparam("_expected"))
+        self._insert_outbox = insert(self._outbox)
 
     async def setup(self) -> None:
         """Create the outbox table when missing (the same DDL as the event store's)."""
@@ -311,10 +321,9 @@ class StateStoredRepository(Generic[A]):
         """The aggregate and the state it was loaded with."""
         if isolate:
             self._isolate(conn)
-        query = select(self.table).where(self.table.c.id == key)
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()  # SQLite: the writer holds the write lock
-        row = conn.execute(query).mappings().first()
+        # SQLite: the writer holds the write lock
+        query = self._by_id[lock and conn.dialect.name == "postgresql"]
+        row = conn.execute(query, {"_key": key}).mappings().first()
         if row is None:
             raise AggregateNotFoundError(self._type.__name__, key)
         state = self._contract.from_row(dict(row))
@@ -355,27 +364,24 @@ class StateStoredRepository(Generic[A]):
         key, expected, now = str(aggregate.id), aggregate.version, self._clock()
         values = aggregate.state.to_row()
         if expected == 0:
-            conn.execute(insert(self.table).values(
-                id=key, version=1, created_at=now, updated_at=now, **values))
+            conn.execute(self._insert, {
+                **values, "id": key, "version": 1, "created_at": now, "updated_at": now})
         else:
-            result = conn.execute(
-                update(self.table)
-                .where(self.table.c.id == key, self.table.c.version == expected)
-                .values(version=expected + 1, updated_at=now, **values)
-            )
+            result = conn.execute(self._update, {
+                **values, "version": expected + 1, "updated_at": now, "_key": key,
+                "_expected": expected})
             if result.rowcount != 1:
                 actual = self._stored_version(conn, key)
                 raise ConcurrencyError(self._stream(key), expected, actual)
         events = aggregate.pending_events
         if events:
             rows = [self._message(key, event, metadata, now) for event in events]
-            conn.execute(insert(self._outbox), rows)
+            conn.execute(self._insert_outbox, rows)
             outbox_written(conn)
         return expected + 1
 
     def _stored_version(self, conn: Connection, key: str) -> int:
-        version = conn.execute(
-            select(self.table.c.version).where(self.table.c.id == key)).scalar()
+        version = conn.execute(self._version_of, {"_key": key}).scalar()
         return int(version) if version is not None else 0
 
     def _message(

@@ -132,19 +132,25 @@ def retry_dead(conn: Connection, job_id: int, now: datetime | None = None) -> No
         state=PENDING, attempts=0, claimed_until=None, run_at=to_micros(now or utc_now())))
 
 
-def claim_due(conn: Connection, now: int, limit: int, lease: float, **changes: Any
-              ) -> Sequence[Row[Any]]:
+def claim_due(conn: Connection, now: int, limit: int, lease: float, *,
+              count_attempt: bool = False) -> Sequence[Row[Any]]:
     """The rows of up to ``limit`` pending jobs due at ``now`` (microseconds) and not
-    claimed, first due first, now claimed for ``lease`` seconds (with ``changes`` too).
-    Callers serialize claims (``serialize(conn, database, "messaging:jobs")``) first."""
-    rows = conn.execute(select(jobs).where(
-        jobs.c.state == PENDING, jobs.c.run_at <= now,
-        (jobs.c.claimed_until.is_(None)) | (jobs.c.claimed_until < now),
-    ).order_by(jobs.c.run_at, jobs.c.id).limit(limit)).all()
+    claimed, first due first, now claimed for ``lease`` seconds (``count_attempt``: their
+    attempts counted one more). Callers serialize claims (``serialize(conn, database,
+    "messaging:jobs")``) first."""
+    rows = conn.execute(_DUE, {"now": now, "limit": limit}).all()
     if rows:
-        conn.execute(update(jobs).where(jobs.c.id.in_([r.id for r in rows])).values(
-            claimed_until=now + int(lease * 1_000_000), **changes))
+        conn.execute(_CLAIM[count_attempt], {"ids": [r.id for r in rows],
+                                 "claimed_until": now + int(lease * 1_000_000)})
     return rows
+
+
+_DUE = select(jobs).where(
+    jobs.c.state == PENDING, jobs.c.run_at <= bindparam("now"),
+    (jobs.c.claimed_until.is_(None)) | (jobs.c.claimed_until < bindparam("now")),
+).order_by(jobs.c.run_at, jobs.c.id).limit(bindparam("limit"))
+_CLAIMED = update(jobs).where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+_CLAIM = {False: _CLAIMED, True: _CLAIMED.values(attempts=jobs.c.attempts + 1)}
 
 
 def job_from_row(row: Any) -> Job:

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    bindparam,
     func,
     select,
     update,
@@ -50,6 +51,9 @@ from invariant.tasks import poll
 from invariant.telemetry.jobs import ran
 
 log = logging.getLogger("invariant.jobs")
+
+_DUE_COUNT = select(func.count()).select_from(jobs).where(
+    jobs.c.state == PENDING, jobs.c.run_at <= bindparam("now"))
 
 
 class JobWorker:
@@ -94,8 +98,7 @@ class JobWorker:
         """Jobs due now and not dead (claimed ones included): work waiting for workers."""
         now = to_micros(self.clock())
         return await self.database.run(lambda conn: int(conn.execute(
-            select(func.count()).select_from(jobs).where(
-                jobs.c.state == PENDING, jobs.c.run_at <= now)).scalar_one()), write=False)
+            _DUE_COUNT, {"now": now}).scalar_one()), write=False)
 
     async def waiting(self) -> Waiting:
         """:meth:`backlog`, and how long the job due first has been due: a measure of
@@ -109,7 +112,7 @@ class JobWorker:
     def _claim(self, conn: Connection, limit: int) -> list[Job]:
         serialize(conn, self.database, "messaging:jobs")
         rows = claim_due(conn, to_micros(self.clock()), limit, self.lease,
-                         attempts=jobs.c.attempts + 1)
+                         count_attempt=True)
         return [_claimed(job_from_row(r)) for r in rows]
 
     async def _run(self, job: Job) -> None:
