@@ -129,6 +129,27 @@ async def test_commits_that_arrive_during_a_checkpoint_wait_for_its_end_and_all_
     assert {r.batch_size for r in results} == {20}
 
 
+async def test_a_burst_that_stops_before_the_checkpoint_is_due_gets_it_when_due(
+        storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _write(storage, streams=1, events=1)
+    checks = _checkpoints(storage)
+    await _idle(checks)
+    await asyncio.sleep(0.2)  # whatever the first commits armed has run
+    monkeypatch.setattr(checks, "wait", 0.1)
+    before = checks.checkpoints
+    for version in range(5):  # a burst shorter than the wait, then nothing
+        await storage.commit(append("acct-burst", version, new_event(pad="x" * 4000)))
+    assert checks.checkpoints == before
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if checks.checkpoints > before:
+            break
+    assert checks.checkpoints == before + 1, "no checkpoint after the burst"
+    assert checks.frames > 0  # it found the burst's frames
+    await asyncio.sleep(0.3)
+    assert checks.checkpoints == before + 1, "an idle store is checkpointed once, not polled"
+
+
 async def test_a_failing_checkpoint_is_logged_once_and_commits_go_on(
         storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:

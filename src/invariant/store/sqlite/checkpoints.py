@@ -29,7 +29,9 @@ see that count without running a checkpoint. So the rule here is by time, adjust
 frames (:func:`next_wait`): each checkpoint reports the frames it found, the rate at which
 the commits since the last one wrote them gives the time in which ``mark_pages`` frames are
 written, and the next checkpoint is due that long after the first commit that follows this
-one (a burst after a quiet while is timed from its own first commit). The writer's
+one (a burst after a quiet while is timed from its own first commit); when the commits
+stop before it is due, the writer runs it once it is, so a burst does not leave its frames
+in the WAL for every later read to look through. The writer's
 connection keeps SQLite's automatic checkpoint as a backstop at :func:`backstop_pages`, for
 a WAL that grows faster than the estimate.
 
@@ -112,6 +114,13 @@ class WalCheckpoints:
         """Whether a checkpoint should run before the next batch."""
         since = self._since
         return since is not None and time.monotonic() - since >= self.wait
+
+    def remaining(self) -> float | None:
+        """Seconds until a checkpoint is due; None while nothing was committed since the last."""
+        since = self._since
+        if since is None:
+            return None
+        return max(0.0, since + self.wait - time.monotonic())
 
     def start(self) -> Future[None]:
         """Run a checkpoint on the thread; the future is done when it is (it never fails:

@@ -115,6 +115,7 @@ class LoopWriter:
         self._direct = 0
         self._checkpoints = checkpoints
         self._held = False  # a checkpoint runs: commits wait for it
+        self._timer: asyncio.TimerHandle | None = None  # a checkpoint due while idle
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` for the next flush (or flush it at once, see above)."""
@@ -160,6 +161,23 @@ class LoopWriter:
                 checkpoints.committed()
                 if checkpoints.due():
                     self._hold(loop, checkpoints)
+                elif self._timer is None:
+                    self._arm(loop, checkpoints)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, checkpoints: WalCheckpoints) -> None:
+        """Look again when the next checkpoint is due, in case no commit comes by then."""
+        remaining = checkpoints.remaining()
+        if remaining is not None:
+            self._timer = loop.call_later(remaining, self._on_timer, loop, checkpoints)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop, checkpoints: WalCheckpoints) -> None:
+        self._timer = None
+        if self._held or self._scheduled or self._pending:
+            return  # a flush comes, and looks itself
+        if checkpoints.due():
+            self._hold(loop, checkpoints)
+        else:
+            self._arm(loop, checkpoints)
 
     def _hold(self, loop: asyncio.AbstractEventLoop, checkpoints: WalCheckpoints) -> None:
         """Run a checkpoint on its thread; commits that arrive meanwhile wait for its end."""
@@ -185,8 +203,12 @@ class LoopWriter:
 
     async def aclose(self) -> None:
         """End the checkpoint thread (after a checkpoint under way), close the connection."""
-        if self._checkpoints is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._checkpoints.close)
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        checkpoints, self._checkpoints = self._checkpoints, None  # no new checkpoint
+        if checkpoints is not None:
+            await asyncio.get_running_loop().run_in_executor(None, checkpoints.close)
         self._conn.close()
 
 
