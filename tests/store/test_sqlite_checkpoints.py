@@ -65,6 +65,20 @@ async def _idle(checks: WalCheckpoints) -> None:
     await asyncio.to_thread(checks._executor.submit(lambda: None).result)
 
 
+async def _settled(storage: SQLiteStorage) -> WalCheckpoints:
+    """Until no checkpoint runs or waits to run (the first commits' one included)."""
+    checks = _checkpoints(storage)
+    writer = storage._writer
+    assert isinstance(writer, LoopWriter)
+    for _ in range(250):
+        await asyncio.sleep(0.02)
+        await _idle(checks)
+        if checks.remaining() is None and not writer._held:
+            break
+    assert checks.remaining() is None and not writer._held
+    return checks
+
+
 async def _write(storage: SQLiteStorage, streams: int, events: int, *,
                  wal_peak: list[int] | None = None) -> list[uuid.UUID]:
     ids = [uuid.uuid4() for _ in range(streams)]
@@ -111,8 +125,8 @@ async def test_commits_that_arrive_during_a_checkpoint_wait_for_its_end_and_all_
         release.wait(10)
         real(self, since)
 
+    await _settled(storage)  # no checkpoint of the first commits comes in between
     monkeypatch.setattr(WalCheckpoints, "_checkpoint", slow)
-    await _idle(checks)
     monkeypatch.setattr(checks, "wait", 0.0)  # due after the next batch
     await storage.commit(append("acct-first", 0, new_event()))  # its batch starts one
     assert await asyncio.to_thread(running.wait, 10)
@@ -133,21 +147,23 @@ async def test_a_burst_that_stops_before_the_checkpoint_is_due_gets_it_when_due(
         storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch) -> None:
     await _write(storage, streams=1, events=1)
     checks = _checkpoints(storage)
-    await _idle(checks)
-    await asyncio.sleep(0.2)  # whatever the first commits armed has run
-    monkeypatch.setattr(checks, "wait", 0.1)
+    await _settled(storage)  # the first commits' checkpoint has run: nothing waits for one
+    monkeypatch.setattr(checks, "wait", 0.2)
     before = checks.checkpoints
-    for version in range(5):  # a burst shorter than the wait, then nothing
-        await storage.commit(append("acct-burst", version, new_event(pad="x" * 4000)))
+    # a commit, then nothing: it is not due at the commit, so the commit does not run it
+    await storage.commit(append("acct-burst", 0, new_event(pad="x" * 4000)))
     assert checks.checkpoints == before
-    for _ in range(100):
+    assert checks.remaining() is not None
+    for _ in range(250):
         await asyncio.sleep(0.02)
         if checks.checkpoints > before:
             break
+    await _idle(checks)
     assert checks.checkpoints == before + 1, "no checkpoint after the burst"
     assert checks.frames > 0  # it found the burst's frames
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.5)
     assert checks.checkpoints == before + 1, "an idle store is checkpointed once, not polled"
+    assert checks.remaining() is None
 
 
 async def test_a_failing_checkpoint_is_logged_once_and_commits_go_on(
@@ -220,8 +236,8 @@ async def test_closing_during_a_checkpoint_waits_for_it(
         real(self, since)
         finished.append(True)
 
+    await _settled(storage)  # no checkpoint of the first commits comes in between
     monkeypatch.setattr(WalCheckpoints, "_checkpoint", slow)
-    await _idle(checks)
     monkeypatch.setattr(checks, "wait", 0.0)
     await storage.commit(append("acct-last", 0, new_event()))
     assert await asyncio.to_thread(running.wait, 10)
