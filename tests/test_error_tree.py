@@ -43,6 +43,10 @@ OUTSIDE_THE_TREE: dict[tuple[str, str], str] = {
                                            "group commit refused itself; the writer hands "
                                            "the job its own InvariantError",
     ("invariant.cli", "Exit"): "typer's way for a command to exit with a status",
+    ("invariant.sql.direct", "InvalidRequestError"): "a result of the driver's path answers "
+                                                     "a misuse (inserted_primary_key of no "
+                                                     "insert, or of an executemany) as "
+                                                     "SQLAlchemy's own result does",
     ("invariant.contracts", "PydanticCustomError"): "pydantic's validator protocol; "
                                                     "contracts translate it into a "
                                                     "ValidationError",
