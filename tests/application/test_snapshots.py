@@ -10,7 +10,7 @@ from examples.bank.domain import AccountId, BankAccount
 from examples.bank.wiring import bank_store
 from invariant.application import Aggregates, Repository, SnapshotPolicy, UnitOfWork
 from invariant.domain import AggregateRoot, ConfigurationError, DomainEvent
-from invariant.store import Commit, SnapshotRecord
+from invariant.store import Commit, SnapshotRecord, SnapshotTailReader
 from tests.money import usd
 
 
@@ -233,3 +233,64 @@ def test_two_aggregate_types_snapshotting_one_category_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="both take snapshots of the 'account' streams"):
         Aggregates(bank_store(MemoryStorage()),
                    snapshots={BankAccount: 10, account_class(2, name="CurrentAccount"): 10})
+
+
+class WithoutTails:
+    """A real adapter seen through a wrapper that lacks ``read_snapshot_tail``: what a
+    third-party adapter without :class:`SnapshotTailReader` looks like to the repository."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "read_snapshot_tail":
+            raise AttributeError(name)
+        return getattr(self._storage, name)
+
+
+@pytest.mark.parametrize(("planted", "cls", "expected"), [
+    (None, BankAccount, (0, 1040)),
+    (snapshot(1), BankAccount, (3, 999999 + 20)),
+    (snapshot(1, version=5), BankAccount, (5, 999999)),
+    (snapshot(3), account_class(2), (0, 1040)),
+    (snapshot(1, aggregate_type="Ledger"), BankAccount, (0, 1040)),
+])
+async def test_adapters_with_and_without_snapshot_tails_load_the_same(
+    any_storage: Any, planted: SnapshotRecord | None, cls: type[BankAccount],
+    expected: tuple[int, int],
+) -> None:
+    assert isinstance(any_storage, SnapshotTailReader)
+    assert not isinstance(WithoutTails(any_storage), SnapshotTailReader)
+    account_id = await seed_account(any_storage, planted)
+    for storage in (any_storage, WithoutTails(any_storage)):
+        account, used = await load(storage, cls, account_id)
+        assert (used, account.balance(), account.version) == (
+            expected[0], usd(expected[1]), 5)
+
+
+async def test_a_snapshotted_aggregate_loads_in_one_read(any_storage: Any) -> None:
+    """The repository asks once (the adapter may read twice inside: memory and SQLite are
+    in-process); PostgreSQL answers in one statement, one round trip."""
+    account_id = await seed_account(any_storage, snapshot(1))
+    calls: list[str] = []
+    depth = [0]
+    names = ["read_snapshot", "read_stream_data", "read_snapshot_tail"]
+    if hasattr(any_storage, "_fetch"):
+        names.append("_fetch")  # PostgreSQL's statements
+    for name in names:
+        real = getattr(any_storage, name)
+
+        async def counted(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            if depth[0] == 0 or _name == "_fetch":
+                calls.append(_name)
+            depth[0] += 1
+            try:
+                return await _real(*args, **kw)
+            finally:
+                depth[0] -= 1
+
+        setattr(any_storage, name, counted)
+    account, used = await load(any_storage, BankAccount, account_id)
+    assert (used, account.version) == (3, 5)
+    expected = ["read_snapshot_tail"]
+    assert calls == (expected + ["_fetch"] if "_fetch" in names else expected)

@@ -9,7 +9,8 @@ from typing import Any, Generic, TypeVar
 from invariant.domain.aggregate import AggregateRoot, stream_id_for
 from invariant.domain.errors import AggregateNotFoundError, ConfigurationError, ValidationError
 from invariant.store.event_store import EventStore
-from invariant.store.records import SnapshotRecord
+from invariant.store.port import SnapshotTailReader
+from invariant.store.records import SnapshotRecord, StreamDataRow
 
 A = TypeVar("A", bound=AggregateRoot[Any])
 
@@ -93,6 +94,7 @@ class Repository(Generic[A]):
         self.aggregate_type = aggregate_type
         self.snapshots = snapshots
         self.cache = cache
+        self._tail_reader = isinstance(store.storage, SnapshotTailReader)
 
     def stream_id(self, aggregate_id: object) -> str:
         return stream_id_for(self.aggregate_type, aggregate_id)
@@ -126,14 +128,31 @@ class Repository(Generic[A]):
             base, start, snapshot_version = cached.aggregate, cached.aggregate.version, \
                 cached.snapshot_version
         elif self.snapshots is not None:
-            snap = await self.store.storage.read_snapshot(stream)
-            if snap is not None and (to_version is None or snap.version <= to_version):
+            storage = self.store.storage
+            if to_version is None and self._tail_reader:
+                # The snapshot and the events after it together (one round trip on
+                # PostgreSQL); the whole stream again only if the snapshot cannot be used.
+                snap, tail = await storage.read_snapshot_tail(stream)  # type: ignore[attr-defined]
+                if snap is None:
+                    return self._replay(aggregate_id, None, tail, 0)
                 base = self._restore(aggregate_id, snap)
                 if base is not None:
-                    start = snapshot_version = snap.version
+                    return self._replay(aggregate_id, base, tail, snap.version)
+            else:
+                snap = await storage.read_snapshot(stream)
+                if snap is not None and (to_version is None or snap.version <= to_version):
+                    base = self._restore(aggregate_id, snap)
+                    if base is not None:
+                        start = snapshot_version = snap.version
         rows = await self.store.storage.read_stream_data(
             stream, after_version=start, to_version=to_version
         )
+        return self._replay(aggregate_id, base, rows, snapshot_version)
+
+    def _replay(self, aggregate_id: Any, base: A | None, rows: list[StreamDataRow],
+                snapshot_version: int) -> Loaded[A] | None:
+        """``rows`` applied to ``base`` (to a new aggregate without one); None when there is
+        neither."""
         if base is None and not rows:
             return None
         aggregate = base if base is not None else self.aggregate_type(aggregate_id)

@@ -10,7 +10,7 @@ from invariant.store.catalog import CategoryCount, StreamCatalog, StreamSummary
 from invariant.store.codec import Codec
 from invariant.store.event_store import DetailsNotLoaded, EventEnvelope, EventStore
 from invariant.store.memory import MemoryStorage
-from invariant.store.port import EventStorage, LogReader
+from invariant.store.port import EventStorage, LogReader, SnapshotTailReader
 from invariant.store.records import (
     AppendRequest,
     Commit,
@@ -22,6 +22,7 @@ from invariant.store.records import (
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
+    SnapshotTail,
     StreamResult,
     StreamState,
     TypeLogRow,
@@ -65,6 +66,8 @@ __all__ = [
     "RecordedEvent",
     "SQLiteStorage",
     "SnapshotRecord",
+    "SnapshotTail",
+    "SnapshotTailReader",
     "StreamCatalog",
     "StreamResult",
     "StreamState",

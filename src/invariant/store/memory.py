@@ -22,6 +22,7 @@ from invariant.store.records import (
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
+    SnapshotTail,
     StoredCommand,
     StreamResult,
     TypeLogRow,
@@ -146,6 +147,11 @@ class MemoryStorage:
         stream = self._streams.get(stream_id, [])
         return [(r.event_type, r.schema_version, _copy(r.data))
                 for r in stream[after_version:to_version]]
+
+    async def read_snapshot_tail(self, stream_id: str) -> SnapshotTail:
+        snapshot = self._snapshots.get(stream_id)
+        after = 0 if snapshot is None else snapshot.version
+        return SnapshotTail(snapshot, await self.read_stream_data(stream_id, after_version=after))
 
     async def read_all(
         self,

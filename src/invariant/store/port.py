@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from invariant.store.records import (
@@ -14,7 +14,9 @@ from invariant.store.records import (
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
+    SnapshotTail,
     StoredCommand,
+    StreamDataRow,
     TypeLogRow,
 )
 
@@ -66,7 +68,7 @@ class EventStorage(Protocol):
 
     async def read_stream_data(
         self, stream_id: str, *, after_version: int = 0, to_version: int | None = None
-    ) -> list[tuple[str, int, dict[str, Any] | str | bytes]]:
+    ) -> list[StreamDataRow]:
         """``(event_type, schema_version, data)`` of a stream's events after ``after_version``
         up to ``to_version``, in order: the lean path used to load aggregates. ``data`` is the
         decoded JSON object, or its JSON text (str or bytes) for the caller to parse."""
@@ -133,3 +135,18 @@ class LogReader(Protocol):
         returns with ``event_types=[event_type]``, in the same order: the event type is left
         out, since every row has it. What a projection that reads one stored type catches up
         with: each column of a page costs the driver a Python object per row."""
+
+
+@runtime_checkable
+class SnapshotTailReader(Protocol):
+    """An adapter that reads a stream's snapshot and the events after it in one go (memory,
+    SQLite and PostgreSQL can; PostgreSQL in one round trip instead of two).
+
+    What the repository loads a snapshotted aggregate with; adapters without it are read
+    with :meth:`EventStorage.read_snapshot`, then :meth:`EventStorage.read_stream_data`.
+    """
+
+    async def read_snapshot_tail(self, stream_id: str) -> SnapshotTail:
+        """What :meth:`EventStorage.read_snapshot` returns for the stream, and the rows
+        :meth:`EventStorage.read_stream_data` returns after the snapshot's version (after
+        version 0 when there is no snapshot)."""

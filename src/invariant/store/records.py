@@ -23,6 +23,11 @@ a :data:`LogRow` without its event type, which the read named (see
 ``LogReader.read_type_log``)."""
 
 
+StreamDataRow = tuple[str, int, dict[str, Any] | str | bytes]
+"""A lean row of one stream: ``(event_type, schema_version, data)`` (see
+``EventStorage.read_stream_data``)."""
+
+
 class StreamState(enum.Enum):
     """Expected-version wildcards for appends."""
 
@@ -90,6 +95,16 @@ class SnapshotRecord:
     schema_version: int
     state: JsonObject
     recorded_at: datetime | None = None
+
+
+class SnapshotTail(NamedTuple):
+    """A stream's latest snapshot and the events after it, read together (see
+    ``SnapshotTailReader``)."""
+
+    snapshot: SnapshotRecord | None
+    """None when the stream has no snapshot."""
+    rows: list[StreamDataRow]
+    """The events after the snapshot's version (every event without one), in order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from invariant.domain.errors import (
     DuplicateEventError,
     ValidationError,
 )
-from invariant.store.port import EventStorage
+from invariant.store.port import EventStorage, SnapshotTailReader
 from invariant.store.records import (
     AppendRequest,
     CommandRecord,
@@ -36,6 +36,7 @@ from invariant.store.records import (
     NewEvent,
     OutboxMessage,
     SnapshotRecord,
+    SnapshotTail,
     StreamState,
 )
 from invariant.testing.clock import ManualClock
@@ -333,6 +334,36 @@ class EventStorageContract:
                                     snapshots=(newer,)))
         stored = await storage.read_snapshot("acct-1")
         assert stored is not None and (stored.version, stored.schema_version) == (2, 2)
+
+    async def test_a_snapshot_and_the_events_after_it_are_read_together(
+        self, storage: EventStorage
+    ) -> None:
+        if not isinstance(storage, SnapshotTailReader):
+            pytest.skip("this adapter does not read snapshot tails (SnapshotTailReader)")
+
+        def decoded(tail: SnapshotTail) -> list[tuple[str, int, Any]]:
+            return [(t, v, d if isinstance(d, dict) else orjson.loads(d)) for t, v, d in tail.rows]
+
+        assert await storage.read_snapshot_tail("acct-404") == SnapshotTail(None, [])
+        await storage.commit(append("acct-1", 0, *[new_event(i) for i in range(1, 4)]))
+        tail = await storage.read_snapshot_tail("acct-1")  # no snapshot: every event
+        assert tail.snapshot is None
+        assert decoded(tail) == [("Happened", 1, {"n": i}) for i in range(1, 4)]
+        snap = SnapshotRecord("acct-1", "Account", 5, 2, {"balance": "5.00"})
+        await storage.commit(Commit(appends=(AppendRequest(
+            "acct-1", 3, (new_event(4), new_event(5, "Other"))),), snapshots=(snap,)))
+        tail = await storage.read_snapshot_tail("acct-1")  # the snapshot is the last version
+        assert tail.snapshot == await storage.read_snapshot("acct-1")
+        assert tail.snapshot is not None
+        assert (tail.snapshot.stream_id, tail.snapshot.aggregate_type, tail.snapshot.version,
+                tail.snapshot.schema_version, tail.snapshot.state) == (
+            "acct-1", "Account", 5, 2, {"balance": "5.00"})
+        assert tail.rows == []
+        await storage.commit(append("acct-1", 5, *[new_event(i) for i in range(6, 9)]))
+        await storage.commit(append("acct-2", 0, new_event(99)))  # another stream: not read
+        tail = await storage.read_snapshot_tail("acct-1")
+        assert tail.snapshot is not None and tail.snapshot.version == 5
+        assert decoded(tail) == [("Happened", 1, {"n": i}) for i in range(6, 9)]
 
     async def test_a_refused_commit_writes_no_snapshot(self, storage: EventStorage) -> None:
         snap = SnapshotRecord("acct-1", "Account", 5, 1, {"balance": "1.00"})

@@ -19,6 +19,7 @@ from invariant.store.records import (
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
+    SnapshotTail,
     StoredCommand,
     TypeLogRow,
 )
@@ -29,9 +30,9 @@ EVENT_COLUMNS = (
 )
 
 
-def read_statements(s: str) -> tuple[str, str, str, str]:
+def read_statements(s: str) -> tuple[str, str, str, str, str]:
     """The statements of reads in schema ``s``: a stream's version, a page of the log, a
-    page of one type's log, a stream's data."""
+    page of one type's log, a stream's data, a stream's snapshot and the data after it."""
     sql_version = (
         f"SELECT coalesce(max(version), 0) FROM {s}.invariant_events WHERE stream_id = $1"
     )
@@ -50,7 +51,19 @@ def read_statements(s: str) -> tuple[str, str, str, str]:
         " WHERE stream_id = $1 AND version > $2 AND ($3::bigint IS NULL OR version <= $3)"
         " ORDER BY version"
     )
-    return sql_version, sql_read_log, sql_read_type_log, sql_stream_data
+    # One round trip: the snapshot's row (its event columns null), then the events after
+    # its version; the snapshot's row has the lowest version, so it comes first.
+    sql_snapshot_tail = (
+        "SELECT NULL::text AS event_type, s.schema_version, NULL::text AS data, s.version,"
+        " s.aggregate_type, s.state, s.recorded_at"
+        f" FROM {s}.invariant_snapshots s WHERE s.stream_id = $1"
+        " UNION ALL"
+        " SELECT e.event_type, e.schema_version, e.data::text, e.version, NULL, NULL, NULL"
+        f" FROM {s}.invariant_events e WHERE e.stream_id = $1 AND e.version > coalesce("
+        f"(SELECT version FROM {s}.invariant_snapshots WHERE stream_id = $1), 0)"
+        " ORDER BY 4"
+    )
+    return sql_version, sql_read_log, sql_read_type_log, sql_stream_data, sql_snapshot_tail
 
 
 def row_to_event(r: asyncpg.Record) -> RecordedEvent:
@@ -68,6 +81,7 @@ class PostgresReads:
     _sql_read_log: str
     _sql_read_type_log: str
     _sql_stream_data: str
+    _sql_snapshot_tail: str
     _get_pool: Callable[[], Awaitable[asyncpg.Pool]]
     _fetch: Callable[..., Awaitable[list[asyncpg.Record]]]
 
@@ -97,6 +111,15 @@ class PostgresReads:
     ) -> list[tuple[str, int, dict[str, Any] | str | bytes]]:
         rows = await self._fetch(self._sql_stream_data, stream_id, after_version, to_version)
         return [(r[0], r[1], r[2]) for r in rows]
+
+    async def read_snapshot_tail(self, stream_id: str) -> SnapshotTail:
+        rows = await self._fetch(self._sql_snapshot_tail, stream_id)
+        snapshot = None
+        if rows and rows[0][4] is not None:
+            r = rows[0]
+            snapshot = SnapshotRecord(stream_id, r[4], r[3], r[1], r[5], r[6])
+            rows = rows[1:]
+        return SnapshotTail(snapshot, [(r[0], r[1], r[2]) for r in rows])
 
     async def head_position(self) -> int:
         pool = await self._get_pool()

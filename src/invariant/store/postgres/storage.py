@@ -97,7 +97,7 @@ class PostgresStorage(PostgresCatalog, PostgresWriter):
         self._sql_append, self._sql_append_one, self._sql_batch = append_statements(
             schema, self._lock_key)
         (self._sql_version, self._sql_read_log, self._sql_read_type_log,
-         self._sql_stream_data) = read_statements(schema)
+         self._sql_stream_data, self._sql_snapshot_tail) = read_statements(schema)
 
     # -- lifecycle -------------------------------------------------------------------------
 

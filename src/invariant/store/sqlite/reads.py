@@ -24,6 +24,7 @@ from invariant.store.records import (
     OutboxRecord,
     RecordedEvent,
     SnapshotRecord,
+    SnapshotTail,
     StoredCommand,
     TypeLogRow,
 )
@@ -48,6 +49,10 @@ _READ_STREAM_DATA = (
 _READ_STREAM_DATA_TO = (
     "SELECT event_type, schema_version, data FROM invariant_events"
     " WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?"
+)
+_READ_SNAPSHOT = (
+    "SELECT aggregate_type, version, schema_version, state, recorded_at"
+    " FROM invariant_snapshots WHERE stream_id = ?"
 )
 _READ_OUTBOX = outbox.select_pending() + " LIMIT ?"
 _PAGE = 5000
@@ -203,15 +208,17 @@ class SQLiteReads:
         return int(row[0][0])
 
     async def read_snapshot(self, stream_id: str) -> SnapshotRecord | None:
-        rows = self._query(
-            "SELECT aggregate_type, version, schema_version, state, recorded_at"
-            " FROM invariant_snapshots WHERE stream_id = ?",
-            (stream_id,),
-        )
+        rows = self._query(_READ_SNAPSHOT, (stream_id,))
         if not rows:
             return None
         r = rows[0]
         return SnapshotRecord(stream_id, r[0], r[1], r[2], orjson.loads(r[3]), from_micros(r[4]))
+
+    async def read_snapshot_tail(self, stream_id: str) -> SnapshotTail:
+        # In-process reads: nothing to gain by fusing the two statements here.
+        snapshot = await self.read_snapshot(stream_id)
+        after = 0 if snapshot is None else snapshot.version
+        return SnapshotTail(snapshot, await self.read_stream_data(stream_id, after_version=after))
 
     async def read_command(self, command_id: UUID) -> StoredCommand | None:
         rows = self._query(
