@@ -42,7 +42,7 @@ from sqlalchemy.sql.dml import Insert
 from invariant.domain import DomainEvent
 from invariant.projections import Projection, ProjectionRunner, ReadModelDatabase
 from invariant.sql.database import dialect_insert
-from invariant.sql.driver import execute_many
+from invariant.sql.direct import execute_many
 from invariant.store import (
     AppendRequest,
     Commit,

@@ -41,7 +41,7 @@ from examples.bank.domain import AccountOpened, MoneyDeposited
 from examples.bank.wiring import bank_store
 from invariant.domain import ProjectionError
 from invariant.projections import ProjectionRunner, ReadModelDatabase
-from invariant.sql.driver import execute_many
+from invariant.sql.direct import execute_many
 from invariant.store import EventStorage, SQLiteStorage
 from invariant.store.batch import EventBatch
 

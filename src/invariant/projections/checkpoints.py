@@ -28,7 +28,7 @@ from sqlalchemy import (
 
 from invariant.clock import from_micros, to_micros
 from invariant.domain.errors import ConfigurationError
-from invariant.sql.driver import first_row
+from invariant.sql.direct import first_row
 
 RUNNING = "running"
 REBUILDING = "rebuilding"

@@ -27,7 +27,7 @@ class Projection:
     Handlers are synchronous SQLAlchemy Core on the connection of the page's transaction;
     the checkpoint is written in that same transaction. They must not commit, and should
     not call other services: a page may be retried. A page's upsert of many rows runs
-    faster through :func:`invariant.sql.driver.execute_many` (the same statement, on the
+    faster through :func:`invariant.sql.direct.execute_many` (the same statement, on the
     driver's cursor).
 
     Envelopes are read lean while a projection catches up: the event, stream id, position,

@@ -6,9 +6,9 @@
   (setups, claims).
 * :mod:`invariant.sql.handover`: claim, send, settle: rows handed to a broker at least once.
 * :mod:`invariant.sql.engine`: async SQLAlchemy engines configured the way invariant needs.
-* :mod:`invariant.sql.direct`: the SQLite read models' connection, which runs plain Core
-  statements on the driver's cursor (:mod:`invariant.sql.driver`: the same for chosen
-  statements on either database).
+* :mod:`invariant.sql.direct`: Core statements run on the driver's cursor, compiled once:
+  the SQLite read models' connection (every plain statement) and ``first_row`` /
+  ``execute_many`` (chosen statements on either database).
 * :mod:`invariant.sql.errors`: what a driver error means (unique violation, serialization
   failure).
 * :mod:`invariant.sql.outbox`: the outbox defined once, as data (standard library only):
