@@ -293,4 +293,4 @@ async def test_a_snapshotted_aggregate_loads_in_one_read(any_storage: Any) -> No
     account, used = await load(any_storage, BankAccount, account_id)
     assert (used, account.version) == (3, 5)
     expected = ["read_snapshot_tail"]
-    assert calls == (expected + ["_fetch"] if "_fetch" in names else expected)
+    assert calls == ([*expected, "_fetch"] if "_fetch" in names else expected)
