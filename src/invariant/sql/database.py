@@ -389,6 +389,8 @@ class PostgresReadModels(ReadModelDatabase):
             self._engine = create_async_engine(
                 self.dsn, schema=self.schema, pool_size=self.pool or DEFAULT_POOL,
                 max_overflow=0)
+            # Plain statements on the driver's cursor, as on SQLite (see sql.direct).
+            use_direct_connections(self._engine.sync_engine)
             _ping_when_idle(self._engine, self.idle_ping)
         return self._engine
 
