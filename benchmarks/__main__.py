@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 TELEMETRY_OUT = DEFAULT_OUT.with_name("telemetry.json")
 W5_OUT = DEFAULT_OUT.with_name("w5.json")  # a full-size W5 run, published in its own block
-W5_EVENTS = 200_000  # make bench's bounded W5; --events 1000000 for the full size
-W6_INTAKE_S = 20.0
+W5_EVENTS = 150_000  # make bench's bounded W5; --events 1000000 for the full size
+W6_INTAKE_S = 15.0
 """W6's intake in ``make bench`` (``python -m benchmarks.w6`` alone defaults to 45 s)."""
 W6_CEILING_S = 10.0
 CHILD_TIMEOUT_S = 900
