@@ -235,6 +235,8 @@ def run_w5(args: argparse.Namespace, backends: list[str], failures: list[str]
             [sys.executable, "-m", "benchmarks.w5", "--events", str(args.events),
              "--backends", ",".join(backends), "--systems", ",".join(systems),
              "--w1-scale", str(0.25 * args.scale), "--postgres-dsn", args.postgres_dsn,
+             # one round (the full size): its catch-up still a median, of three catch-ups
+             "--catchup-runs", "3" if args.repeat == 1 else "1",
              "--json", str(out)],
             stderr=subprocess.PIPE, text=True, check=False,
         )

@@ -40,7 +40,7 @@ from benchmarks.w3 import Balances, commit_page_postgres, commit_page_sqlite
 from examples.bank.domain import AccountOpened, MoneyDeposited
 from examples.bank.wiring import bank_store
 from invariant.domain import ProjectionError
-from invariant.projections import ProjectionRunner, ReadModelDatabase
+from invariant.projections import ProjectionRunner, ReadModelDatabase, checkpoints
 from invariant.sql.direct import execute_many
 from invariant.store import EventStorage, SQLiteStorage
 from invariant.store.batch import EventBatch
@@ -110,6 +110,10 @@ async def invariant_catchup(args: argparse.Namespace) -> list[tuple[str, float, 
     try:
         await storage.setup()
         projection = AccountBalances()
+        if args.suffix:  # a repetition under a name of its own, dropped once measured
+            projection.name = NAME + args.suffix
+            projection.metadata.clear()
+            projection.define(projection.metadata)
         runner = ProjectionRunner(bank_store(storage), database, [projection], page_size=PAGE)
         await runner.setup()
         head = await storage.head_position()
@@ -120,10 +124,18 @@ async def invariant_catchup(args: argparse.Namespace) -> list[tuple[str, float, 
         out = timing.records(applied, before)
         assert applied == head, (applied, head)
         await database.run(lambda c: check(c, projection), write=False)
+        if args.suffix:
+            await database.run(lambda c: drop(c, projection))
         return out
     finally:
         await database.close()
         await storage.close()
+
+
+def drop(conn: Connection, projection: AccountBalances) -> None:
+    """A repetition's tables and checkpoint, gone."""
+    projection.metadata.drop_all(conn)
+    checkpoints.forget(conn, projection.name, projection.version)
 
 
 def check(conn: Connection, projection: AccountBalances) -> None:
@@ -167,7 +179,8 @@ def _cents(event_type: str, data: str | bytes) -> int:
     return int(Decimal(d["initial_deposit"]["amount"]) * CENTS)
 
 
-def raw_sqlite(path: Path, table: str, progress: Callable[[int], None]) -> int:
+def raw_sqlite(path: Path, table: str, progress: Callable[[int], None], *,
+               drop: bool = False) -> int:
     """Raw catch-up of raw's own table into ``{table}_balances``; the events applied."""
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
@@ -189,12 +202,15 @@ def raw_sqlite(path: Path, table: str, progress: Callable[[int], None]) -> int:
         position = rows[-1][0]
         applied += len(rows)
         progress(applied)
+    if drop:
+        conn.execute(f"DROP TABLE {table}_balances")
+        conn.execute(f"DROP TABLE {table}_checkpoint")
     conn.close()
     return applied
 
 
-async def raw_postgres(dsn: str, schema: str, table: str, progress: Callable[[int], None]
-                       ) -> int:
+async def raw_postgres(dsn: str, schema: str, table: str, progress: Callable[[int], None],
+                       *, drop: bool = False) -> int:
     """As :func:`raw_sqlite`, with asyncpg."""
     import asyncpg
 
@@ -217,23 +233,26 @@ async def raw_postgres(dsn: str, schema: str, table: str, progress: Callable[[in
         position = rows[-1][0]
         applied += len(rows)
         progress(applied)
+    if drop:
+        await conn.execute(f"DROP TABLE {table}_balances; DROP TABLE {table}_checkpoint")
     await conn.close()
     return applied
 
 
-async def raw_catch_up(args: argparse.Namespace, table: str, progress: Callable[[int], None]
-                       ) -> int:
+async def raw_catch_up(args: argparse.Namespace, table: str, progress: Callable[[int], None],
+                       *, drop: bool = False) -> int:
     if args.backend == "sqlite":
         path = Path(args.sqlite_dir) / "raw-full.db"
-        return await asyncio.to_thread(raw_sqlite, path, table, progress)
-    return await raw_postgres(args.postgres_dsn, args.schema_full, table, progress)
+        return await asyncio.to_thread(raw_sqlite, path, table, progress, drop=drop)
+    return await raw_postgres(args.postgres_dsn, args.schema_full, table, progress, drop=drop)
 
 
 async def raw_catchup(args: argparse.Namespace) -> list[tuple[str, float, str]]:
     gc.collect()
     before = rss_mib()
     timing = Timing(min(START_EVENTS, args.events // 2))
-    applied = await raw_catch_up(args, "raw_w5", timing.progress)
+    applied = await raw_catch_up(args, "raw_w5" + args.suffix, timing.progress,
+                                 drop=bool(args.suffix))
     return timing.records(applied, before)
 
 
@@ -258,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sqlite-dir", default=".")
     p.add_argument("--schema-full", default="")
     p.add_argument("--postgres-dsn", default=DEFAULT_DSN)
+    p.add_argument("--suffix", default="",
+                   help="catchup: a repetition, under names with this suffix, dropped after")
     p.add_argument("--result", type=Path, required=True)
     args = p.parse_args(argv)
     result = asyncio.run(PHASES[(args.phase, args.system)](args))
