@@ -121,3 +121,38 @@ async def test_a_transaction_cancelled_while_it_waits_rolls_back_and_frees_its_c
         assert count == 0
     finally:
         await database.close()
+
+
+def _in_transaction_block(conn: Connection) -> bool:
+    """Whether this statement runs in a transaction that an earlier statement began: one
+    begun 0.2 s before it, by the statement that slept (a statement in a transaction of its
+    own began it a moment before it ran: when it was prepared)."""
+    conn.exec_driver_sql("SELECT pg_sleep(0.2)")
+    return bool(conn.exec_driver_sql(
+        "SELECT query_start - xact_start >= interval '0.15 s' FROM pg_stat_activity"
+        " WHERE pid = pg_backend_pid()").scalar_one())
+
+
+async def test_reads_skip_begin_and_commit_and_writes_keep_their_transaction(
+    pg_schema: str,
+) -> None:
+    # One connection, so the write after a read runs on the connection the read used.
+    database = PostgresReadModels(POSTGRES_DSN, schema=pg_schema, idle_ping=60, pool=1)
+    try:
+        await database.run(lambda c: c.exec_driver_sql("CREATE TABLE kept (n int)"))
+        assert await database.run(_in_transaction_block, write=False) is False
+        assert await database.run(_in_transaction_block) is True
+
+        def fails_after_writing(conn: Connection) -> None:
+            conn.exec_driver_sql("INSERT INTO kept VALUES (1)")
+            raise RuntimeError("the work fails after its insert")
+
+        await database.run(lambda c: c.exec_driver_sql("SELECT 1"), write=False)
+        with pytest.raises(RuntimeError, match="after its insert"):
+            await database.run(fails_after_writing)
+        count = await database.run(
+            lambda c: c.exec_driver_sql("SELECT count(*) FROM kept").scalar_one(), write=False)
+        assert count == 0  # the write after a read was rolled back whole
+        assert await database.run(_in_transaction_block) is True
+    finally:
+        await database.close()
