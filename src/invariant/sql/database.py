@@ -132,7 +132,9 @@ class ReadModelDatabase:
 
     async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         """Run ``work`` in one transaction, committed when it returns (rolled back if it
-        raises). ``write=False`` for reads (no write lock on SQLite)."""
+        raises). ``write=False`` for reads: no write lock on SQLite; on PostgreSQL no
+        transaction block, each statement its own snapshot, as under READ COMMITTED in
+        one (so a read that needs one snapshot for several statements is a write)."""
         raise NotImplementedError
 
     async def try_lease(self, key: str) -> Lease | None:
