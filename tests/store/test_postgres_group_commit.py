@@ -111,3 +111,42 @@ async def test_a_failing_batch_fails_its_commits_instead_of_stranding_them(
     failed = [o for o in outcomes if isinstance(o, StoreError)]
     assert failed and all("simulated bug" in str(o) for o in failed)
     assert len(failed) + sum(not isinstance(o, BaseException) for o in outcomes) == 5
+
+
+async def test_a_commit_with_a_command_record_alone_is_one_statement(
+    storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncpg
+
+    from invariant.domain.errors import DuplicateCommandError
+    from invariant.store import AppendRequest, Commit
+    from invariant.store.records import CommandRecord
+
+    blocks: list[int] = []
+    opened = asyncpg.Connection.transaction
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        blocks.append(1)
+        return opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "transaction", counted)
+    command = CommandRecord(uuid.uuid4(), "Deposit", {"balance": "10.00"})
+    result = await storage.commit(Commit(
+        appends=(AppendRequest("acct-1", 0, (new_event(1), new_event(2))),), command=command))
+    assert blocks == []  # no BEGIN ... COMMIT: the append and its command in one statement
+    stored = await storage.read_command(command.command_id)
+    assert stored is not None and stored.value == {"balance": "10.00"}
+    assert (stored.position, stored.versions) == (result.position, {"acct-1": 2})
+    assert (result.streams[0].version, result.position) == (2, result.streams[0].last_position)
+
+    # The same command again, alone and with an exact expectation: refused, nothing written.
+    with pytest.raises(DuplicateCommandError, match=str(command.command_id)):
+        await storage.commit(Commit(appends=(AppendRequest("acct-1", 2, (new_event(3),)),),
+                                    command=command))
+    # A conflict alone: refused, and its command not recorded.
+    other = CommandRecord(uuid.uuid4(), "Deposit", None)
+    with pytest.raises(ConcurrencyError):
+        await storage.commit(Commit(appends=(AppendRequest("acct-1", 1, (new_event(4),)),),
+                                    command=other))
+    assert await storage.read_command(other.command_id) is None
+    assert await storage.stream_version("acct-1") == 2

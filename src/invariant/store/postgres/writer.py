@@ -109,7 +109,7 @@ class PostgresWriter:
                 return await future
             self._flushing = True
             try:
-                return await self._commit_direct(commit)  # nothing in flight: go at once
+                return await self._commit_alone(commit)  # nothing in flight: go at once
             finally:
                 if self._pending:
                     # Keep a reference: the loop holds tasks only weakly.
@@ -117,6 +117,16 @@ class PostgresWriter:
                 else:
                     self._flushing = False
         return await self._commit_direct(commit)
+
+    async def _commit_alone(self, commit: Commit) -> CommitResult:
+        """A batchable commit sent on its own: one statement either way. With a command
+        record, the batch statement (its append and command in one round trip, instead of
+        BEGIN, the append, the command's INSERT and COMMIT); without, the plain append."""
+        if commit.command is None:
+            return await self._commit_direct(commit)
+        future: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
+        await self._commit_batch([(commit, future)])
+        return await future
 
     async def _flush_pending(self) -> None:
         """Send queued commits in batches, one batch in flight at a time: commits arriving
@@ -143,7 +153,7 @@ class PostgresWriter:
 
     async def _commit_batch(self, batch: list[tuple[Commit, asyncio.Future[CommitResult]]]
                             ) -> None:
-        if len(batch) == 1:
+        if len(batch) == 1 and batch[0][0].command is None:
             await _settle(batch[0][1], self._commit_direct(batch[0][0]))
             return
         now = self._clock()
