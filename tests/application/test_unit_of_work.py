@@ -202,6 +202,21 @@ async def test_reading_through_a_caching_repository_sees_other_writers(any_stora
     assert (account.version, account.balance()) == (3, usd(151))
 
 
+async def test_a_read_leaves_the_cached_aggregate_to_the_next_command(any_storage: Any
+                                                                      ) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 100)
+    await aggs.run(deposit(account_id, 1))  # cached at version 2
+    read = await aggs.repository(BankAccount).load(account_id)
+    assert len(aggs.cache) == 1  # still cached: the next command does not replay the stream
+    uow = aggs.unit_of_work()
+    cached = await uow.get(BankAccount, account_id)
+    assert uow.served_from_cache
+    assert cached is not read  # a read never shares an instance a command changes
+    cached.deposit(usd(1000))  # a change never committed
+    assert (read.version, read.balance()) == (2, usd(101))
+
+
 async def test_find_or_add_creates_on_first_use_and_racing_creators_conflict_then_retry(
         any_storage: Any) -> None:
     from examples.orders.application import orders_store
