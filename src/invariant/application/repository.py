@@ -61,11 +61,13 @@ class AggregateCache:
         return self._entries.pop(stream_id, None)
 
     def put(self, stream_id: str, loaded: Loaded[Any]) -> None:
+        """Keep ``loaded`` (a newer version of the stream already kept stays instead)."""
         if self.size == 0:
             return
         entries = self._entries
-        entries.pop(stream_id, None)
-        entries[stream_id] = loaded
+        kept = entries.pop(stream_id, None)
+        entries[stream_id] = loaded if kept is None or \
+            kept.aggregate.version <= loaded.aggregate.version else kept
         if len(entries) > self.size:
             del entries[next(iter(entries))]
 
