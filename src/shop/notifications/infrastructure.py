@@ -41,7 +41,8 @@ from invariant.telemetry import traced
 from shop.notifications.application import SEND_EMAIL, emails_for
 from shop.notifications.domain import Email
 
-SENDER = "shop <no-reply@shop.local>"
+SENDER_ADDRESS = "no-reply@shop.local"
+SENDER = f"shop <{SENDER_ADDRESS}>"
 MAX_ATTEMPTS = 8
 """Sending attempts per email (the job worker's backoff may allow fewer)."""
 
@@ -104,15 +105,15 @@ class SmtpMailer:
         self._free = asyncio.Semaphore(size)
 
     async def send(self, email: Email) -> None:
-        await traced("smtp send", self._deliver(mime(email)),
+        await traced("smtp send", self._deliver(mime(email), email.to),
                      {"server.address": self.host, "server.port": self.port}, kind="client")
 
-    async def _deliver(self, message: MimeMessage) -> None:
+    async def _deliver(self, message: MimeMessage, to: str) -> None:
         async with self._free:  # at most ``size`` connections in use, so kept
             while self._idle:
                 client = self._idle.pop()
                 try:
-                    await client.send_message(message)
+                    await _send(client, message, to)
                 except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPResponseException,
                         OSError):
                     await _quit(client)  # closed while idle: the email goes on a new one
@@ -126,7 +127,7 @@ class SmtpMailer:
             await client.connect()
             self.connections_opened += 1
             try:
-                await client.send_message(message)
+                await _send(client, message, to)
             except BaseException:
                 await _quit(client)
                 raise
@@ -161,6 +162,12 @@ def mime(email: Email) -> MimeMessage:
     message["Subject"] = email.subject
     message["Message-ID"] = make_msgid(domain="shop.local")
     return message
+
+
+async def _send(client: aiosmtplib.SMTP, message: MimeMessage, to: str) -> None:
+    # The envelope's addresses are known: aiosmtplib would parse them out of the headers
+    # again for every email (a tenth of sending).
+    await client.send_message(message, sender=SENDER_ADDRESS, recipients=[to])
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
