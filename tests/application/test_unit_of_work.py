@@ -125,8 +125,9 @@ async def test_commands_of_one_process_on_one_aggregate_take_turns_instead_of_ra
     assert (account.version, account.balance()) == (21, usd(200))
 
 
+@pytest.mark.parametrize("in_a_task", [False, True])
 async def test_a_command_run_inside_another_on_the_same_aggregate_does_not_wait_for_it(
-        any_storage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        any_storage: Any, monkeypatch: pytest.MonkeyPatch, in_a_task: bool) -> None:
     # Waiting would never end (the outer command waits for the inner): the test would hang.
     monkeypatch.setattr(unit_of_work, "WAIT_AT_MOST", 3600.0)
     aggs = Aggregates(bank_store(any_storage))
@@ -134,8 +135,8 @@ async def test_a_command_run_inside_another_on_the_same_aggregate_does_not_wait_
 
     async def outer(uow: UnitOfWork) -> int:
         (await uow.get(BankAccount, account_id)).deposit(usd(1))
-        inner = await aggs.run(deposit(account_id, 5))  # the same task: waiting would hang
-        return inner.value
+        inner = aggs.run(deposit(account_id, 5))  # waiting for the outer one would hang
+        return (await (asyncio.create_task(inner) if in_a_task else inner)).value
 
     with pytest.raises(ConcurrencyError):  # the inner one committed first, in both attempts
         await aggs.run(outer)

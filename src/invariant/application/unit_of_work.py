@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -136,11 +137,13 @@ async def fresh_attempt(make_uow: Callable[[], UnitOfWork],
 async def _claiming(uow: UnitOfWork, body: Callable[[UnitOfWork], Awaitable[T]]) -> T:
     """Run ``body`` with ``uow`` claiming the streams it loads (see :class:`Claims`)."""
     claims = uow._aggregates.claims
-    uow._claim = claims.open()
+    claim = uow._claim = claims.open()
+    running = _RUNNING.set(claim)
     try:
         return await body(uow)
     finally:
-        claims.close(uow._claim)
+        _RUNNING.reset(running)
+        claims.close(claim)
 
 
 WAIT_AT_MOST = 1.0
@@ -150,15 +153,29 @@ one behind it."""
 
 
 class _Claim:
-    """The streams one running command loaded, and when it started."""
+    """The streams one running command loaded, when it started, and the command it runs
+    inside of, if any."""
 
-    __slots__ = ("ended", "order", "streams", "task")
+    __slots__ = ("ended", "order", "outer", "streams")
 
-    def __init__(self, order: int, task: asyncio.Task[Any] | None) -> None:
+    def __init__(self, order: int, outer: _Claim | None) -> None:
         self.order = order
-        self.task = task
+        self.outer = outer
         self.streams: list[str] = []
         self.ended: asyncio.Event | None = None
+
+    def inside(self, other: _Claim) -> bool:
+        """Whether this command runs inside ``other`` (which waits for it)."""
+        outer = self.outer
+        while outer is not None:
+            if outer is other:
+                return True
+            outer = outer.outer
+        return False
+
+
+_RUNNING: ContextVar[_Claim | None] = ContextVar("invariant_running_command", default=None)
+"""The claim of the command whose handler is running (the commands it runs are inside it)."""
 
 
 class Claims:
@@ -173,8 +190,9 @@ class Claims:
     still race, and the expected version refuses the losers.
 
     Only an older holder is waited for, so no two commands wait for each other; a command
-    never waits for one it runs inside of (the same task), nor longer than
-    :data:`WAIT_AT_MOST`. A command held up by a younger one loads the stream as before.
+    never waits for one it runs inside of (dispatched by its handler, also from a task the
+    handler started), nor longer than :data:`WAIT_AT_MOST`. A command held up by a younger
+    one loads the stream as before.
     """
 
     def __init__(self) -> None:
@@ -183,7 +201,7 @@ class Claims:
 
     def open(self) -> _Claim:
         self._opened += 1
-        return _Claim(self._opened, asyncio.current_task())
+        return _Claim(self._opened, _RUNNING.get())
 
     async def take(self, claim: _Claim, stream: str) -> None:
         """Hold ``stream`` for ``claim``'s command, first waiting for an older holder."""
@@ -194,7 +212,7 @@ class Claims:
                 holders[stream] = claim
                 claim.streams.append(stream)
                 return
-            if holder is claim or holder.order > claim.order or holder.task is claim.task:
+            if holder is claim or holder.order > claim.order or claim.inside(holder):
                 return
             if holder.ended is None:
                 holder.ended = asyncio.Event()
