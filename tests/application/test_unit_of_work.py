@@ -9,7 +9,7 @@ import pytest
 
 from examples.bank.domain import AccountId, BankAccount, InsufficientFunds
 from examples.bank.wiring import bank_store
-from invariant.application import Aggregates, UnitOfWork
+from invariant.application import Aggregates, UnitOfWork, unit_of_work
 from invariant.domain import AggregateNotFoundError, ConcurrencyError
 from invariant.store import EventStore
 from tests.garbage import cyclic_garbage
@@ -103,8 +103,9 @@ async def test_loading_a_missing_aggregate_says_which(any_storage: Any) -> None:
 async def test_concurrent_commands_conflict_and_retries_resolve_them(any_storage: Any) -> None:
     aggs = Aggregates(bank_store(any_storage))
     account_id = await open_account(aggs, 0)
+    processes = [Aggregates(bank_store(any_storage)) for _ in range(20)]
     outcomes = await asyncio.gather(
-        *[aggs.run(deposit(account_id, 10), retries=50) for _ in range(20)]
+        *[process.run(deposit(account_id, 10), retries=50) for process in processes]
     )
     assert sum(o.retries for o in outcomes) > 0, "the commands should have raced"
     account = await Aggregates(aggs.store, cache_size=0).repository(BankAccount).load(account_id)
@@ -112,11 +113,45 @@ async def test_concurrent_commands_conflict_and_retries_resolve_them(any_storage
     assert account.version == 21
 
 
+async def test_commands_of_one_process_on_one_aggregate_take_turns_instead_of_racing(
+        any_storage: Any) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 0)
+    outcomes = await asyncio.gather(*[aggs.run(deposit(account_id, 10)) for _ in range(20)])
+    assert [o.retries for o in outcomes] == [0] * 20  # none lost a race, none raised
+    assert sorted(o.value for o in outcomes) == list(range(2, 22))  # each after the one before
+    assert len(aggs.claims) == 0  # every stream let go
+    account = await Aggregates(aggs.store, cache_size=0).repository(BankAccount).load(account_id)
+    assert (account.version, account.balance()) == (21, usd(200))
+
+
+@pytest.mark.parametrize("in_a_task", [False, True])
+async def test_a_command_run_inside_another_on_the_same_aggregate_does_not_wait_for_it(
+        any_storage: Any, monkeypatch: pytest.MonkeyPatch, in_a_task: bool) -> None:
+    # Waiting would never end (the outer command waits for the inner): the test would hang.
+    monkeypatch.setattr(unit_of_work, "WAIT_AT_MOST", 3600.0)
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 0)
+
+    async def outer(uow: UnitOfWork) -> int:
+        (await uow.get(BankAccount, account_id)).deposit(usd(1))
+        inner = aggs.run(deposit(account_id, 5))  # waiting for the outer one would hang
+        return (await (asyncio.create_task(inner) if in_a_task else inner)).value
+
+    with pytest.raises(ConcurrencyError):  # the inner one committed first, in both attempts
+        await aggs.run(outer)
+    account = await Aggregates(aggs.store, cache_size=0).repository(BankAccount).load(account_id)
+    assert (account.version, account.balance()) == (3, usd(10))
+    assert len(aggs.claims) == 0
+
+
 async def test_without_retries_a_lost_race_raises(any_storage: Any) -> None:
     aggs = Aggregates(bank_store(any_storage))
     account_id = await open_account(aggs, 0)
+    processes = [Aggregates(bank_store(any_storage)) for _ in range(5)]
     results = await asyncio.gather(
-        *[aggs.run(deposit(account_id, 10)) for _ in range(5)], return_exceptions=True
+        *[process.run(deposit(account_id, 10)) for process in processes],
+        return_exceptions=True,
     )
     assert any(isinstance(r, ConcurrencyError) for r in results)
     wins = [r for r in results if not isinstance(r, BaseException)]
@@ -202,6 +237,21 @@ async def test_reading_through_a_caching_repository_sees_other_writers(any_stora
     assert (account.version, account.balance()) == (3, usd(151))
 
 
+async def test_a_read_leaves_the_cached_aggregate_to_the_next_command(any_storage: Any
+                                                                      ) -> None:
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 100)
+    await aggs.run(deposit(account_id, 1))  # cached at version 2
+    read = await aggs.repository(BankAccount).load(account_id)
+    assert len(aggs.cache) == 1  # still cached: the next command does not replay the stream
+    uow = aggs.unit_of_work()
+    cached = await uow.get(BankAccount, account_id)
+    assert uow.served_from_cache
+    assert cached is not read  # a read never shares an instance a command changes
+    cached.deposit(usd(1000))  # a change never committed
+    assert (read.version, read.balance()) == (2, usd(101))
+
+
 async def test_find_or_add_creates_on_first_use_and_racing_creators_conflict_then_retry(
         any_storage: Any) -> None:
     from examples.orders.application import orders_store
@@ -221,8 +271,9 @@ async def test_find_or_add_creates_on_first_use_and_racing_creators_conflict_the
         await asyncio.wait_for(both_started.wait(), 5)  # both saw no stream yet
         return reservation.reserve("sku-1", 2, stock=10)
 
+    other_process = Aggregates(orders_store(any_storage))
     first, second = await asyncio.gather(aggs.run(reserve, retries=3),
-                                         aggs.run(reserve, retries=3))
+                                         other_process.run(reserve, retries=3))
     assert (first.value, second.value) == (True, True)
     assert first.retries + second.retries == 1  # the loser ran again and saw the first's
     stored = await aggs.store.read_stream("reservation-order-1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 from hypothesis import example, given
@@ -168,6 +168,19 @@ def test_multiplying_rounds_half_even_to_the_minor_unit() -> None:
     assert usd("0.25").multiply(Decimal("0.5")) == usd("0.12")  # 0.125 -> 0.12
     assert usd("10.00").multiply(3) == usd("30.00")
     assert str(usd("10").multiply(Decimal("0.333")).amount) == "3.33"
+
+
+def test_products_are_exact_whatever_the_callers_decimal_context_and_too_large_is_refused(
+        ) -> None:
+    with localcontext() as narrow:
+        narrow.prec = 3  # a caller's context never rounds a product early
+        assert usd("12345.67").multiply(3) == usd("37037.01")
+        assert usd("0.05").multiply(Decimal("0.5")) == usd("0.02")
+    assert usd("12345.67").multiply(3).amount.as_tuple().exponent == -2
+    for factor in (10 ** 18, Decimal("1e30"), 10 ** 100):
+        with pytest.raises(ValidationError, match="too large") as caught:
+            usd("1.00").multiply(factor)
+        assert caught.value.errors[0].code == "amount_too_large"
 
 
 @pytest.mark.parametrize("factor", [0.5, True])

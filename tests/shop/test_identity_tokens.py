@@ -18,10 +18,13 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, inspect
 from invariant.config import Settings
 from invariant.sql.database import ReadModelDatabase
 from invariant.sql.outbox_table import Moment
+from invariant.testing.clock import ManualClock
 from shop.identity import wiring as identity
 from shop.identity.infrastructure import Argon2Passwords, accounts
 from shop.kernel import CustomerId
 from shop.notifications import wiring as notifications
+from shop.platform.auth import TokenClaims, Tokens
+from shop.platform.errors import NotAuthenticated
 from tests.conftest import POSTGRES_DSN
 from tests.shop.conftest import ADMIN_EMAIL, SECRET, ShopServer, serve, shop_settings
 
@@ -96,6 +99,58 @@ async def test_a_password_change_revokes_every_earlier_token(identity_server: Sh
     fresh = await s.login("pat@example.com", "a brand new password")
     assert (await s.client.get("/identity/me", headers=fresh)).status_code == 200
     assert claims_of(fresh)["ver"] == claims_of(laptop)["ver"] + 1
+
+
+async def test_a_token_remembered_as_verified_is_still_revoked_by_a_password_change(
+        identity_server: ShopServer) -> None:
+    """Tokens remember the claims of tokens they verified; revocation is the account's,
+    read on every request, so a remembered token is refused at once all the same."""
+    s = identity_server
+    laptop = await s.customer("kim@example.com", PASSWORD)
+    phone = await s.login("kim@example.com", PASSWORD)
+    for token in (laptop, phone):  # verified, so remembered
+        assert (await s.client.get("/identity/me", headers=token)).status_code == 200
+    changed = await s.client.post("/identity/password", headers=phone, json={
+        "current_password": PASSWORD, "new_password": "a brand new password"})
+    assert changed.status_code == 200, changed.text
+    for old in (laptop, phone):
+        response = await s.client.get("/identity/me", headers=old)
+        assert response.status_code == 401
+        assert "revoked" in response.json()["detail"]
+
+
+def test_a_remembered_token_expires_on_time_and_a_tampered_copy_is_refused() -> None:
+    clock = ManualClock()
+    tokens = Tokens(SECRET, 60, clock=clock)
+    token = tokens.issue("u-1", 3)
+    assert tokens.verify(token) == TokenClaims("u-1", 3)
+    assert tokens.verify(token) == TokenClaims("u-1", 3)  # remembered
+    head, body, signature = token.split(".")
+    other = "A" if signature[0] != "A" else "B"
+    for tampered in (f"{head}.{body}.{other}{signature[1:]}", f"{head}.{body}.", token + "x"):
+        with pytest.raises(NotAuthenticated, match="not valid"):
+            tokens.verify(tampered)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = jwt.encode({**claims, "ver": 4}, "another-secret-0123456789-abcdefghijklmn",
+                        algorithm="HS256")
+    with pytest.raises(NotAuthenticated, match="not valid"):
+        tokens.verify(forged)
+    clock.advance(seconds=60)
+    for _ in range(2):  # refused when remembered, and after it was forgotten
+        with pytest.raises(NotAuthenticated, match="expired"):
+            tokens.verify(token)
+
+
+def test_tokens_remember_a_bounded_number_of_tokens() -> None:
+    clock = ManualClock()
+    tokens = Tokens(SECRET, 60, clock=clock, remember=2)
+    issued = [tokens.issue(f"u-{n}", 0) for n in range(3)]
+    for token in issued:
+        tokens.verify(token)
+    assert list(tokens._verified) == issued[1:]  # the oldest forgotten
+    assert tokens.verify(issued[0]) == TokenClaims("u-0", 0)  # verified again
+    with pytest.raises(ValueError, match="remember"):
+        Tokens(SECRET, 60, remember=-1)
 
 
 # -- a database made by an older shop -------------------------------------------------------

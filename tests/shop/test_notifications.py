@@ -5,6 +5,7 @@ failing server: retries, then a dead job)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from shop.identity import wiring as identity
 from shop.identity.published import CodeSeal
 from shop.notifications import wiring as notifications
 from shop.notifications.domain import Email
+from shop.notifications.infrastructure import mail_sink
 from shop.notifications.wiring import CONSUMER
 from tests.shop.conftest import SECRET, ShopServer, eventually, free_port, serve, shop_settings
 from tests.shop.shopping import place, settled
@@ -244,3 +246,24 @@ def test_a_header_cannot_smuggle_another_header_in(email: Email) -> None:
 
     with pytest.raises((HeaderParseError, ValueError)):
         flatten_message(mime(email))
+
+
+@pytest.mark.parametrize(("root", "sink"), [(logging.WARNING, logging.WARNING),
+                                            (logging.INFO, logging.INFO),
+                                            (logging.DEBUG, logging.INFO)])
+async def test_the_mail_sink_logs_commands_only_where_the_shop_logs_info_and_never_lines(
+        tmp_path: Path, root: int, sink: int) -> None:
+    """aiosmtpd's DEBUG lines hold every line of a message (one-time codes); its INFO lines
+    are made only where they would be written."""
+    smtp_log, root_log = logging.getLogger("mail.log"), logging.getLogger()
+    saved = smtp_log.level, root_log.level
+    smtp_log.setLevel(logging.NOTSET)
+    root_log.setLevel(root)
+    try:
+        async with mail_sink("127.0.0.1", free_port(), tmp_path / "mail"):
+            assert smtp_log.getEffectiveLevel() == sink
+        root_log.setLevel(logging.DEBUG)  # the shop's logging turned up later
+        assert not smtp_log.isEnabledFor(logging.DEBUG)
+    finally:
+        smtp_log.setLevel(saved[0])
+        root_log.setLevel(saved[1])

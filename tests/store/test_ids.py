@@ -53,6 +53,7 @@ def test_microsecond_timestamps_round_trip_exactly() -> None:
         assert from_micros(to_micros(moment)) == moment
         assert from_micros(to_micros(moment)) == moment  # the remembered value too
     assert from_micros(0) == datetime(1970, 1, 1, tzinfo=UTC)
+    assert from_micros(to_micros(start)).tzinfo is UTC
 
 
 def test_the_fast_microsecond_clock_agrees_with_utc_now() -> None:

@@ -43,11 +43,13 @@ class Loaded(Generic[A]):
 class AggregateCache:
     """Recently saved aggregates, kept in memory to skip replaying their history.
 
-    A load *takes* the cached instance (no one else can see it while a command runs) and
-    applies the events appended since it was cached, read from the store, so the result is
-    exactly what a full replay gives, also when other processes write to the same streams.
-    Only a successful commit puts an aggregate back; a failed command leaves no trace.
-    The least recently saved entries are dropped beyond ``size``.
+    A command's load *takes* the cached instance (no one else can see it while the command
+    runs) and uses it without reading the store: the append's expected version refuses it
+    if the stream moved on meanwhile (see ``UnitOfWork``). Only a successful commit puts an
+    aggregate back; a failed command leaves no trace. Reads (``Repository.load``, ``find``)
+    leave the cache alone: they replay the stream into an instance of their own, which no
+    command changes later, and the next command still finds the cached one. The least
+    recently saved entries are dropped beyond ``size``.
     """
 
     def __init__(self, size: int) -> None:
@@ -60,11 +62,13 @@ class AggregateCache:
         return self._entries.pop(stream_id, None)
 
     def put(self, stream_id: str, loaded: Loaded[Any]) -> None:
+        """Keep ``loaded`` (a newer version of the stream already kept stays instead)."""
         if self.size == 0:
             return
         entries = self._entries
-        entries.pop(stream_id, None)
-        entries[stream_id] = loaded
+        kept = entries.pop(stream_id, None)
+        entries[stream_id] = loaded if kept is None or \
+            kept.aggregate.version <= loaded.aggregate.version else kept
         if len(entries) > self.size:
             del entries[next(iter(entries))]
 
@@ -114,20 +118,19 @@ class Repository(Generic[A]):
                            trust_cache: bool = False) -> Loaded[A] | None:
         """The aggregate and the version of the snapshot it came from.
 
-        ``trust_cache`` skips reading events newer than a cached aggregate: only for writes,
-        whose expected-version check refuses a stale aggregate (see ``UnitOfWork``).
+        ``trust_cache`` takes a cached aggregate as it is, without reading the store: only
+        for writes, whose expected-version check refuses a stale aggregate (see
+        ``UnitOfWork``). Other loads replay the stream and leave the cache alone.
         """
         stream = self.stream_id(aggregate_id)
+        if trust_cache and self.cache is not None and to_version is None:
+            cached = self.cache.take(stream)
+            if cached is not None:
+                return Loaded(cached.aggregate, cached.snapshot_version, from_cache=True)
         base: A | None = None
         start = 0
         snapshot_version = 0
-        cached = self.cache.take(stream) if self.cache is not None and to_version is None else None
-        if cached is not None and trust_cache:
-            return Loaded(cached.aggregate, cached.snapshot_version, from_cache=True)
-        if cached is not None:
-            base, start, snapshot_version = cached.aggregate, cached.aggregate.version, \
-                cached.snapshot_version
-        elif self.snapshots is not None:
+        if self.snapshots is not None:
             storage = self.store.storage
             if to_version is None and self._tail_reader:
                 # The snapshot and the events after it together (one round trip on

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -50,6 +51,7 @@ class Aggregates:
     ) -> None:
         self.store = store
         self.cache = AggregateCache(cache_size)
+        self.claims = Claims()
         self._snapshots = {cls: SnapshotPolicy(every) for cls, every in (snapshots or {}).items()}
         _one_snapshot_type_per_category(self._snapshots)
         self._repos: dict[type[AggregateRoot[Any]], Repository[Any]] = {}
@@ -125,11 +127,113 @@ async def fresh_attempt(make_uow: Callable[[], UnitOfWork],
     """
     uow = make_uow()
     try:
-        return await body(uow)
+        return await _claiming(uow, body)
     except ConcurrencyError:
         if not uow.served_from_cache:
             raise
-    return await body(make_uow())
+    return await _claiming(make_uow(), body)
+
+
+async def _claiming(uow: UnitOfWork, body: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """Run ``body`` with ``uow`` claiming the streams it loads (see :class:`Claims`)."""
+    claims = uow._aggregates.claims
+    claim = uow._claim = claims.open()
+    running = _RUNNING.set(claim)
+    try:
+        return await body(uow)
+    finally:
+        _RUNNING.reset(running)
+        claims.close(claim)
+
+
+WAIT_AT_MOST = 1.0
+"""Seconds a command waits for an older one to finish with a stream before it loads the
+stream anyway (as if nothing held it): a bound for a command that waits, itself, for the
+one behind it."""
+
+
+class _Claim:
+    """The streams one running command loaded, when it started, and the command it runs
+    inside of, if any."""
+
+    __slots__ = ("ended", "order", "outer", "streams")
+
+    def __init__(self, order: int, outer: _Claim | None) -> None:
+        self.order = order
+        self.outer = outer
+        self.streams: list[str] = []
+        self.ended: asyncio.Event | None = None
+
+    def inside(self, other: _Claim) -> bool:
+        """Whether this command runs inside ``other`` (which waits for it)."""
+        outer = self.outer
+        while outer is not None:
+            if outer is other:
+                return True
+            outer = outer.outer
+        return False
+
+
+_RUNNING: ContextVar[_Claim | None] = ContextVar("invariant_running_command", default=None)
+"""The claim of the command whose handler is running (the commands it runs are inside it)."""
+
+
+class Claims:
+    """The streams that the commands running in this process have loaded.
+
+    A command that loads a stream an older command (one that started before it) still
+    holds waits until that one has committed or failed, then loads it: from the aggregate
+    cache, where the older one's commit left it. Without this, commands of one process on
+    the same aggregate (a product's stock, reserved by many orders at once) race: the later
+    ones miss the cache (the first took it), replay the stream, and all but one lose at
+    commit and run again. Optimistic concurrency is unchanged: commands of other processes
+    still race, and the expected version refuses the losers.
+
+    Only an older holder is waited for, so no two commands wait for each other; a command
+    never waits for one it runs inside of (dispatched by its handler, also from a task the
+    handler started), nor longer than :data:`WAIT_AT_MOST`. A command held up by a younger
+    one loads the stream as before.
+    """
+
+    def __init__(self) -> None:
+        self._holders: dict[str, _Claim] = {}
+        self._opened = 0
+
+    def open(self) -> _Claim:
+        self._opened += 1
+        return _Claim(self._opened, _RUNNING.get())
+
+    async def take(self, claim: _Claim, stream: str) -> None:
+        """Hold ``stream`` for ``claim``'s command, first waiting for an older holder."""
+        holders = self._holders
+        while True:
+            holder = holders.get(stream)
+            if holder is None:
+                holders[stream] = claim
+                claim.streams.append(stream)
+                return
+            if holder is claim or holder.order > claim.order or claim.inside(holder):
+                return
+            if holder.ended is None:
+                holder.ended = asyncio.Event()
+            try:
+                async with asyncio.timeout(WAIT_AT_MOST):
+                    await holder.ended.wait()
+            except TimeoutError:
+                return
+
+    def close(self, claim: _Claim) -> None:
+        """The command of ``claim`` has ended: its streams are free."""
+        holders = self._holders
+        for stream in claim.streams:
+            if holders.get(stream) is claim:
+                del holders[stream]
+        if claim.ended is not None:
+            claim.ended.set()
+
+    def __len__(self) -> int:
+        """How many streams are held now."""
+        return len(self._holders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +273,7 @@ class UnitOfWork:
         self._tracked: dict[str, _Tracked] = {}
         self._messages: list[OutboxMessage] = []
         self._committed = False
+        self._claim: _Claim | None = None
         self.served_from_cache = False
         """True when an aggregate came from the cache unverified: a conflict on commit may
         only mean the cache was stale, and one fresh attempt is owed (see ``fresh_attempt``)."""
@@ -186,6 +291,11 @@ class UnitOfWork:
         tracked = self._tracked.get(stream)
         if tracked is not None:
             return tracked.aggregate  # type: ignore[return-value]
+        if self._claim is not None:
+            await self._aggregates.claims.take(self._claim, stream)
+            tracked = self._tracked.get(stream)  # loaded meanwhile, by the same command
+            if tracked is not None:
+                return tracked.aggregate  # type: ignore[return-value]
         loaded = await repo.load_tracked(aggregate_id, trust_cache=True)
         if loaded is None:
             return None
@@ -241,6 +351,7 @@ class UnitOfWork:
             changed.append(t)
         if not appends and not self._messages and command is None:
             self._committed = True
+            self._keep()
             return CommitResult(())
         result = await telemetry.commit(
             self._store.storage, Commit(appends=appends, snapshots=snapshots,
@@ -249,10 +360,16 @@ class UnitOfWork:
         for t in changed:
             t.aggregate.mark_saved()
             t.new = False
-            cache = t.repository.cache
-            if cache is not None:
-                cache.put(t.stream, Loaded(t.aggregate, t.snapshot_version))
+        self._keep()
         return result
+
+    def _keep(self) -> None:
+        """After a successful commit, put every aggregate it loaded or saved back in the
+        cache (those it loaded unchanged too: the next command on them needs no replay)."""
+        for t in self._tracked.values():
+            cache = t.repository.cache
+            if cache is not None and not t.new and not t.aggregate._pending:
+                cache.put(t.stream, Loaded(t.aggregate, t.snapshot_version))
 
     @property
     def tracked(self) -> Iterable[AggregateRoot[Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import ClassVar
 
 from invariant.domain.errors import (
@@ -90,6 +90,10 @@ _CACHE: dict[str, Currency] = {}
 # Amounts stay below 10**18 so that every sum and difference of two amounts is exact within
 # Decimal's default 28 significant digits (18 integer digits + at most 4 decimals + a carry).
 MAX_AMOUNT = Decimal(10) ** 18
+_WIDE = Context(prec=80)
+"""Products are computed in this context, wide enough that only the final rounding
+happens (one context for all: making a local one per product cost most of it)."""
+_QUANTA: dict[int, Decimal] = {}
 
 AmountLike = Decimal | int | str
 
@@ -231,16 +235,18 @@ class Money(ValueObject):
                 "factor", "use a Decimal or an int, never a float", "invalid_factor",
                 subject="Money",
             )
-        quantum = Decimal(1).scaleb(-self.currency.minor_units)
-        with localcontext() as ctx:  # wide enough that only the final rounding happens
-            ctx.prec = 80
-            try:
-                product = (self.amount * Decimal(factor)).quantize(
-                    quantum, rounding=self._ROUNDING
-                )
-            except InvalidOperation:
-                raise _too_large(self.amount) from None
-        return Money(product, self.currency)
+        minor_units = self.currency.minor_units
+        quantum = _QUANTA.get(minor_units)
+        if quantum is None:
+            quantum = _QUANTA[minor_units] = Decimal(1).scaleb(-minor_units)
+        try:
+            product = _WIDE.multiply(self.amount, Decimal(factor)).quantize(
+                quantum, rounding=self._ROUNDING, context=_WIDE)
+        except InvalidOperation:
+            raise _too_large(self.amount) from None
+        if 0 <= product < MAX_AMOUNT:  # at the currency's scale: valid by construction
+            return Money._trusted(product, self.currency)
+        return Money(product, self.currency)  # refused: negative, or too large
 
     def is_zero(self) -> bool:
         return self.amount == 0

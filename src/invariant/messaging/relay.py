@@ -55,6 +55,7 @@ from invariant.sql.database import PostgresReadModels, ReadModelDatabase
 from invariant.sql.handover import hand_over
 from invariant.sql.locks import create_tables, serialize
 from invariant.sql.outbox_table import create_outbox
+from invariant.store.ids import uuid_from_bytes
 from invariant.tasks import poll
 from invariant.telemetry import messages as telemetry
 
@@ -229,7 +230,7 @@ def _json(value: Any) -> Any:
 
 def _message(r: Any) -> Message:
     raw_id = r[1]
-    message_id = UUID(bytes=raw_id) if isinstance(raw_id, bytes) else UUID(str(raw_id))
+    message_id = uuid_from_bytes(raw_id) if isinstance(raw_id, bytes) else UUID(str(raw_id))
     created = r[8] if isinstance(r[8], datetime) else from_micros(int(r[8]))
     return Message(str(message_id), r[3], r[2], int(r[4]), _json(r[6]), _json(r[7]),
                    r[5], created)

@@ -80,14 +80,26 @@ class SignIn(Protocol):
 
 
 class Tokens:
-    """Issues and verifies access tokens signed with ``secret``."""
+    """Issues and verifies access tokens signed with ``secret``.
 
-    def __init__(self, secret: str, ttl: float, *, clock: Clock = utc_now) -> None:
+    The claims of the last ``remember`` tokens verified are kept with their expiry, so a
+    token used again (every request of a signed-in client) is not decoded and its
+    signature not checked again: the same token string can only have the same claims.
+    Expiry is checked against the clock on every use, and revocation is not affected (it
+    is the account's, checked on every request: see :func:`principal_of`).
+    """
+
+    def __init__(self, secret: str, ttl: float, *, clock: Clock = utc_now,
+                 remember: int = 4096) -> None:
         if len(secret) < 32:
             raise ValueError("the token secret must be at least 32 characters")
+        if remember < 0:
+            raise ValueError(f"tokens to remember must be >= 0, not {remember}")
         self._secret = secret
         self._ttl = timedelta(seconds=ttl)
         self._clock = clock
+        self._remember = remember
+        self._verified: dict[str, tuple[TokenClaims, float]] = {}
 
     @property
     def ttl_seconds(self) -> int:
@@ -103,8 +115,23 @@ class Tokens:
     def verify(self, token: str) -> TokenClaims:
         """The claims of a token this shop signed and that has not expired (it may still
         be revoked: see :func:`current_user`)."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known[1] > self._clock().timestamp():
+                return known[0]
+            del self._verified[token]
+            raise NotAuthenticated("the access token has expired; log in again")
+        verified, expires = self._verify(token)
+        if self._remember:
+            if len(self._verified) >= self._remember:
+                del self._verified[next(iter(self._verified))]  # the oldest verified
+            self._verified[token] = (verified, expires)
+        return verified
+
+    def _verify(self, token: str) -> tuple[TokenClaims, float]:
+        """The claims of ``token`` and its expiry (a Unix time), from its signed text."""
         try:
-            claims = self._decode(token)
+            claims, expires = self._decode(token)
         except jwt.ExpiredSignatureError:
             raise NotAuthenticated("the access token has expired; log in again") from None
         except jwt.InvalidTokenError:
@@ -112,9 +139,9 @@ class Tokens:
         version, subject = claims.get("ver"), claims.get("sub")
         if type(version) is not int or not isinstance(subject, str):
             raise NotAuthenticated("the access token is not valid; log in again")
-        return TokenClaims(subject, version)
+        return TokenClaims(subject, version), expires
 
-    def _decode(self, token: str) -> dict[str, object]:
+    def _decode(self, token: str) -> tuple[dict[str, object], float]:
         """Check the signature, then the expiry against the clock (tests move time)."""
         claims: dict[str, object] = jwt.decode(
             token, self._secret, algorithms=[_ALGORITHM], issuer=_ISSUER,
@@ -123,7 +150,7 @@ class Tokens:
         exp = claims["exp"]
         if not isinstance(exp, int | float) or exp <= self._clock().timestamp():
             raise jwt.ExpiredSignatureError("expired")
-        return claims
+        return claims, float(exp)
 
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /identity/login")
