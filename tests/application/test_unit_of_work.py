@@ -228,6 +228,82 @@ async def test_a_stale_cached_aggregate_costs_one_silent_fresh_attempt(any_stora
     assert await any_storage.stream_version(f"account-{account_id}") == 4
 
 
+async def test_a_rule_refusing_what_a_stale_cached_aggregate_shows_is_decided_again(
+    any_storage: Any,
+) -> None:
+    """Another process deposited since this one cached the account: a withdrawal that the
+    cached balance cannot cover but the stored one can is decided on the stored state."""
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 100)
+    await aggs.run(deposit(account_id, 1))  # cached at version 2, balance 101
+    await Aggregates(bank_store(any_storage), cache_size=0).run(deposit(account_id, 50))
+
+    async def withdraw(uow: UnitOfWork) -> None:
+        (await uow.get(BankAccount, account_id)).withdraw(usd(120))
+
+    outcome = await aggs.run(withdraw)  # the cached 101 refuses; the stored 151 does not
+    assert outcome.retries == 0
+    account = await Aggregates(aggs.store, cache_size=0).repository(BankAccount).load(account_id)
+    assert (account.version, account.balance()) == (4, usd(31))
+    with pytest.raises(InsufficientFunds):  # a real refusal is still the caller's
+        await aggs.run(withdraw)
+    assert await any_storage.stream_version(f"account-{account_id}") == 4
+
+
+async def test_doing_nothing_on_a_stale_cached_aggregate_is_decided_again(
+    any_storage: Any,
+) -> None:
+    """A command that looks and does nothing (a top-up only below 50) on an account another
+    process emptied since it was cached: decided on the stored balance, it tops up."""
+    aggs = Aggregates(bank_store(any_storage))
+    account_id = await open_account(aggs, 100)
+    await aggs.run(deposit(account_id, 1))  # cached at version 2, balance 101
+
+    async def withdraw_100(uow: UnitOfWork) -> None:
+        (await uow.get(BankAccount, account_id)).withdraw(usd(100))
+
+    await Aggregates(bank_store(any_storage), cache_size=0).run(withdraw_100)  # balance 1
+
+    async def top_up(uow: UnitOfWork) -> bool:
+        account = await uow.get(BankAccount, account_id)
+        if account.balance() >= usd(50):
+            return False  # nothing to do, on what this command saw
+        account.deposit(usd(50))
+        return True
+
+    outcome = await aggs.run(top_up)
+    assert outcome.value is True
+    account = await Aggregates(aggs.store, cache_size=0).repository(BankAccount).load(account_id)
+    assert (account.version, account.balance()) == (4, usd(51))
+
+
+async def test_a_change_decided_on_a_stale_cached_aggregate_is_decided_again(
+    any_storage: Any,
+) -> None:
+    """A transfer-like command changes one account on what another (cached, unchanged)
+    shows; that one was emptied meanwhile by another process: decided again, it refuses."""
+    aggs = Aggregates(bank_store(any_storage))
+    source = await open_account(aggs, 100)
+    target = await open_account(aggs, 0)
+    await aggs.run(deposit(source, 1))  # cached at version 2, balance 101
+
+    async def withdraw_100(uow: UnitOfWork) -> None:
+        (await uow.get(BankAccount, source)).withdraw(usd(100))
+
+    await Aggregates(bank_store(any_storage), cache_size=0).run(withdraw_100)  # balance 1
+
+    async def match_source(uow: UnitOfWork) -> None:
+        seen = (await uow.get(BankAccount, source)).balance()
+        if seen < usd(50):
+            raise InsufficientFunds(source, usd(50), seen)
+        (await uow.get(BankAccount, target)).deposit(seen)
+
+    with pytest.raises(InsufficientFunds):
+        await aggs.run(match_source)
+    account = await Aggregates(aggs.store, cache_size=0).repository(BankAccount).load(target)
+    assert account.balance() == usd(0)
+
+
 async def test_reading_through_a_caching_repository_sees_other_writers(any_storage: Any) -> None:
     aggs = Aggregates(bank_store(any_storage))
     account_id = await open_account(aggs, 100)

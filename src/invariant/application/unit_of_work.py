@@ -119,16 +119,20 @@ async def _run_and_commit(command: Callable[[UnitOfWork], Awaitable[T]], uow: Un
 
 async def fresh_attempt(make_uow: Callable[[], UnitOfWork],
                         body: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-    """Run ``body`` in a new unit of work; if it lost a race while using cached aggregates,
-    run it once more from a fresh load (the failed attempt took them out of the cache).
+    """Run ``body`` in a new unit of work; if it failed while using cached aggregates, run
+    it once more from a fresh load (the failed attempt took them out of the cache).
 
-    Cached aggregates are not re-read before a command: the append's expected version
-    refuses a stale one, and this second attempt makes that invisible to the caller.
+    Cached aggregates are not re-read before a command: another process may have written
+    their streams since. The append's expected version refuses a stale one at commit; a
+    command that decided on one and failed before it (a business rule refusing what the
+    stale state showed: an order still empty, a balance too low) did not fail on the
+    stream's current state. Either way this second attempt, on the stored state, decides
+    what the caller sees.
     """
     uow = make_uow()
     try:
         return await _claiming(uow, body)
-    except ConcurrencyError:
+    except Exception:
         if not uow.served_from_cache:
             raise
     return await _claiming(make_uow(), body)
@@ -256,6 +260,8 @@ class _Tracked:
     repository: Repository[Any]
     snapshot_version: int
     new: bool
+    from_cache: bool = False
+    """Taken from the aggregate cache unverified (see :meth:`UnitOfWork.commit`)."""
 
 
 class UnitOfWork:
@@ -302,7 +308,7 @@ class UnitOfWork:
         if loaded.from_cache:
             self.served_from_cache = True
         self._tracked[stream] = _Tracked(stream, loaded.aggregate, repo, loaded.snapshot_version,
-                                         False)
+                                         False, loaded.from_cache)
         return loaded.aggregate
 
     async def find_or_add(self, aggregate_type: type[A], aggregate_id: Any) -> A:
@@ -333,6 +339,7 @@ class UnitOfWork:
         """Write every change in one transaction (with ``command``'s record, if given)."""
         if self._committed:
             raise InvariantError("this unit of work was committed already; start a new one")
+        await self._check_unchanged_from_cache()
         appends: list[AppendRequest] = []
         snapshots: list[SnapshotRecord] = []
         changed: list[_Tracked] = []
@@ -362,6 +369,21 @@ class UnitOfWork:
             t.new = False
         self._keep()
         return result
+
+    async def _check_unchanged_from_cache(self) -> None:
+        """:class:`ConcurrencyError` if an aggregate this command took from the cache and
+        left unchanged is behind its stream.
+
+        Another process may have written the stream since it was cached, and the command
+        decided on what the cached state showed: to do nothing (a release with no
+        reservation to release yet), or to change another aggregate. A changed aggregate is
+        checked by its append's expected version; an unchanged one only here. The error
+        makes :func:`fresh_attempt` run the command again on the stored state."""
+        for t in self._tracked.values():
+            if t.from_cache and not t.aggregate._pending:
+                actual = await self._store.storage.stream_version(t.stream)
+                if actual != t.aggregate.version:
+                    raise ConcurrencyError(t.stream, t.aggregate.version, actual)
 
     def _keep(self) -> None:
         """After a successful commit, put every aggregate it loaded or saved back in the
