@@ -38,6 +38,13 @@ def deposit(account_id: AccountId, amount: int) -> Any:
     return command
 
 
+def withdraw(account_id: AccountId, amount: int) -> Any:
+    async def command(uow: UnitOfWork) -> None:
+        (await uow.get(BankAccount, account_id)).withdraw(usd(amount))
+
+    return command
+
+
 async def test_a_command_commits_events_and_outbox_rows_together(any_storage: Any) -> None:
     aggs = Aggregates(bank_store(any_storage))
     account_id = await open_account(aggs)
@@ -57,10 +64,7 @@ async def test_the_seed_account_balance_is_rebuilt_from_its_events(any_storage: 
     account_id = await open_account(aggs, 1000)
     await aggs.run(deposit(account_id, 500))
 
-    async def withdraw(uow: UnitOfWork) -> None:
-        (await uow.get(BankAccount, account_id)).withdraw(usd(200))
-
-    await aggs.run(withdraw)
+    await aggs.run(withdraw(account_id, 200))
     account = await aggs.repository(BankAccount).load(account_id)
     assert account.balance() == usd(1300)
     assert account.version == 3
@@ -70,11 +74,8 @@ async def test_a_refused_command_writes_nothing(any_storage: Any) -> None:
     aggs = Aggregates(bank_store(any_storage))
     account_id = await open_account(aggs, 100)
 
-    async def overdraw(uow: UnitOfWork) -> None:
-        (await uow.get(BankAccount, account_id)).withdraw(usd(101))
-
     with pytest.raises(InsufficientFunds, match=r"only 100\.00 USD available"):
-        await aggs.run(overdraw)
+        await aggs.run(withdraw(account_id, 101))
     assert await any_storage.stream_version(f"account-{account_id}") == 1
     account = await aggs.repository(BankAccount).load(account_id)
     assert account.balance() == usd(100)
@@ -238,15 +239,12 @@ async def test_a_rule_refusing_what_a_stale_cached_aggregate_shows_is_decided_ag
     await aggs.run(deposit(account_id, 1))  # cached at version 2, balance 101
     await Aggregates(bank_store(any_storage), cache_size=0).run(deposit(account_id, 50))
 
-    async def withdraw(uow: UnitOfWork) -> None:
-        (await uow.get(BankAccount, account_id)).withdraw(usd(120))
-
-    outcome = await aggs.run(withdraw)  # the cached 101 refuses; the stored 151 does not
+    outcome = await aggs.run(withdraw(account_id, 120))  # cached 101 refuses; stored 151 not
     assert outcome.retries == 0
     account = await Aggregates(aggs.store, cache_size=0).repository(BankAccount).load(account_id)
     assert (account.version, account.balance()) == (4, usd(31))
     with pytest.raises(InsufficientFunds):  # a real refusal is still the caller's
-        await aggs.run(withdraw)
+        await aggs.run(withdraw(account_id, 120))
     assert await any_storage.stream_version(f"account-{account_id}") == 4
 
 
@@ -259,10 +257,8 @@ async def test_doing_nothing_on_a_stale_cached_aggregate_is_decided_again(
     account_id = await open_account(aggs, 100)
     await aggs.run(deposit(account_id, 1))  # cached at version 2, balance 101
 
-    async def withdraw_100(uow: UnitOfWork) -> None:
-        (await uow.get(BankAccount, account_id)).withdraw(usd(100))
-
-    await Aggregates(bank_store(any_storage), cache_size=0).run(withdraw_100)  # balance 1
+    other_process = Aggregates(bank_store(any_storage), cache_size=0)
+    await other_process.run(withdraw(account_id, 100))  # balance 1
 
     async def top_up(uow: UnitOfWork) -> bool:
         account = await uow.get(BankAccount, account_id)
@@ -287,10 +283,8 @@ async def test_a_change_decided_on_a_stale_cached_aggregate_is_decided_again(
     target = await open_account(aggs, 0)
     await aggs.run(deposit(source, 1))  # cached at version 2, balance 101
 
-    async def withdraw_100(uow: UnitOfWork) -> None:
-        (await uow.get(BankAccount, source)).withdraw(usd(100))
-
-    await Aggregates(bank_store(any_storage), cache_size=0).run(withdraw_100)  # balance 1
+    other_process = Aggregates(bank_store(any_storage), cache_size=0)
+    await other_process.run(withdraw(source, 100))  # balance 1
 
     async def match_source(uow: UnitOfWork) -> None:
         seen = (await uow.get(BankAccount, source)).balance()

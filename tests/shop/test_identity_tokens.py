@@ -84,18 +84,24 @@ async def test_a_token_without_a_version_is_refused(server: ShopServer) -> None:
     assert "not valid" in response.json()["detail"]
 
 
+async def change_password_and_see_revoked(s: ShopServer, by: dict[str, str],
+                                          earlier: list[dict[str, str]]) -> None:
+    """Change the password with ``by``'s token; each of ``earlier`` is refused as revoked."""
+    changed = await s.client.post("/identity/password", headers=by, json={
+        "current_password": PASSWORD, "new_password": "a brand new password"})
+    assert changed.status_code == 200, changed.text
+    for old in earlier:
+        response = await s.client.get("/identity/me", headers=old)
+        assert response.status_code == 401
+        assert "revoked" in response.json()["detail"]
+
+
 async def test_a_password_change_revokes_every_earlier_token(identity_server: ShopServer
                                                              ) -> None:
     s = identity_server
     laptop = await s.customer("pat@example.com", PASSWORD)
     phone = await s.login("pat@example.com", PASSWORD)
-    changed = await s.client.post("/identity/password", headers=laptop, json={
-        "current_password": PASSWORD, "new_password": "a brand new password"})
-    assert changed.status_code == 200, changed.text
-    for old in (laptop, phone):
-        response = await s.client.get("/identity/me", headers=old)
-        assert response.status_code == 401
-        assert "revoked" in response.json()["detail"]
+    await change_password_and_see_revoked(s, laptop, [laptop, phone])
     fresh = await s.login("pat@example.com", "a brand new password")
     assert (await s.client.get("/identity/me", headers=fresh)).status_code == 200
     assert claims_of(fresh)["ver"] == claims_of(laptop)["ver"] + 1
@@ -110,13 +116,7 @@ async def test_a_token_remembered_as_verified_is_still_revoked_by_a_password_cha
     phone = await s.login("kim@example.com", PASSWORD)
     for token in (laptop, phone):  # verified, so remembered
         assert (await s.client.get("/identity/me", headers=token)).status_code == 200
-    changed = await s.client.post("/identity/password", headers=phone, json={
-        "current_password": PASSWORD, "new_password": "a brand new password"})
-    assert changed.status_code == 200, changed.text
-    for old in (laptop, phone):
-        response = await s.client.get("/identity/me", headers=old)
-        assert response.status_code == 401
-        assert "revoked" in response.json()["detail"]
+    await change_password_and_see_revoked(s, phone, [laptop, phone])
 
 
 def test_a_remembered_token_expires_on_time_and_a_tampered_copy_is_refused() -> None:
