@@ -15,6 +15,7 @@ import orjson
 from invariant.clock import Clock, utc_now
 from invariant.domain.errors import DuplicateCommandError, DuplicateEventError
 from invariant.store.catalog import CORRELATION_KEY, CategoryCount, StreamSummary
+from invariant.store.port import snapshot_tail_in_turn
 from invariant.store.records import (
     Commit,
     CommitResult,
@@ -149,9 +150,7 @@ class MemoryStorage:
                 for r in stream[after_version:to_version]]
 
     async def read_snapshot_tail(self, stream_id: str) -> SnapshotTail:
-        snapshot = self._snapshots.get(stream_id)
-        after = 0 if snapshot is None else snapshot.version
-        return SnapshotTail(snapshot, await self.read_stream_data(stream_id, after_version=after))
+        return await snapshot_tail_in_turn(self, stream_id)
 
     async def read_all(
         self,

@@ -150,3 +150,12 @@ class SnapshotTailReader(Protocol):
         """What :meth:`EventStorage.read_snapshot` returns for the stream, and the rows
         :meth:`EventStorage.read_stream_data` returns after the snapshot's version (after
         version 0 when there is no snapshot)."""
+
+
+async def snapshot_tail_in_turn(storage: EventStorage, stream_id: str) -> SnapshotTail:
+    """:meth:`SnapshotTailReader.read_snapshot_tail` as two reads in turn: the snapshot,
+    then the events after it. What in-process adapters (memory, SQLite) answer with: they
+    have no round trip to save by fusing the two."""
+    snapshot = await storage.read_snapshot(stream_id)
+    after = 0 if snapshot is None else snapshot.version
+    return SnapshotTail(snapshot, await storage.read_stream_data(stream_id, after_version=after))

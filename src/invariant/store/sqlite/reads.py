@@ -19,6 +19,7 @@ from invariant.clock import from_micros, to_micros
 from invariant.domain.errors import StoreError
 from invariant.sql import outbox
 from invariant.store.ids import uuid_from_bytes
+from invariant.store.port import snapshot_tail_in_turn
 from invariant.store.records import (
     LogRow,
     OutboxRecord,
@@ -215,10 +216,7 @@ class SQLiteReads:
         return SnapshotRecord(stream_id, r[0], r[1], r[2], orjson.loads(r[3]), from_micros(r[4]))
 
     async def read_snapshot_tail(self, stream_id: str) -> SnapshotTail:
-        # In-process reads: nothing to gain by fusing the two statements here.
-        snapshot = await self.read_snapshot(stream_id)
-        after = 0 if snapshot is None else snapshot.version
-        return SnapshotTail(snapshot, await self.read_stream_data(stream_id, after_version=after))
+        return await snapshot_tail_in_turn(self, stream_id)  # type: ignore[arg-type]
 
     async def read_command(self, command_id: UUID) -> StoredCommand | None:
         rows = self._query(
