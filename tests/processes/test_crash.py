@@ -4,6 +4,7 @@ restart it, and check every one ended exactly once, correctly, with no side effe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -47,7 +48,8 @@ async def _run_with_kills(kind: str, target: str) -> None:
         assert line.strip() == b"ready", (line, await worker.stderr.read())  # type: ignore[union-attr]
         await asyncio.sleep(rng.uniform(0.02, 0.25))  # its work takes ~0.3 s or more
         if worker.returncode is None:
-            os.kill(worker.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile, unreaped
+                os.kill(worker.pid, signal.SIGKILL)
         landed += await worker.wait() == -signal.SIGKILL
     assert landed >= 1  # at least one kill hit a worker in the middle of its work
     final = await _worker(kind, target, 99)

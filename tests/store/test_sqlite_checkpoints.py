@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from invariant import sqlite_wal
 from invariant.domain.errors import ConfigurationError, StoreError
-from invariant.store import SQLiteStorage
-from invariant.store.sqlite import checkpoints
-from invariant.store.sqlite.checkpoints import (
+from invariant.sqlite_wal import (
     LONGEST_WAIT,
     SHORTEST_WAIT,
     THREAD_NAME,
@@ -25,6 +24,7 @@ from invariant.store.sqlite.checkpoints import (
     backstop_pages,
     next_wait,
 )
+from invariant.store import SQLiteStorage
 from invariant.store.sqlite.writer import LoopWriter
 from invariant.testing.event_storage_contract import append, new_event
 
@@ -43,7 +43,7 @@ def _wal_bytes(path: Path) -> int:
 
 @pytest.fixture(autouse=True)
 def quick_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checkpoints, "FIRST_WAIT", 0.005)
+    monkeypatch.setattr(sqlite_wal, "FIRST_WAIT", 0.005)
 
 
 @pytest.fixture

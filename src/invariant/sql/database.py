@@ -53,6 +53,7 @@ from invariant.extras import needs_extra
 from invariant.files import private_file
 from invariant.sql.direct import use_direct_connections
 from invariant.sql.engine import create_engine as create_async_engine
+from invariant.sqlite_wal import DEFAULT_MARK_PAGES, BetweenBatches, WalCheckpoints, backstop_pages
 from invariant.wakeups import Wakeups
 
 T = TypeVar("T")
@@ -147,15 +148,30 @@ class ReadModelDatabase:
 
 class SQLiteReadModels(ReadModelDatabase):
     """Read models in the SQLite file of the event store, written on the loop's thread
-    (or, ``in_thread=True``, from a thread of their own)."""
+    (or, ``in_thread=True``, from a thread of their own).
+
+    On the loop's thread, the WAL is checkpointed between two commits on a thread of its
+    own once ``checkpoint_pages`` frames were written (:mod:`invariant.sqlite_wal`, as the
+    event store's writer does), instead of inside the commit that crosses SQLite's 1,000:
+    a catch-up's page transaction writes a leaf of the read model's index per row it
+    touches, so in a large read model nearly every tenth commit held up the loop while it
+    copied pages to the database file and synced it. ``checkpoint_pages=None`` leaves
+    SQLite's own checkpoint in the commits (as ``in_thread=True`` does: that thread is
+    not the loop's)."""
 
     dialect = "sqlite"
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000,
-                 in_thread: bool = False) -> None:
+                 in_thread: bool = False,
+                 checkpoint_pages: int | None = DEFAULT_MARK_PAGES) -> None:
+        if checkpoint_pages is not None and checkpoint_pages < 1:
+            raise ConfigurationError(
+                f"checkpoint_pages must be at least 1, or None (got {checkpoint_pages})")
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
         self.in_thread = in_thread
+        self._checkpoint_pages = None if in_thread else checkpoint_pages
+        self._gate: BetweenBatches | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="invariant-read-models"
         ) if in_thread else None
@@ -176,6 +192,11 @@ class SQLiteReadModels(ReadModelDatabase):
             # cost several times SQLite's on the per-message paths (see sql.direct).
             use_direct_connections(engine)
             timeout = int(self._busy_timeout_ms)
+            mark = self._checkpoint_pages
+            if mark is not None:
+                self._gate = BetweenBatches(
+                    WalCheckpoints(self.path, mark_pages=mark, busy_timeout_ms=timeout),
+                    resume=self._resume, busy=lambda: any(self._turns.values()))
 
             @event.listens_for(engine, "connect")
             def on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -183,6 +204,9 @@ class SQLiteReadModels(ReadModelDatabase):
                 for pragma in ("journal_mode=WAL", "synchronous=FULL",
                                f"busy_timeout={timeout}"):
                     dbapi_connection.execute(f"PRAGMA {pragma}")
+                if mark is not None:  # SQLite's own stays as a backstop
+                    dbapi_connection.execute(
+                        f"PRAGMA wal_autocheckpoint={backstop_pages(mark)}")
 
             @event.listens_for(engine, "begin")
             def on_begin(conn: Connection) -> None:
@@ -270,6 +294,8 @@ class SQLiteReadModels(ReadModelDatabase):
             turn.settle()
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._gate is not None and self._gate.held:  # the checkpoint's end flushes what waits
+            return
         queued = self._turns.pop(loop, [])
         batch, rest = queued[:self.max_turn], queued[self.max_turn:]
         if rest:  # the rest in the next turn: I/O and other callbacks run in between
@@ -281,6 +307,16 @@ class SQLiteReadModels(ReadModelDatabase):
             for turn in batch:
                 turn.fail(StoreError(f"SQLite read-model commit failed: {exc!r}"))
             raise
+        finally:
+            gate = self._gate  # made with the engine, by the first transaction
+            if gate is not None and batch:
+                gate.after_batch(loop)
+
+    def _resume(self) -> None:
+        """A checkpoint ended: flush the write transactions that waited for it."""
+        for loop, queued in list(self._turns.items()):
+            if queued and not loop.is_closed():
+                loop.call_soon_threadsafe(self._flush, loop)
 
     async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         if self._executor is None:
@@ -300,6 +336,9 @@ class SQLiteReadModels(ReadModelDatabase):
                                           write)
 
     async def close(self) -> None:
+        gate, self._gate = self._gate, None  # no new checkpoint
+        if gate is not None:
+            await gate.aclose()
         for kept in (self._writer, self._reader):
             if kept is not None:
                 kept.close()

@@ -12,14 +12,14 @@
   follower never skips an event.
 * The WAL is checkpointed between commits, once ``checkpoint_pages`` frames were written:
   with the writer on the event loop, on a thread while the writer holds its next batch
-  (see :mod:`~invariant.store.sqlite.checkpoints`), so the loop runs on meanwhile.
+  (see :mod:`~invariant.sqlite_wal`), so the loop runs on meanwhile.
 
 Rooms: :mod:`~invariant.store.sqlite.schema` (the tables, as data),
 :mod:`~invariant.store.sqlite.writer` (group commit on the loop or a thread),
 :mod:`~invariant.store.sqlite.commits` (checks and inserts of one commit),
 :mod:`~invariant.store.sqlite.batch_insert` (a batch's one-event commits at once),
 :mod:`~invariant.store.sqlite.reads` (reads),
-:mod:`~invariant.store.sqlite.checkpoints` (the WAL's checkpoints); this module holds the lifecycle.
+:mod:`~invariant.sqlite_wal` (the WAL's checkpoints); this module holds the lifecycle.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from invariant.clock import Clock, micros_of, utc_now
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.files import private_file
 from invariant.sql import outbox
+from invariant.sqlite_wal import DEFAULT_MARK_PAGES, WalCheckpoints, backstop_pages
 from invariant.store.records import Commit, CommitResult, validate_append
 from invariant.store.signal import CommitSignal, wait_for_head
 from invariant.store.sqlite.catalog import SQLiteCatalog
-from invariant.store.sqlite.checkpoints import DEFAULT_MARK_PAGES, WalCheckpoints, backstop_pages
 from invariant.store.sqlite.commits import Job, PreparedCommit
 from invariant.store.sqlite.schema import SCHEMA
 from invariant.store.sqlite.writer import LoopWriter, ThreadWriter

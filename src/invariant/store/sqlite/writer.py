@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from invariant.domain.errors import InvariantError, StoreError
+from invariant.sqlite_wal import BetweenBatches, WalCheckpoints
 from invariant.store.records import CommitResult
 from invariant.store.sqlite.batch_insert import insert_singles
-from invariant.store.sqlite.checkpoints import WalCheckpoints
 from invariant.store.sqlite.commits import Job, Refused
 
 
@@ -113,9 +113,13 @@ class LoopWriter:
         self._pending: list[Job] = []
         self._scheduled = False
         self._direct = 0
-        self._checkpoints = checkpoints
-        self._held = False  # a checkpoint runs: commits wait for it
-        self._timer: asyncio.TimerHandle | None = None  # a checkpoint due while idle
+        self._gate = None if checkpoints is None else BetweenBatches(
+            checkpoints, resume=self._resume, busy=lambda: self._scheduled or bool(self._pending))
+
+    @property
+    def _held(self) -> bool:
+        """A checkpoint runs: commits wait for it."""
+        return self._gate is not None and self._gate.held
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` for the next flush (or flush it at once, see above)."""
@@ -156,59 +160,26 @@ class LoopWriter:
             raise
         finally:
             _settle(batch)
-            checkpoints = self._checkpoints
-            if checkpoints is not None:
-                checkpoints.committed()
-                if checkpoints.due():
-                    self._hold(loop, checkpoints)
-                elif self._timer is None:
-                    self._arm(loop, checkpoints)
+            if self._gate is not None:
+                self._gate.after_batch(loop)
 
-    def _arm(self, loop: asyncio.AbstractEventLoop, checkpoints: WalCheckpoints) -> None:
-        """Look again when the next checkpoint is due, in case no commit comes by then."""
-        remaining = checkpoints.remaining()
-        if remaining is not None:
-            self._timer = loop.call_later(remaining, self._on_timer, loop, checkpoints)
-
-    def _on_timer(self, loop: asyncio.AbstractEventLoop, checkpoints: WalCheckpoints) -> None:
-        self._timer = None
-        if self._held or self._scheduled or self._pending:
-            return  # a flush comes, and looks itself
-        if checkpoints.due():
-            self._hold(loop, checkpoints)
-        else:
-            self._arm(loop, checkpoints)
-
-    def _hold(self, loop: asyncio.AbstractEventLoop, checkpoints: WalCheckpoints) -> None:
-        """Run a checkpoint on its thread; commits that arrive meanwhile wait for its end."""
-        self._held = True
-
-        def resume() -> None:
-            self._held = False
-            if self._pending and not self._scheduled:
-                self._scheduled = True
-                self._direct = 0
-                loop.call_soon(self._flush)
-
-        def done(_: object) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
-                loop.call_soon_threadsafe(resume)
-
-        checkpoints.start().add_done_callback(done)
+    def _resume(self) -> None:
+        """The checkpoint ended: flush the commits that waited for it."""
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            self._direct = 0
+            self._pending[0].loop.call_soon(self._flush)
 
     @property
     def checkpoints(self) -> WalCheckpoints | None:
         """The checkpoints run between this writer's batches, if any."""
-        return self._checkpoints
+        return None if self._gate is None else self._gate.checkpoints
 
     async def aclose(self) -> None:
         """End the checkpoint thread (after a checkpoint under way), close the connection."""
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
-        checkpoints, self._checkpoints = self._checkpoints, None  # no new checkpoint
-        if checkpoints is not None:
-            await asyncio.get_running_loop().run_in_executor(None, checkpoints.close)
+        gate, self._gate = self._gate, None  # no new checkpoint
+        if gate is not None:
+            await gate.aclose()
         self._conn.close()
 
 

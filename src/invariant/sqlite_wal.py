@@ -1,4 +1,6 @@
-"""WAL checkpoints between the writer's commits, on a thread, never beside them.
+"""WAL checkpoints between a writer's commits, on a thread, never beside them: for the event
+store's writer and for the SQLite read models' (whose transactions write the same kind of
+scattered index pages, and in a one-file application the same WAL).
 
 SQLite copies its WAL back into the database file (a *checkpoint*) inside the commit that
 leaves more than ``wal_autocheckpoint`` pages in it (1,000 by default): the commit's caller
@@ -42,10 +44,12 @@ and another process would then take the shared memory for unused and reset it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -170,3 +174,66 @@ class WalCheckpoints:
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+
+
+class BetweenBatches:
+    """Runs :class:`WalCheckpoints` between the batches of a writer on the event loop.
+
+    The writer calls :meth:`after_batch` once each batch has committed and, while
+    :attr:`held` is true, flushes nothing: its batches wait for the checkpoint's end, when
+    ``resume`` is called (on the loop) to flush what arrived meanwhile. A checkpoint that
+    comes due while the writer is idle runs from a timer, unless ``busy()`` says a flush is
+    on its way (that flush looks for itself).
+    """
+
+    def __init__(self, checkpoints: WalCheckpoints, *, resume: Callable[[], None],
+                 busy: Callable[[], bool]) -> None:
+        self.checkpoints = checkpoints
+        self.held = False
+        """A checkpoint runs: the writer's batches wait for its end."""
+        self._resume = resume
+        self._busy = busy
+        self._timer: asyncio.TimerHandle | None = None
+
+    def after_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A batch committed: run a checkpoint now if one is due, else look again when it is."""
+        checkpoints = self.checkpoints
+        checkpoints.committed()
+        if checkpoints.due():
+            self._hold(loop)
+        elif self._timer is None:
+            self._arm(loop)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        remaining = self.checkpoints.remaining()
+        if remaining is not None:
+            self._timer = loop.call_later(remaining, self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        if self.held or self._busy():
+            return
+        if self.checkpoints.due():
+            self._hold(loop)
+        else:
+            self._arm(loop)
+
+    def _hold(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.held = True
+
+        def resume() -> None:
+            self.held = False
+            self._resume()
+
+        def done(_: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                loop.call_soon_threadsafe(resume)
+
+        self.checkpoints.start().add_done_callback(done)
+
+    async def aclose(self) -> None:
+        """No checkpoint from now on; wait for one under way and end the thread."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        await asyncio.get_running_loop().run_in_executor(None, self.checkpoints.close)
