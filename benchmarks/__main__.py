@@ -235,8 +235,10 @@ def run_w5(args: argparse.Namespace, backends: list[str], failures: list[str]
             [sys.executable, "-m", "benchmarks.w5", "--events", str(args.events),
              "--backends", ",".join(backends), "--systems", ",".join(systems),
              "--w1-scale", str(0.25 * args.scale), "--postgres-dsn", args.postgres_dsn,
-             # one round (the full size): its catch-up still a median, of three catch-ups
+             # one round (the full size): its catch-up and its W1/W1c ratios still
+             # medians, of three catch-ups and three pairs of W1/W1c runs
              "--catchup-runs", "3" if args.repeat == 1 else "1",
+             "--workload-runs", "3" if args.repeat == 1 else "1",
              "--json", str(out)],
             stderr=subprocess.PIPE, text=True, check=False,
         )

@@ -11,9 +11,11 @@ For each backend and system, in a store of its own and each step in a fresh proc
    checkpointed, PostgreSQL's tables vacuumed and analyzed) and measure its bytes on disk
    per event (the whole store, and the events table with its indexes);
 2. a fresh projection catches up with the whole log (events/s; the same over the first
-   100,000 events; peak memory growth);
+   100,000 events; peak memory growth); ``--catchup-runs N``: N catch-ups, each a fresh
+   projection, and the median of each figure;
 3. W1 and W1c on an empty store and on the full one (ratio full/empty), W2 in the full
-   store with and without a snapshot;
+   store with and without a snapshot; ``--workload-runs N``: N pairs of W1/W1c runs (empty,
+   then full, other accounts each time), the median of the rates and of the pairs' ratios;
 4. version 2 of the projection is built beside version 1 and switched to while writers
    (the W1c senders, depositing to the filled accounts) keep writing: the time it takes,
    and the writers' rate during it against their rate before it.
@@ -239,11 +241,13 @@ def run_system(backend: str, system: str, args: argparse.Namespace, workdir: Pat
                                  for run in runs) if len(runs) > 1 else "")
                   + f"), memory growth {_value(out, 'W5-catchup-rss'):.1f} MiB", flush=True)
         out += step("benchmarks.w5_write",
-                    ["workloads", *common, "--w1-scale", str(args.w1_scale)],
+                    ["workloads", *common, "--w1-scale", str(args.w1_scale),
+                     "--runs", str(args.workload_runs)],
                     args.postgres_dsn, workdir)
         w1c = _value(out, "W5-W1c-ratio", -1.0)
         print(f"{label}: W1 full/empty {_value(out, 'W5-W1-ratio'):.2f}x, W1c "
               + (f"{w1c:.2f}x" if w1c >= 0 else "not run")
+              + (f" (medians of {args.workload_runs} pairs)" if args.workload_runs > 1 else "")
               + f", W2-snapshot {_value(out, 'W5-W2-snapshot'):.3f} ms", flush=True)
         if system in READ_SIDE:
             out += [rec(*r) for r in rebuild_under_writers(read_common, system,
@@ -308,6 +312,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="scale of W1/W1c's plan (0.25: 500 accounts and 4,500 deposits)")
     p.add_argument("--catchup-runs", type=int, default=1,
                    help="catch-ups per system, each a fresh projection: the median of them")
+    p.add_argument("--workload-runs", type=int, default=1,
+                   help="W1/W1c pairs (empty and full store) per system: the medians of them")
     p.add_argument("--postgres-dsn", default=DEFAULT_DSN)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -317,6 +323,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--events must be at least 20 (two streams of ten events)")
     if args.catchup_runs < 1:
         p.error("--catchup-runs must be at least 1")
+    if args.workload_runs < 1:
+        p.error("--workload-runs must be at least 1")
     bad = set(args.systems) - set(SYSTEMS)
     if bad:
         p.error(f"unknown systems {sorted(bad)}; choose from {', '.join(SYSTEMS)}")

@@ -16,6 +16,7 @@ import asyncio
 import json
 import random
 import signal
+import statistics
 import sys
 import time
 import uuid
@@ -34,6 +35,7 @@ FILL_SENDERS = 16
 FILL_SEED = 5
 W1C_SEED = SEED + 1  # W1 and W1c open their own accounts in the same store
 WARM_UP_SCALE = 0.02
+RUN_SEED_STEP = 1000  # each run of W1/W1c its own accounts (clear of the seeds above + 10)
 
 
 def fill_accounts(events: int) -> list[uuid.UUID]:
@@ -75,28 +77,42 @@ async def fill(args: argparse.Namespace) -> list[Record]:
                 record("W5-fill-s", system, elapsed, "s")]
 
 
+def paired_medians(empty: list[float], full: list[float]) -> tuple[float, float, float]:
+    """The median rate on each store, and the median of the runs' full/empty ratios (each
+    run's pair measured one after the other)."""
+    ratios = [f / e for e, f in zip(empty, full, strict=True)]
+    return statistics.median(empty), statistics.median(full), statistics.median(ratios)
+
+
 async def workloads(args: argparse.Namespace) -> list[Record]:
     """W1 and W1c, empty then full store for each (interleaved, so that drift of the
     machine hits both alike; each store warmed by the same short run first), then W2 in
-    the full store."""
+    the full store. With ``--runs N`` each pair is measured N times (other accounts each
+    time): the rates are the medians of the runs, the ratio the median of each run's
+    full/empty (a pair measured side by side, so a slow moment of the machine counts in
+    one ratio, not in the median)."""
     out: list[Record] = []
     for concurrent, seed in ((False, SEED), (True, W1C_SEED)):
         if concurrent and args.system == "raw" and args.backend == "sqlite":
             continue  # as in the main suite: the W1c target is against raw sequential W1
-        plan = make_plan(args.w1_scale, seed)
-        rates = {}
-        for where in ("empty", "full"):
-            async with opened(args, where, plan.senders if concurrent else 1) as system:
-                # Both stores are warmed alike before they are measured: the first commands
-                # on a store pay for its opening (its file's first pages read, the writer,
-                # the checkpoint thread), in the full store as in the empty one.
-                await w1(system, make_plan(WARM_UP_SCALE, seed + 10), concurrent=concurrent)
-                first = (await w1(system, plan, concurrent=concurrent))[0]
-                rates[where] = first["value"]
+        rates: dict[str, list[float]] = {"empty": [], "full": []}
+        for run in range(args.runs):
+            run_seed = seed + RUN_SEED_STEP * run
+            plan = make_plan(args.w1_scale, run_seed)
+            for where in ("empty", "full"):
+                async with opened(args, where, plan.senders if concurrent else 1) as system:
+                    # Both stores are warmed alike before they are measured: the first
+                    # commands on a store pay for its opening (its file's first pages read,
+                    # the writer, the checkpoint thread), in the full store as in the empty.
+                    await w1(system, make_plan(WARM_UP_SCALE, run_seed + 10),
+                             concurrent=concurrent)
+                    first = (await w1(system, plan, concurrent=concurrent))[0]
+                    rates[where].append(first["value"])
         name = "W5-W1c" if concurrent else "W5-W1"
-        out += [record(f"{name}-empty", system, rates["empty"], "commands/s"),
-                record(f"{name}-full", system, rates["full"], "commands/s"),
-                record(f"{name}-ratio", system, rates["full"] / rates["empty"], "x")]
+        empty, full, ratio = paired_medians(rates["empty"], rates["full"])
+        out += [record(f"{name}-empty", system, empty, "commands/s"),
+                record(f"{name}-full", system, full, "commands/s"),
+                record(f"{name}-ratio", system, ratio, "x")]
     async with opened(args, "full", 1) as system:
         # a 10,000-event stream at the default scale (W2 of the main suite)
         for r in await w2(system, make_plan(min(1.0, 4 * args.w1_scale), SEED + 2)):
@@ -136,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--system", required=True)
     p.add_argument("--events", type=int, required=True)
     p.add_argument("--w1-scale", type=float, default=0.25)
+    p.add_argument("--runs", type=int, default=1,
+                   help="workloads: W1/W1c pairs (empty, full) measured this many times")
     p.add_argument("--sqlite-dir", default=".")
     p.add_argument("--schema-full", default="")
     p.add_argument("--schema-empty", default="")

@@ -58,6 +58,8 @@ def test_w5_runs_every_step_and_writes_its_records(tmp_path: Path) -> None:
     assert "W5, a full store: sqlite 300 events" in proc.stdout
     # one round: each catch-up figure a median of three catch-ups, each a fresh projection
     assert proc.stdout.count("median of 3: ") == 2, proc.stdout
+    # and each W1/W1c ratio the median of three pairs of runs, empty store then full
+    assert proc.stdout.count("(medians of 3 pairs)") == 2, proc.stdout
 
 
 def test_repeated_catch_ups_give_medians_and_the_largest_memory_growth() -> None:
@@ -73,6 +75,16 @@ def test_repeated_catch_ups_give_medians_and_the_largest_memory_growth() -> None
     assert got == [("W5-catchup", 200.0, "events/s"),
                    ("W5-catchup-start", 200.0 / 0.9, "events/s"),
                    ("W5-catchup-ratio", 0.9, "x"), ("W5-catchup-rss", 9.0, "MiB")]
+
+
+def test_repeated_w1_pairs_give_median_rates_and_the_median_of_their_ratios() -> None:
+    from benchmarks.w5_write import paired_medians
+
+    # the second pair ran in a slow moment for both stores: its ratio is as good as the
+    # others', while the ratio of the median rates (200 / 300) would not be
+    empty, full, ratio = paired_medians([300.0, 100.0, 320.0], [270.0, 95.0, 200.0])
+    assert (empty, full) == (300.0, 200.0)
+    assert ratio == 0.9  # of 0.9, 0.95, 0.625
 
 
 def record(workload: str, value: float, unit: str, system: str = "invariant"
