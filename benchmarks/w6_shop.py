@@ -72,9 +72,12 @@ def free_port() -> int:
 
 def clean_environment() -> dict[str, str]:
     """This process's environment without any ``SHOP_*`` or ``INVARIANT_*`` setting: every
-    setting shop sees is the deployment's."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("SHOP_", "INVARIANT_"))}
+    run measures shop as W6 configures it. A setting to measure is passed on with the
+    prefix ``W6_``: ``W6_SHOP_MAX_IN_FLIGHT=4`` runs shop with ``SHOP_MAX_IN_FLIGHT=4``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SHOP_", "INVARIANT_", "W6_SHOP_", "W6_INVARIANT_"))}
+    return env | {k.removeprefix("W6_"): v for k, v in os.environ.items()
+                  if k.startswith(("W6_SHOP_", "W6_INVARIANT_"))}
 
 
 class Deployment:

@@ -177,3 +177,15 @@ def test_profile_samples_are_charged_to_the_part_and_worker_they_ran_in() -> Non
 ])
 def test_statements_are_counted_by_kind_and_table(sql: str, kind: str) -> None:
     assert statement_kind(sql) == kind
+
+
+def test_shop_sees_only_the_settings_w6_passes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.w6_shop import clean_environment
+
+    monkeypatch.setenv("SHOP_BACKLOG_LIMIT", "7")  # the caller's own: never the measured shop's
+    monkeypatch.setenv("INVARIANT_STORE", "postgres")
+    monkeypatch.setenv("W6_SHOP_MAX_IN_FLIGHT", "4")  # asked for, for the measured shop
+    env = clean_environment()
+    assert env["SHOP_MAX_IN_FLIGHT"] == "4"
+    assert "SHOP_BACKLOG_LIMIT" not in env and "INVARIANT_STORE" not in env
+    assert not any(k.startswith("W6_") for k in env)

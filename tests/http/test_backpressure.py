@@ -269,3 +269,92 @@ def test_an_oldest_wait_of_zero_or_less_is_refused() -> None:
 
     with pytest.raises(ConfigurationError, match="oldest wait is more than 0 seconds"):
         Backlog({"none": nothing}, limit=0, oldest=0)
+
+
+def _slow_app(max_in_flight: int, wait: float = 0.0) -> tuple[FastAPI, dict[str, int]]:
+    """An app whose requests take a while, counting how many run at once."""
+    import asyncio
+
+    seen = {"now": 0, "most": 0, "done": 0}
+
+    async def nothing() -> int:
+        return 0
+
+    app = FastAPI()
+
+    async def slow() -> None:
+        seen["now"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+        await asyncio.sleep(0.05)
+        seen["now"] -= 1
+        seen["done"] += 1
+
+    @app.post("/orders", status_code=202)
+    async def place() -> dict[str, str]:
+        await slow()
+        return {"placed": "yes"}
+
+    @app.get("/orders")
+    async def listing() -> list[str]:
+        await slow()
+        return []
+
+    @app.post("/admin/stock")
+    async def stock() -> dict[str, str]:
+        await slow()
+        return {"set": "yes"}
+
+    app.add_middleware(Backpressure, backlog=Backlog({"none": nothing}, limit=5),
+                       exempt=("/admin/",), wait=wait, max_in_flight=max_in_flight)
+    return app, seen
+
+
+async def test_at_most_max_in_flight_requests_are_handled_at_once_and_every_one_is() -> None:
+    import asyncio
+
+    app, seen = _slow_app(max_in_flight=3)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        answers = await asyncio.gather(*(client.post("/orders") for _ in range(12)),
+                                       *(client.get("/orders") for _ in range(6)))
+    assert [a.status_code for a in answers] == [202] * 12 + [200] * 6
+    assert seen["most"] == 3  # reads take a slot too
+    assert seen["done"] == 18
+
+
+async def test_exempt_paths_do_not_wait_for_a_slot() -> None:
+    import asyncio
+
+    app, seen = _slow_app(max_in_flight=1)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        answers = await asyncio.gather(*(client.post("/admin/stock") for _ in range(5)))
+    assert [a.status_code for a in answers] == [200] * 5
+    assert seen["most"] == 5  # an operator's requests are never queued behind customers'
+
+
+async def test_a_request_that_waits_longer_than_the_wait_for_a_slot_is_refused() -> None:
+    import asyncio
+
+    app, seen = _slow_app(max_in_flight=1, wait=0.01)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        answers = await asyncio.gather(*(client.post("/orders") for _ in range(4)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes[0] == 202 and 503 in codes
+    refused = next(a for a in answers if a.status_code == 503)
+    assert refused.headers["retry-after"] == "1"
+    assert refused.headers["content-type"] == MEDIA_TYPE
+    body = refused.json()
+    assert body["max_in_flight"] == 1
+    assert "the most this service handles at once" in body["detail"]
+    assert seen["done"] == codes.count(202)  # a refused request did no work
+
+
+@pytest.mark.parametrize("bound", [0, -3])
+def test_a_max_in_flight_under_one_is_refused(bound: int) -> None:
+    async def nothing() -> int:
+        return 0
+
+    with pytest.raises(ConfigurationError, match="max_in_flight is at least 1 request"):
+        Backpressure(FastAPI(), Backlog({"none": nothing}, limit=5), max_in_flight=bound)

@@ -20,6 +20,8 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     assert ShopSettings.from_env({"SHOP_SMTP_CONNECTIONS": "4"}).smtp_connections == 4
     assert (settings.backlog_limit, settings.backlog_oldest) == (100, 0.5)
     assert ShopSettings.from_env({"SHOP_BACKLOG_OLDEST": "0"}).backlog_oldest == 0.0
+    assert settings.max_in_flight == 0  # no bound unless asked for
+    assert ShopSettings.from_env({"SHOP_MAX_IN_FLIGHT": "4"}).max_in_flight == 4
 
 
 @pytest.mark.parametrize(("env", "message"), [
@@ -34,6 +36,8 @@ def test_defaults_put_everything_under_var_shop(tmp_path: Path) -> None:
     ({"SHOP_BACKLOG_WAIT": "soon"}, "SHOP_BACKLOG_WAIT must be a number, got 'soon'"),
     ({"SHOP_BACKLOG_OLDEST": "-0.5"}, "SHOP_BACKLOG_OLDEST=-0.5 is out of range"),
     ({"SHOP_SMTP_CONNECTIONS": "0"}, "SHOP_SMTP_CONNECTIONS=0 is out of range"),
+    ({"SHOP_MAX_IN_FLIGHT": "-1"}, "SHOP_MAX_IN_FLIGHT=-1 is out of range"),
+    ({"SHOP_MAX_IN_FLIGHT": "a few"}, "SHOP_MAX_IN_FLIGHT must be a whole number"),
     ({"SHOP_SMTP_CONNECTIONS": "many"}, "SHOP_SMTP_CONNECTIONS must be a whole number"),
     ({"INVARIANT_STORE": "postgres"}, "INVARIANT_STORE=postgres needs INVARIANT_POSTGRES_DSN"),
     ({"SHOP_ANALYTICS_REDIS_URL": "localhost:6379"},

@@ -25,7 +25,8 @@ REPLICAS: Mapping[str, int] = {"ordering": 2, "notifications": 2}
 PASSED_ON = ("SHOP_PAYMENT_TIMEOUT", "SHOP_RESERVATION_TIMEOUT", "SHOP_PROVIDER_TIMEOUT",
              "SHOP_TOKEN_TTL", "SHOP_SAMPLE_CATALOG", "SHOP_MAX_BODY", "SHOP_READY_MAX_LAG",
              "SHOP_BACKLOG_LIMIT", "SHOP_BACKLOG_WAIT", "SHOP_BACKLOG_OLDEST",
-             "SHOP_ADMIN_EMAIL", "INVARIANT_LOG_FORMAT", "INVARIANT_LOG_LEVEL")
+             "SHOP_MAX_IN_FLIGHT", "SHOP_ADMIN_EMAIL", "INVARIANT_LOG_FORMAT",
+             "INVARIANT_LOG_LEVEL")
 """Settings of the supervisor's environment every service gets as they are."""
 UNBOUNDED_AGE = {"SHOP_BACKLOG_OLDEST": "0"}
 """Unless the supervisor is given one: no bound on the oldest item's wait in a service.

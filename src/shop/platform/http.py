@@ -48,7 +48,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many attempts; see Retry-After (problem+json)"},
     503: {"description": "Busy: for SHOP_BACKLOG_WAIT seconds, more background work waited "
                          "than SHOP_BACKLOG_LIMIT, or its oldest item longer than "
-                         "SHOP_BACKLOG_OLDEST; see Retry-After (problem+json)"},
+                         "SHOP_BACKLOG_OLDEST, or SHOP_MAX_IN_FLIGHT requests were being "
+                         "handled; see Retry-After (problem+json)"},
 }
 
 
@@ -78,7 +79,8 @@ def create_app(shop: Shop, *, manage: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=shop.settings.max_body)
     app.add_middleware(Backpressure, backlog=shop_backlog(shop), exempt=EXEMPT,
-                       wait=shop.settings.backlog_wait)
+                       wait=shop.settings.backlog_wait,
+                       max_in_flight=shop.settings.max_in_flight or None)
     app.add_middleware(CorrelationIds)  # outermost: a refusal names its request too
     install_docs(app)
 
