@@ -67,8 +67,6 @@ class Backpressure:
         self._slots = None if max_in_flight is None else asyncio.Semaphore(max_in_flight)
         self.in_flight = 0
         """Requests being handled now (counted only with ``max_in_flight``)."""
-        self.queued = 0
-        """Requests waiting for one of the ``max_in_flight`` to end."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self.exempt):
@@ -95,33 +93,20 @@ class Backpressure:
 
     async def _slot(self, slots: asyncio.Semaphore) -> bool:
         """One of the ``max_in_flight`` slots, waited for ``wait`` seconds at most (without
-        bound when ``wait`` is 0); False when none came in time."""
-        if not slots.locked():
-            await slots.acquire()  # free: taken without a turn of the loop
-            return True
-        self.queued += 1
+        bound when ``wait`` is 0; a free slot is taken without a turn of the loop); False
+        when none came in time."""
         try:
-            if not self.wait:
+            async with asyncio.timeout(self.wait or None):
                 await slots.acquire()
-                return True
-            try:
-                async with asyncio.timeout(self.wait):
-                    await slots.acquire()
-            except TimeoutError:
-                return False
-            return True
-        finally:
-            self.queued -= 1
+        except TimeoutError:
+            return False
+        return True
 
     def _full(self) -> JSONResponse:
-        detail = (f"{self.in_flight} requests are being handled, the most this service "
-                  f"handles at once, and this one waited {self.wait} s for one of them to "
-                  f"end; retry after {self.retry_after} s")
-        body = {"type": "urn:invariant:problem:busy", "title": "Busy", "status": 503,
-                "detail": detail, "in_flight": self.in_flight,
-                "max_in_flight": self.max_in_flight, "retry_after": self.retry_after}
-        return JSONResponse(body, 503, {"Retry-After": str(self.retry_after)},
-                            media_type=MEDIA_TYPE)
+        return self._refusal(
+            f"{self.in_flight} requests are being handled, the most this service handles "
+            f"at once, and this one waited {self.wait} s for one of them to end",
+            in_flight=self.in_flight, max_in_flight=self.max_in_flight)
 
     def _busy(self) -> JSONResponse:
         backlog = self.backlog
@@ -132,9 +117,13 @@ class Backpressure:
         else:
             why = (f"background work has waited {age:.1f} s, longer than the "
                    f"{backlog.oldest} s this service accepts new work over")
+        return self._refusal(why, waiting=waiting, limit=backlog.limit,
+                             oldest=round(age, 3), oldest_limit=backlog.oldest)
+
+    def _refusal(self, why: str, **figures: object) -> JSONResponse:
+        """503 problem+json saying ``why``, with ``figures`` and ``Retry-After``."""
         body = {"type": "urn:invariant:problem:busy", "title": "Busy", "status": 503,
-                "detail": f"{why}; retry after {self.retry_after} s",
-                "waiting": waiting, "limit": backlog.limit, "oldest": round(age, 3),
-                "oldest_limit": backlog.oldest, "retry_after": self.retry_after}
+                "detail": f"{why}; retry after {self.retry_after} s", **figures,
+                "retry_after": self.retry_after}
         return JSONResponse(body, 503, {"Retry-After": str(self.retry_after)},
                             media_type=MEDIA_TYPE)
