@@ -43,6 +43,15 @@ async def fresh_pg_schema() -> AsyncIterator[str]:
 
 
 @pytest.fixture
+def quick_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first WAL checkpoint after 5 ms of commits instead of 50 (tests of
+    :mod:`invariant.sqlite_wal`'s users, which wait for it)."""
+    from invariant import sqlite_wal
+
+    monkeypatch.setattr(sqlite_wal, "FIRST_WAIT", 0.005)
+
+
+@pytest.fixture
 def gc_state() -> Iterator[None]:
     """Restores the garbage collector's on/off state after the test."""
     enabled = gc.isenabled()

@@ -11,19 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from invariant import sqlite_wal
 from invariant.domain.errors import ConfigurationError
 from invariant.projections import SQLiteReadModels
-from invariant.sqlite_wal import THREAD_NAME, WalCheckpoints, backstop_pages
+from invariant.sqlite_wal import WalCheckpoints, backstop_pages
+from tests.wal import FRAME, MARK, checkpoint_threads, wal_bytes
 
-MARK = 50  # pages: small, so that a test crosses it many times
-FRAME = 4096 + 24
 ROW = "x" * 3000  # most of a page: each row written dirties a page of its own
 
-
-@pytest.fixture(autouse=True)
-def quick_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_wal, "FIRST_WAIT", 0.005)
+pytestmark = pytest.mark.usefixtures("quick_first_checkpoint")
 
 
 @pytest.fixture
@@ -33,11 +28,6 @@ async def database(tmp_path: Path) -> AsyncIterator[SQLiteReadModels]:
         "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")))
     yield database
     await database.close()
-
-
-def _wal_bytes(database: SQLiteReadModels) -> int:
-    wal = Path(f"{database.path}-wal")
-    return wal.stat().st_size if wal.exists() else 0
 
 
 def _checkpoints(database: SQLiteReadModels) -> WalCheckpoints:
@@ -53,17 +43,13 @@ def _upsert(keys: range) -> Callable[[Connection], None]:
     return work
 
 
-def _threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]
-
-
 async def test_the_wal_stays_bounded_while_a_catch_up_writes_page_after_page(
         database: SQLiteReadModels) -> None:
     peaks: list[int] = []
     for page in range(300):  # 8 rows a page, over 400 rows: pages rewritten again and again
         await database.run(_upsert(range(page * 8 % 400, page * 8 % 400 + 8)))
         await asyncio.sleep(0.0005)  # the thread gets its turns
-        peaks.append(_wal_bytes(database))
+        peaks.append(wal_bytes(database.path))
     checks = _checkpoints(database)
     assert checks.checkpoints > 0, "the thread never checkpointed"
     assert checks.last_error is None
@@ -146,9 +132,9 @@ async def test_close_waits_for_a_checkpoint_under_way_and_ends_the_thread(
         await asyncio.sleep(0.01)
         if _checkpoints(database).checkpoints:
             break
-    assert _threads(), "no checkpoint thread after a commit"
+    assert checkpoint_threads(), "no checkpoint thread after a commit"
     await database.close()
-    assert not [t for t in _threads() if t.is_alive()]
+    assert not [t for t in checkpoint_threads() if t.is_alive()]
 
 
 async def test_without_checkpoint_pages_sqlite_checkpoints_in_the_commits(

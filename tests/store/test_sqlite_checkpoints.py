@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from invariant import sqlite_wal
 from invariant.domain.errors import ConfigurationError, StoreError
 from invariant.sqlite_wal import (
     LONGEST_WAIT,
     SHORTEST_WAIT,
-    THREAD_NAME,
     WalCheckpoints,
     backstop_pages,
     next_wait,
@@ -27,23 +25,9 @@ from invariant.sqlite_wal import (
 from invariant.store import SQLiteStorage
 from invariant.store.sqlite.writer import LoopWriter
 from invariant.testing.event_storage_contract import append, new_event
+from tests.wal import FRAME, MARK, checkpoint_threads, wal_bytes
 
-MARK = 50  # pages: small, so that a test crosses it many times
-FRAME = 4096 + 24
-
-
-def _threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]
-
-
-def _wal_bytes(path: Path) -> int:
-    wal = Path(f"{path}-wal")
-    return wal.stat().st_size if wal.exists() else 0
-
-
-@pytest.fixture(autouse=True)
-def quick_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_wal, "FIRST_WAIT", 0.005)
+pytestmark = pytest.mark.usefixtures("quick_first_checkpoint")
 
 
 @pytest.fixture
@@ -89,7 +73,7 @@ async def _write(storage: SQLiteStorage, streams: int, events: int, *,
             await storage.commit(append(f"acct-{stream}", version, new_event(pad="x" * 4000)))
             await asyncio.sleep(0.0005)  # sustained, not one burst
             if wal_peak is not None:
-                wal_peak.append(_wal_bytes(storage.path))
+                wal_peak.append(wal_bytes(storage.path))
 
     await asyncio.gather(*(one(s) for s in ids))
     return ids
@@ -184,14 +168,14 @@ async def test_a_failing_checkpoint_is_logged_once_and_commits_go_on(
 
 
 async def test_without_a_mark_sqlite_checkpoints_in_the_commits(tmp_path: Path) -> None:
-    before = len(_threads())
+    before = len(checkpoint_threads())
     storage = SQLiteStorage(tmp_path / "events.db", checkpoint_pages=None)
     await storage.setup()
     try:
         await _write(storage, streams=1, events=1)
         assert isinstance(storage._writer, LoopWriter)
         assert storage._writer.checkpoints is None
-        assert len(_threads()) == before
+        assert len(checkpoint_threads()) == before
         writer_conn = storage._writer._conn
         assert writer_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     finally:
@@ -211,14 +195,14 @@ async def test_a_writer_in_a_thread_checkpoints_there_at_the_mark(tmp_path: Path
 
 
 async def test_the_thread_ends_when_the_store_closes(tmp_path: Path) -> None:
-    before = len(_threads())
+    before = len(checkpoint_threads())
     storage = SQLiteStorage(tmp_path / "events.db", checkpoint_pages=MARK)
     await storage.setup()
     await _write(storage, streams=2, events=40)
     assert _checkpoints(storage).checkpoints > 0
-    assert len(_threads()) == before + 1
+    assert len(checkpoint_threads()) == before + 1
     await storage.close()
-    assert len(_threads()) == before
+    assert len(checkpoint_threads()) == before
     await storage.close()  # twice is fine
 
 
@@ -331,11 +315,11 @@ async def test_a_store_whose_directory_is_gone_says_so(tmp_path: Path) -> None:
     await storage.setup()
     await _write(storage, streams=1, events=2)
     await storage.close()
-    before = len(_threads())
+    before = len(checkpoint_threads())
     for leftover in path.parent.iterdir():
         leftover.unlink()
     path.parent.rmdir()
     with pytest.raises(StoreError, match=str(path.parent)):
         await _write(storage, streams=1, events=1)
-    assert len(_threads()) == before
+    assert len(checkpoint_threads()) == before
     await storage.close()
