@@ -35,6 +35,8 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 TELEMETRY_OUT = DEFAULT_OUT.with_name("telemetry.json")
 W5_OUT = DEFAULT_OUT.with_name("w5.json")  # a full-size W5 run, published in its own block
 W5_EVENTS = 150_000  # make bench's bounded W5; --events 1000000 for the full size
+W5_RUNS = 3
+"""Catch-ups and pairs of W1/W1c runs in W5's one round, each figure their median."""
 W6_INTAKE_S = 15.0
 """W6's intake in ``make bench`` (``python -m benchmarks.w6`` alone defaults to 45 s)."""
 W6_CEILING_S = 10.0
@@ -222,35 +224,35 @@ def run_w3(args: argparse.Namespace, backends: list[str], failures: list[str]
 
 def run_w5(args: argparse.Namespace, backends: list[str], failures: list[str]
            ) -> list[dict[str, Any]]:
-    """W5 (its own processes per step), once per round; the medians of the rounds."""
+    """W5 in one round (its own processes per step), whatever ``--repeat`` says: its
+    targets are ratios within the round (full store against empty, the whole log against
+    its first part), and each is already the median of :data:`W5_RUNS` runs in it (fresh
+    catch-ups, pairs of W1/W1c runs), as in the full-size run. Three whole rounds would
+    fill every store three times, more than half of ``make bench``'s time."""
     from benchmarks.w5 import SYSTEMS as W5_SYSTEMS
 
     systems = [s for s in args.system if s in W5_SYSTEMS]
-    rounds: list[list[dict[str, Any]]] = []
-    for round_no in range(1, args.repeat + 1):
-        out = Path(tempfile.mkdtemp(prefix="invariant-w5-")) / "w5.json"
-        print(f"[round {round_no}/{args.repeat}][W5 {','.join(backends)} {args.events} events]"
-              " ...", flush=True)
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.w5", "--events", str(args.events),
-             "--backends", ",".join(backends), "--systems", ",".join(systems),
-             "--w1-scale", str(0.25 * args.scale), "--postgres-dsn", args.postgres_dsn,
-             # one round (the full size): its catch-up and its W1/W1c ratios still
-             # medians, of three catch-ups and three pairs of W1/W1c runs
-             "--catchup-runs", "3" if args.repeat == 1 else "1",
-             "--workload-runs", "3" if args.repeat == 1 else "1",
-             "--json", str(out)],
-            stderr=subprocess.PIPE, text=True, check=False,
-        )
-        if proc.returncode != 0 or not out.exists():
-            failures.append(f"W5: {proc.stderr.strip()[-800:]}")
-            return []
-        rounds.append(json.loads(out.read_text()))
-        shutil.rmtree(out.parent, ignore_errors=True)
-    merged = merge_rounds([rounds])
-    keys = sorted({(r["backend"], r["system"]) for r in merged})
-    return merged + [{"workload": "W5-rounds", "backend": b, "system": s,
-                      "value": args.repeat, "unit": "rounds"} for b, s in keys]
+    out = Path(tempfile.mkdtemp(prefix="invariant-w5-")) / "w5.json"
+    print(f"[W5 {','.join(backends)} {args.events} events, one round, medians of {W5_RUNS} "
+          "runs] ...", flush=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.w5", "--events", str(args.events),
+         "--backends", ",".join(backends), "--systems", ",".join(systems),
+         "--w1-scale", str(0.25 * args.scale), "--postgres-dsn", args.postgres_dsn,
+         "--catchup-runs", str(W5_RUNS), "--workload-runs", str(W5_RUNS),
+         "--json", str(out)],
+        stderr=subprocess.PIPE, text=True, check=False,
+    )
+    if proc.returncode != 0 or not out.exists():
+        failures.append(f"W5: {proc.stderr.strip()[-800:]}")
+        return []
+    records: list[dict[str, Any]] = json.loads(out.read_text())
+    shutil.rmtree(out.parent, ignore_errors=True)
+    keys = sorted({(r["backend"], r["system"]) for r in records})
+    return records + [{"workload": workload, "backend": b, "system": s, "value": value,
+                       "unit": unit} for b, s in keys
+                      for workload, value, unit in (("W5-rounds", 1, "rounds"),
+                                                    ("W5-runs", W5_RUNS, "runs"))]
 
 
 def run_r1(args: argparse.Namespace, failures: list[str]) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ WORKLOAD_ORDER = (
     "W1", "W1-p50", "W1-p99", "W1-rss",
     "W1c", "W1c-p50", "W1c-p99", "W1c-retries", "W1c-rss",
     "W2", "W2-snapshot", "W2-rss",
-    "W5-events", "W5-rounds", "W5-fill", "W5-fill-s", "W5-bytes", "W5-bytes-events",
+    "W5-events", "W5-rounds", "W5-runs", "W5-fill", "W5-fill-s", "W5-bytes", "W5-bytes-events",
     "W5-W1-empty", "W5-W1-full", "W5-W1-ratio", "W5-W1c-empty", "W5-W1c-full",
     "W5-W1c-ratio", "W5-W2", "W5-W2-snapshot", "W5-catchup", "W5-catchup-start",
     "W5-catchup-ratio", "W5-catchup-rss", "W5-rebuild-s", "W5-rebuild-W1c",
@@ -122,6 +122,10 @@ def w5_table(records: Sequence[Record]) -> str:
     sizes = sorted({(r["backend"], int(r["value"])) for r in own
                     if r["workload"] == "W5-events"})
     head = "W5, a full store: " + ", ".join(f"{b} {n:,} events" for b, n in sizes)
+    runs = {int(r["value"]) for r in own if r["workload"] == "W5-runs"}
+    if runs:
+        head += (f" (one round: each catch-up and W1/W1c figure the median of {min(runs)} "
+                 "runs in it; the fill and the rebuild once)")
     rows = _rows(own, W5_COLUMNS)
     return "\n".join([head, "", *rows, "", "-full/-empty: the same workload on the full store "
                        "and on an empty one; -ratio: full ÷ empty (catch-up: the whole log ÷ "
