@@ -15,7 +15,11 @@ import pytest
 from sqlalchemy import Connection, MetaData, insert, text
 
 from invariant.clock import to_micros, utc_now
+from invariant.hosting.broker_watch import BrokerWatch
 from invariant.messaging.brokers.inprocess import InProcessBroker
+from invariant.messaging.brokers.sql import SqlBroker
+from invariant.messaging.errors import BrokerError
+from invariant.messaging.port import Message
 from invariant.messaging.relay import OutboxRelay
 from invariant.sql import outbox
 from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
@@ -254,3 +258,148 @@ async def test_the_relay_runs_as_its_own_process_in_the_distributed_mode(
         await storage.close()
     assert out.decode().strip() == f"published {total} message(s)"
     assert len({d.message.message_id for d in got}) == total
+
+
+# -- a broker in the outbox's own database: one transaction per batch ----------------------
+
+
+async def broker_messages(db: ReadModelDatabase) -> list[tuple[str, int]]:
+    """(stream, n) of every message the SQL broker stores, in publish order."""
+    def read(conn: Connection) -> list[tuple[str, int]]:
+        rows = conn.execute(text(
+            "SELECT stream_id, body FROM invariant_broker_messages ORDER BY id")).all()
+        return [(r[0], int(Message.decode(r[1]).data["n"])) for r in rows]
+    return await db.run(read, write=False)
+
+
+async def claim_rows(db: ReadModelDatabase) -> int:
+    return int(await db.run(lambda conn: conn.execute(
+        text("SELECT count(*) FROM invariant_outbox_claims")).scalar_one(), write=False))
+
+
+async def test_a_broker_in_the_outbox_database_takes_each_batch_in_one_transaction(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    """Rows go from the outbox into the broker and are marked in one transaction: no claim
+    is ever written, and a group declared before gets every message once, in order."""
+    storage, url, schema = app_db
+    total = await commit_events(storage, streams=3, per_stream=20)
+    db = database(url, schema)
+    broker = SqlBroker(db)
+    await broker.connect()
+    await broker.declare("g")
+    relay = OutboxRelay(db, BrokerWatch(broker), batch_size=25)  # as the host wraps it
+    await relay.setup()
+    batches = []
+    while moved := await relay.run_once():
+        batches.append(moved)
+        assert await claim_rows(db) == 0
+    assert sum(batches) == total
+    assert max(batches) == 25
+    assert (await relay.lag()).pending == 0
+    stored = await broker_messages(db)
+    assert len(stored) == total
+    by_stream: dict[str, list[int]] = {}
+    for stream, n in stored:
+        by_stream.setdefault(stream, []).append(n)
+    assert all(ns == list(range(20)) for ns in by_stream.values())
+    deliveries = await broker.fetch("g", max_messages=100, timeout=0)
+    assert len(deliveries) == total
+    await broker.close()
+    await db.close()
+
+
+async def test_a_batch_that_fails_in_the_broker_stays_in_the_outbox(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    """The broker's part fails inside the transaction: the rows are not marked published
+    (nothing half done), and the next batch takes them."""
+    storage, url, schema = app_db
+    total = await commit_events(storage, streams=2, per_stream=5)
+    db = database(url, schema)
+    broker = SqlBroker(db)
+    await broker.connect()
+    relay = OutboxRelay(db, broker)
+    await relay.setup()
+    real = broker.publish_in
+
+    def failing(conn: Connection, batch: Any) -> int:
+        real(conn, batch)  # stored, then the transaction fails
+        raise RuntimeError("the disk is full")
+
+    broker.publish_in = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="disk is full"):
+        await relay.run_once()
+    assert (await relay.lag()).pending == total
+    assert await broker_messages(db) == []
+    broker.publish_in = real  # type: ignore[method-assign]
+    assert await relay.run_once() == total
+    assert len(await broker_messages(db)) == total
+    await broker.close()
+    await db.close()
+
+
+async def test_two_relays_into_a_broker_in_the_same_database_store_each_row_once(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    storage, url, schema = app_db
+    total = await commit_events(storage, streams=6, per_stream=30, per_commit=3)
+    dbs = [database(url, schema) for _ in range(2)]
+    brokers = [SqlBroker(db) for db in dbs]
+    for broker in brokers:
+        await broker.connect()
+    relays = [OutboxRelay(db, broker, batch_size=7) for db, broker in zip(dbs, brokers,
+                                                                          strict=True)]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(r.run(stop=stop, idle=0.01)) for r in relays]
+    async with asyncio.timeout(30):
+        while (await relays[0].lag()).pending:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.gather(*tasks)
+    stored = await broker_messages(dbs[0])
+    assert len(stored) == len(set(stored)) == total
+    by_stream: dict[str, list[int]] = {}
+    for stream, n in stored:
+        by_stream.setdefault(stream, []).append(n)
+    assert all(ns == list(range(30)) for ns in by_stream.values())
+    for broker, db in zip(brokers, dbs, strict=True):
+        await broker.close()
+        await db.close()
+
+
+async def test_a_fetch_waiting_on_the_broker_is_woken_by_the_relays_commit(
+    app_db: tuple[EventStorage, str, str | None]
+) -> None:
+    storage, url, schema = app_db
+    db = database(url, schema)
+    broker = SqlBroker(db, poll_interval=3600)
+    await broker.connect()
+    await broker.declare("g")
+    relay = OutboxRelay(db, broker)
+    await relay.setup()
+    waiting = asyncio.create_task(broker.fetch("g", max_messages=10, timeout=60))
+    await asyncio.sleep(0.05)
+    await commit_events(storage, streams=1, per_stream=2)
+    assert await relay.run_once() == 2
+    async with asyncio.timeout(5):  # not the hour's poll
+        deliveries = await waiting
+    assert [d.message.data["n"] for d in deliveries] == [0, 1]
+    await broker.close()
+    await db.close()
+
+
+async def test_a_relay_into_a_closed_sql_broker_fails_with_broker_error(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "app.db")
+    await storage.setup()
+    await commit_events(storage, streams=1, per_stream=1)
+    db = SQLiteReadModels(tmp_path / "app.db")
+    broker = SqlBroker(db)
+    await broker.connect()
+    relay = OutboxRelay(db, broker)
+    await broker.close()
+    with pytest.raises(BrokerError, match="closed"):
+        await relay.run_once()
+    assert (await relay.lag()).pending == 1
+    await db.close()
+    await storage.close()

@@ -12,6 +12,12 @@ a transaction-level advisory lock on PostgreSQL). Publishing happens outside any
 transaction; marking published is done as the event store's adapters do it (SQLite deletes
 the row, PostgreSQL sets ``published_at``).
 
+When the broker keeps its messages in the outbox's own database (a
+:class:`~invariant.messaging.brokers.sql.SqlBroker` on the same handle, as in the embedded
+mode), there is nothing to hand over: a batch is selected, stored in the broker and marked
+published in one transaction, exactly once, with no claim (three transactions and the
+claims' rows less per batch).
+
 An idle relay does not poll the outbox in a loop: every commit of this process that writes
 outbox rows (the event store's, and read-model transactions that say so with
 :func:`~invariant.sql.outbox_table.outbox_written`) wakes it after the commit; rows of
@@ -48,6 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from invariant.backlog import Waiting
 from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
+from invariant.messaging.brokers.sql import SqlBroker
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message
 from invariant.sql import outbox
@@ -114,6 +121,8 @@ class OutboxRelay:
         self.failures = 0
         self.last_error: str | None = None
         self._select: TextClause | None = None
+        self._in_database = _in_database(broker, database)
+        """The broker, when it stores its messages in ``database``: see the module."""
         # built once: building a statement per call costs more than running it
         dialect = database.dialect
         mark = text(outbox.mark_published(dialect, "", ids=":ids", now="now()"))
@@ -131,10 +140,17 @@ class OutboxRelay:
         self._select = text(await self.database.run(create))
 
     async def run_once(self) -> int:
-        """Claim, publish and mark one batch; the number of rows published."""
+        """Claim, publish and mark one batch (or move it, see the module); the number of
+        rows published."""
         if self._select is None:
             await self.setup()
         now = to_micros(self.clock())
+        target = self._in_database
+        if target is not None:
+            await target.ensure_ready()
+            published = await self.database.run(lambda conn: self._move(conn, target, now))
+            self.published += published
+            return published
         published = await hand_over(
             self.database, lambda conn: self._claim(conn, now),
             lambda batch: telemetry.published(self.broker.publish, [m for _, m in batch]),
@@ -214,12 +230,30 @@ class OutboxRelay:
              "claimed_until": until} for r in rows])
         return [(r[0], _message(r)) for r in rows]
 
+    def _move(self, conn: Connection, target: SqlBroker, now: int) -> int:
+        serialize(conn, self.database, "messaging:outbox-claims")
+        assert self._select is not None
+        rows = conn.execute(self._select,
+                            {"now": now, "me": self.relay_id, "n": self.batch_size}).all()
+        if not rows:
+            return 0
+        ids = [r[0] for r in rows]
+        with telemetry.publishing([_message(r) for r in rows]) as batch:
+            target.publish_in(conn, batch)
+        self._mark_published(conn, ids)  # and drops expired claims of a relay now gone
+        return len(rows)
+
     def _release(self, conn: Connection, ids: Sequence[int]) -> None:
         conn.execute(_RELEASE, {"ids": list(ids), "me": self.relay_id})
 
     def _mark_published(self, conn: Connection, ids: Sequence[int]) -> None:
         conn.execute(self._mark, {"ids": list(ids)})
         conn.execute(_UNCLAIM, {"ids": list(ids)})
+
+
+def _in_database(broker: Broker, database: ReadModelDatabase) -> SqlBroker | None:
+    inner = getattr(broker, "broker", broker)  # a BrokerWatch passes its calls on to it
+    return inner if isinstance(inner, SqlBroker) and inner.stores_in(database) else None
 
 
 def _json(value: Any) -> Any:

@@ -21,8 +21,17 @@ T = TypeVar("T")
 async def published(publish: Callable[[Sequence[Message]], Awaitable[None]],
                     batch: Sequence[Message]) -> None:
     """``publish(batch)``, with one ``outbox publish`` span per message while tracing is on."""
+    with publishing(batch) as traced_batch:
+        await publish(traced_batch)
+
+
+@contextlib.contextmanager
+def publishing(batch: Sequence[Message]) -> Iterator[Sequence[Message]]:
+    """One ``outbox publish`` span per message of ``batch`` while tracing is on, for the
+    time of the block; yields the messages to publish (carrying their span's context, so
+    the consumer is its child), ``batch`` itself while tracing is off."""
     if not tracing.enabled() or not batch:
-        await publish(batch)
+        yield batch
         return
     spans = [tracing.start("outbox publish", _attributes(m), kind="producer",
                            parent=m.metadata) for m in batch]
@@ -32,7 +41,7 @@ async def published(publish: Callable[[Sequence[Message]], Awaitable[None]],
         tracing.inject_span(metadata, span)
         out.append(replace(message, metadata=metadata))
     try:
-        await publish(out)
+        yield out
     except BaseException as exc:
         for span in spans:
             span.record_exception(exc)

@@ -35,6 +35,7 @@ the consumer's inbox makes effects exactly once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -68,6 +69,7 @@ from invariant.sql.database import (
     PostgresReadModels,
     ReadModelDatabase,
     SQLiteReadModels,
+    wake_after_commit,
 )
 from invariant.sql.locks import create_tables, serialize
 from invariant.tasks import wait_briefly
@@ -249,7 +251,7 @@ class SqlBroker:
     async def declare(self, group: str, *, types: Collection[str] | None = None) -> None:
         """Create group ``group``: it gets every message published from now on, of
         ``types`` only when given (declaring again replaces them; None: every type)."""
-        await self._ensure_ready()
+        await self.ensure_ready()
         now = self._now()
         wanted = None if types is None else sorted(set(types))
         if wanted == []:
@@ -272,16 +274,38 @@ class SqlBroker:
         group; message ids already stored are dropped. Returns once committed."""
         if not batch:
             return
-        await self._ensure_ready()
+        await self.ensure_ready()
         now = self._now()
-        loop = asyncio.get_running_loop()
-        prune = self._pruned_at is None or loop.time() - self._pruned_at >= min(
-            60.0, self.dedupe_window / 2)
+        prune = self._prune_due()
         added = await self._run(lambda conn: self._publish(conn, batch, now, prune))
         if prune:
-            self._pruned_at = loop.time()
+            self._pruned_at = time.monotonic()
         if added:
             self._wakeups.wake()
+
+    def publish_in(self, conn: Connection, batch: Sequence[Message]) -> int:
+        """Store ``batch`` as :meth:`publish` does, but in the caller's transaction on this
+        broker's own database (see :meth:`stores_in`): the outbox relay's, whose rows then
+        leave the outbox in the transaction that brings them here. The fetches waiting
+        are woken once that transaction commits. How many messages were new."""
+        if self._closed or not self._ready:
+            raise BrokerError("the SQL broker is not connected: connect() it first")
+        prune = self._prune_due()
+        added = self._publish(conn, batch, self._now(), prune)
+        if prune:
+            self._pruned_at = time.monotonic()
+        if added:
+            wake_after_commit(conn, self._wakeups)
+        return added
+
+    def stores_in(self, database: ReadModelDatabase) -> bool:
+        """Whether this broker's messages live in ``database`` (the same handle), so that
+        :meth:`publish_in` can run in one of its transactions."""
+        return database is self.database
+
+    def _prune_due(self) -> bool:
+        return self._pruned_at is None or time.monotonic() - self._pruned_at >= min(
+            60.0, self.dedupe_window / 2)
 
     async def fetch(self, group: str, *, max_messages: int, timeout: float  # noqa: ASYNC109
                     ) -> list[Delivery]:
@@ -319,7 +343,7 @@ class SqlBroker:
 
     async def pending(self, group: str) -> int:
         """Messages of ``group`` not yet acknowledged (visible or held by a consumer)."""
-        await self._ensure_ready()
+        await self.ensure_ready()
         return await self._run(lambda conn: int(conn.execute(
             select(func.count()).select_from(deliveries).where(deliveries.c.grp == group)
         ).scalar_one()), write=False)
@@ -328,7 +352,7 @@ class SqlBroker:
         """Deliveries not acknowledged yet by the groups declared through this broker: the
         work waiting for its consumers (a group nobody consumes any more, still declared
         in the database, is not work anyone here will do)."""
-        await self._ensure_ready()
+        await self.ensure_ready()
         groups = sorted(self._declared)
         if not groups:
             return 0
@@ -339,7 +363,7 @@ class SqlBroker:
     async def waiting(self) -> Waiting:
         """:meth:`backlog`, and how long the oldest of those deliveries has waited since
         its message was published."""
-        await self._ensure_ready()
+        await self.ensure_ready()
         groups = sorted(self._declared)
         if not groups:
             return Waiting(0)
@@ -444,7 +468,9 @@ class SqlBroker:
     def _now(self) -> int:
         return to_micros(self.clock())
 
-    async def _ensure_ready(self) -> None:
+    async def ensure_ready(self) -> None:
+        """Create the tables if this broker has not yet (its calls do it themselves);
+        BrokerError once it is closed."""
         if not self._ready:
             await self.setup()
 
