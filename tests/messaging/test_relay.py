@@ -403,3 +403,25 @@ async def test_a_relay_into_a_closed_sql_broker_fails_with_broker_error(tmp_path
     assert (await relay.lag()).pending == 1
     await db.close()
     await storage.close()
+
+
+async def test_a_wrapper_of_the_sql_broker_is_published_to_through_its_publish(
+        tmp_path: Path) -> None:
+    """Only a broker that says it stores in the outbox's database (the SQL broker, or the
+    host's BrokerWatch around it) is moved into in one transaction: a wrapper of its own
+    (counting, say) still gets every batch through ``publish``."""
+    storage = SQLiteStorage(tmp_path / "app.db")
+    await storage.setup()
+    total = await commit_events(storage, streams=2, per_stream=3)
+    db = SQLiteReadModels(tmp_path / "app.db")
+    inner = SqlBroker(db)
+    await inner.connect()
+    counting = CountingBroker(inner)
+    counting.broker = inner  # type: ignore[attr-defined]  # a wrapper naming its broker
+    relay = OutboxRelay(db, counting)
+    assert await relay.run_once() == total
+    assert sum(counting.published.values()) == total
+    assert len(await broker_messages(db)) == total
+    await inner.close()
+    await db.close()
+    await storage.close()

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from invariant.clock import Clock, utc_now
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.port import Broker, Delivery, Message
+from invariant.messaging.port import Broker, Delivery, Message, PublishesInTransaction
 from invariant.telemetry import metrics
 
 T = TypeVar("T")
@@ -48,6 +48,23 @@ class BrokerWatch:
 
     async def publish(self, batch: Sequence[Message]) -> None:
         await self._watch(lambda: self.broker.publish(batch))
+
+    def stores_in(self, database: Any) -> bool:
+        """Whether the broker watched stores its messages in ``database`` (a
+        :class:`~invariant.messaging.port.PublishesInTransaction`): the relay then moves
+        its batches into it through :meth:`publish_in`."""
+        return isinstance(self.broker, PublishesInTransaction) and self.broker.stores_in(
+            database)
+
+    async def ensure_ready(self) -> None:
+        if isinstance(self.broker, PublishesInTransaction):
+            await self._watch(self.broker.ensure_ready)
+
+    def publish_in(self, conn: Any, batch: Sequence[Message]) -> int:
+        if not isinstance(self.broker, PublishesInTransaction):
+            raise BrokerError(f"the {self.name} broker cannot publish in a transaction of "
+                              "the application's database")
+        return self.broker.publish_in(conn, batch)
 
     async def fetch(self, group: str, *, max_messages: int, timeout: float  # noqa: ASYNC109
                     ) -> list[Delivery]:

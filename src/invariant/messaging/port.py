@@ -117,6 +117,23 @@ class Broker(Protocol):
 
 
 @runtime_checkable
+class PublishesInTransaction(Protocol):
+    """A broker whose messages live in a database of the application's (the SQL broker): it
+    can store a batch inside a transaction of that database, so the outbox relay moves a
+    batch from the outbox into it in one transaction (see :mod:`invariant.messaging.relay`)."""
+
+    def stores_in(self, database: Any) -> bool:
+        """Whether this broker's messages live in ``database`` (the same handle)."""
+
+    async def ensure_ready(self) -> None:
+        """Create the broker's tables if it has not yet; BrokerError once it is closed."""
+
+    def publish_in(self, conn: Any, batch: Sequence[Message]) -> int:
+        """Store ``batch`` in ``conn``'s transaction (on that database); how many were
+        new. Waiting fetches are woken once the transaction commits."""
+
+
+@runtime_checkable
 class CountsBacklog(Protocol):
     """A broker that can say how many messages wait for the consumer groups it serves (the
     SQL broker, NATS JetStream): :class:`~invariant.backlog.Backlog` counts them with the

@@ -13,10 +13,11 @@ transaction; marking published is done as the event store's adapters do it (SQLi
 the row, PostgreSQL sets ``published_at``).
 
 When the broker keeps its messages in the outbox's own database (a
+:class:`~invariant.messaging.port.PublishesInTransaction`: the
 :class:`~invariant.messaging.brokers.sql.SqlBroker` on the same handle, as in the embedded
-mode), there is nothing to hand over: a batch is selected, stored in the broker and marked
-published in one transaction, exactly once, with no claim (three transactions and the
-claims' rows less per batch).
+mode, also behind the host's ``BrokerWatch``), there is nothing to hand over: a batch is
+selected, stored in the broker and marked published in one transaction, exactly once,
+with no claim (three transactions and the claims' rows less per batch).
 
 An idle relay does not poll the outbox in a loop: every commit of this process that writes
 outbox rows (the event store's, and read-model transactions that say so with
@@ -54,9 +55,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from invariant.backlog import Waiting
 from invariant.clock import from_micros, to_micros, utc_now
 from invariant.domain.errors import StoreError
-from invariant.messaging.brokers.sql import SqlBroker
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.port import Broker, Message
+from invariant.messaging.port import Broker, Message, PublishesInTransaction
 from invariant.sql import outbox
 from invariant.sql.database import PostgresReadModels, ReadModelDatabase
 from invariant.sql.handover import hand_over
@@ -230,7 +230,7 @@ class OutboxRelay:
              "claimed_until": until} for r in rows])
         return [(r[0], _message(r)) for r in rows]
 
-    def _move(self, conn: Connection, target: SqlBroker, now: int) -> int:
+    def _move(self, conn: Connection, target: PublishesInTransaction, now: int) -> int:
         serialize(conn, self.database, "messaging:outbox-claims")
         assert self._select is not None
         rows = conn.execute(self._select,
@@ -251,9 +251,11 @@ class OutboxRelay:
         conn.execute(_UNCLAIM, {"ids": list(ids)})
 
 
-def _in_database(broker: Broker, database: ReadModelDatabase) -> SqlBroker | None:
-    inner = getattr(broker, "broker", broker)  # a BrokerWatch passes its calls on to it
-    return inner if isinstance(inner, SqlBroker) and inner.stores_in(database) else None
+def _in_database(broker: Broker, database: ReadModelDatabase
+                 ) -> PublishesInTransaction | None:
+    if isinstance(broker, PublishesInTransaction) and broker.stores_in(database):
+        return broker
+    return None
 
 
 def _json(value: Any) -> Any:
