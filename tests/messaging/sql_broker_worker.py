@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from invariant.messaging.brokers.sql import SqlBroker
 from invariant.messaging.port import Message
@@ -17,9 +19,14 @@ from tests.messaging.helpers import run_worker
 
 
 class SlowSqlBroker(SqlBroker):
-    async def publish(self, batch: Sequence[Message]) -> None:
-        await super().publish(batch)
-        await asyncio.sleep(0.2)  # published, not yet marked: the window a kill hits
+    """The relay moves each batch into this broker in one transaction (it stores in the
+    outbox's database): slowed inside it, so a kill lands while a batch is stored and not
+    yet committed, and the batches before are committed."""
+
+    def publish_in(self, conn: Any, batch: Sequence[Message]) -> int:
+        added = super().publish_in(conn, batch)
+        time.sleep(0.2)  # stored, not yet committed: the window a kill hits
+        return added
 
 
 async def main(mode: str, url: str, schema: str | None) -> None:
