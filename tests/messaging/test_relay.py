@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,16 @@ def database(url: str, schema: str | None) -> ReadModelDatabase:
     return ReadModelDatabase.for_url(url, schema=schema)
 
 
+def by_stream(published: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
+    """The ``n`` of each message, per stream, in the order given."""
+    found: dict[str, list[int]] = {}
+    for stream, n in published:
+        found.setdefault(stream, []).append(n)
+    return found
+
+
 def in_stream_order(broker: InProcessBroker) -> dict[str, list[int]]:
-    by_stream: dict[str, list[int]] = {}
-    for m in broker._log:
-        by_stream.setdefault(m.stream_id, []).append(int(m.data["n"]))
-    return by_stream
+    return by_stream((m.stream_id, int(m.data["n"])) for m in broker._log)
 
 
 async def test_the_relay_publishes_every_row_in_order_and_marks_it_published(
@@ -299,10 +304,7 @@ async def test_a_broker_in_the_outbox_database_takes_each_batch_in_one_transacti
     assert (await relay.lag()).pending == 0
     stored = await broker_messages(db)
     assert len(stored) == total
-    by_stream: dict[str, list[int]] = {}
-    for stream, n in stored:
-        by_stream.setdefault(stream, []).append(n)
-    assert all(ns == list(range(20)) for ns in by_stream.values())
+    assert all(ns == list(range(20)) for ns in by_stream(stored).values())
     deliveries = await broker.fetch("g", max_messages=100, timeout=0)
     assert len(deliveries) == total
     await broker.close()
@@ -359,10 +361,7 @@ async def test_two_relays_into_a_broker_in_the_same_database_store_each_row_once
     await asyncio.gather(*tasks)
     stored = await broker_messages(dbs[0])
     assert len(stored) == len(set(stored)) == total
-    by_stream: dict[str, list[int]] = {}
-    for stream, n in stored:
-        by_stream.setdefault(stream, []).append(n)
-    assert all(ns == list(range(30)) for ns in by_stream.values())
+    assert all(ns == list(range(30)) for ns in by_stream(stored).values())
     for broker, db in zip(brokers, dbs, strict=True):
         await broker.close()
         await db.close()

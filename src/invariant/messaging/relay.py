@@ -215,11 +215,16 @@ class OutboxRelay:
         lag = await self.lag()
         return Waiting(lag.pending, lag.oldest_age_seconds)
 
-    def _claim(self, conn: Connection, now: int) -> list[tuple[int, Message]]:
+    def _next_batch(self, conn: Connection, now: int) -> Sequence[Any]:
+        """The next batch's outbox rows none of the other relays holds, in order, with the
+        relays' claims serialized for the rest of the transaction."""
         serialize(conn, self.database, "messaging:outbox-claims")
         assert self._select is not None
-        rows = conn.execute(self._select,
+        return conn.execute(self._select,
                             {"now": now, "me": self.relay_id, "n": self.batch_size}).all()
+
+    def _claim(self, conn: Connection, now: int) -> list[tuple[int, Message]]:
+        rows = self._next_batch(conn, now)
         if not rows:
             return []
         ids = [r[0] for r in rows]
@@ -231,10 +236,7 @@ class OutboxRelay:
         return [(r[0], _message(r)) for r in rows]
 
     def _move(self, conn: Connection, target: PublishesInTransaction, now: int) -> int:
-        serialize(conn, self.database, "messaging:outbox-claims")
-        assert self._select is not None
-        rows = conn.execute(self._select,
-                            {"now": now, "me": self.relay_id, "n": self.batch_size}).all()
+        rows = self._next_batch(conn, now)
         if not rows:
             return 0
         ids = [r[0] for r in rows]
