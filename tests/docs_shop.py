@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.ports import free_port as _free_port
 
 START_TIMEOUT = 120.0
 
@@ -65,8 +66,3 @@ def _wait_until_healthy(port: int, shop: subprocess.Popen[bytes], log: Path) -> 
             time.sleep(0.2)
     raise AssertionError(f"shop did not answer on port {port} within {START_TIMEOUT} s")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from invariant.cli import app
 from tests.conftest import POSTGRES_DSN, require_server
+from tests.ports import free_port
 
 INVARIANT = str(Path(sys.executable).parent / "invariant")
 BANK = "examples.bank.projections:operations"
@@ -37,9 +38,7 @@ COMMANDS = [
 
 def closed_port() -> int:
     """A local port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 @contextlib.contextmanager

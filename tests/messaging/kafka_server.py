@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import require_server
+from tests.ports import free_port as _free_port
 
 REAL_KAFKA = os.environ.get("INVARIANT_TEST_KAFKA_BOOTSTRAP")
 
@@ -107,12 +108,6 @@ def _start(binary: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
         error = f"exit code {proc.returncode}; its log: {_tail(log)}"
     require_server(f"Kafka (Tansu at {binary})", RuntimeError(error))
     raise AssertionError("unreachable")  # require_server skips or fails
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _accepting(proc: subprocess.Popen[bytes], port: int, *, seconds: float) -> bool:

@@ -9,7 +9,6 @@ import email
 import email.policy
 import os
 import re
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -33,17 +32,12 @@ from shop.platform.module import ModuleFactory
 from shop.platform.runtime import Shop
 from tests.conftest import POSTGRES_DSN, fresh_pg_schema, require_server
 from tests.messaging.conftest import NATS_URL
+from tests.ports import free_port
 
 T = TypeVar("T")
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@shop.test", "admin-password-123"
 PROBLEM = "application/problem+json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
