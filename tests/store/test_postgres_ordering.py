@@ -109,3 +109,34 @@ async def test_followers_see_every_commit_exactly_once_under_out_of_order_commit
     )]
     assert len(committed) > writers * appends_each * 0.6
     assert seen == committed
+
+
+async def test_each_caller_sees_its_own_commit_while_others_read_the_head(
+    storage: PostgresStorage,
+) -> None:
+    """Read your own writes under load: right after its commit, each of many writers reads
+    a safe head at or past its own event, while readers keep head reads under way."""
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        while not stop.is_set():
+            await storage.head_position()
+
+    async def writer(i: int) -> list[tuple[int, int]]:
+        seen = []
+        for k in range(5):
+            result = await storage.commit(
+                append(f"w{i}-{k}", StreamState.NO_STREAM, new_event(k)))
+            seen.append((result.position, await storage.head_position()))
+        return seen
+
+    readers = [asyncio.create_task(reader()) for _ in range(4)]
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*(writer(i) for i in range(20))), 60)
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+    pairs = [p for r in results for p in r]
+    assert len(pairs) == 100
+    late = [(position, head) for position, head in pairs if head < position]
+    assert not late, f"a writer read a head below its own commit: {late[:5]}"
