@@ -65,6 +65,19 @@ def replace_block(text: str, block: str, start: str, end: str) -> str | None:
     return head + block + tail
 
 
+def current_block(text: str, start: str, end: str) -> str:
+    """The block between ``start`` and ``end`` in ``text``, markers included ("" if none)."""
+    if start not in text or end not in text:
+        return ""
+    _, rest = text.split(start, 1)
+    return start + rest.split(end, 1)[0] + end
+
+
+def _figures(block: str) -> list[str]:
+    """``block`` without its "Last run" line."""
+    return [line for line in block.splitlines() if not line.startswith("Last run:")]
+
+
 def main(argv: list[str]) -> int:
     results = Path(argv[0]) if argv else RESULTS / "latest.json"
     text = PAGE.read_text()
@@ -77,8 +90,14 @@ def main(argv: list[str]) -> int:
                        W5_END))
     for path, command, start, end in blocks:
         records = json.loads(path.read_text())
+        # The file's time is the run's only until a checkout rewrites the file: a block
+        # whose figures are unchanged keeps its own "Last run" line.
         when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        updated = replace_block(text, render(records, when, command, start, end), start, end)
+        block = render(records, when, command, start, end)
+        if _figures(block) == _figures(current_block(text, start, end)):
+            print(f"{PAGE.relative_to(ROOT)} benchmark block {start}: {path} unchanged")
+            continue
+        updated = replace_block(text, block, start, end)
         if updated is None:
             print(f"{PAGE.relative_to(ROOT)} has no {start} ... {end} block", file=sys.stderr)
             return 1
