@@ -176,8 +176,13 @@ class CatchingUp:
             raise Paused(p.key)
         track.position, track.state = row.position, row.state
 
-    async def _catch_up(self, track: Track, lease: Lease, progress: Progress | None) -> int:
-        await self._load(track)
+    async def _catch_up(self, track: Track, lease: Lease, progress: Progress | None, *,
+                        load: bool = True) -> int:
+        """Catch ``track`` up to the head; ``load=False`` trusts its position and state as
+        this worker left them (a page claimed from a checkpoint that moved meanwhile, or
+        that is paused or failed, is refused and says so: nothing is applied twice)."""
+        if load:
+            await self._load(track)
         before = track.applied
         # Read before any page: a short page holds every handled event up to this head, so
         # the checkpoint may move past the unhandled ones in between.

@@ -1,5 +1,8 @@
 """Following the log live: each projection in a task of its own, run only while this worker
-holds its lease; a standby takes over when the holder dies. Waits for commits when idle.
+holds its lease; a standby takes over when the holder dies. Waits for commits when idle,
+and reads its checkpoint again only after an idle wait: the lease holder is the only one to
+move it, and a page claimed from a checkpoint that a rebuild or a pause changed meanwhile is
+refused (see :mod:`invariant.projections.catch_up`).
 """
 
 from __future__ import annotations
@@ -48,14 +51,22 @@ class FollowingLive(CatchingUp):
         if lease is None:
             await asyncio.sleep(self.lease_retry)  # a standby: take over when it is free
             return
+        loop = asyncio.get_running_loop()
+        load = True
         try:
             while lease.held():
                 try:
-                    await self._catch_up(track, lease, None)
+                    await self._catch_up(track, lease, None, load=load)
                 except (ProjectionFailedError, Paused):
                     await self._wait_resumed(track)
+                    load = True
                     continue
+                idle_since = loop.time()
                 await self.store.storage.wait_for_commit(track.position, self.idle_recheck)
+                # Woken by a commit, the checkpoint is where this worker, which holds the
+                # lease, left it: read it again only after an idle wait. A rebuild or a
+                # pause from elsewhere is found then, or by the next page's claim.
+                load = loop.time() - idle_since >= self.idle_recheck
         finally:
             await lease.release()
 
