@@ -12,9 +12,10 @@ from invariant.messaging.errors import (
     BrokerError,
     MessagingError,
     PermanentMessageError,
+    UnreadableMessageError,
     UnsupportedVersionError,
 )
-from invariant.messaging.port import Broker, Delivery, Message
+from invariant.messaging.port import UNREADABLE, Broker, Delivery, Message
 from invariant.messaging.published_language import (
     Amount,
     IntegrationEvent,
@@ -26,6 +27,7 @@ from invariant.messaging.relay import OutboxRelay, RelayLag
 from invariant.retry import RetryPolicy
 
 __all__ = [
+    "UNREADABLE",
     "Amount",
     "Broker",
     "BrokerError",
@@ -41,6 +43,7 @@ __all__ = [
     "RelayLag",
     "RetryPolicy",
     "SqlBroker",
+    "UnreadableMessageError",
     "UnsupportedVersionError",
     "UtcTime",
     "json_schema",

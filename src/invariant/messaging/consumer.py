@@ -14,7 +14,10 @@ other; its own store, not the inbox, says whether a message was seen.
 
 A consumer that names the message types it reads (``types=``, or a handler made by
 :func:`subscribed`) declares its group with them: brokers that can filter deliver only
-those, and any other type that still arrives is acknowledged without a transaction.
+those, and any other type that still arrives is acknowledged without a transaction. A
+body that is not a message at all arrives as :data:`~invariant.messaging.port.UNREADABLE`
+(see :func:`~invariant.messaging.port.read_body`) and is parked with its bytes at once,
+whatever types the consumer reads: the messages after it go on.
 
 A fetched batch (a page) is handled in ONE transaction, on SQLite and PostgreSQL alike:
 the page's inbox rows in one statement, then each new message's handler in publish order,
@@ -38,8 +41,13 @@ from sqlalchemy import Connection
 
 from invariant.clock import utc_now
 from invariant.messaging import deadletters, inbox
-from invariant.messaging.errors import BrokerError, MessagingError, PermanentMessageError
-from invariant.messaging.port import Broker, Delivery, Message
+from invariant.messaging.errors import (
+    BrokerError,
+    MessagingError,
+    PermanentMessageError,
+    UnreadableMessageError,
+)
+from invariant.messaging.port import UNREADABLE, Broker, Delivery, Message
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase
 from invariant.sql.locks import create_tables
@@ -131,6 +139,10 @@ class Consumer:
         return outcome
 
     async def _handle(self, message: Message) -> str:
+        if message.message_type == UNREADABLE:
+            return await self._park(message, UnreadableMessageError(
+                f"{message.data.get('error')}; its bytes are kept in the dead letter, base64 "
+                "under data.body"), 1)
         attempt = 0
         while True:
             attempt += 1
@@ -174,6 +186,11 @@ class Consumer:
                 raise MessagingError(
                     f"no dead letter {letter_id} for consumer {self.name!r}: "
                     "see `invariant deadletters list`")
+            if found.message.message_type == UNREADABLE:
+                raise UnreadableMessageError(
+                    f"dead letter {letter_id} is not an invariant message "
+                    f"({found.message.data.get('error')}), so no handler can take it; read "
+                    "its bytes (base64 under data.body) and discard it in the console")
             return found
 
         if isinstance(handler, External):
@@ -214,13 +231,18 @@ class Consumer:
         in hand."""
         wanted = [d.message for d in deliveries
                   if self.types is None or d.message.message_type in self.types]
-        self.outcomes[SKIPPED] += len(deliveries) - len(wanted)
+        # A body that is not a message is parked, bytes and all, whatever types are read.
+        unreadable = [d.message for d in deliveries if d.message.message_type == UNREADABLE]
+        wanted = [m for m in wanted if m.message_type != UNREADABLE]
+        self.outcomes[SKIPPED] += len(deliveries) - len(wanted) - len(unreadable)
         outcomes = await self._handle_page(wanted) if len(wanted) > 1 else None
         if outcomes is None:  # one message, an external handler, or the page failed
             outcomes = [await self.handle(message) for message in wanted]
         else:
             for outcome in outcomes:
                 self.outcomes[outcome] += 1
+        for message in unreadable:
+            await self.handle(message)
         await asyncio.gather(*(_acknowledge(d) for d in deliveries))
         return outcomes.count(HANDLED)
 

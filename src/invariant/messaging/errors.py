@@ -20,3 +20,8 @@ class PermanentMessageError(MessagingError):
 
 class UnsupportedVersionError(PermanentMessageError):
     """An integration event of a type or version this consumer does not support."""
+
+
+class UnreadableMessageError(PermanentMessageError):
+    """The broker delivered a body that is not an invariant message (bytes another program
+    published, a corrupted body): it is parked with its bytes, never handled or replayed."""

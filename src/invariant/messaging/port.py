@@ -11,6 +11,8 @@ exactly once.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,11 +66,75 @@ class Message:
     @staticmethod
     def decode(body: bytes) -> Message:
         """The message :meth:`encode` wrote."""
-        d = orjson.loads(body)
+        return Message._of(orjson.loads(body))
+
+    @staticmethod
+    def _of(d: Any) -> Message:
         created = d.get("created_at")
         return Message(d["id"], d["type"], d["stream"], d["schema"], d["data"],
                        d.get("metadata") or {}, d.get("position"),
                        None if created is None else from_micros(created))
+
+
+MESSAGE_ID_LENGTH = 64
+"""The longest message id the inbox and the dead letters store."""
+
+UNREADABLE = "invariant.unreadable"
+"""The type given to a delivery whose body is not a message this library wrote (bytes that
+another program published on the channel, a truncated or corrupted body): see
+:func:`read_body`."""
+
+
+def read_body(body: bytes, broker_id: str) -> Message:
+    """The message ``body`` encodes, or, when it encodes none, a message of type
+    :data:`UNREADABLE` holding the bytes (base64, under ``data["body"]``) and why they could
+    not be read (``data["error"]``), with id ``unreadable:<broker_id>`` (``broker_id``: the
+    broker's own lasting id of the delivery, such as a stream sequence; a digest of it when
+    that would be longer than :data:`MESSAGE_ID_LENGTH`). Adapters read
+    every body through this, so a foreign body is parked by the consumer with its bytes
+    instead of failing every fetch of its group (each fetch would meet it again)."""
+    problem: str | None
+    try:
+        fields = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        problem = f"not JSON: {exc}"
+    else:
+        missing = ([k for k in ("id", "type", "stream", "schema", "data") if k not in fields]
+                   if isinstance(fields, dict) else None)
+        if missing is None:
+            problem = f"a JSON {type(fields).__name__}, not an object"
+        elif missing:
+            problem = f"no {', '.join(missing)}"
+        else:
+            try:
+                message = Message._of(fields)
+            except (TypeError, ValueError, OverflowError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                problem = _not_a_message(message)
+                if problem is None:
+                    return message
+    message_id = f"unreadable:{broker_id}"
+    if len(message_id) > MESSAGE_ID_LENGTH:  # the inbox's and dead letters' column
+        message_id = f"unreadable:{hashlib.sha256(broker_id.encode()).hexdigest()[:40]}"
+    return Message(message_id, UNREADABLE, "", 1, {
+        "body": base64.b64encode(body).decode("ascii"),
+        "error": f"the body is not an invariant message ({problem})",
+        "broker_id": broker_id,
+    })
+
+
+def _not_a_message(m: Message) -> str | None:
+    """What is wrong with the fields of a decoded envelope (None: nothing)."""
+    for name in ("message_id", "message_type", "stream_id"):
+        value = getattr(m, name)
+        if not isinstance(value, str) or not value:
+            return f"{name} {value!r} is not a non-empty string"
+    if not isinstance(m.schema_version, int) or isinstance(m.schema_version, bool):
+        return f"schema_version {m.schema_version!r} is not a whole number"
+    if not isinstance(m.data, dict) or not isinstance(m.metadata, dict):
+        return "data and metadata must be JSON objects"
+    return None
 
 
 class Delivery(Protocol):

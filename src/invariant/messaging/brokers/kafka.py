@@ -24,7 +24,7 @@ from typing import Any
 
 from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.port import Delivery, Message
+from invariant.messaging.port import Delivery, Message, read_body
 
 with needs_extra("kafka"):
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -37,7 +37,8 @@ _ERRORS = (KafkaError, OSError, asyncio.TimeoutError)
 class _KafkaDelivery:
     def __init__(self, consumer: Any, record: Any) -> None:
         self._consumer, self._record = consumer, record
-        self._message = Message.decode(record.value)
+        self._message = read_body(record.value,
+                                  f"kafka:{record.topic}:{record.partition}:{record.offset}")
 
     @property
     def message(self) -> Message:

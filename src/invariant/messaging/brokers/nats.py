@@ -13,7 +13,7 @@ from typing import Any
 from invariant.backlog import Waiting
 from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.port import Delivery, Message
+from invariant.messaging.port import Delivery, Message, read_body
 
 with needs_extra("nats"):
     import nats
@@ -63,7 +63,8 @@ def abort_socket(nc: Client | None) -> None:
 class _NatsDelivery:
     def __init__(self, msg: Msg) -> None:
         self._msg = msg
-        self._message = Message.decode(msg.data)
+        self._message = read_body(msg.data, f"nats:{msg.metadata.stream}:"
+                                  f"{msg.metadata.sequence.stream}")
 
     @property
     def message(self) -> Message:

@@ -10,11 +10,12 @@ unacknowledged deliveries of the dropped channel are redelivered by the server.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Collection, Sequence
 
 from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.port import Delivery, Message
+from invariant.messaging.port import Delivery, Message, read_body
 
 with needs_extra("rabbitmq"):
     import aio_pika
@@ -32,10 +33,18 @@ _ERRORS = (aio_pika.exceptions.AMQPException, aiormq.exceptions.AMQPError, OSErr
            asyncio.TimeoutError, RuntimeError)
 
 
+def _lasting_id(incoming: AbstractIncomingMessage) -> str:
+    """What names a delivery across its redeliveries: the AMQP message id when the publisher
+    set one, else the digest of its body (delivery tags change with each delivery)."""
+    if incoming.message_id:
+        return f"rabbitmq:{incoming.message_id}"
+    return f"rabbitmq:{hashlib.sha256(incoming.body).hexdigest()[:40]}"
+
+
 class _RabbitDelivery:
     def __init__(self, incoming: AbstractIncomingMessage) -> None:
         self._incoming = incoming
-        self._message = Message.decode(incoming.body)
+        self._message = read_body(incoming.body, _lasting_id(incoming))
 
     @property
     def message(self) -> Message:

@@ -12,7 +12,7 @@ from uuid import uuid4
 
 from invariant.extras import needs_extra
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.port import Delivery, Message
+from invariant.messaging.port import Delivery, Message, read_body
 
 with needs_extra("redis"):
     import redis.asyncio as aioredis
@@ -33,7 +33,7 @@ class _RedisDelivery:
     def __init__(self, broker: RedisStreamsBroker, group: str, entry_id: str, body: bytes,
                  redelivered: bool) -> None:
         self._broker, self._group, self._entry_id = broker, group, entry_id
-        self._message = Message.decode(body)
+        self._message = read_body(body, f"redis:{broker.stream}:{entry_id}")
         self._redelivered = redelivered
 
     @property

@@ -64,7 +64,7 @@ from invariant.backlog import Waiting
 from invariant.clock import to_micros, utc_now
 from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
-from invariant.messaging.port import Delivery, Message
+from invariant.messaging.port import Delivery, Message, read_body
 from invariant.sql.database import (
     PostgresReadModels,
     ReadModelDatabase,
@@ -326,7 +326,8 @@ class SqlBroker:
                 claimed, next_visible = await self._run(
                     lambda conn: self._claim(conn, group, max_messages))
                 if claimed:
-                    return [_SqlDelivery(self, group, row, count, Message.decode(body))
+                    return [_SqlDelivery(self, group, row, count,
+                                         read_body(body, f"sql:{row}"))
                             for row, count, body in claimed]
                 remaining = deadline - loop.time()
                 if remaining <= 0 or self._closed:
