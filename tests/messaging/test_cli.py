@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, select, update
 from typer.testing import CliRunner
 
 from invariant.cli import app
@@ -153,6 +153,41 @@ def test_jobs_dead_and_retry(tmp_path: Path) -> None:
     assert code == 2 and f"no dead job {job_id}" in out
     code, out = invoke(["jobs", "dead"], env)
     assert "0 dead job(s)" in out
+
+
+def test_jobs_discard_forgets_a_dead_job_and_only_a_dead_one(tmp_path: Path) -> None:
+    db_path = tmp_path / "app.db"
+
+    async def prepare() -> tuple[int, int]:
+        db = SQLiteReadModels(db_path)
+        await db.run(jobs.create)
+
+        def two(conn: Connection) -> tuple[int, int]:
+            dead = jobs.enqueue(conn, "touch", {"line": "x"})
+            conn.execute(update(jobs.jobs).where(jobs.jobs.c.id == dead).values(
+                state=jobs.DEAD, attempts=5, last_error="ValueError: never"))
+            return dead, jobs.enqueue(conn, "touch", {"line": "y"})
+        ids = await db.run(two)
+        await db.close()
+        return ids
+
+    dead, pending = asyncio.run(prepare())
+    env = {"INVARIANT_SQLITE_PATH": str(db_path)}
+    code, out = invoke(["jobs", "discard", str(pending)], env)
+    assert code == 2 and f"no dead job {pending}: see `invariant jobs dead`" in out
+    code, out = invoke(["jobs", "discard", str(dead)], env)
+    assert (code, out.strip()) == (0, f"dead job {dead} (touch) discarded; it never runs")
+    code, out = invoke(["jobs", "dead"], env)
+    assert "0 dead job(s)" in out
+
+    async def left() -> list[int]:
+        db = SQLiteReadModels(db_path)
+        try:
+            return await db.run(lambda c: [r.id for r in c.execute(select(jobs.jobs))],
+                                write=False)
+        finally:
+            await db.close()
+    assert asyncio.run(left()) == [pending]  # the pending job is untouched
 
 
 # -- processes on the real servers -------------------------------------------------------------

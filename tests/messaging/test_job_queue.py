@@ -6,6 +6,7 @@ lost when a worker is killed mid-job or its connection drops."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import os
 import signal
@@ -21,7 +22,14 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, sel
 from invariant.clock import to_micros
 from invariant.messaging import jobs
 from invariant.messaging.jobs import Job
-from invariant.messaging.jobs.nats import JobForwarder, NatsJobQueue, QueuedJobWorker
+from invariant.messaging.jobs.nats import (
+    BURIED,
+    UNREADABLE_JOB,
+    JobForwarder,
+    NatsJobQueue,
+    QueuedJobWorker,
+)
+from invariant.operations.jobs import discard_dead_job
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase, SQLiteReadModels
 from tests.messaging.conftest import NATS_URL, require_port
@@ -403,26 +411,37 @@ async def test_nothing_is_lost_when_connections_drop(
     await sqlite_db.close()
 
 
-async def test_a_message_that_is_not_a_job_is_dropped_and_the_worker_goes_on(
-    sqlite_db: SQLiteReadModels, queues: QueueFactory
+async def test_a_message_that_is_not_a_job_is_kept_dead_and_the_worker_goes_on(
+    db: ReadModelDatabase, queues: QueueFactory
 ) -> None:
+    """Bytes another program put on the work queue's subject are neither run nor lost: they
+    become a dead job of their own, with the bytes, that an operator reads and discards."""
     queue = queues(ack_wait=0.5)
     await queue.connect()
     await queue._jetstream().publish(queue.subject, b"not json", stream=queue.stream)
-    forwarder = JobForwarder(sqlite_db, queues())
+    forwarder = JobForwarder(db, queues())
     await forwarder.setup()
-    effects = Effects(sqlite_db, label="w")
-    worker = QueuedJobWorker(sqlite_db, queue, {"work": effects.handle})
+    effects = Effects(db, label="w")
+    worker = QueuedJobWorker(db, queue, {"work": effects.handle})
     await worker.setup()
-    await sqlite_db.run(lambda c: jobs.enqueue(c, "work", {}))
+    real = await db.run(lambda c: jobs.enqueue(c, "work", {}))
     await forwarder.run_once()
-    ran = 0
+    delivered = 0
     while got := await worker.run_once(timeout=1.0):
-        ran += got
-    assert ran == 1
-    await asyncio.sleep(0.7)  # past the ack wait: the bad message was terminated, not left
+        delivered += got
+    assert delivered == 2
+    assert {job_id for job_id, *_ in await rows(db)} == {real}
+    [dead] = await db.run(jobs.dead_jobs, write=False)
+    assert dead.name == UNREADABLE_JOB and dead.id != real
+    assert base64.b64decode(dead.payload["body"]) == b"not json"
+    assert dead.last_error is not None
+    assert dead.last_error.startswith("the work queue delivered a body that is not a job (")
+    assert worker.outcomes[BURIED] == 1
+    await asyncio.sleep(0.7)  # past the ack wait: acknowledged, not redelivered
     assert await worker.run_once(timeout=0.5) == 0
-    await sqlite_db.close()
+    assert len(await db.run(jobs.dead_jobs, write=False)) == 1
+    await db.run(lambda c: discard_dead_job(c, dead.id))
+    assert await db.run(jobs.dead_jobs, write=False) == []
 
 
 async def test_attempts_are_counted_in_the_database_never_below_the_servers_count(

@@ -21,7 +21,7 @@ from invariant.cli.running import stop_event
 from invariant.cli.target import Session, in_session
 from invariant.domain.errors import ConfigurationError
 from invariant.messaging import jobs
-from invariant.operations.jobs import retry_dead_job
+from invariant.operations.jobs import discard_dead_job, retry_dead_job
 from invariant.sql.database import ReadModelDatabase
 from invariant.sql.locks import create_tables
 
@@ -125,3 +125,17 @@ def retry(ctx: typer.Context,
 
     in_session(ctx, main)
     typer.echo(f"job {job_id} is due again")
+
+
+@app.command()
+def discard(ctx: typer.Context,
+            job_id: Annotated[int, typer.Argument(help="the dead job's id (see dead)")]
+            ) -> None:
+    """Forget a dead job without running it (one no retry can help)."""
+    async def main(session: Session) -> str:
+        await _setup(session.database)
+        job = await session.database.run(lambda conn: discard_dead_job(conn, job_id))
+        return job.name
+
+    name = in_session(ctx, main)
+    typer.echo(f"dead job {job_id} ({name}) discarded; it never runs")

@@ -12,7 +12,7 @@ from invariant.messaging import jobs as job_table
 from invariant.messaging.brokers.inprocess import InProcessBroker
 from invariant.messaging.relay import OutboxRelay
 from invariant.operations.deadletters import discard, parked, replay_letter
-from invariant.operations.jobs import pending_jobs, retry_dead_job
+from invariant.operations.jobs import discard_dead_job, pending_jobs, retry_dead_job
 from invariant.operations.messaging import inbox_counts
 from invariant.sql.locks import create_tables
 
@@ -79,6 +79,14 @@ async def discard_letter(desk: Desk) -> Response:
     await desk.audit("dead letter discard", f"{letter_id} ({letter.message.message_type})",
                      f"discarded; {letter.consumer} never handles it")
     return desk.redirect("/messaging", notice=f"dead letter {letter_id} discarded")
+
+
+async def discard_job(desk: Desk) -> Response:
+    await _setup(desk)
+    job_id = _id(desk, "job_id")
+    job = await desk.operated.database.run(lambda c: discard_dead_job(c, job_id))
+    await desk.audit("job discard", f"{job_id} ({job.name})", "discarded; it never runs")
+    return desk.redirect("/messaging", notice=f"dead job {job_id} discarded")
 
 
 async def retry_job(desk: Desk) -> Response:

@@ -51,6 +51,7 @@ ACTIONS: dict[str, Handler] = {
     "/deadletters/{letter_id}/replay": messaging.replay,
     "/deadletters/{letter_id}/discard": messaging.discard_letter,
     "/jobs/{job_id}/retry": messaging.retry_job,
+    "/jobs/{job_id}/discard": messaging.discard_job,
 }
 
 

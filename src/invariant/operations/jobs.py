@@ -1,4 +1,4 @@
-"""Operating background jobs: what waits, what died, and retrying a dead one."""
+"""Operating background jobs: what waits, what died, retrying or discarding a dead one."""
 
 from __future__ import annotations
 
@@ -25,3 +25,12 @@ def retry_dead_job(conn: Connection, job_id: int) -> None:
     if not any(j.id == job_id for j in jobs.dead_jobs(conn)):
         raise NotFoundError(f"no dead job {job_id}: see `invariant jobs dead`")
     jobs.retry_dead(conn, job_id)
+
+
+def discard_dead_job(conn: Connection, job_id: int) -> jobs.Job:
+    """Forget dead job ``job_id`` without running it (a job no retry can help); the job
+    that was discarded, or :class:`NotFoundError` when there is no such dead job."""
+    found = next((j for j in jobs.dead_jobs(conn) if j.id == job_id), None)
+    if found is None or not jobs.discard_dead(conn, job_id):
+        raise NotFoundError(f"no dead job {job_id}: see `invariant jobs dead`")
+    return found

@@ -3,6 +3,7 @@ page, and every action (done, logged and audited with who and when)."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from urllib.parse import unquote_plus
@@ -286,6 +287,30 @@ async def test_a_dead_job_is_retried_and_runs(
 
     await eventually(ran, what="the retried job to run")
     assert "job retry" in (await admin.page("/activity")).text
+
+
+async def test_a_dead_job_is_discarded_and_never_runs(
+        shop: ShopServer, admin: ConsoleClient, troubles: Troubles) -> None:
+    job_id = await shop.shop.read_models.run(
+        lambda c: jobs.enqueue(c, PROBE_JOB, {"n": 2}, max_attempts=1))
+
+    async def dead() -> bool | None:
+        found = await shop.shop.read_models.run(jobs.dead_jobs, write=False)
+        return True if any(j.id == job_id for j in found) else None
+
+    await eventually(dead, what="the job to die")
+    page = (await admin.page("/messaging")).text
+    assert f'/jobs/{job_id}/discard' in page
+    runs = troubles.jobs_run.count(job_id)
+    troubles.probe.broken = False
+    assert (await admin.post(f"/jobs/{job_id}/discard")).status_code == 303
+    assert await dead() is None
+    assert f'id="job-{job_id}"' not in (await admin.page("/messaging")).text
+    assert "job discard" in (await admin.page("/activity")).text
+    await asyncio.sleep(0.5)  # a worker would have run it by now, were it due again
+    assert troubles.jobs_run.count(job_id) == runs
+    missing = await admin.post(f"/jobs/{job_id}/discard", back="/messaging")
+    assert f"no dead job {job_id}" in said(missing)
 
 
 async def test_a_parked_process_is_shown_and_resumed(

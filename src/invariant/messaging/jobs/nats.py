@@ -50,6 +50,7 @@ redelivered job does not carry the previous attempt's error.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -140,18 +141,38 @@ def _encode(job: Job, created_at: int, attempts: int) -> bytes:
         "created_at": created_at, "last_error": job.last_error})
 
 
+UNREADABLE_JOB = "invariant.unreadable"
+"""The name a dead job gets when the work queue delivered a body that is not a job this
+module wrote (bytes another program published on its subject): its payload holds the bytes
+(base64, ``body``) and why they could not be read (``error``), for an operator to read and
+discard (``invariant jobs discard``, or the console)."""
+
+
 class QueuedJob:
-    """A job delivered by the queue; ``job.attempt`` counts this delivery."""
+    """A job delivered by the queue; ``job.attempt`` counts this delivery. ``unreadable``:
+    the body was not a job (see :data:`UNREADABLE_JOB`)."""
 
     def __init__(self, msg: Msg) -> None:
         self._msg = msg
-        body = orjson.loads(msg.data)
-        self.created_at: int = body["created_at"]
-        self.previous_attempts: int = body["attempts"]
         self.deliveries: int = msg.metadata.num_delivered
-        self.job = Job(body["id"], body["name"], body["payload"],
-                       self.previous_attempts + self.deliveries, body["max_attempts"],
-                       from_micros(body["run_at"]), body.get("last_error"), PENDING)
+        self.unreadable = False
+        try:
+            body = orjson.loads(msg.data)
+            self.created_at: int = int(body["created_at"])
+            self.previous_attempts: int = int(body["attempts"])
+            self.job = Job(int(body["id"]), str(body["name"]), dict(body["payload"]),
+                           self.previous_attempts + self.deliveries, int(body["max_attempts"]),
+                           from_micros(int(body["run_at"])), body.get("last_error"), PENDING)
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+            self.unreadable = True
+            self.created_at = to_micros(utc_now())
+            self.previous_attempts = 0
+            error = (f"the work queue delivered a body that is not a job ({type(exc).__name__}: "
+                     f"{exc}); its bytes are under payload.body, base64")
+            self.job = Job(0, UNREADABLE_JOB, {
+                "body": base64.b64encode(msg.data).decode("ascii"), "error": error,
+                "sequence": msg.metadata.sequence.stream}, 1, 1,
+                utc_now(), error, DEAD)
 
     async def ack(self) -> None:
         """Done: the work queue drops the job (confirmed by the server)."""
@@ -255,14 +276,7 @@ class NatsJobQueue:
             return []
         except ERRORS as exc:
             raise BrokerError(f"NATS fetch of jobs failed: {exc}") from exc
-        out = []
-        for m in msgs:
-            try:
-                out.append(QueuedJob(m))
-            except (ValueError, KeyError, TypeError):  # not a job this module wrote
-                with contextlib.suppress(*ERRORS):
-                    await m.term()
-        return out
+        return [QueuedJob(m) for m in msgs]
 
     async def delete(self) -> None:
         """Delete the stream and its consumer (tests, teardown)."""
@@ -370,6 +384,9 @@ class QueuedJobWorker:
         return min(job.max_attempts, self.backoff.attempts)
 
     async def _run(self, delivered: QueuedJob) -> None:
+        if delivered.unreadable:  # kept as a dead job for an operator, never run
+            await self._bury(delivered, delivered.job.last_error or "not a job")
+            return
         try:
             counted = await self.database.run(
                 lambda conn: _count_attempt(conn, delivered.job.id, delivered.deliveries))
@@ -414,10 +431,14 @@ class QueuedJobWorker:
         job = delivered.job
 
         def bury(conn: Connection) -> None:
-            _forget_attempts(conn, job.id)
-            conn.execute(jobs.delete().where(jobs.c.id == job.id))
+            values: dict[str, Any] = {"id": job.id}
+            if delivered.unreadable:
+                values = {}  # a row of its own: a foreign body has no job id
+            else:
+                _forget_attempts(conn, job.id)
+                conn.execute(jobs.delete().where(jobs.c.id == job.id))
             conn.execute(jobs.insert().values(
-                id=job.id, name=job.name, payload=orjson.dumps(job.payload).decode(),
+                **values, name=job.name, payload=orjson.dumps(job.payload).decode(),
                 state=DEAD, run_at=to_micros(job.run_at), claimed_until=None,
                 attempts=job.attempt, max_attempts=job.max_attempts, last_error=error,
                 created_at=delivered.created_at))

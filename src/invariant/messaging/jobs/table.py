@@ -10,7 +10,8 @@ AUTOINCREMENT): pass one to a provider as an idempotency key.
 
 Distributed mode on a broker (``INVARIANT_JOBS=nats``): :mod:`invariant.messaging.jobs.nats`
 forwards due jobs from this table to a NATS JetStream work queue that any number of workers
-consume; ``enqueue``, ``dead_jobs`` and ``retry_dead`` stay as they are.
+consume; ``enqueue``, ``dead_jobs``, ``retry_dead`` and ``discard_dead`` stay as they
+are.
 """
 
 from __future__ import annotations
@@ -130,6 +131,12 @@ def retry_dead(conn: Connection, job_id: int, now: datetime | None = None) -> No
     """Give a dead job a fresh set of attempts, due now."""
     conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == DEAD).values(
         state=PENDING, attempts=0, claimed_until=None, run_at=to_micros(now or utc_now())))
+
+
+def discard_dead(conn: Connection, job_id: int) -> bool:
+    """Forget dead job ``job_id`` without running it again; whether there was one."""
+    deleted = conn.execute(jobs.delete().where(jobs.c.id == job_id, jobs.c.state == DEAD))
+    return bool(deleted.rowcount)
 
 
 def claim_due(conn: Connection, now: int, limit: int, lease: float, *,
