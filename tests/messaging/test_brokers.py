@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from invariant.messaging.brokers.kafka import KafkaBroker
 from invariant.messaging.brokers.nats import NatsBroker
 from invariant.messaging.brokers.rabbitmq import RabbitMQBroker
 from invariant.messaging.brokers.redis_streams import RedisStreamsBroker
-from invariant.messaging.port import Broker, CountsBacklog, Delivery
+from invariant.messaging.port import Broker, CountsBacklog, Delivery, Message
 from invariant.testing.broker_contract import (
     BrokerContract,
     BrokerFactory,
@@ -162,7 +163,7 @@ class TestRabbitMQBroker(BrokerContract):
 
         conn = await aio_pika.connect(RABBITMQ_URL)
         channel = await conn.channel()
-        for group in ("g", "a", "b"):
+        for group in ("g", "a", "b", "billing", "everything"):
             await channel.queue_delete(f"{exchange}.{group}")
         await channel.exchange_delete(exchange)
         await conn.close()
@@ -175,6 +176,51 @@ class TestRabbitMQBroker(BrokerContract):
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
             assert await asyncio.wait_for(proc.wait(), 30) == 0
         return drop
+
+
+    async def test_a_group_that_names_its_types_gets_only_those_in_order(
+        self, broker: Broker
+    ) -> None:
+        await broker.declare("billing", types={"A", "order.placed"})
+        await broker.declare("everything")
+        sent = [typed(1, "A"), typed(2, "B"), typed(3, "order.placed"), typed(4, "A"),
+                typed(5, "order.placed.v2")]
+        await broker.publish(sent)
+        got = [d.message for d in await drain(broker, "everything", 5)]
+        assert got == sent
+        got = [d.message for d in await drain(broker, "billing", 3)]
+        assert got == [sent[0], sent[2], sent[3]]  # in publish order, one stream
+        assert await broker.fetch("billing", max_messages=5, timeout=0.5) == []
+
+    async def test_a_group_that_read_every_type_keeps_only_its_types_once_it_names_them(
+        self, broker: Broker, broker_factory: BrokerFactory
+    ) -> None:
+        await broker.declare("billing")  # an earlier version: every type
+        await broker.publish([typed(1, "A"), typed(2, "B")])
+        assert [d.message.data["n"] for d in await drain(broker, "billing", 2)] == [1, 2]
+        await broker.close()  # the earlier version stops
+        upgraded = broker_factory()  # the next version, another process
+        await upgraded.connect()
+        try:
+            await upgraded.declare("billing", types={"A"})
+            await upgraded.publish([typed(3, "B"), typed(4, "A")])
+            got = await drain(upgraded, "billing", 1)
+            assert [d.message.data["n"] for d in got] == [4]
+            assert await upgraded.fetch("billing", max_messages=5, timeout=0.5) == []
+        finally:
+            await upgraded.close()
+
+    async def test_a_type_with_a_wildcard_in_it_binds_the_group_to_every_message(
+        self, broker: Broker
+    ) -> None:
+        await broker.declare("billing", types={"odd*type"})
+        await broker.publish([typed(1, "odd*type"), typed(2, "B")])
+        assert len(await drain(broker, "billing", 2)) == 2
+
+
+def typed(n: int, message_type: str) -> Message:
+    """Test message ``n`` of ``message_type``, all on one stream."""
+    return replace(message(n), message_type=message_type)
 
 
 class TestRedisStreamsBroker(BrokerContract):

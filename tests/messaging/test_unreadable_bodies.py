@@ -90,7 +90,8 @@ async def inject_rabbitmq(broker: Broker, body: bytes) -> None:
     import aio_pika
 
     assert isinstance(broker, RabbitMQBroker) and broker._exchange is not None
-    await broker._exchange.publish(aio_pika.Message(body), routing_key="foreign")
+    # On a routing key the group reads: it is bound to its types' keys only.
+    await broker._exchange.publish(aio_pika.Message(body), routing_key="Happened")
 
 
 async def inject_redis(broker: Broker, body: bytes) -> None:

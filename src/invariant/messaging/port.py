@@ -168,8 +168,8 @@ class Broker(Protocol):
 
     async def declare(self, group: str, *, types: Collection[str] | None = None) -> None:
         """Create the durable consumer group ``group`` (idempotent). ``types``: the message
-        types the group reads (None: all). Brokers that can filter (SQL, in-process)
-        deliver only those from then on; the others deliver every type and the
+        types the group reads (None: all). Brokers that can filter (SQL, in-process,
+        RabbitMQ) deliver only those from then on; the others deliver every type and the
         :class:`~invariant.messaging.consumer.Consumer` acknowledges the rest unread."""
 
     async def publish(self, batch: Sequence[Message]) -> None:

@@ -82,6 +82,7 @@ class RabbitMQBroker:
         self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractRobustExchange | None = None
         self._inboxes: dict[str, asyncio.Queue[AbstractIncomingMessage]] = {}
+        self._declared: set[str] = set()
 
     async def connect(self) -> None:
         """A robust connection, a confirming channel, the exchange."""
@@ -106,6 +107,7 @@ class RabbitMQBroker:
         connection, self._connection = self._connection, None
         self._channel = self._exchange = None
         self._inboxes.clear()
+        self._declared.clear()
         if connection is not None:
             await connection.close()
 
@@ -115,16 +117,31 @@ class RabbitMQBroker:
 
     async def declare(self, group: str, *, types: Collection[str] | None = None
                       ) -> None:
-        """The group's durable queue, bound to every message type. ``types`` is not
-        filtered here: every type is delivered (the consumer skips the others)."""
-        await self._queue(group)
+        """The group's durable queue, bound to the routing key of each of ``types`` (the
+        message type), or to every message (``#``) when ``types`` is None. One queue per
+        group, so a stream's messages keep their order whatever their types. A group that
+        read every type before and names its types now loses its ``#`` binding, after its
+        types' bindings are in place (nothing published meanwhile is missed); a type it no
+        longer reads keeps its binding (AMQP cannot list them), and the consumer skips it.
+        A type with ``*`` or ``#`` in it, wildcards in a binding, binds the group to every
+        message instead."""
+        await self._queue(group, types)
+        self._declared.add(group)
 
-    async def _queue(self, group: str) -> AbstractRobustQueue:
+    async def _queue(self, group: str, types: Collection[str] | None = None, *,
+                     bind: bool = True) -> AbstractRobustQueue:
         if self._channel is None or self._exchange is None:
             raise BrokerError("RabbitMQBroker is not connected: call connect() first")
+        if types is not None and any("*" in t or "#" in t for t in types):
+            types = None
         try:
             queue = await self._channel.declare_queue(self.queue_name(group), durable=True)
-            await queue.bind(self._exchange, routing_key="#")
+            if bind and types is None:
+                await queue.bind(self._exchange, routing_key="#")
+            elif bind:
+                for message_type in sorted(types or ()):
+                    await queue.bind(self._exchange, routing_key=message_type)
+                await queue.unbind(self._exchange, routing_key="#")
         except _ERRORS as exc:
             raise BrokerError(f"cannot declare RabbitMQ queue for {group!r}: {exc}") from exc
         assert isinstance(queue, AbstractRobustQueue)
@@ -133,7 +150,8 @@ class RabbitMQBroker:
     async def _inbox(self, group: str) -> asyncio.Queue[AbstractIncomingMessage]:
         """The local buffer the group's consumer fills (started on the first fetch)."""
         if group not in self._inboxes:
-            queue = await self._queue(group)
+            # A group declared here keeps its bindings; one fetched undeclared reads all.
+            queue = await self._queue(group, bind=group not in self._declared)
             inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
             try:
                 await queue.consume(inbox.put)
