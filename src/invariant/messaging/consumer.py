@@ -229,11 +229,10 @@ class Consumer:
         is acknowledged before every message of the batch is handled and committed: a
         broker whose acknowledgement moves an offset (Kafka) never skips a message still
         in hand."""
-        wanted = [d.message for d in deliveries
-                  if self.types is None or d.message.message_type in self.types]
         # A body that is not a message is parked, bytes and all, whatever types are read.
         unreadable = [d.message for d in deliveries if d.message.message_type == UNREADABLE]
-        wanted = [m for m in wanted if m.message_type != UNREADABLE]
+        wanted = [d.message for d in deliveries if d.message.message_type != UNREADABLE
+                  and (self.types is None or d.message.message_type in self.types)]
         self.outcomes[SKIPPED] += len(deliveries) - len(wanted) - len(unreadable)
         outcomes = await self._handle_page(wanted) if len(wanted) > 1 else None
         if outcomes is None:  # one message, an external handler, or the page failed

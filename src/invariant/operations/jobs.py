@@ -19,18 +19,25 @@ def pending_jobs(conn: Connection, *, limit: int = 100) -> tuple[int, list[jobs.
     return int(count.scalar_one()), [job_from_row(r) for r in rows]
 
 
+def _dead_job(conn: Connection, job_id: int) -> jobs.Job:
+    """Dead job ``job_id``, or :class:`NotFoundError` saying where to look."""
+    t = jobs_table
+    row = conn.execute(select(t).where(t.c.id == job_id, t.c.state == jobs.DEAD)).first()
+    if row is None:
+        raise NotFoundError(f"no dead job {job_id}: see `invariant jobs dead`")
+    return job_from_row(row)
+
+
 def retry_dead_job(conn: Connection, job_id: int) -> None:
     """Give dead job ``job_id`` a fresh set of attempts, due now; :class:`NotFoundError`
     when there is no such dead job."""
-    if not any(j.id == job_id for j in jobs.dead_jobs(conn)):
-        raise NotFoundError(f"no dead job {job_id}: see `invariant jobs dead`")
+    _dead_job(conn, job_id)
     jobs.retry_dead(conn, job_id)
 
 
 def discard_dead_job(conn: Connection, job_id: int) -> jobs.Job:
     """Forget dead job ``job_id`` without running it (a job no retry can help); the job
     that was discarded, or :class:`NotFoundError` when there is no such dead job."""
-    found = next((j for j in jobs.dead_jobs(conn) if j.id == job_id), None)
-    if found is None or not jobs.discard_dead(conn, job_id):
-        raise NotFoundError(f"no dead job {job_id}: see `invariant jobs dead`")
+    found = _dead_job(conn, job_id)
+    jobs.discard_dead(conn, job_id)
     return found

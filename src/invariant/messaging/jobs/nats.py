@@ -85,6 +85,7 @@ from invariant.messaging.jobs.table import (
     job_from_row,
     jobs,
 )
+from invariant.messaging.port import UNREADABLE
 from invariant.retry import RetryPolicy
 from invariant.sql.database import ReadModelDatabase, dialect_insert
 from invariant.sql.handover import hand_over
@@ -141,7 +142,7 @@ def _encode(job: Job, created_at: int, attempts: int) -> bytes:
         "created_at": created_at, "last_error": job.last_error})
 
 
-UNREADABLE_JOB = "invariant.unreadable"
+UNREADABLE_JOB = UNREADABLE
 """The name a dead job gets when the work queue delivered a body that is not a job this
 module wrote (bytes another program published on its subject): its payload holds the bytes
 (base64, ``body``) and why they could not be read (``error``), for an operator to read and
@@ -165,14 +166,14 @@ class QueuedJob:
                            from_micros(int(body["run_at"])), body.get("last_error"), PENDING)
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             self.unreadable = True
-            self.created_at = to_micros(utc_now())
+            now = utc_now()
+            self.created_at = to_micros(now)
             self.previous_attempts = 0
             error = (f"the work queue delivered a body that is not a job ({type(exc).__name__}: "
                      f"{exc}); its bytes are under payload.body, base64")
             self.job = Job(0, UNREADABLE_JOB, {
                 "body": base64.b64encode(msg.data).decode("ascii"), "error": error,
-                "sequence": msg.metadata.sequence.stream}, 1, 1,
-                utc_now(), error, DEAD)
+                "sequence": msg.metadata.sequence.stream}, 1, 1, now, error, DEAD)
 
     async def ack(self) -> None:
         """Done: the work queue drops the job (confirmed by the server)."""
@@ -431,10 +432,9 @@ class QueuedJobWorker:
         job = delivered.job
 
         def bury(conn: Connection) -> None:
-            values: dict[str, Any] = {"id": job.id}
-            if delivered.unreadable:
-                values = {}  # a row of its own: a foreign body has no job id
-            else:
+            values: dict[str, Any] = {}  # a foreign body has no job id: a row of its own
+            if not delivered.unreadable:
+                values["id"] = job.id
                 _forget_attempts(conn, job.id)
                 conn.execute(jobs.delete().where(jobs.c.id == job.id))
             conn.execute(jobs.insert().values(
