@@ -1,6 +1,7 @@
 """A live worker trusts the checkpoint it holds the lease of: woken by commits, it does not
-read it again each time; a pause or a rebuild made elsewhere is still found, by the next
-page's claim, and nothing is applied twice or skipped."""
+read it again each time; a rebuild made elsewhere is still found, by the next page's claim,
+and nothing is applied twice or skipped (a pause: ``test_pause``, with the same long idle
+recheck)."""
 
 from __future__ import annotations
 
@@ -40,26 +41,6 @@ async def test_commits_do_not_make_the_worker_read_its_checkpoint_again(bank: Ba
         live.cancel()
     assert loads == 1, f"the checkpoint was read {loads - 1} more times for 20 commits"
     assert await counts(bank, projection) == {p: 1 for p in range(1, 22)}
-
-
-async def test_a_pause_is_found_by_the_next_claim(bank: Bank) -> None:
-    await bank.open("ACC-1", "10", "USER-1")
-    projection = Applications()
-    runner = bank.runner([projection], idle_recheck=LONG)
-    await runner.setup()
-    live = asyncio.create_task(runner.run())
-    try:
-        await runner.wait_until("applications", 1, timeout=10)
-        await runner.pause("applications")
-        head = await bank.deposit("ACC-1", "5")
-        for _ in range(20):  # the worker, woken by the commit, must not apply it
-            await asyncio.sleep(0.02)
-        assert await state_of(runner) == ("paused", 1)
-        await runner.resume("applications")
-        await runner.wait_until("applications", head, timeout=10)
-    finally:
-        live.cancel()
-    assert await counts(bank, projection) == {1: 1, 2: 1}
 
 
 async def test_a_rebuild_by_another_runner_is_found_by_the_next_claim(bank: Bank) -> None:

@@ -268,16 +268,22 @@ async def test_a_dead_letter_is_discarded_without_reaching_its_consumer(
     assert "no dead letter" in said(missing)
 
 
+async def dead_job(shop: ShopServer, n: int) -> int:
+    """A probe job that ran once, failed (the probe is broken) and is dead: its id."""
+    job_id = await shop.shop.read_models.run(
+        lambda c: jobs.enqueue(c, PROBE_JOB, {"n": n}, max_attempts=1))
+    await eventually(lambda: is_dead(shop, job_id), what="the job to die")
+    return job_id
+
+
+async def is_dead(shop: ShopServer, job_id: int) -> bool | None:
+    found = await shop.shop.read_models.run(jobs.dead_jobs, write=False)
+    return True if any(j.id == job_id for j in found) else None
+
+
 async def test_a_dead_job_is_retried_and_runs(
         shop: ShopServer, admin: ConsoleClient, troubles: Troubles) -> None:
-    job_id = await shop.shop.read_models.run(
-        lambda c: jobs.enqueue(c, PROBE_JOB, {"n": 1}, max_attempts=1))
-
-    async def dead() -> bool | None:
-        found = await shop.shop.read_models.run(jobs.dead_jobs, write=False)
-        return True if any(j.id == job_id for j in found) else None
-
-    await eventually(dead, what="the job to die")
+    job_id = await dead_job(shop, 1)
     assert f'id="job-{job_id}"' in (await admin.page("/messaging")).text
     troubles.probe.broken = False
     assert (await admin.post(f"/jobs/{job_id}/retry")).status_code == 303
@@ -291,20 +297,13 @@ async def test_a_dead_job_is_retried_and_runs(
 
 async def test_a_dead_job_is_discarded_and_never_runs(
         shop: ShopServer, admin: ConsoleClient, troubles: Troubles) -> None:
-    job_id = await shop.shop.read_models.run(
-        lambda c: jobs.enqueue(c, PROBE_JOB, {"n": 2}, max_attempts=1))
-
-    async def dead() -> bool | None:
-        found = await shop.shop.read_models.run(jobs.dead_jobs, write=False)
-        return True if any(j.id == job_id for j in found) else None
-
-    await eventually(dead, what="the job to die")
+    job_id = await dead_job(shop, 2)
     page = (await admin.page("/messaging")).text
     assert f'/jobs/{job_id}/discard' in page
     runs = troubles.jobs_run.count(job_id)
     troubles.probe.broken = False
     assert (await admin.post(f"/jobs/{job_id}/discard")).status_code == 303
-    assert await dead() is None
+    assert await is_dead(shop, job_id) is None
     assert f'id="job-{job_id}"' not in (await admin.page("/messaging")).text
     assert "job discard" in (await admin.page("/activity")).text
     await asyncio.sleep(0.5)  # a worker would have run it by now, were it due again
