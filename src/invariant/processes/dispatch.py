@@ -143,7 +143,7 @@ class CommandDispatcher:
                 _log.warning("process %s: %s (attempt %d)", row.process_id, message, attempt)
                 await asyncio.sleep(self.retry.delay(attempt))
                 attempt += 1
-        await self.database.run(lambda c: persistence.dispatched(c, row.seq))
+        await self.database.execute(persistence.DISPATCHED, {"seq": row.seq})
         return True
 
     async def _send(self, row: persistence.PendingCommand) -> None:

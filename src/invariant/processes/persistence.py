@@ -144,7 +144,9 @@ def _upsert(dialect: str) -> Any:
 _UPSERT = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
 _UPDATE = update(processes).where(processes.c.id == bindparam("read_id"),
                                   processes.c.version == bindparam("read_version"))
-_DISPATCHED = process_commands.delete().where(process_commands.c.seq == bindparam("seq"))
+DISPATCHED = process_commands.delete().where(process_commands.c.seq == bindparam("seq"))
+"""Deletes a dispatched command (``seq``): one statement, atomic on its own (see
+:meth:`~invariant.sql.database.ReadModelDatabase.execute`)."""
 _CHECKPOINT_OF = select(process_checkpoints.c.position).where(
     process_checkpoints.c.name == bindparam("name"))
 _CHECKPOINT = {False: _CHECKPOINT_OF, True: _CHECKPOINT_OF.with_for_update()}
@@ -348,10 +350,6 @@ def _pending(of_process: bool, parked: bool) -> Any:
 
 _PENDING = {(of_process, parked): _pending(of_process, parked)
             for of_process in (False, True) for parked in (False, True)}
-
-
-def dispatched(conn: Connection, seq: int) -> None:
-    conn.execute(_DISPATCHED, {"seq": seq})
 
 
 def checkpoint(conn: Connection, name: str, *, lock: bool = False) -> int:

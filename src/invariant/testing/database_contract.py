@@ -19,7 +19,18 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 
 from invariant.sql.database import ReadModelDatabase, dialect_insert
 
@@ -143,6 +154,40 @@ class DatabaseContract:
         await database.run(upsert(1))
         await database.run(upsert(5))
         assert await database.run(_counts, write=False) == {"u": 5}
+
+    async def test_one_statement_commits_and_says_how_many_rows_it_matched(
+        self, database: ReadModelDatabase, open_database: DatabaseFactory
+    ) -> None:
+        await database.run(lambda conn: [_add(name)(conn) for name in "abc"])
+        gone = await database.execute(delete(_items).where(_items.c.name.in_(["a", "b", "z"])))
+        assert gone == 2
+        assert await open_database().run(_counts, write=False) == {"c": 1}
+        assert await database.execute(delete(_items).where(_items.c.name == "z")) == 0
+
+    async def test_a_failing_statement_changes_nothing_and_leaves_the_handle_usable(
+        self, database: ReadModelDatabase
+    ) -> None:
+        await database.run(_add("a"))
+        both = _items.insert().values([{"name": "b", "total": 1}, {"name": "a", "total": 1}])
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+            await database.execute(both)  # "a" is taken: "b" is not inserted either
+        assert await database.run(_counts, write=False) == {"a": 1}
+        assert await database.execute(_items.insert(), {"name": "c", "total": 3}) == 1
+        await database.run(_add("d"))
+        assert await database.run(_counts, write=False) == {"a": 1, "c": 3, "d": 1}
+
+    async def test_concurrent_statements_each_commit_their_own_change(
+        self, database: ReadModelDatabase
+    ) -> None:
+        await database.run(_add("n", 0))
+        increment = update(_items).where(_items.c.name == bindparam("key")).values(
+            total=_items.c.total + 1)
+        counts = await asyncio.gather(*(database.execute(increment, {"key": "n"})
+                                        for _ in range(40)),
+                                      *(database.run(lambda c: c.execute(
+                                          increment, {"key": "n"})) for _ in range(10)))
+        assert counts[:40] == [1] * 40
+        assert await database.run(_counts, write=False) == {"n": 50}
 
     async def test_a_released_lease_can_be_taken_again(self, database: ReadModelDatabase
                                                        ) -> None:

@@ -122,8 +122,7 @@ class JobWorker:
             failure = exc
             await self.database.run(lambda conn: self._failed(conn, job, failure))
         else:
-            await self.database.run(
-                lambda conn: conn.execute(DONE, {"id": job.id}))
+            await self.database.execute(DONE, {"id": job.id})
 
     def _failed(self, conn: Connection, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
