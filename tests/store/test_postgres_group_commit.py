@@ -150,3 +150,65 @@ async def test_a_commit_with_a_command_record_alone_is_one_statement(
                                     command=other))
     assert await storage.read_command(other.command_id) is None
     assert await storage.stream_version("acct-1") == 2
+
+
+async def test_a_commit_with_messages_is_one_statement_and_keeps_every_outcome(
+    storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One append with an exact expectation, its messages and its command record: no
+    transaction block, the outbox rows of the events then of the messages in that order, and
+    a conflict or a duplicate command writes none of it."""
+    import asyncpg
+
+    from invariant.domain.errors import DuplicateCommandError
+    from invariant.store import AppendRequest, Commit, OutboxMessage
+    from invariant.store.records import CommandRecord
+
+    blocks: list[int] = []
+    opened = asyncpg.Connection.transaction
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        blocks.append(1)
+        return opened(self, *args, **kwargs)
+
+    def message(n: int, stream: str = "order-1") -> OutboxMessage:
+        return OutboxMessage(uuid.uuid4(), "order.placed", 2, {"n": n}, {"m": n}, stream)
+
+    monkeypatch.setattr(asyncpg.Connection, "transaction", counted)
+    command = CommandRecord(uuid.uuid4(), "Place", {"order": "o-1"})
+    sent = (message(1), message(2, "other-9"))
+    result = await storage.commit(Commit(
+        appends=(AppendRequest("order-1", StreamState.NO_STREAM, (new_event(1), new_event(2))),),
+        messages=sent, command=command))
+    assert blocks == []
+    assert (result.streams[0].version, result.streams[0].first_position,
+            result.position) == (2, 1, 2)
+    stored = await storage.read_command(command.command_id)
+    assert stored is not None and (stored.position, stored.versions) == (2, {"order-1": 2})
+    rows = await storage.read_outbox(limit=10)
+    assert [(r.position, r.stream_id, r.message_type, r.schema_version, r.data, r.metadata)
+            for r in rows[2:]] == [(None, "order-1", "order.placed", 2, {"n": 1}, {"m": 1}),
+                                   (None, "other-9", "order.placed", 2, {"n": 2}, {"m": 2})]
+    assert [r.position for r in rows[:2]] == [1, 2]
+    assert [r.message_id for r in rows[2:]] == [m.message_id for m in sent]
+
+    # Refused: a conflict, then the same command again; neither writes an event, a message
+    # or a command record.
+    other = CommandRecord(uuid.uuid4(), "Place", None)
+    with pytest.raises(ConcurrencyError):
+        await storage.commit(Commit(appends=(AppendRequest("order-1", 1, (new_event(3),)),),
+                                    messages=(message(3),), command=other))
+    with pytest.raises(DuplicateCommandError, match=str(command.command_id)):
+        await storage.commit(Commit(appends=(AppendRequest("order-1", 2, (new_event(4),)),),
+                                    messages=(message(4),), command=command))
+    assert await storage.read_command(other.command_id) is None
+    assert await storage.stream_version("order-1") == 2
+    assert len(await storage.read_outbox(limit=10)) == 4
+
+    # Without a command: the messages alone, still one statement.
+    await storage.commit(Commit(appends=(AppendRequest("order-1", 2, (new_event(5),)),),
+                                messages=(message(5),)))
+    assert blocks == []
+    event, sent_alone = (await storage.read_outbox(limit=10))[4:]
+    assert event.position == (await storage.read_stream("order-1"))[-1].position
+    assert (sent_alone.position, sent_alone.data) == (None, {"n": 5})

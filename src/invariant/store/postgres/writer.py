@@ -36,9 +36,10 @@ from invariant.store.records import (
 _ANY_RETRIES = 10
 
 
-def append_statements(s: str, lock_key: int) -> tuple[str, str, str]:
+def append_statements(s: str, lock_key: int) -> tuple[str, str, str, str]:
     """The statements of an append to schema ``s``: any append, a one-event append with an
-    exact expectation, a batch of appends."""
+    exact expectation, a batch of appends, and a commit of one append with an exact
+    expectation, its messages and its command record (:func:`_one_statement`)."""
     sql_append = f"SELECT * FROM {s}.invariant_append($1, $2, $3, $4, $5, $6, $7, $8)"
     # One event, an exact expectation: a plain statement (cheaper than the plpgsql
     # call). The shared lock is taken first by data dependency: the INSERT reads `cur`,
@@ -69,7 +70,57 @@ def append_statements(s: str, lock_key: int) -> tuple[str, str, str]:
         f"SELECT * FROM {s}.invariant_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9,"
         " $10, $11, $12)"
     )
-    return sql_append, sql_append_one, sql_batch
+    # The outbox rows of the events, then of the messages, in one INSERT in that order: two
+    # INSERTs in one statement would run in no defined order, and the relay publishes a
+    # stream's rows in the order of their ids. Nothing is written when the expectation
+    # fails; a duplicate event or command id fails the whole statement, as it fails a
+    # transaction.
+    sql_append_with = f"""
+            WITH locked AS (SELECT pg_advisory_xact_lock_shared({lock_key}) AS held),
+            cur AS (
+                SELECT coalesce((SELECT max(version) FROM {s}.invariant_events
+                                  WHERE stream_id = $1), 0) AS v
+                  FROM locked
+            ), ins AS (
+                INSERT INTO {s}.invariant_events (event_id, stream_id, category, version,
+                    event_type, schema_version, data, metadata, recorded_at)
+                SELECT u.id, $1, split_part($1, '-', 1), cur.v + u.ord, u.t, u.sv, u.d, u.m, $8
+                  FROM cur, unnest($3::uuid[], $4::text[], $5::integer[], $6::jsonb[],
+                                   $7::jsonb[]) WITH ORDINALITY AS u(id, t, sv, d, m, ord)
+                 WHERE cur.v = $2
+                 ORDER BY u.ord
+                RETURNING position, event_id, event_type, schema_version
+            ), outbox AS (
+                INSERT INTO {s}.invariant_outbox (message_id, stream_id, message_type,
+                    schema_version, position, data, metadata, created_at)
+                SELECT r.id, r.stream, r.t, r.sv, r.position, r.d, r.m, $8
+                  FROM (SELECT ins.event_id AS id, $1 AS stream, ins.event_type AS t,
+                               ins.schema_version AS sv, ins.position, NULL::jsonb AS d,
+                               NULL::jsonb AS m, 0 AS part, ins.position AS ord
+                          FROM ins
+                        UNION ALL
+                        SELECT u.id, u.stream, u.t, u.sv, NULL, u.d, u.m, 1, u.ord
+                          FROM cur, unnest($9::uuid[], $10::text[], $11::text[],
+                                           $12::integer[], $13::jsonb[], $14::jsonb[])
+                               WITH ORDINALITY AS u(id, stream, t, sv, d, m, ord)
+                         WHERE cur.v = $2) AS r
+                 ORDER BY r.part, r.ord
+            ), spans AS (
+                SELECT min(ins.position) AS first_p, max(ins.position) AS last_p FROM ins
+            ), command AS (
+                INSERT INTO {s}.invariant_commands (command_id, command_type, value,
+                    position, versions, recorded_at)
+                SELECT $15::uuid, $16::text, $17::jsonb, spans.last_p,
+                       jsonb_build_object($1::text, cur.v + cardinality($3::uuid[])), $8
+                  FROM cur, spans
+                 WHERE $15::uuid IS NOT NULL AND cur.v = $2
+            ), notified AS (
+                SELECT pg_notify('{notify_channel(s)}', '') FROM spans
+                 WHERE spans.last_p IS NOT NULL
+            )
+            SELECT cur.v, spans.first_p, spans.last_p, (SELECT count(*) FROM notified)
+              FROM cur, spans"""
+    return sql_append, sql_append_one, sql_batch, sql_append_with
 
 
 class PostgresWriter:
@@ -88,6 +139,7 @@ class PostgresWriter:
     _sql_append: str
     _sql_append_one: str
     _sql_batch: str
+    _sql_append_with: str
     _get_pool: Callable[[], Awaitable[asyncpg.Pool]]
     _fetch: Callable[..., Awaitable[list[asyncpg.Record]]]
     stream_version: Callable[[str], Awaitable[int]]
@@ -224,6 +276,8 @@ class PostgresWriter:
                         # One statement, one implicit transaction, one round trip.
                         result = await self._append(conn, commit.appends[0], now)
                         return CommitResult((result,))
+                    if _one_statement(commit):
+                        return await self._commit_one_statement(conn, commit, now)
                     async with conn.transaction():
                         return await self._commit_in_transaction(conn, commit, now)
             except asyncpg.UniqueViolationError as exc:
@@ -280,6 +334,33 @@ class PostgresWriter:
         assert row is not None
         return StreamResult(request.stream_id, row[0], row[1], row[2])
 
+    async def _commit_one_statement(self, conn: Conn, commit: Commit, now: datetime
+                                    ) -> CommitResult:
+        """A commit of one append with an exact expectation, with its messages and its
+        command record, in one statement: one round trip instead of BEGIN, the append, the
+        messages' and the command's INSERTs, and COMMIT."""
+        request, messages, c = commit.appends[0], commit.messages, commit.command
+        exp = request.expected_version
+        assert not isinstance(exp, StreamState) or exp is StreamState.NO_STREAM
+        expected = exp if isinstance(exp, int) else 0
+        events = request.events
+        row = await conn.fetchrow(
+            self._sql_append_with, request.stream_id, expected,
+            [e.event_id for e in events], [e.event_type for e in events],
+            [e.schema_version for e in events], [e.data for e in events],
+            [e.metadata for e in events], now,
+            [m.message_id for m in messages], [m.stream_id for m in messages],
+            [m.message_type for m in messages], [m.schema_version for m in messages],
+            [m.data for m in messages], [m.metadata for m in messages],
+            None if c is None else c.command_id, None if c is None else c.command_type,
+            None if c is None else c.value,
+        )
+        assert row is not None
+        if row[2] is None:
+            raise ConcurrencyError(request.stream_id, expected_number(exp), row[0])
+        return CommitResult((StreamResult(request.stream_id, expected + len(events), row[1],
+                                          row[2]),))
+
     async def _commit_in_transaction(self, conn: Conn, commit: Commit,
                                      now: datetime) -> CommitResult:
         s = self.schema
@@ -327,6 +408,14 @@ class PostgresWriter:
             f"SELECT event_id FROM {self.schema}.invariant_events WHERE event_id = ANY($1)", ids
         )
         return [str(r[0]) for r in rows] or ["(unknown)"]
+
+
+def _one_statement(commit: Commit) -> bool:
+    """A commit :meth:`PostgresWriter._commit_one_statement` writes: one append (of at least
+    one event) with an exact expectation, its messages and command, no snapshot."""
+    return (len(commit.appends) == 1 and not commit.snapshots
+            and bool(commit.appends[0].events)
+            and commit.appends[0].expected_version is not StreamState.ANY)
 
 
 def _batchable(commit: Commit) -> bool:
