@@ -115,6 +115,10 @@ async def test_a_dead_relays_claims_are_taken_over_after_the_lease(
         pass
     assert len(broker._log) == total
     assert all(ns == list(range(10)) for ns in in_stream_order(broker).values())
+    # Settled: every row marked published, its claim (the dead relay's taken over) gone.
+    assert (await heir.lag()).pending == 0
+    assert await db.run(lambda conn: conn.execute(
+        text("SELECT count(*) FROM invariant_outbox_claims")).scalar_one(), write=False) == 0
     await db.close()
 
 

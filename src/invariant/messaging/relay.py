@@ -41,6 +41,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Executable,
     MetaData,
     String,
     Table,
@@ -50,6 +51,8 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.exc import SQLAlchemyError
 
 from invariant.backlog import Waiting
@@ -58,7 +61,7 @@ from invariant.domain.errors import StoreError
 from invariant.messaging.errors import BrokerError
 from invariant.messaging.port import Broker, Message, PublishesInTransaction
 from invariant.sql import outbox
-from invariant.sql.database import PostgresReadModels, ReadModelDatabase
+from invariant.sql.database import PostgresReadModels, ReadModelDatabase, dialect_insert
 from invariant.sql.handover import hand_over
 from invariant.sql.locks import create_tables, serialize
 from invariant.sql.outbox_table import create_outbox
@@ -86,7 +89,16 @@ _UNCLAIMED = (
 _UNCLAIM = claims.delete().where(claims.c.outbox_id.in_(bindparam("ids", expanding=True)))
 _RELEASE = claims.delete().where(claims.c.outbox_id.in_(bindparam("ids", expanding=True)),
                                  claims.c.claimed_by == bindparam("me"))
-_CLAIM = claims.insert()
+
+
+def _claim_statement(dialect: str) -> PostgresInsert | SQLiteInsert:
+    """A claim row per outbox row, taking over an expired claim of the same row in the same
+    statement (only an expired one is left: live claims of others keep their rows out of
+    the batch)."""
+    insert = dialect_insert(dialect, claims)
+    return insert.on_conflict_do_update(index_elements=["outbox_id"], set_={
+        "stream_id": insert.excluded.stream_id, "claimed_by": insert.excluded.claimed_by,
+        "claimed_until": insert.excluded.claimed_until})
 
 IDLE = 1.0
 """Seconds between looks at an empty outbox, for rows committed by other processes (those
@@ -125,10 +137,15 @@ class OutboxRelay:
         """The broker, when it stores its messages in ``database``: see the module."""
         # built once: building a statement per call costs more than running it
         dialect = database.dialect
-        mark = text(outbox.mark_published(dialect, "", ids=":ids", now="now()"))
+        marking = outbox.mark_published(dialect, "", ids=":ids", now="now()")
+        self._marks: tuple[Executable, ...]
         if outbox.OUTBOX.deletes_published[dialect]:
-            mark = mark.bindparams(bindparam("ids", expanding=True))
-        self._mark = mark
+            self._marks = (text(marking).bindparams(bindparam("ids", expanding=True)), _UNCLAIM)
+        else:
+            # PostgreSQL: the rows marked and their claims dropped in one statement.
+            self._marks = (text(f"WITH marked AS ({marking}) DELETE FROM"
+                                f" {claims.name} WHERE outbox_id = ANY(:ids)"),)
+        self._claim_rows = _claim_statement(dialect)
 
     async def setup(self) -> None:
         """Create the outbox (if the event store has not) and the claims table."""
@@ -155,7 +172,7 @@ class OutboxRelay:
             self.database, lambda conn: self._claim(conn, now),
             lambda batch: telemetry.published(self.broker.publish, [m for _, m in batch]),
             release=lambda conn, batch: self._release(conn, [i for i, _ in batch]),
-            settle=lambda conn, batch: self._mark_published(conn, [i for i, _ in batch]))
+            settle=lambda batch: self._settle([i for i, _ in batch]))
         self.published += published
         return published
 
@@ -227,10 +244,8 @@ class OutboxRelay:
         rows = self._next_batch(conn, now)
         if not rows:
             return []
-        ids = [r[0] for r in rows]
-        conn.execute(_UNCLAIM, {"ids": ids})
         until = now + int(self.lease * 1_000_000)
-        conn.execute(_CLAIM, [
+        conn.execute(self._claim_rows, [
             {"outbox_id": r[0], "stream_id": r[2], "claimed_by": self.relay_id,
              "claimed_until": until} for r in rows])
         return [(r[0], _message(r)) for r in rows]
@@ -249,8 +264,16 @@ class OutboxRelay:
         conn.execute(_RELEASE, {"ids": list(ids), "me": self.relay_id})
 
     def _mark_published(self, conn: Connection, ids: Sequence[int]) -> None:
-        conn.execute(self._mark, {"ids": list(ids)})
-        conn.execute(_UNCLAIM, {"ids": list(ids)})
+        for statement in self._marks:
+            conn.execute(statement, {"ids": list(ids)})
+
+    async def _settle(self, ids: Sequence[int]) -> None:
+        """Mark published rows and drop their claims: one statement on its own where it is
+        one (PostgreSQL), else a transaction."""
+        if len(self._marks) == 1:
+            await self.database.execute(self._marks[0], {"ids": list(ids)})
+        else:
+            await self.database.run(lambda conn: self._mark_published(conn, ids))
 
 
 def _in_database(broker: Broker, database: ReadModelDatabase

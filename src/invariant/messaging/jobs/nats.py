@@ -320,9 +320,9 @@ class JobForwarder:
                                             jobs.c.claimed_until == until
                                             ).values(claimed_until=None))
 
-        def settle(conn: Connection, batch: Sequence[tuple[Job, int]]) -> None:
-            conn.execute(jobs.delete().where(jobs.c.id.in_([job.id for job, _ in batch]),
-                                             jobs.c.state == PENDING))
+        async def settle(batch: Sequence[tuple[Job, int]]) -> None:
+            await self.database.execute(jobs.delete().where(
+                jobs.c.id.in_([job.id for job, _ in batch]), jobs.c.state == PENDING))
 
         forwarded = await hand_over(self.database, lambda conn: self._claim(conn, now),
                                     self.queue.publish, release=release, settle=settle)
