@@ -212,3 +212,22 @@ async def test_a_commit_with_messages_is_one_statement_and_keeps_every_outcome(
     event, sent_alone = (await storage.read_outbox(limit=10))[4:]
     assert event.position == (await storage.read_stream("order-1"))[-1].position
     assert (sent_alone.position, sent_alone.data) == (None, {"n": 5})
+
+    # Several streams, a command: one statement, all or nothing.
+    both = CommandRecord(uuid.uuid4(), "Ship", None)
+    result = await storage.commit(Commit(appends=(
+        AppendRequest("order-1", 3, (new_event(6),)),
+        AppendRequest("shipment-1", StreamState.NO_STREAM, (new_event(7), new_event(8)))),
+        messages=(message(6),), command=both))
+    assert blocks == []
+    assert result.versions == {"order-1": 4, "shipment-1": 2}
+    stored = await storage.read_command(both.command_id)
+    assert stored is not None and stored.versions == result.versions
+    assert stored.position == result.position == result.streams[1].last_position
+    with pytest.raises(ConcurrencyError) as refused:
+        await storage.commit(Commit(appends=(
+            AppendRequest("order-1", 4, (new_event(9),)),
+            AppendRequest("shipment-1", 1, (new_event(10),))), messages=(message(9),)))
+    assert (refused.value.stream_id, refused.value.actual) == ("shipment-1", 2)
+    assert await storage.stream_version("order-1") == 4
+    assert len(await storage.read_outbox(limit=20)) == 10

@@ -94,8 +94,7 @@ class PostgresStorage(PostgresCatalog, PostgresWriter):
         self._pool: asyncpg.Pool | None = None
         self._lock_key = lock_key_for(schema)
         self._safe_head = 0
-        (self._sql_append, self._sql_append_one, self._sql_batch,
-         self._sql_append_with) = append_statements(schema, self._lock_key)
+        self._sql = append_statements(schema, self._lock_key)
         (self._sql_version, self._sql_read_log, self._sql_read_type_log,
          self._sql_stream_data, self._sql_snapshot_tail) = read_statements(schema)
 

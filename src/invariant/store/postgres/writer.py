@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -36,10 +37,24 @@ from invariant.store.records import (
 _ANY_RETRIES = 10
 
 
-def append_statements(s: str, lock_key: int) -> tuple[str, str, str, str]:
-    """The statements of an append to schema ``s``: any append, a one-event append with an
-    exact expectation, a batch of appends, and a commit of one append with an exact
-    expectation, its messages and its command record (:func:`_one_statement`)."""
+class AppendStatements(NamedTuple):
+    """The statements of the writer on one schema."""
+
+    append: str
+    """Any append (the plpgsql function)."""
+    append_one: str
+    """One event, an exact expectation."""
+    batch: str
+    """A batch of single-stream appends, each checked alone (group commit)."""
+    commit_one: str
+    """A whole commit of one append with an exact expectation, its messages and command."""
+    commit_many: str
+    """A whole commit of appends to several streams, its messages and command."""
+
+
+def append_statements(s: str, lock_key: int) -> AppendStatements:
+    """The statements of an append to schema ``s`` (see :class:`AppendStatements` and
+    :func:`_one_statement`)."""
     sql_append = f"SELECT * FROM {s}.invariant_append($1, $2, $3, $4, $5, $6, $7, $8)"
     # One event, an exact expectation: a plain statement (cheaper than the plpgsql
     # call). The shared lock is taken first by data dependency: the INSERT reads `cur`,
@@ -70,12 +85,14 @@ def append_statements(s: str, lock_key: int) -> tuple[str, str, str, str]:
         f"SELECT * FROM {s}.invariant_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9,"
         " $10, $11, $12)"
     )
-    # The outbox rows of the events, then of the messages, in one INSERT in that order: two
-    # INSERTs in one statement would run in no defined order, and the relay publishes a
-    # stream's rows in the order of their ids. Nothing is written when the expectation
-    # fails; a duplicate event or command id fails the whole statement, as it fails a
-    # transaction.
-    sql_append_with = f"""
+    # A whole commit (:func:`_one_statement`): nothing is written unless every expectation
+    # holds. The outbox rows of the events, then of the messages, go in one INSERT in that
+    # order: two INSERTs into one table in one statement run in no defined order, and the
+    # relay publishes a stream's rows in the order of their ids. A duplicate event or command
+    # id fails the whole statement, as it fails a transaction. One append has a statement of
+    # its own: PostgreSQL plans it once for every set of values (a generic plan), where the
+    # statement for several streams is planned again at each call (half a millisecond).
+    sql_commit_one = f"""
             WITH locked AS (SELECT pg_advisory_xact_lock_shared({lock_key}) AS held),
             cur AS (
                 SELECT coalesce((SELECT max(version) FROM {s}.invariant_events
@@ -120,7 +137,64 @@ def append_statements(s: str, lock_key: int) -> tuple[str, str, str, str]:
             )
             SELECT cur.v, spans.first_p, spans.last_p, (SELECT count(*) FROM notified)
               FROM cur, spans"""
-    return sql_append, sql_append_one, sql_batch, sql_append_with
+    sql_commit_many = f"""
+            WITH locked AS (SELECT pg_advisory_xact_lock_shared({lock_key}) AS held),
+            a AS (
+                SELECT u.stream, u.expected, u.n, u.i,
+                       coalesce(sum(u.n) OVER (ORDER BY u.i ROWS BETWEEN UNBOUNDED PRECEDING
+                                               AND 1 PRECEDING), 0)::integer AS offs
+                  FROM unnest($1::text[], $2::bigint[], $3::integer[])
+                       WITH ORDINALITY AS u(stream, expected, n, i)
+            ), cur AS (
+                SELECT a.*, coalesce((SELECT max(e.version) FROM {s}.invariant_events e
+                                       WHERE e.stream_id = a.stream), 0) AS v
+                  FROM a, locked
+            ), ok AS (
+                SELECT bool_and(cur.v = cur.expected) AS good FROM cur
+            ), ins AS (
+                INSERT INTO {s}.invariant_events (event_id, stream_id, category, version,
+                    event_type, schema_version, data, metadata, recorded_at)
+                SELECT ($4::uuid[])[cur.offs + k], cur.stream, split_part(cur.stream, '-', 1),
+                       cur.v + k, ($5::text[])[cur.offs + k], ($6::integer[])[cur.offs + k],
+                       ($7::jsonb[])[cur.offs + k], ($8::jsonb[])[cur.offs + k], $9
+                  FROM cur, ok, generate_series(1, cur.n) AS k
+                 WHERE ok.good
+                 ORDER BY cur.i, k
+                RETURNING position, event_id, stream_id, event_type, schema_version
+            ), outbox AS (
+                INSERT INTO {s}.invariant_outbox (message_id, stream_id, message_type,
+                    schema_version, position, data, metadata, created_at)
+                SELECT r.id, r.stream, r.t, r.sv, r.position, r.d, r.m, $9
+                  FROM (SELECT ins.event_id AS id, ins.stream_id AS stream,
+                               ins.event_type AS t, ins.schema_version AS sv, ins.position,
+                               NULL::jsonb AS d, NULL::jsonb AS m, 0 AS part,
+                               ins.position AS ord
+                          FROM ins
+                        UNION ALL
+                        SELECT u.id, u.stream, u.t, u.sv, NULL, u.d, u.m, 1, u.ord
+                          FROM ok, unnest($10::uuid[], $11::text[], $12::text[],
+                                          $13::integer[], $14::jsonb[], $15::jsonb[])
+                               WITH ORDINALITY AS u(id, stream, t, sv, d, m, ord)
+                         WHERE ok.good) AS r
+                 ORDER BY r.part, r.ord
+            ), spans AS (
+                SELECT ins.stream_id, min(ins.position) AS first_p, max(ins.position) AS last_p
+                  FROM ins GROUP BY ins.stream_id
+            ), command AS (
+                INSERT INTO {s}.invariant_commands (command_id, command_type, value,
+                    position, versions, recorded_at)
+                SELECT $16::uuid, $17::text, $18::jsonb, (SELECT max(last_p) FROM spans),
+                       (SELECT jsonb_object_agg(cur.stream, cur.v + cur.n) FROM cur), $9
+                  FROM ok
+                 WHERE ok.good AND $16::uuid IS NOT NULL
+            ), notified AS (
+                SELECT pg_notify('{notify_channel(s)}', '') FROM ok WHERE ok.good
+            )
+            SELECT cur.v, spans.first_p, spans.last_p, (SELECT count(*) FROM notified)
+              FROM cur LEFT JOIN spans ON spans.stream_id = cur.stream
+             ORDER BY cur.i"""
+    return AppendStatements(sql_append, sql_append_one, sql_batch, sql_commit_one,
+                            sql_commit_many)
 
 
 class PostgresWriter:
@@ -136,10 +210,7 @@ class PostgresWriter:
     """Commits waiting for the batch in flight to return."""
     _flushing: bool
     _flush_task: asyncio.Task[None] | None
-    _sql_append: str
-    _sql_append_one: str
-    _sql_batch: str
-    _sql_append_with: str
+    _sql: AppendStatements
     _get_pool: Callable[[], Awaitable[asyncpg.Pool]]
     _fetch: Callable[..., Awaitable[list[asyncpg.Record]]]
     stream_version: Callable[[str], Awaitable[int]]
@@ -215,7 +286,7 @@ class PostgresWriter:
         try:
             pool = await self._get_pool()
             rows = await pool.fetch(
-                self._sql_batch,
+                self._sql.batch,
                 [r.stream_id for r in requests],
                 [0 if r.expected_version is StreamState.NO_STREAM else r.expected_version
                  for r in requests],
@@ -318,7 +389,7 @@ class PostgresWriter:
         if expected >= 0 and len(events) == 1:
             e = events[0]
             row = await conn.fetchrow(
-                self._sql_append_one, request.stream_id, expected, e.event_id, e.event_type,
+                self._sql.append_one, request.stream_id, expected, e.event_id, e.event_type,
                 e.schema_version, e.data, e.metadata, now,
             )
             assert row is not None
@@ -326,7 +397,7 @@ class PostgresWriter:
                 raise ConcurrencyError(request.stream_id, expected_number(exp), row[0])
             return StreamResult(request.stream_id, expected + 1, row[1], row[1])
         row = await conn.fetchrow(
-            self._sql_append, request.stream_id, expected,
+            self._sql.append, request.stream_id, expected,
             [e.event_id for e in events], [e.event_type for e in events],
             [e.schema_version for e in events], [e.data for e in events],
             [e.metadata for e in events], now,
@@ -336,16 +407,20 @@ class PostgresWriter:
 
     async def _commit_one_statement(self, conn: Conn, commit: Commit, now: datetime
                                     ) -> CommitResult:
-        """A commit of one append with an exact expectation, with its messages and its
-        command record, in one statement: one round trip instead of BEGIN, the append, the
-        messages' and the command's INSERTs, and COMMIT."""
-        request, messages, c = commit.appends[0], commit.messages, commit.command
-        exp = request.expected_version
-        assert not isinstance(exp, StreamState) or exp is StreamState.NO_STREAM
-        expected = exp if isinstance(exp, int) else 0
-        events = request.events
-        row = await conn.fetchrow(
-            self._sql_append_with, request.stream_id, expected,
+        """A commit of appends with exact expectations to distinct streams, with its
+        messages and its command record, in one statement: one round trip instead of BEGIN,
+        an append per stream, the messages' and the command's INSERTs, and COMMIT."""
+        appends, messages, c = commit.appends, commit.messages, commit.command
+        expected = [r.expected_version if isinstance(r.expected_version, int) else 0
+                    for r in appends]  # NO_STREAM is 0 (ANY takes the other path)
+        events = [e for r in appends for e in r.events]
+        if len(appends) == 1:
+            head: tuple[Any, ...] = (self._sql.commit_one, appends[0].stream_id, expected[0])
+        else:
+            head = (self._sql.commit_many, [r.stream_id for r in appends], expected,
+                    [len(r.events) for r in appends])
+        rows = await conn.fetch(
+            *head,
             [e.event_id for e in events], [e.event_type for e in events],
             [e.schema_version for e in events], [e.data for e in events],
             [e.metadata for e in events], now,
@@ -355,11 +430,13 @@ class PostgresWriter:
             None if c is None else c.command_id, None if c is None else c.command_type,
             None if c is None else c.value,
         )
-        assert row is not None
-        if row[2] is None:
-            raise ConcurrencyError(request.stream_id, expected_number(exp), row[0])
-        return CommitResult((StreamResult(request.stream_id, expected + len(events), row[1],
-                                          row[2]),))
+        for request, wanted, row in zip(appends, expected, rows, strict=True):
+            if row[0] != wanted:
+                raise ConcurrencyError(request.stream_id,
+                                       expected_number(request.expected_version), row[0])
+        return CommitResult(tuple(
+            StreamResult(r.stream_id, wanted + len(r.events), row[1], row[2])
+            for r, wanted, row in zip(appends, expected, rows, strict=True)))
 
     async def _commit_in_transaction(self, conn: Conn, commit: Commit,
                                      now: datetime) -> CommitResult:
@@ -411,11 +488,13 @@ class PostgresWriter:
 
 
 def _one_statement(commit: Commit) -> bool:
-    """A commit :meth:`PostgresWriter._commit_one_statement` writes: one append (of at least
-    one event) with an exact expectation, its messages and command, no snapshot."""
-    return (len(commit.appends) == 1 and not commit.snapshots
-            and bool(commit.appends[0].events)
-            and commit.appends[0].expected_version is not StreamState.ANY)
+    """A commit :meth:`PostgresWriter._commit_one_statement` writes: appends (of at least
+    one event each) with exact expectations to distinct streams, their messages and
+    command, no snapshot."""
+    appends = commit.appends
+    return (bool(appends) and not commit.snapshots
+            and all(r.events and r.expected_version is not StreamState.ANY for r in appends)
+            and len({r.stream_id for r in appends}) == len(appends))
 
 
 def _batchable(commit: Commit) -> bool:
