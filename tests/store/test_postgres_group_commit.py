@@ -231,3 +231,42 @@ async def test_a_commit_with_messages_is_one_statement_and_keeps_every_outcome(
     assert (refused.value.stream_id, refused.value.actual) == ("shipment-1", 2)
     assert await storage.stream_version("order-1") == 4
     assert len(await storage.read_outbox(limit=20)) == 10
+
+
+async def test_racing_commits_with_messages_on_one_version_write_one_of_them(
+    storage: PostgresStorage,
+) -> None:
+    """Commits of one statement racing for the same version of a stream (and one of them
+    over two streams): exactly one lands, with its messages and command; the others are
+    refused with ConcurrencyError and leave nothing behind."""
+    from invariant.store import AppendRequest, Commit, OutboxMessage
+    from invariant.store.records import CommandRecord
+
+    await storage.commit(append("order-1", StreamState.NO_STREAM, new_event(0)))
+
+    async def send(i: int) -> CommandRecord | None:
+        command = CommandRecord(uuid.uuid4(), "Place", {"i": i})
+        appends = [AppendRequest("order-1", 1, (new_event(i), new_event(100 + i)))]
+        if i % 2:
+            appends.append(AppendRequest(f"shipment-{i}", StreamState.NO_STREAM,
+                                         (new_event(200 + i),)))
+        try:
+            await storage.commit(Commit(appends=tuple(appends), command=command, messages=(
+                OutboxMessage(uuid.uuid4(), "order.placed", 1, {"i": i}, {}, "order-1"),)))
+        except ConcurrencyError:
+            return None
+        return command
+
+    landed = [c for c in await asyncio.gather(*(send(i) for i in range(1, 13))) if c]
+    assert len(landed) == 1
+    winner = landed[0]
+    assert await storage.stream_version("order-1") == 3
+    stored = await storage.read_command(winner.command_id)
+    assert stored is not None and stored.value == winner.value
+    rows = await storage.read_outbox(limit=50)
+    messages = [r for r in rows if r.position is None]
+    assert [m.data for m in messages] == [winner.value]
+    i = winner.value["i"]  # type: ignore[index]
+    shipments = [r.stream_id for r in rows if r.stream_id.startswith("shipment-")]
+    assert shipments == ([f"shipment-{i}"] if i % 2 else [])
+    assert len(rows) == 1 + 2 + len(shipments) + 1
