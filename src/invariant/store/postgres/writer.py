@@ -56,16 +56,18 @@ def append_statements(s: str, lock_key: int) -> AppendStatements:
     """The statements of an append to schema ``s`` (see :class:`AppendStatements` and
     :func:`_one_statement`)."""
     sql_append = f"SELECT * FROM {s}.invariant_append($1, $2, $3, $4, $5, $6, $7, $8)"
-    # One event, an exact expectation: a plain statement (cheaper than the plpgsql
-    # call). The shared lock is taken first by data dependency: the INSERT reads `cur`,
-    # which reads `locked`, so no position is drawn before the lock is held.
-    sql_append_one = f"""
+    # The version of stream $1, read under the appends' shared lock. The lock is taken
+    # first by data dependency: an INSERT that reads `cur`, which reads `locked`, draws no
+    # position before the lock is held.
+    one_stream = f"""
             WITH locked AS (SELECT pg_advisory_xact_lock_shared({lock_key}) AS held),
             cur AS (
                 SELECT coalesce((SELECT max(version) FROM {s}.invariant_events
                                   WHERE stream_id = $1), 0) AS v
                   FROM locked
-            ), ins AS (
+            )"""
+    # One event, an exact expectation: a plain statement (cheaper than the plpgsql call).
+    sql_append_one = f"""{one_stream}, ins AS (
                 INSERT INTO {s}.invariant_events (event_id, stream_id, category, version,
                     event_type, schema_version, data, metadata, recorded_at)
                 SELECT $3, $1, split_part($1, '-', 1), cur.v + 1, $4, $5, $6, $7, $8
@@ -92,13 +94,7 @@ def append_statements(s: str, lock_key: int) -> AppendStatements:
     # id fails the whole statement, as it fails a transaction. One append has a statement of
     # its own: PostgreSQL plans it once for every set of values (a generic plan), where the
     # statement for several streams is planned again at each call (half a millisecond).
-    sql_commit_one = f"""
-            WITH locked AS (SELECT pg_advisory_xact_lock_shared({lock_key}) AS held),
-            cur AS (
-                SELECT coalesce((SELECT max(version) FROM {s}.invariant_events
-                                  WHERE stream_id = $1), 0) AS v
-                  FROM locked
-            ), ins AS (
+    sql_commit_one = f"""{one_stream}, ins AS (
                 INSERT INTO {s}.invariant_events (event_id, stream_id, category, version,
                     event_type, schema_version, data, metadata, recorded_at)
                 SELECT u.id, $1, split_part($1, '-', 1), cur.v + u.ord, u.t, u.sv, u.d, u.m, $8
